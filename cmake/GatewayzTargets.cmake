@@ -1,0 +1,40 @@
+# Project-wide compile settings applied to our own targets only (never to
+# third-party headers), following Envoy's warning set.
+set(GATEWAYZ_WARNINGS
+  -Wall -Wextra -Wpedantic -Wnon-virtual-dtor -Woverloaded-virtual
+  -Wold-style-cast -Wvla -Wshadow=local)
+if(GATEWAYZ_WERROR)
+  list(APPEND GATEWAYZ_WARNINGS -Werror)
+endif()
+
+set(GATEWAYZ_SANITIZER_FLAGS "")
+if(GATEWAYZ_SANITIZE)
+  set(GATEWAYZ_SANITIZER_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_compile_options(${GATEWAYZ_SANITIZER_FLAGS})
+  add_link_options(${GATEWAYZ_SANITIZER_FLAGS})
+endif()
+
+# Boost.Asio: one io_context per thread, no deprecated interfaces.
+add_compile_definitions(
+  BOOST_ASIO_NO_DEPRECATED
+  BOOST_BEAST_USE_STD_STRING_VIEW
+  BOOST_ASIO_DISABLE_BOOST_COROUTINE)
+
+# gw_add_library(NAME SOURCES ... DEPS ...): a static library for one concern.
+function(gw_add_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_compile_options(${name} PRIVATE ${GATEWAYZ_WARNINGS})
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# gw_add_test(NAME SOURCES ... DEPS ...): a GoogleTest binary registered with CTest.
+function(gw_add_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_compile_options(${name} PRIVATE ${GATEWAYZ_WARNINGS})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  include(GoogleTest)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+endfunction()

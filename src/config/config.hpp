@@ -1,0 +1,96 @@
+#pragma once
+// The gateway's typed configuration. A YAML file is parsed once at start into
+// these immutable structs; nothing on the request path reads YAML.
+//
+// Keys are a stable contract: add, never rename. Unknown keys are errors, and
+// every error names the YAML path it concerns (e.g. "providers[1].models[0].id").
+// "${VAR}" anywhere in a scalar is replaced by the environment variable VAR
+// ("${VAR:-default}" gives a default); a reference to an unset variable with no
+// default is an error.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gatewayz::config {
+
+struct server_config {
+  std::string listen = "127.0.0.1:8080";  // "host:port"; IPv6 as "[::1]:8080"
+  std::string host = "127.0.0.1";          // derived from listen
+  std::uint16_t port = 8080;               // derived from listen; 0 = OS picks
+  unsigned threads = 0;                    // 0 = one per core
+  std::size_t max_body_bytes = 4 * 1024 * 1024;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_connections = 10000;     // whole process
+  double header_timeout_s = 10;            // time to receive a request's headers
+  double body_timeout_s = 30;              // time to receive a request's body
+  double idle_timeout_s = 75;              // keep-alive idle connection lifetime
+  double request_timeout_s = 600;          // overall deadline of one request, failover included
+  double shutdown_grace_s = 30;            // SIGTERM: in-flight work gets this long
+  unsigned max_attempts = 3;               // upstream attempts per request (failover)
+  std::optional<std::string> port_file;    // write the bound port here once listening (tests)
+};
+
+struct auth_config {
+  std::string mode = "none";  // none | keys
+  std::string admin_key;
+};
+
+enum class provider_kind { openai, anthropic };
+
+struct model_config {
+  std::string id;        // what clients send as "model"
+  std::string upstream;  // the name sent upstream; defaults to id
+  double input_per_million = 0;   // USD per 1M input tokens
+  double output_per_million = 0;  // USD per 1M output tokens
+};
+
+struct provider_config {
+  std::string name;  // the `provider` label value everywhere
+  provider_kind kind = provider_kind::openai;
+  std::string base_url;  // e.g. https://openrouter.ai/api/v1
+  std::string api_key;   // secret: never logged
+  double timeout_s = 120;         // connect + first byte; also the idle gap between stream chunks
+  double connect_timeout_s = 10;
+  std::size_t max_idle_connections = 64;  // per thread keep-alive pool
+  std::size_t max_response_bytes = 64 * 1024 * 1024;
+  bool verify_tls = true;
+  std::string ca_file;  // extra CA bundle (PEM) trusted for this provider
+  std::string anthropic_version = "2023-06-01";
+  std::map<std::string, std::string> headers;  // extra headers sent upstream
+  std::vector<model_config> models;
+};
+
+struct gateway_config {
+  server_config server;
+  auth_config auth;
+  std::vector<provider_config> providers;
+};
+
+struct config_error {
+  std::string path;     // YAML path, e.g. "providers[0].kind"
+  std::string message;
+};
+
+struct load_result {
+  std::optional<gateway_config> config;  // set when errors is empty
+  std::vector<config_error> errors;
+};
+
+// Looks up an environment variable; nullopt when unset.
+using env_lookup = std::function<std::optional<std::string>(std::string_view)>;
+
+// The process environment.
+env_lookup process_env();
+
+load_result load_config_string(std::string_view yaml, const env_lookup& env);
+load_result load_config_file(const std::string& path, const env_lookup& env);
+
+// "providers[0].kind: must be one of openai, anthropic" lines, one per error.
+std::string format_errors(const std::vector<config_error>& errors);
+
+}  // namespace gatewayz::config

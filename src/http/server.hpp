@@ -1,0 +1,134 @@
+#pragma once
+// A thread-per-core HTTP/1.1 server on Boost.Beast with C++20 coroutines.
+//
+// Each shard is one thread running its own io_context(1) with its own
+// SO_REUSEPORT acceptor bound to the same address; the kernel spreads
+// connections across shards and a connection never changes shard, so handler
+// state per shard needs no locks. Handlers are coroutines that answer through
+// a response_writer, either with one complete response or as a chunked stream
+// (SSE) written piece by piece.
+//
+// Limits are settings: header and body read timeouts, an idle keep-alive
+// timeout, a body size limit (413) and a process-wide connection limit, so a
+// slow or hostile client cannot tie the server up.
+//
+// Thread safety: listen() and run() are called once from the owning thread;
+// shutdown() may be called from any thread.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+namespace gatewayz::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+using request = beast::http::request<beast::http::string_body>;
+using response = beast::http::response<beast::http::string_body>;
+using response_head = beast::http::response_header<>;
+
+struct tls_files {
+  std::string certificate_chain_file;  // PEM
+  std::string private_key_file;        // PEM
+};
+
+struct server_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;  // 0 = the OS picks; see server::port()
+  unsigned threads = 1;
+  std::size_t max_body_bytes = 4 * 1024 * 1024;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_connections = 10000;
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{75'000};
+  std::chrono::milliseconds write_timeout{60'000};  // one write to the client
+  std::optional<tls_files> tls;  // serve HTTPS instead of HTTP
+};
+
+// The response side of one request. Exactly one of send() or
+// begin_stream() ... end_stream() is used per request. Every awaitable
+// returns false when the client is gone (the handler should then stop).
+class response_writer {
+ public:
+  virtual ~response_writer() = default;
+
+  // Sends a complete response; Content-Length is set from the body.
+  virtual asio::awaitable<bool> send(response message) = 0;
+
+  // Sends the head of a chunked response (Transfer-Encoding: chunked is set).
+  virtual asio::awaitable<bool> begin_stream(response_head head) = 0;
+  // Sends one chunk (empty data is ignored).
+  virtual asio::awaitable<bool> write_chunk(std::string_view data) = 0;
+  // Sends the terminating chunk.
+  virtual asio::awaitable<bool> end_stream() = 0;
+
+  // Aborts the connection with a TCP reset (no further bytes). Used to
+  // simulate broken upstreams in the mock provider.
+  virtual void reset() = 0;
+
+  // True once any byte of the response has been committed to the client;
+  // from then on a failover to another provider is no longer possible.
+  virtual bool started() const = 0;
+};
+
+struct request_context {
+  request& req;
+  response_writer& writer;
+  std::size_t shard;  // index of the shard (thread) handling the request
+  asio::ip::tcp::endpoint remote;
+  std::chrono::steady_clock::time_point received_at;  // when the headers were complete
+};
+
+// A request handler. If the client disconnects while the handler runs, the
+// handler's coroutine is cancelled (terminal cancellation), which in turn
+// cancels any upstream I/O it awaits.
+using request_handler = std::function<asio::awaitable<void>(request_context&)>;
+
+// Called once per shard before serving starts, so each shard's handler can own
+// per-shard state (connection pools, metric shards) bound to that io_context.
+using handler_factory = std::function<request_handler(std::size_t shard, asio::io_context& io)>;
+
+class server {
+ public:
+  server(server_options options, handler_factory factory);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds all shard acceptors. Throws std::system_error on failure.
+  void listen();
+
+  // The bound port (valid after listen()).
+  std::uint16_t port() const;
+
+  // Serves on `threads` shards (the calling thread runs shard 0) until
+  // shutdown() has drained all connections. Returns then.
+  void run();
+
+  // Graceful shutdown: stop accepting, close idle keep-alive connections, let
+  // in-flight requests and streams finish, and after `grace` close whatever is
+  // left. Safe to call from any thread, more than once.
+  void shutdown(std::chrono::milliseconds grace);
+
+  // Connections open right now, across shards.
+  std::size_t open_connections() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace gatewayz::http
