@@ -1,1 +1,243 @@
-// (being written)
+// gatewayz: the composition root. Parses the command line, loads the config,
+// wires the concrete parts together and runs them. Only this file knows every
+// module; nothing else depends on it.
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <fmt/format.h>
+
+#include "config/config.hpp"
+#include "gateway/gateway.hpp"
+#include "http/server.hpp"
+#include "mock/mock_provider.hpp"
+
+#ifndef GATEWAYZ_VERSION
+#define GATEWAYZ_VERSION "0.0.0"
+#endif
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace gatewayz;
+
+// Writes the bound port so that scripts and tests using port 0 can find it;
+// rename makes the file appear complete or not at all.
+void write_port_file(const std::string& path, std::uint16_t port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << '\n';
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+unsigned resolve_threads(unsigned configured) {
+  if (configured != 0) return configured;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : cores;
+}
+
+std::optional<config::gateway_config> load_or_report(const std::string& path) {
+  auto result = config::load_config_file(path, config::process_env());
+  if (!result.errors.empty()) {
+    std::cerr << fmt::format("{}: invalid configuration\n{}", path,
+                             config::format_errors(result.errors));
+    return std::nullopt;
+  }
+  return std::move(result.config);
+}
+
+// Runs `stop` on SIGINT/SIGTERM from a small thread of its own, so shard
+// threads never run signal code.
+class signal_watcher {
+ public:
+  explicit signal_watcher(std::function<void()> stop)
+      : signals_(io_, SIGINT, SIGTERM), stop_(std::move(stop)) {
+    signals_.async_wait([this](const boost::system::error_code& ec, int) {
+      if (!ec) stop_();
+    });
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~signal_watcher() {
+    io_.stop();
+    thread_.join();
+  }
+
+ private:
+  asio::io_context io_;
+  asio::signal_set signals_;
+  std::function<void()> stop_;
+  std::thread thread_;
+};
+
+int serve(const std::string& config_path) {
+  auto cfg = load_or_report(config_path);
+  if (!cfg) return 2;
+  const auto server_cfg = cfg->server;
+  auto gw = std::make_unique<gateway::gateway>(std::move(*cfg));
+
+  http::server_options options;
+  options.host = server_cfg.host;
+  options.port = server_cfg.port;
+  options.threads = resolve_threads(server_cfg.threads);
+  options.max_body_bytes = server_cfg.max_body_bytes;
+  options.max_header_bytes = server_cfg.max_header_bytes;
+  options.max_connections = server_cfg.max_connections;
+  options.header_timeout = std::chrono::milliseconds(static_cast<long>(server_cfg.header_timeout_s * 1000));
+  options.body_timeout = std::chrono::milliseconds(static_cast<long>(server_cfg.body_timeout_s * 1000));
+  options.idle_timeout = std::chrono::milliseconds(static_cast<long>(server_cfg.idle_timeout_s * 1000));
+
+  http::server server{options, [&gw](std::size_t shard, asio::io_context& io) {
+                        return gw->make_shard_handler(shard, io);
+                      }};
+  try {
+    server.listen();
+  } catch (const std::exception& e) {
+    std::cerr << fmt::format("cannot listen on {}: {}\n", server_cfg.listen, e.what());
+    return 1;
+  }
+  if (server_cfg.port_file) write_port_file(*server_cfg.port_file, server.port());
+  std::cerr << fmt::format("gatewayz {} listening on {}:{} with {} thread(s)\n", GATEWAYZ_VERSION,
+                           options.host, server.port(), options.threads);
+
+  const auto grace = std::chrono::milliseconds(static_cast<long>(server_cfg.shutdown_grace_s * 1000));
+  {
+    signal_watcher watcher{[&server, grace] {
+      std::cerr << "gatewayz: shutting down, draining in-flight requests\n";
+      server.shutdown(grace);
+    }};
+    server.run();
+  }
+  std::cerr << "gatewayz: stopped\n";
+  return 0;
+}
+
+int check_config(const std::string& path) {
+  auto result = config::load_config_file(path, config::process_env());
+  if (!result.errors.empty()) {
+    std::cerr << fmt::format("{}: invalid configuration\n{}", path, config::format_errors(result.errors));
+    return 2;
+  }
+  // Building the gateway validates what the schema cannot (e.g. base URLs).
+  try {
+    gateway::gateway gw{std::move(*result.config)};
+    std::cout << fmt::format("{}: OK ({} provider(s))\n", path, gw.config().providers.size());
+  } catch (const std::exception& e) {
+    std::cerr << fmt::format("{}: invalid configuration\n{}\n", path, e.what());
+    return 2;
+  }
+  return 0;
+}
+
+struct mock_cli {
+  std::string listen = "127.0.0.1:9100";
+  unsigned threads = 1;
+  mock::behaviour behaviour;
+  std::string failure = "500";
+  std::string fixed_body_file;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string port_file;
+  std::string api_key;
+};
+
+int run_mock(const mock_cli& cli) {
+  mock::mock_options options;
+  const auto colon = cli.listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::cerr << "--listen must be host:port\n";
+    return 2;
+  }
+  std::string host = cli.listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  options.server.host = host;
+  try {
+    options.server.port = static_cast<std::uint16_t>(std::stoul(cli.listen.substr(colon + 1)));
+  } catch (const std::exception&) {
+    std::cerr << "--listen port must be a number\n";
+    return 2;
+  }
+  options.server.threads = cli.threads == 0 ? 1 : cli.threads;
+  options.initial = cli.behaviour;
+  if (!mock::parse_failure_mode(cli.failure, options.initial.failure)) {
+    std::cerr << "--failure must be one of 500, 429, hang, reset, malformed\n";
+    return 2;
+  }
+  if (!cli.fixed_body_file.empty()) {
+    std::ifstream in(cli.fixed_body_file, std::ios::binary);
+    if (!in) {
+      std::cerr << fmt::format("cannot read {}\n", cli.fixed_body_file);
+      return 2;
+    }
+    options.initial.fixed_body.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  if (!cli.tls_cert.empty() || !cli.tls_key.empty()) {
+    options.server.tls = http::tls_files{cli.tls_cert, cli.tls_key};
+  }
+  if (!cli.port_file.empty()) options.port_file = cli.port_file;
+  options.required_api_key = cli.api_key;
+  mock::mock_provider provider{std::move(options)};
+  provider.run();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"gatewayz: an observable, OpenAI-compatible gateway to many LLM providers"};
+  app.require_subcommand(1);
+
+  std::string serve_config;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the gateway");
+  serve_cmd->add_option("-c,--config", serve_config, "YAML config file")->required();
+
+  std::string check_path;
+  auto* check_cmd = app.add_subcommand("check-config", "Validate a config file and exit (0 = valid)");
+  check_cmd->add_option("file", check_path, "YAML config file")->required();
+
+  auto* version_cmd = app.add_subcommand("version", "Print the version");
+
+  mock_cli mock_args;
+  auto* mock_cmd = app.add_subcommand(
+      "mock-provider", "Run a simulated provider speaking OpenAI's and Anthropic's APIs");
+  mock_cmd->add_option("--listen", mock_args.listen, "host:port (port 0 = any)")->capture_default_str();
+  mock_cmd->add_option("--threads", mock_args.threads, "server threads")->capture_default_str();
+  mock_cmd->add_option("--latency-ms", mock_args.behaviour.latency_ms, "delay before answering");
+  mock_cmd->add_option("--ttft-ms", mock_args.behaviour.ttft_ms, "streaming: delay before the first token");
+  mock_cmd->add_option("--tokens-per-s", mock_args.behaviour.tokens_per_s, "streaming token rate (0 = unpaced)");
+  mock_cmd->add_option("--output-tokens", mock_args.behaviour.output_tokens, "tokens per answer without max_tokens");
+  mock_cmd->add_option("--error-rate", mock_args.behaviour.error_rate, "fraction of requests that fail")
+      ->check(CLI::Range(0.0, 1.0));
+  mock_cmd->add_option("--failure", mock_args.failure, "how failing requests fail: 500|429|hang|reset|malformed")
+      ->capture_default_str();
+  mock_cmd->add_option("--fixed-body", mock_args.fixed_body_file, "answer chat completions with this file's bytes");
+  mock_cmd->add_option("--tls-cert", mock_args.tls_cert, "serve HTTPS with this certificate chain (PEM)");
+  mock_cmd->add_option("--tls-key", mock_args.tls_key, "private key for --tls-cert (PEM)");
+  mock_cmd->add_option("--port-file", mock_args.port_file, "write the bound port here");
+  mock_cmd->add_option("--api-key", mock_args.api_key, "require this API key");
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (*serve_cmd) return serve(serve_config);
+    if (*check_cmd) return check_config(check_path);
+    if (*version_cmd) {
+      std::cout << "gatewayz " << GATEWAYZ_VERSION << '\n';
+      return 0;
+    }
+    if (*mock_cmd) return run_mock(mock_args);
+  } catch (const std::exception& e) {
+    std::cerr << "gatewayz: " << e.what() << '\n';
+    return 1;
+  }
+  return 0;
+}

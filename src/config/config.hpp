@@ -7,6 +7,20 @@
 // "${VAR}" anywhere in a scalar is replaced by the environment variable VAR
 // ("${VAR:-default}" gives a default); a reference to an unset variable with no
 // default is an error.
+//
+// Expansion rules, kept deliberately small so a config file means one thing:
+//  - VAR is [A-Za-z_][A-Za-z0-9_]*; a scalar may hold several references.
+//  - "${VAR:-default}" uses default when VAR is unset *or empty* (as in sh);
+//    "${VAR}" with VAR set to "" expands to "".
+//  - The default is literal text up to the first '}'; nesting is an error.
+//  - Only "${" starts a reference: a lone '$' and "$$" are ordinary text.
+//  - Expanded text is never re-scanned, so a variable's value cannot inject
+//    further references. Mapping keys are not expanded (they are the schema).
+//
+// A mapping or list whose entries are all commented out (a null value) keeps
+// its defaults; a scalar key with no value is an error, since it is usually an
+// unfinished edit. Error messages never contain the values of api_key,
+// admin_key or headers.
 
 #include <cstdint>
 #include <functional>
@@ -72,7 +86,8 @@ struct gateway_config {
 };
 
 struct config_error {
-  std::string path;     // YAML path, e.g. "providers[0].kind"
+  std::string path;     // YAML path, e.g. "providers[0].kind"; empty for the
+                        // document as a whole (unreadable file, YAML syntax)
   std::string message;
 };
 
@@ -87,10 +102,19 @@ using env_lookup = std::function<std::optional<std::string>(std::string_view)>;
 // The process environment.
 env_lookup process_env();
 
+// All errors are collected (loading never stops at the first). An empty `env`
+// function means no variable is set. Relative ca_file paths are resolved
+// against the working directory.
 load_result load_config_string(std::string_view yaml, const env_lookup& env);
 load_result load_config_file(const std::string& path, const env_lookup& env);
 
-// "providers[0].kind: must be one of openai, anthropic" lines, one per error.
+// Parses "host:port" ("[::1]:8080" for IPv6; the host must be an IP literal)
+// into server.listen/host/port, so a command-line override is validated exactly
+// like the file. Returns why it is malformed, leaving `server` unchanged.
+std::optional<std::string> set_listen(server_config& server, std::string_view listen);
+
+// "providers[0].kind: must be one of openai, anthropic (got \"foo\")" lines,
+// one per error, each ending in '\n'; errors without a path print the message only.
 std::string format_errors(const std::vector<config_error>& errors);
 
 }  // namespace gatewayz::config

@@ -1,1 +1,392 @@
-// (being written)
+#include "http/client.hpp"
+
+#include <algorithm>
+#include <optional>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/url/parse.hpp>
+#include <fmt/format.h>
+
+namespace gatewayz::http {
+
+namespace {
+
+namespace bhttp = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using clock = std::chrono::steady_clock;
+using namespace asio::experimental::awaitable_operators;
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t read_chunk_bytes = 16 * 1024;
+constexpr std::string_view user_agent = "gatewayz/0.1";
+
+bool is_ip_literal(const std::string& host) {
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+upstream_failure classify(const boost::system::error_code& ec) {
+  if (ec == beast::error::timeout) return upstream_failure::timeout;
+  if (ec == asio::error::operation_aborted) return upstream_failure::cancelled;
+  if (ec == bhttp::error::body_limit || ec == bhttp::error::buffer_overflow ||
+      ec == bhttp::error::header_limit) {
+    return upstream_failure::too_large;
+  }
+  if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+      ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+    return upstream_failure::protocol;
+  }
+  return upstream_failure::closed;
+}
+
+}  // namespace
+
+std::string_view to_string(upstream_failure failure) {
+  switch (failure) {
+    case upstream_failure::none: return "none";
+    case upstream_failure::connect: return "connect";
+    case upstream_failure::timeout: return "timeout";
+    case upstream_failure::closed: return "closed";
+    case upstream_failure::protocol: return "protocol";
+    case upstream_failure::too_large: return "too_large";
+    case upstream_failure::cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+bool parse_base_url(std::string_view url, upstream_endpoint& out, std::string& error) {
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) {
+    error = fmt::format("not an absolute URL: {}", parsed.error().message());
+    return false;
+  }
+  const auto scheme = parsed->scheme();
+  if (scheme == "https") {
+    out.tls = true;
+  } else if (scheme == "http") {
+    out.tls = false;
+  } else {
+    error = "scheme must be http or https";
+    return false;
+  }
+  if (!parsed->has_authority() || parsed->encoded_host().empty()) {
+    error = "URL has no host";
+    return false;
+  }
+  if (parsed->has_userinfo() || parsed->has_query() || parsed->has_fragment()) {
+    error = "URL must not carry user info, a query or a fragment";
+    return false;
+  }
+  out.host = parsed->host_type() == boost::urls::host_type::ipv6
+                 ? std::string(parsed->host_ipv6_address().to_string())
+                 : std::string(parsed->encoded_host());
+  if (parsed->has_port()) {
+    if (parsed->port_number() == 0) {
+      error = "invalid port";
+      return false;
+    }
+    out.port = parsed->port_number();
+  } else {
+    out.port = out.tls ? 443 : 80;
+  }
+  std::string path(parsed->encoded_path());
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  out.base_path = path;
+  const bool default_port = (out.tls && out.port == 443) || (!out.tls && out.port == 80);
+  std::string host_text = std::string(parsed->encoded_host_and_port());
+  out.host_header = default_port ? std::string(parsed->encoded_host_address()) : host_text;
+  if (parsed->host_type() == boost::urls::host_type::ipv6 && default_port) {
+    out.host_header = "[" + out.host + "]";
+  }
+  return true;
+}
+
+struct upstream_pool::tls_state {
+  ssl::context context{ssl::context::tls_client};
+};
+
+struct upstream_pool::connection {
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+  beast::flat_buffer buffer;
+
+  beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+};
+
+struct upstream_exchange::state {
+  std::shared_ptr<upstream_pool> pool;
+  std::unique_ptr<upstream_pool::connection> conn;
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;  // re-emplaced per attempt
+  upstream_failure failure = upstream_failure::none;
+  std::string detail;
+  bool complete = false;
+  clock::time_point deadline;
+  std::chrono::milliseconds read_timeout{0};
+
+  void fail(upstream_failure f, std::string d) {
+    failure = f;
+    detail = std::move(d);
+    if (conn) {
+      boost::system::error_code ignored;
+      conn->lowest().socket().close(ignored);
+    }
+  }
+
+  void arm() {
+    conn->lowest().expires_at(std::min(deadline, clock::now() + read_timeout));
+  }
+};
+
+namespace {
+
+template <class Stream>
+asio::awaitable<boost::system::error_code> read_body_some(Stream& stream, beast::flat_buffer& buffer,
+                                                          bhttp::response_parser<bhttp::buffer_body>& parser) {
+  auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, use_tuple);
+  if (ec == bhttp::error::need_buffer) ec = {};
+  co_return ec;
+}
+
+template <class Stream>
+asio::awaitable<boost::system::error_code> write_and_read_head(
+    Stream& stream, beast::flat_buffer& buffer, const outgoing_request& request,
+    const upstream_endpoint& endpoint, bhttp::response_parser<bhttp::buffer_body>& parser,
+    beast::tcp_stream& lowest, clock::time_point write_until, clock::time_point head_until,
+    bool& response_started) {
+  bhttp::request<bhttp::span_body<const char>> message{request.method,
+                                                       endpoint.base_path + request.target, 11};
+  message.set(bhttp::field::host, endpoint.host_header);
+  message.set(bhttp::field::user_agent, user_agent);
+  for (const auto& [name, value] : request.headers) message.set(name, value);
+  message.body() = {request.body.data(), request.body.size()};
+  message.keep_alive(true);
+  message.prepare_payload();
+
+  lowest.expires_at(write_until);
+  auto [wec, wn] = co_await bhttp::async_write(stream, message, use_tuple);
+  if (wec) co_return wec;
+  lowest.expires_at(head_until);
+  auto [rec, rn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
+  response_started = rn > 0 || buffer.size() > 0;
+  co_return rec;
+}
+
+}  // namespace
+
+upstream_exchange::upstream_exchange(std::unique_ptr<state> s) : state_(std::move(s)) {}
+
+upstream_exchange::~upstream_exchange() {
+  if (state_ && state_->conn && state_->complete && state_->failure == upstream_failure::none &&
+      state_->parser && state_->parser->get().keep_alive()) {
+    state_->pool->release(std::move(state_->conn));
+  }
+}
+
+upstream_failure upstream_exchange::failure() const { return state_->failure; }
+const std::string& upstream_exchange::failure_detail() const { return state_->detail; }
+unsigned upstream_exchange::status() const {
+  return state_->parser ? state_->parser->get().result_int() : 0;
+}
+const beast::http::fields& upstream_exchange::headers() const {
+  static const beast::http::fields empty;
+  return state_->parser ? state_->parser->get().base() : empty;
+}
+bool upstream_exchange::body_complete() const { return state_->complete; }
+
+asio::awaitable<bool> upstream_exchange::read_some(std::string& out) {
+  auto& s = *state_;
+  if (s.failure != upstream_failure::none || s.complete) co_return false;
+  const std::size_t before = out.size();
+  while (!s.complete) {
+    out.resize(before + read_chunk_bytes);
+    auto& body = s.parser->get().body();
+    body.data = out.data() + before;
+    body.size = read_chunk_bytes;
+    s.arm();
+    boost::system::error_code ec;
+    if (s.conn->secure) {
+      ec = co_await read_body_some(*s.conn->secure, s.conn->buffer, *s.parser);
+    } else {
+      ec = co_await read_body_some(*s.conn->plain, s.conn->buffer, *s.parser);
+    }
+    const std::size_t got = read_chunk_bytes - s.parser->get().body().size;
+    out.resize(before + got);
+    if (ec) {
+      s.fail(classify(ec), fmt::format("reading response body: {}", ec.message()));
+      co_return got > 0;
+    }
+    if (s.parser->is_done()) s.complete = true;
+    if (got > 0) co_return true;
+  }
+  co_return false;
+}
+
+asio::awaitable<bool> upstream_exchange::read_all(std::string& out, std::size_t limit) {
+  // (co_await is kept out of loop conditions: GCC 12 miscompiles some of those.)
+  for (;;) {
+    const bool more = co_await read_some(out);
+    if (!more) break;
+    if (out.size() > limit) {
+      state_->fail(upstream_failure::too_large, fmt::format("response body over {} bytes", limit));
+      co_return false;
+    }
+  }
+  co_return state_->failure == upstream_failure::none;
+}
+
+upstream_pool::upstream_pool(asio::io_context& io, upstream_endpoint endpoint, client_settings settings)
+    : io_(io), endpoint_(std::move(endpoint)), settings_(std::move(settings)) {
+  if (endpoint_.tls) {
+    tls_ = std::make_unique<tls_state>();
+    tls_->context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                              ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                              ssl::context::no_tlsv1_1);
+    tls_->context.set_default_verify_paths();
+    if (!settings_.ca_file.empty()) tls_->context.load_verify_file(settings_.ca_file);
+    tls_->context.set_verify_mode(settings_.verify_tls ? ssl::verify_peer : ssl::verify_none);
+  }
+}
+
+upstream_pool::~upstream_pool() = default;
+
+std::size_t upstream_pool::idle_connections() const { return idle_.size(); }
+
+void upstream_pool::release(std::unique_ptr<connection> c) {
+  if (idle_.size() >= settings_.max_idle_connections) return;  // closes on destruction
+  c->lowest().expires_never();
+  idle_.push_back(std::move(c));
+}
+
+asio::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::connect(
+    clock::time_point deadline, upstream_failure& failure, std::string& detail) {
+  const auto until = std::min(deadline, clock::now() + settings_.connect_timeout);
+  tcp::resolver resolver{io_};
+  asio::steady_timer timer{io_, until};
+  auto raced = co_await (resolver.async_resolve(endpoint_.host, std::to_string(endpoint_.port),
+                                                use_tuple) ||
+                         timer.async_wait(use_tuple));
+  if (raced.index() == 1) {
+    failure = upstream_failure::timeout;
+    detail = fmt::format("resolving {} timed out", endpoint_.host);
+    co_return nullptr;
+  }
+  auto [rec, results] = std::get<0>(std::move(raced));
+  if (rec) {
+    failure = rec == asio::error::operation_aborted ? upstream_failure::cancelled
+                                                    : upstream_failure::connect;
+    detail = fmt::format("resolving {}: {}", endpoint_.host, rec.message());
+    co_return nullptr;
+  }
+
+  auto c = std::make_unique<connection>();
+  if (tls_) {
+    c->secure.emplace(io_, tls_->context);
+  } else {
+    c->plain.emplace(io_);
+  }
+  auto& lowest = c->lowest();
+  lowest.expires_at(until);
+  auto [cec, ep] = co_await lowest.async_connect(results, use_tuple);
+  if (cec) {
+    failure = cec == beast::error::timeout ? upstream_failure::timeout
+              : cec == asio::error::operation_aborted ? upstream_failure::cancelled
+                                                      : upstream_failure::connect;
+    detail = fmt::format("connecting to {}:{}: {}", endpoint_.host, endpoint_.port, cec.message());
+    co_return nullptr;
+  }
+  boost::system::error_code ignored;
+  lowest.socket().set_option(tcp::no_delay(true), ignored);
+
+  if (tls_) {
+    auto& stream = *c->secure;
+    // SNI carries DNS names only (RFC 6066); IP literals are verified against
+    // the certificate's IP SANs by host_name_verification.
+    if (!is_ip_literal(endpoint_.host) &&
+        SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                 static_cast<void*>(endpoint_.host.data())) != 1) {
+      failure = upstream_failure::connect;
+      detail = "could not set TLS SNI";
+      co_return nullptr;
+    }
+    if (settings_.verify_tls) stream.set_verify_callback(ssl::host_name_verification(endpoint_.host));
+    auto [hec] = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
+    if (hec) {
+      failure = hec == beast::error::timeout ? upstream_failure::timeout
+                : hec == asio::error::operation_aborted ? upstream_failure::cancelled
+                                                        : upstream_failure::connect;
+      detail = fmt::format("TLS handshake with {}: {}", endpoint_.host, hec.message());
+      co_return nullptr;
+    }
+  }
+  co_return c;
+}
+
+asio::awaitable<std::unique_ptr<upstream_exchange>> upstream_pool::send(const outgoing_request& request,
+                                                                       clock::time_point deadline) {
+  auto s = std::make_unique<upstream_exchange::state>();
+  s->pool = shared_from_this();
+  s->deadline = deadline;
+  s->read_timeout = settings_.read_timeout;
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool reused = false;
+    if (!idle_.empty() && attempt == 0) {
+      s->conn = std::move(idle_.back());
+      idle_.pop_back();
+      reused = true;
+    } else {
+      upstream_failure failure = upstream_failure::none;
+      std::string detail;
+      s->conn = co_await connect(deadline, failure, detail);
+      if (!s->conn) {
+        s->fail(failure, std::move(detail));
+        co_return std::unique_ptr<upstream_exchange>(new upstream_exchange(std::move(s)));
+      }
+    }
+
+    s->parser.emplace();
+    s->parser->header_limit(64 * 1024);
+    s->parser->body_limit(boost::none);  // callers bound what they keep (read_all's limit)
+    const auto write_until = std::min(deadline, clock::now() + settings_.write_timeout);
+    const auto head_until = std::min(deadline, clock::now() + settings_.read_timeout);
+    bool response_started = false;
+    boost::system::error_code ec;
+    auto& lowest = s->conn->lowest();
+    if (s->conn->secure) {
+      ec = co_await write_and_read_head(*s->conn->secure, s->conn->buffer, request, endpoint_,
+                                        *s->parser, lowest, write_until, head_until, response_started);
+    } else {
+      ec = co_await write_and_read_head(*s->conn->plain, s->conn->buffer, request, endpoint_,
+                                        *s->parser, lowest, write_until, head_until, response_started);
+    }
+    if (!ec) {
+      if (s->parser->is_done()) s->complete = true;
+      co_return std::unique_ptr<upstream_exchange>(new upstream_exchange(std::move(s)));
+    }
+    const auto failure = classify(ec);
+    // A kept-alive connection the upstream closed while idle fails before any
+    // response byte: that says nothing about the provider, so retry once fresh.
+    if (reused && !response_started && failure == upstream_failure::closed) {
+      boost::system::error_code ignored;
+      lowest.socket().close(ignored);
+      s->conn.reset();
+      continue;
+    }
+    s->fail(failure, fmt::format("exchange with {}: {}", endpoint_.host, ec.message()));
+    co_return std::unique_ptr<upstream_exchange>(new upstream_exchange(std::move(s)));
+  }
+  s->fail(upstream_failure::closed, "connection closed before a response");
+  co_return std::unique_ptr<upstream_exchange>(new upstream_exchange(std::move(s)));
+}
+
+}  // namespace gatewayz::http

@@ -1,1 +1,481 @@
-// (being written)
+#include "http/server.hpp"
+
+#include <algorithm>
+#include <list>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "core/api_error.hpp"
+
+namespace gatewayz::http {
+
+namespace {
+
+namespace bhttp = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::string_view server_name = "gatewayz";
+
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+tcp::socket& lowest_socket(beast::tcp_stream& s) { return s.socket(); }
+tcp::socket& lowest_socket(beast::ssl_stream<beast::tcp_stream>& s) {
+  return beast::get_lowest_layer(s).socket();
+}
+
+// Per-connection bookkeeping a shard keeps so that shutdown can close idle
+// keep-alive connections and, after the grace period, everything else.
+struct connection_entry {
+  tcp::socket* socket = nullptr;
+  bool in_request = false;
+};
+
+}  // namespace
+
+struct server::impl {
+  // Connections of one shard. Shared with each connection's coroutine so that
+  // a coroutine frame destroyed during io_context teardown (after a forced
+  // stop) can still unregister itself safely.
+  struct registry {
+    std::list<connection_entry> connections;  // touched only on the shard's thread
+    bool io_alive = true;
+  };
+
+  struct shard {
+    // Member order is destruction order in reverse: the io_context goes last,
+    // so handler state (connection pools) releases its sockets while the
+    // io_context still exists, and coroutine frames destroyed by the
+    // io_context's own teardown only touch `reg` (shared) and `self`.
+    asio::io_context io{1};
+    request_handler handler;
+    std::optional<tcp::acceptor> acceptor;
+    std::optional<asio::steady_timer> grace_timer;
+    std::shared_ptr<registry> reg = std::make_shared<registry>();
+    std::size_t index = 0;
+    ~shard() { reg->io_alive = false; }
+  };
+
+  server_options options;
+  handler_factory factory;
+  std::optional<ssl::context> tls_context;  // outlives every TLS stream (shards go first)
+  std::atomic<std::size_t> open_connections{0};
+  std::atomic<bool> draining{false};
+  std::uint16_t bound_port = 0;
+  std::once_flag shutdown_once;
+  std::vector<std::unique_ptr<shard>> shards;  // declared last: destroyed first
+
+  asio::awaitable<void> accept_loop(shard& s);
+  template <class Stream>
+  asio::awaitable<void> serve_connection(shard& s, Stream stream, tcp::endpoint remote);
+  void maybe_stop(shard& s);
+  void begin_drain(shard& s, std::chrono::milliseconds grace);
+};
+
+namespace {
+
+// Writes responses for one request on a connection. Tracks whether bytes have
+// been committed (no failover after that) and whether the connection can be
+// reused afterwards.
+template <class Stream>
+class connection_writer final : public response_writer {
+ public:
+  connection_writer(Stream& stream, bool keep_alive, unsigned version,
+                    std::chrono::milliseconds write_timeout)
+      : stream_(stream), keep_alive_(keep_alive), version_(version), write_timeout_(write_timeout) {}
+
+  asio::awaitable<bool> send(response message) override {
+    if (state_ != state::idle) co_return false;
+    state_ = state::finished;
+    started_ = true;
+    message.version(version_);
+    message.keep_alive(keep_alive_);
+    message.set(bhttp::field::server, server_name);
+    message.prepare_payload();
+    arm_timer();
+    auto [ec, n] = co_await bhttp::async_write(stream_, message, use_tuple);
+    co_return note(ec);
+  }
+
+  asio::awaitable<bool> begin_stream(response_head head) override {
+    if (state_ != state::idle) co_return false;
+    state_ = state::streaming;
+    started_ = true;
+    bhttp::response<bhttp::empty_body> message{std::move(head)};
+    message.version(version_);
+    message.set(bhttp::field::server, server_name);
+    if (version_ >= 11) {
+      message.keep_alive(keep_alive_);
+      message.chunked(true);
+    } else {
+      // HTTP/1.0 has no chunked encoding: the body ends when the connection does.
+      keep_alive_ = false;
+      message.keep_alive(false);
+    }
+    bhttp::response_serializer<bhttp::empty_body> serializer{message};
+    arm_timer();
+    auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, use_tuple);
+    co_return note(ec);
+  }
+
+  asio::awaitable<bool> write_chunk(std::string_view data) override {
+    if (state_ != state::streaming) co_return false;
+    if (data.empty()) co_return true;
+    arm_timer();
+    if (version_ >= 11) {
+      auto [ec, n] = co_await asio::async_write(
+          stream_, bhttp::make_chunk(asio::const_buffer(data.data(), data.size())), use_tuple);
+      co_return note(ec);
+    }
+    auto [ec, n] = co_await asio::async_write(stream_, asio::const_buffer(data.data(), data.size()),
+                                              use_tuple);
+    co_return note(ec);
+  }
+
+  asio::awaitable<bool> end_stream() override {
+    if (state_ != state::streaming) co_return false;
+    state_ = state::finished;
+    if (version_ < 11) co_return true;
+    arm_timer();
+    auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), use_tuple);
+    co_return note(ec);
+  }
+
+  void reset() override {
+    state_ = state::failed;
+    started_ = true;
+    boost::system::error_code ignored;
+    auto& socket = lowest_socket(stream_);
+    socket.set_option(tcp::socket::linger(true, 0), ignored);
+    socket.close(ignored);
+  }
+
+  bool started() const override { return started_; }
+
+  bool finished() const { return state_ == state::finished; }
+  bool failed() const { return state_ == state::failed; }
+  bool keep_alive() const { return keep_alive_; }
+  bool streaming() const { return state_ == state::streaming; }
+
+ private:
+  enum class state { idle, streaming, finished, failed };
+
+  void arm_timer() { beast::get_lowest_layer(stream_).expires_after(write_timeout_); }
+
+  bool note(const boost::system::error_code& ec) {
+    if (ec) {
+      state_ = state::failed;
+      return false;
+    }
+    return true;
+  }
+
+  Stream& stream_;
+  bool keep_alive_;
+  unsigned version_;
+  std::chrono::milliseconds write_timeout_;
+  state state_ = state::idle;
+  bool started_ = false;
+};
+
+// A parse error caused by the bytes the client sent (answered with 400), as
+// opposed to the connection ending or timing out (closed silently).
+bool is_malformed_http(const boost::system::error_code& ec) {
+  static const auto& http_category = bhttp::make_error_code(bhttp::error::end_of_stream).category();
+  return ec.category() == http_category && ec != bhttp::error::end_of_stream &&
+         ec != bhttp::error::partial_message;
+}
+
+response error_response(const api_error& error, unsigned version) {
+  response res{static_cast<bhttp::status>(error.status), version};
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = error.to_json();
+  return res;
+}
+
+// Completes when the client closes or resets its connection while a request
+// is being handled. Pipelined bytes that arrive meanwhile are kept in `buffer`
+// for the next request; after that we stop reading (and simply wait to be
+// cancelled) so a pipelining client cannot make us buffer without bound.
+template <class Stream>
+asio::awaitable<void> watch_for_disconnect(Stream& stream, beast::flat_buffer& buffer) {
+  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+  if (ec) co_return;  // EOF, reset, or cancelled because the handler finished
+  buffer.commit(n);
+  asio::steady_timer forever{co_await asio::this_coro::executor,
+                             asio::steady_timer::time_point::max()};
+  co_await forever.async_wait(use_tuple);
+}
+
+// Runs the handler, turning escaped exceptions into a 500 (if nothing was sent).
+asio::awaitable<void> run_handler(const request_handler& handler, request_context& ctx) {
+  bool failed = false;
+  try {
+    co_await handler(ctx);
+  } catch (const boost::system::system_error& e) {
+    // Cancellation (the client went away) surfaces as operation_aborted: nobody to answer.
+    if (e.code() == asio::error::operation_aborted) co_return;
+    failed = true;
+  } catch (const std::exception&) {
+    failed = true;
+  }
+  if (failed && !ctx.writer.started()) {
+    co_await ctx.writer.send(error_response(
+        api_error::internal("The gateway failed while handling this request"), ctx.req.version()));
+  }
+}
+
+}  // namespace
+
+template <class Stream>
+asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tcp::endpoint remote) {
+  std::shared_ptr<registry> reg = s.reg;
+  auto& entry = reg->connections.emplace_back(connection_entry{&lowest_socket(stream), false});
+  struct guard {
+    impl* self;
+    shard* sh;
+    std::shared_ptr<registry> reg;
+    std::list<connection_entry>::iterator it;
+    ~guard() {
+      reg->connections.erase(it);
+      self->open_connections.fetch_sub(1, std::memory_order_relaxed);
+      if (reg->io_alive) self->maybe_stop(*sh);
+    }
+  } cleanup{this, &s, reg, std::prev(reg->connections.end())};
+
+  if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+    beast::get_lowest_layer(stream).expires_after(options.header_timeout);
+    auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_tuple);
+    if (ec) co_return;
+  }
+
+  beast::flat_buffer buffer;
+  bool first = true;
+  while (!draining.load(std::memory_order_relaxed)) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+    parser.body_limit(options.max_body_bytes);
+
+    // Waiting for the next request on a kept-alive connection uses the idle
+    // timeout; the first request's headers must arrive within header_timeout.
+    entry.in_request = false;
+    beast::get_lowest_layer(stream).expires_after(first ? options.header_timeout
+                                                        : options.idle_timeout);
+    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
+    first = false;
+    entry.in_request = true;
+    const unsigned version = parser.is_header_done() ? parser.get().version() : 11;
+
+    auto fail_with = [&](const api_error& error) -> asio::awaitable<void> {
+      connection_writer<Stream> writer{stream, false, version, options.write_timeout};
+      co_await writer.send(error_response(error, version));
+    };
+
+    if (hec) {
+      if (hec == bhttp::error::body_limit) {
+        co_await fail_with(api_error::payload_too_large(options.max_body_bytes));
+      } else if (hec == bhttp::error::header_limit) {
+        co_await fail_with(api_error{431, "invalid_request_error", "headers_too_large",
+                                     "Request headers are too large"});
+      } else if (is_malformed_http(hec)) {
+        co_await fail_with(api_error::bad_request("Malformed HTTP request", "bad_http_request"));
+      }
+      break;
+    }
+
+    if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
+      beast::get_lowest_layer(stream).expires_after(options.write_timeout);
+      auto [cec, cn] = co_await bhttp::async_write(stream, cont, use_tuple);
+      if (cec) break;
+    }
+
+    beast::get_lowest_layer(stream).expires_after(options.body_timeout);
+    auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    if (bec) {
+      if (bec == bhttp::error::body_limit) {
+        co_await fail_with(api_error::payload_too_large(options.max_body_bytes));
+      } else if (is_malformed_http(bec)) {
+        co_await fail_with(api_error::bad_request("Malformed HTTP request body", "bad_http_request"));
+      }
+      break;
+    }
+
+    request req = parser.release();
+    const bool keep_alive = req.keep_alive() && !draining.load(std::memory_order_relaxed);
+    connection_writer<Stream> writer{stream, keep_alive, req.version(), options.write_timeout};
+    request_context ctx{req, writer, s.index, remote, std::chrono::steady_clock::now()};
+
+    // The handler races a watcher that completes if the client goes away, in
+    // which case the handler is cancelled (and with it any upstream call).
+    beast::get_lowest_layer(stream).expires_never();
+    co_await (run_handler(s.handler, ctx) || watch_for_disconnect(stream, buffer));
+
+    if (writer.streaming() && !writer.failed()) {
+      // A handler that returned mid-stream (cancelled or errored) leaves the
+      // response unterminated; the only honest signal left is to close.
+      break;
+    }
+    if (!writer.started()) {
+      // The handler gave no answer; the client must still get one.
+      const bool sent = co_await writer.send(
+          error_response(api_error::internal("The gateway produced no response"), req.version()));
+      if (!sent) break;
+    }
+    if (writer.failed() || !writer.keep_alive()) break;
+  }
+
+  // Graceful close: send FIN so the client reads the last response fully.
+  boost::system::error_code ignored;
+  if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+    co_await stream.async_shutdown(use_tuple);
+  }
+  lowest_socket(stream).shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<void> server::impl::accept_loop(shard& s) {
+  for (;;) {
+    auto [ec, socket] = co_await s.acceptor->async_accept(use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || draining.load()) co_return;
+      // Out of file descriptors or similar: back off briefly instead of spinning.
+      asio::steady_timer pause{s.io, std::chrono::milliseconds(20)};
+      co_await pause.async_wait(use_tuple);
+      continue;
+    }
+    if (open_connections.fetch_add(1, std::memory_order_relaxed) >= options.max_connections) {
+      open_connections.fetch_sub(1, std::memory_order_relaxed);
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    tcp::endpoint remote = socket.remote_endpoint(ignored);
+    if (tls_context) {
+      asio::co_spawn(s.io,
+                     serve_connection(s, beast::ssl_stream<beast::tcp_stream>(std::move(socket),
+                                                                              *tls_context),
+                                      remote),
+                     asio::detached);
+    } else {
+      asio::co_spawn(s.io, serve_connection(s, beast::tcp_stream(std::move(socket)), remote),
+                     asio::detached);
+    }
+  }
+}
+
+void server::impl::maybe_stop(shard& s) {
+  if (draining.load() && s.reg->connections.empty()) {
+    if (s.grace_timer) s.grace_timer->cancel();
+    s.io.stop();
+  }
+}
+
+void server::impl::begin_drain(shard& s, std::chrono::milliseconds grace) {
+  boost::system::error_code ignored;
+  if (s.acceptor) s.acceptor->close(ignored);
+  for (auto& c : s.reg->connections) {
+    // Idle keep-alive connections have nothing in flight: close them now.
+    if (!c.in_request) c.socket->cancel(ignored);
+  }
+  s.grace_timer.emplace(s.io, grace);
+  s.grace_timer->async_wait([this, &s](boost::system::error_code ec) {
+    if (ec) return;
+    // Grace is over: close what is left. Their coroutines see the error,
+    // cancel their upstream calls and finish; the shard then stops by itself.
+    // Should anything ignore that, stop the shard shortly after regardless.
+    boost::system::error_code ignored2;
+    for (auto& c : s.reg->connections) c.socket->close(ignored2);
+    s.grace_timer->expires_after(std::chrono::seconds(2));
+    s.grace_timer->async_wait([&s](boost::system::error_code ec2) {
+      if (!ec2) s.io.stop();
+    });
+  });
+  maybe_stop(s);
+}
+
+server::server(server_options options, handler_factory factory) : impl_(std::make_unique<impl>()) {
+  impl_->options = std::move(options);
+  impl_->factory = std::move(factory);
+  if (impl_->options.threads == 0) impl_->options.threads = 1;
+}
+
+server::~server() = default;
+
+void server::listen() {
+  auto& self = *impl_;
+  if (self.options.tls) {
+    self.tls_context.emplace(ssl::context::tls_server);
+    self.tls_context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                                  ssl::context::no_tlsv1_1);
+    self.tls_context->use_certificate_chain_file(self.options.tls->certificate_chain_file);
+    self.tls_context->use_private_key_file(self.options.tls->private_key_file, ssl::context::pem);
+  }
+  const auto address = asio::ip::make_address(self.options.host);
+  std::uint16_t port = self.options.port;
+  for (unsigned i = 0; i < self.options.threads; ++i) {
+    auto sh = std::make_unique<impl::shard>();
+    sh->index = i;
+    sh->acceptor.emplace(sh->io);
+    tcp::endpoint endpoint{address, port};
+    sh->acceptor->open(endpoint.protocol());
+    sh->acceptor->set_option(tcp::acceptor::reuse_address(true));
+    sh->acceptor->set_option(reuse_port(true));
+    sh->acceptor->bind(endpoint);
+    sh->acceptor->listen(asio::socket_base::max_listen_connections);
+    if (port == 0) port = sh->acceptor->local_endpoint().port();
+    self.shards.push_back(std::move(sh));
+  }
+  self.bound_port = port;
+  for (auto& sh : self.shards) sh->handler = self.factory(sh->index, sh->io);
+}
+
+std::uint16_t server::port() const { return impl_->bound_port; }
+
+void server::run() {
+  auto& self = *impl_;
+  for (auto& sh : self.shards) asio::co_spawn(sh->io, self.accept_loop(*sh), asio::detached);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < self.shards.size(); ++i) {
+    threads.emplace_back([&io = self.shards[i]->io] { io.run(); });
+  }
+  if (!self.shards.empty()) self.shards[0]->io.run();
+  for (auto& t : threads) t.join();
+}
+
+void server::shutdown(std::chrono::milliseconds grace) {
+  auto& self = *impl_;
+  std::call_once(self.shutdown_once, [&] {
+    self.draining.store(true);
+    for (auto& sh : self.shards) {
+      asio::post(sh->io, [&self, s = sh.get(), grace] { self.begin_drain(*s, grace); });
+    }
+  });
+}
+
+std::size_t server::open_connections() const {
+  return impl_->open_connections.load(std::memory_order_relaxed);
+}
+
+}  // namespace gatewayz::http

@@ -9,6 +9,20 @@
 // is a protocol error (a hostile or broken upstream must not grow memory
 // without bound).
 //
+// Where this differs from the WHATWG dispatch rules, on purpose: a block with
+// fields but no data line (e.g. only `event: ping` or `id: 7`) is still
+// reported, with empty data, so a proxy can forward it; `id` is the id of this
+// event only (empty if the block has none), not the stream's last event id.
+// Blocks of only comments or blank lines are not events and are skipped; a
+// leading UTF-8 BOM is stripped. `retry:` and unknown fields are ignored
+// apart from making the block an event.
+//
+// The result is independent of how the stream is split into chunks. One
+// consequence: when the blank line ending an event is a bare '\r' that is the
+// last byte fed so far, the event is reported only once the next byte shows
+// whether a '\n' follows (which then belongs to `raw`), or on finish().
+// \n streams never wait; \r\n streams only when a chunk ends between the two.
+//
 // Thread safety: one parser per stream; not shared.
 
 #include <cstddef>
@@ -34,18 +48,36 @@ class sse_parser {
   // stays failed) if an event exceeds max_event_bytes.
   bool feed(std::string_view bytes, const std::function<void(const sse_event&)>& on_event);
 
-  // True when bytes of an incomplete event are buffered (a stream that ends
-  // here was cut off mid-event).
+  // Call once when the stream ends: reports an event still held back for a
+  // possible '\n' (see above). Returns true if the stream ended at an event
+  // boundary, false if it was cut off mid-event or the parser failed. Do not
+  // feed() after finish().
+  bool finish(const std::function<void(const sse_event&)>& on_event);
+
+  // True when bytes of an unreported event are buffered (a stream that ends
+  // here was cut off mid-event, unless finish() can still complete it).
   bool has_partial_event() const;
 
   bool failed() const { return failed_; }
 
  private:
+  using callback = std::function<void(const sse_event&)>;
+
+  // Scans `text`, whose first byte starts a block, from scan_pos_; reports
+  // complete events and returns the offset where the unfinished block starts
+  // (scan_pos_/line_start_ are then relative to it), or npos on overflow.
+  std::size_t process(std::string_view text, const callback& on_event, bool end_of_stream);
+  bool process_buffer(const callback& on_event, bool end_of_stream);
+  void dispatch(std::string_view block, const callback& on_event);
+  void fail();
+
   std::size_t max_event_bytes_;
-  std::string buffer_;      // bytes of the event being assembled
-  std::size_t scan_pos_ = 0;  // where line scanning resumes in buffer_
+  std::string buffer_;          // bytes of the unfinished block; empty between blocks
+  std::string data_;            // joins multi-line data; capacity reused across events
+  std::size_t scan_pos_ = 0;    // where the line-break search resumes in buffer_
+  std::size_t line_start_ = 0;  // start of the current, unterminated line in buffer_
   bool failed_ = false;
-  bool pending_cr_ = false;  // last byte seen was '\r' (a following '\n' belongs to it)
+  bool at_stream_start_ = true;  // a UTF-8 BOM may still need stripping
 };
 
 }  // namespace gatewayz::http

@@ -72,7 +72,10 @@ class stream_translator {
   virtual token_usage usage() const = 0;
 
   // An error the upstream reported inside the stream (e.g. Anthropic's `error`
-  // event); empty if none.
+  // event); empty if none. on_event() has already written it to the client in
+  // the shape OpenAI-compatible providers use mid-stream
+  // (`data: {"error":{"message":...}}`), so the caller should end the stream
+  // rather than write another error event.
   virtual std::string_view stream_error() const = 0;
 };
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets in build-fuzz (clang, ASan+UBSan) and runs each
+# for the given number of seconds, starting from the committed seeds in
+# fuzz/corpus/<target>/.
+#
+#   scripts/fuzz.sh [seconds-per-target]   (default 30)
+#
+# Needs clang and its libFuzzer runtime (Debian: clang-14, libclang-rt-14-dev).
+# New interesting inputs go to build-fuzz/corpus/<target>/ so the committed
+# seeds stay small; crashes land in build-fuzz/artifacts/<target>/ and make
+# the script exit non-zero.
+set -euo pipefail
+
+seconds="${1:-30}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="$root/build-fuzz"
+lock=/tmp/gatewayz-build.lock
+targets=(fuzz_json_scan fuzz_sse)
+
+# Builds share the machine with other work; the lock keeps them serial.
+flock "$lock" env CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGATEWAYZ_FUZZ=ON -DGATEWAYZ_TESTS=OFF >/dev/null
+flock "$lock" cmake --build "$build" --target "${targets[@]}" -j2
+
+for target in "${targets[@]}"; do
+  work="$build/corpus/$target"
+  artifacts="$build/artifacts/$target/"
+  mkdir -p "$work" "$artifacts"
+  echo "== $target for ${seconds}s"
+  "$build/fuzz/$target" \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -dict="$root/fuzz/$target.dict" -artifact_prefix="$artifacts" \
+    "$work" "$root/fuzz/corpus/$target"
+done

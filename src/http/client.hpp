@@ -1,0 +1,139 @@
+#pragma once
+// Upstream HTTP/1.1 client: a keep-alive connection pool per shard and
+// provider endpoint, over plain TCP or TLS (certificate and host-name
+// verification, SNI).
+//
+// A pool belongs to one shard's io_context and is used only from that
+// thread, so it needs no locks. An exchange sends one request and then
+// reads the response head and the body incrementally, so SSE can be
+// forwarded chunk by chunk as it arrives. Every wait is bounded: connect by
+// connect_timeout, the response head and each body read by read_timeout
+// (for streams this is the idle gap between chunks), and everything by the
+// caller's deadline.
+//
+// Cancellation: if the awaiting coroutine is cancelled (the client went away),
+// the pending I/O is aborted and the connection is closed, not pooled.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/verb.hpp>
+
+namespace gatewayz::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+struct upstream_endpoint {
+  bool tls = false;
+  std::string host;         // DNS name or IP literal (no brackets)
+  std::uint16_t port = 0;
+  std::string base_path;    // e.g. "/api/v1" (no trailing slash; may be empty)
+  std::string host_header;  // "host" or "host:port" as sent in Host
+};
+
+// Parses "http(s)://host[:port][/path]". Returns false and sets `error` otherwise.
+bool parse_base_url(std::string_view url, upstream_endpoint& out, std::string& error);
+
+struct client_settings {
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds read_timeout{120'000};  // first byte, and each gap between body reads
+  std::chrono::milliseconds write_timeout{30'000};
+  std::size_t max_idle_connections = 64;
+  bool verify_tls = true;
+  std::string ca_file;  // additional trusted CA bundle (PEM)
+};
+
+// Why an exchange failed. connect and timeout failures are the provider's
+// fault (they count against its health); cancelled is the client's.
+enum class upstream_failure : std::uint8_t {
+  none,
+  connect,    // DNS, TCP connect or TLS handshake failed
+  timeout,    // no answer (or no next chunk) within the limit
+  closed,     // the upstream closed or reset the connection mid-exchange
+  protocol,   // the upstream sent something that is not valid HTTP
+  too_large,  // the body exceeded the caller's limit
+  cancelled,  // our own caller went away
+};
+
+std::string_view to_string(upstream_failure failure);
+
+struct outgoing_request {
+  beast::http::verb method = beast::http::verb::post;
+  std::string target;  // path (and query) after the endpoint's base_path
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+class upstream_pool;
+
+// One request/response exchange. Obtain with upstream_pool::send(); read the
+// body until read_some() returns false. Destroying it returns the connection
+// to the pool when the response was read completely and allows reuse.
+class upstream_exchange {
+ public:
+  ~upstream_exchange();
+  upstream_exchange(const upstream_exchange&) = delete;
+  upstream_exchange& operator=(const upstream_exchange&) = delete;
+
+  upstream_failure failure() const;     // none while healthy
+  const std::string& failure_detail() const;  // for logs; contains no secrets
+  unsigned status() const;              // valid when send() succeeded
+  const beast::http::fields& headers() const;
+
+  // Appends the next body bytes to `out`. Returns false once the body is
+  // complete (failure() == none) or on error (failure() says why).
+  asio::awaitable<bool> read_some(std::string& out);
+
+  // Reads the remaining body into `out`, failing with too_large past `limit` bytes.
+  asio::awaitable<bool> read_all(std::string& out, std::size_t limit);
+
+  bool body_complete() const;
+
+ private:
+  friend class upstream_pool;
+  struct state;
+  explicit upstream_exchange(std::unique_ptr<state> s);
+  std::unique_ptr<state> state_;
+};
+
+class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
+ public:
+  upstream_pool(asio::io_context& io, upstream_endpoint endpoint, client_settings settings);
+  ~upstream_pool();
+  upstream_pool(const upstream_pool&) = delete;
+  upstream_pool& operator=(const upstream_pool&) = delete;
+
+  // Sends `request` and waits for the response head, within `deadline`.
+  // Always returns an exchange; check failure(). A pooled connection that
+  // turns out to be stale (closed before any response byte) is retried once
+  // on a fresh connection.
+  asio::awaitable<std::unique_ptr<upstream_exchange>> send(
+      const outgoing_request& request, std::chrono::steady_clock::time_point deadline);
+
+  const upstream_endpoint& endpoint() const { return endpoint_; }
+  std::size_t idle_connections() const;
+
+ private:
+  friend class upstream_exchange;
+  struct connection;
+  asio::awaitable<std::unique_ptr<connection>> connect(std::chrono::steady_clock::time_point deadline,
+                                                       upstream_failure& failure, std::string& detail);
+  void release(std::unique_ptr<connection> c);
+
+  asio::io_context& io_;
+  upstream_endpoint endpoint_;
+  client_settings settings_;
+  struct tls_state;
+  std::unique_ptr<tls_state> tls_;
+  std::vector<std::unique_ptr<connection>> idle_;
+};
+
+}  // namespace gatewayz::http
