@@ -296,6 +296,13 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
   echo "- commit: $(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$repo_root" diff --quiet 2>/dev/null || echo ' (dirty)')"
   echo "- cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo) x $(nproc)"
   echo "- wrk: $wrk_threads threads, $connections connections, ${duration}s per row (after ${warmup}s warm-up), POST /v1/chat/completions"
+  if [[ -n "$gw_pid" || -n "$mock_port" ]]; then
+    if grep -qa __asan_init "$bin"; then
+      echo "- binary: $bin (**sanitizer build: these numbers say nothing about gatewayz's speed**)"
+    else
+      echo "- binary: $bin"
+    fi
+  fi
   echo "- pinning: proxy under test on CPU $proxy_cpu; wrk and upstreams on CPU $load_cpu$([[ ${#pin_proxy[@]} -eq 0 ]] && echo ' (NOT pinned: one CPU)')"
   echo
   echo "| row | RPS | p50 | p99 | errors |"

@@ -18,8 +18,14 @@ lock=/tmp/gatewayz-build.lock
 targets=(fuzz_json_scan fuzz_sse)
 
 # Builds share the machine with other work; the lock keeps them serial.
-flock "$lock" env CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGATEWAYZ_FUZZ=ON -DGATEWAYZ_TESTS=OFF >/dev/null
+# Configure output (mostly FindBoost noise) is shown only when it fails.
+mkdir -p "$build"
+if ! flock "$lock" env CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGATEWAYZ_FUZZ=ON -DGATEWAYZ_TESTS=OFF \
+  >"$build/configure.log" 2>&1; then
+  cat "$build/configure.log" >&2
+  exit 1
+fi
 flock "$lock" cmake --build "$build" --target "${targets[@]}" -j2
 
 for target in "${targets[@]}"; do

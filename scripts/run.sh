@@ -6,6 +6,7 @@
 #   scripts/run.sh                  # config/gatewayz.yaml
 #   CONFIG=my.yaml scripts/run.sh   # another config
 #   MOCK_LISTEN=127.0.0.1:9200 ...  # mock elsewhere (set SKIP_MOCK=1 for none)
+#   GATEWAYZ_BIN=path ...           # use this binary, build nothing
 #
 # Ctrl-C or SIGTERM stops the gateway (which drains) and then the mock.
 set -euo pipefail
@@ -15,9 +16,9 @@ cd "$repo_root"
 
 config="${CONFIG:-config/gatewayz.yaml}"
 mock_listen="${MOCK_LISTEN:-127.0.0.1:9100}"
-bin="$repo_root/build-release/src/app/gatewayz"
+bin="${GATEWAYZ_BIN:-$repo_root/build-release/src/app/gatewayz}"
 
-if [[ "${SKIP_BUILD:-0}" != "1" ]]; then
+if [[ "${SKIP_BUILD:-0}" != "1" && -z "${GATEWAYZ_BIN:-}" ]]; then
   ./scripts/build.sh release --target gatewayz
 fi
 

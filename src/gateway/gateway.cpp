@@ -359,15 +359,20 @@ asio::awaitable<void> gateway::impl::send(http::request_context& ctx, http::resp
 asio::awaitable<void> gateway::impl::send_error(http::request_context& ctx, const api_error& error,
                                                 const std::string& request_id) {
   auto res = json_response(static_cast<unsigned>(error.status), error.to_json(), ctx.req.version());
-  if (error.status == 405) res.set(bhttp::field::allow, ctx.req.target().starts_with("/v1/models") ? "GET" : "POST");
+  if (error.status == 405) {
+    res.set(bhttp::field::allow, ctx.req.target().starts_with("/v1/models") ? "GET" : "POST");
+  }
   co_await send(ctx, std::move(res), request_id);
 }
 
+// Note on style in the coroutines below: values passed to a co_await'ed call
+// are named locals, never temporaries in the same full-expression, because
+// GCC 12 destroys such temporaries twice.
+
 asio::awaitable<void> gateway::impl::handle(shard_state& shard, http::request_context& ctx) {
   const std::string request_id = request_id_for(ctx.req);
-  std::string_view target = ctx.req.target();
-  const auto query = target.find('?');
-  const std::string_view path = target.substr(0, query);
+  const std::string_view target = ctx.req.target();
+  const std::string_view path = target.substr(0, target.find('?'));
   const auto method = ctx.req.method();
 
   struct route {
@@ -384,100 +389,105 @@ asio::awaitable<void> gateway::impl::handle(shard_state& shard, http::request_co
   for (const auto& r : table) {
     if (r.path != path) continue;
     if (method != r.method) {
-      co_await send_error(ctx, api_error::method_not_allowed(ctx.req.method_string(), path), request_id);
+      const auto error = api_error::method_not_allowed(ctx.req.method_string(), path);
+      co_await send_error(ctx, error, request_id);
       co_return;
     }
     if (!r.op) {
-      co_await send(ctx, json_response(200, models_body, ctx.req.version()), request_id);
+      auto res = json_response(200, models_body, ctx.req.version());
+      co_await send(ctx, std::move(res), request_id);
       co_return;
     }
     co_await proxy(shard, ctx, *r.op, request_id);
     co_return;
   }
-  co_await send_error(ctx, api_error::not_found(path), request_id);
+  const auto error = api_error::not_found(path);
+  co_await send_error(ctx, error, request_id);
 }
 
-asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_context& ctx,
-                                           operation op, const std::string& request_id) {
-  const std::string_view body = ctx.req.body();
-  json_scan::object_scan scan;
+namespace {
+
+// Checks the client's body and extracts what routing needs. Synchronous: no
+// I/O happens before the request is known to be well-formed.
+std::optional<api_error> parse_inbound(std::string_view body, operation op,
+                                       json_scan::object_scan& scan,
+                                       providers::inbound_request& request) {
+  using vk = json_scan::value_kind;
   json_scan::scan_error scan_error;
   if (!json_scan::scan_object(body, scan, scan_error)) {
-    co_await send_error(ctx,
-                        api_error::invalid_json(fmt::format("{} (at byte {})", scan_error.message,
-                                                            scan_error.offset)),
-                        request_id);
-    co_return;
+    return api_error::invalid_json(fmt::format("{} (at byte {})", scan_error.message, scan_error.offset));
   }
-
-  providers::inbound_request request;
   request.op = op;
   request.body = body;
   request.scan = &scan;
 
   const auto* model = scan.find("model");
-  if (!model || model->kind != json_scan::value_kind::string) {
-    co_await send_error(ctx, api_error::bad_request("you must provide a model parameter", "missing_model"),
-                        request_id);
-    co_return;
+  std::optional<std::string> decoded;
+  if (model && model->kind == vk::string) {
+    decoded = json_scan::decode_string(body.substr(model->value_span.begin, model->value_span.size()));
   }
-  auto decoded = json_scan::decode_string(body.substr(model->value_span.begin, model->value_span.size()));
   if (!decoded || decoded->empty()) {
-    co_await send_error(ctx, api_error::bad_request("you must provide a model parameter", "missing_model"),
-                        request_id);
-    co_return;
+    return api_error::bad_request("you must provide a model parameter", "missing_model");
   }
   request.model = std::move(*decoded);
 
-  struct requirement {
-    std::string_view member;
-    bool (*kind_ok)(json_scan::value_kind);
-    std::string_view description;
-  };
-  using vk = json_scan::value_kind;
-  const requirement required =
-      op == operation::chat_completions
-          ? requirement{"messages", [](vk k) { return k == vk::array; }, "an array"}
-      : op == operation::completions
-          ? requirement{"prompt", [](vk k) { return k == vk::string || k == vk::array; },
-                        "a string or an array"}
-          : requirement{"input", [](vk k) { return k == vk::string || k == vk::array; },
-                        "a string or an array"};
-  const auto* member = scan.find(required.member);
+  std::string_view required;
+  bool kind_ok = false;
+  std::string_view expected;
+  const auto* member = static_cast<const json_scan::member*>(nullptr);
+  switch (op) {
+    case operation::chat_completions:
+      required = "messages";
+      expected = "an array";
+      member = scan.find(required);
+      kind_ok = member && member->kind == vk::array;
+      break;
+    case operation::completions:
+    case operation::embeddings:
+      required = op == operation::completions ? "prompt" : "input";
+      expected = "a string or an array";
+      member = scan.find(required);
+      kind_ok = member && (member->kind == vk::string || member->kind == vk::array);
+      break;
+  }
   if (!member) {
-    co_await send_error(ctx,
-                        api_error::bad_request(fmt::format("'{}' is a required property", required.member),
-                                               fmt::format("missing_{}", required.member)),
-                        request_id);
-    co_return;
+    return api_error::bad_request(fmt::format("'{}' is a required property", required),
+                                  fmt::format("missing_{}", required));
   }
-  if (!required.kind_ok(member->kind)) {
-    co_await send_error(ctx,
-                        api_error::bad_request(fmt::format("'{}' must be {}", required.member,
-                                                           required.description),
-                                               fmt::format("invalid_{}", required.member)),
-                        request_id);
-    co_return;
+  if (!kind_ok) {
+    return api_error::bad_request(fmt::format("'{}' must be {}", required, expected),
+                                  fmt::format("invalid_{}", required));
   }
+
   if (const auto* stream = scan.find("stream")) {
     if (stream->kind == vk::boolean_true) {
       request.stream = true;
     } else if (stream->kind != vk::boolean_false && stream->kind != vk::null) {
-      co_await send_error(ctx, api_error::bad_request("'stream' must be a boolean", "invalid_stream"),
-                          request_id);
-      co_return;
+      return api_error::bad_request("'stream' must be a boolean", "invalid_stream");
     }
   }
   if (request.stream && op == operation::embeddings) {
-    co_await send_error(ctx, api_error::bad_request("embeddings cannot be streamed", "invalid_stream"),
-                        request_id);
-    co_return;
+    return api_error::bad_request("embeddings cannot be streamed", "invalid_stream");
   }
   request.client_wants_usage = request.stream && wants_usage(body, scan);
+  return std::nullopt;
+}
+
+}  // namespace
+
+asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_context& ctx,
+                                           operation op, const std::string& request_id) {
+  json_scan::object_scan scan;
+  providers::inbound_request request;
+  if (const auto invalid = parse_inbound(ctx.req.body(), op, scan, request)) {
+    co_await send_error(ctx, *invalid, request_id);
+    co_return;
+  }
 
   auto it = routes.find(request.model);
   if (it == routes.end()) {
-    co_await send_error(ctx, api_error::model_not_found(request.model), request_id);
+    const auto error = api_error::model_not_found(request.model);
+    co_await send_error(ctx, error, request_id);
     co_return;
   }
 
@@ -508,11 +518,10 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
   }
 
   if (attempts == 0) {
-    co_await send_error(ctx,
-                        api_error::bad_request(fmt::format("The model `{}` does not support this endpoint",
-                                                           request.model),
-                                               "unsupported_endpoint"),
-                        request_id);
+    const auto error = api_error::bad_request(
+        fmt::format("The model `{}` does not support this endpoint", request.model),
+        "unsupported_endpoint");
+    co_await send_error(ctx, error, request_id);
     co_return;
   }
   if (!last_error) last_error = api_error::no_provider_available(request.model);

@@ -238,8 +238,9 @@ asio::awaitable<void> run_handler(const request_handler& handler, request_contex
     failed = true;
   }
   if (failed && !ctx.writer.started()) {
-    co_await ctx.writer.send(error_response(
-        api_error::internal("The gateway failed while handling this request"), ctx.req.version()));
+    const api_error error = api_error::internal("The gateway failed while handling this request");
+    response answer = error_response(error, ctx.req.version());
+    co_await ctx.writer.send(std::move(answer));
   }
 }
 
@@ -284,37 +285,42 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     entry.in_request = true;
     const unsigned version = parser.is_header_done() ? parser.get().version() : 11;
 
-    auto fail_with = [&](const api_error& error) -> asio::awaitable<void> {
-      connection_writer<Stream> writer{stream, false, version, options.write_timeout};
-      co_await writer.send(error_response(error, version));
-    };
-
+    // An answer for a request we reject before any handler sees it. (Built
+    // as a named local: GCC 12 double-destroys temporaries that live across
+    // a co_await in the same full-expression.)
+    std::optional<api_error> reject;
     if (hec) {
       if (hec == bhttp::error::body_limit) {
-        co_await fail_with(api_error::payload_too_large(options.max_body_bytes));
+        reject = api_error::payload_too_large(options.max_body_bytes);
       } else if (hec == bhttp::error::header_limit) {
-        co_await fail_with(api_error{431, "invalid_request_error", "headers_too_large",
-                                     "Request headers are too large"});
+        reject = api_error{431, "invalid_request_error", "headers_too_large",
+                           "Request headers are too large"};
       } else if (is_malformed_http(hec)) {
-        co_await fail_with(api_error::bad_request("Malformed HTTP request", "bad_http_request"));
+        reject = api_error::bad_request("Malformed HTTP request", "bad_http_request");
       }
-      break;
+    } else {
+      if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
+        beast::get_lowest_layer(stream).expires_after(options.write_timeout);
+        auto [cec, cn] = co_await bhttp::async_write(stream, cont, use_tuple);
+        if (cec) break;
+      }
+      beast::get_lowest_layer(stream).expires_after(options.body_timeout);
+      auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+      if (bec) {
+        hec = bec;
+        if (bec == bhttp::error::body_limit) {
+          reject = api_error::payload_too_large(options.max_body_bytes);
+        } else if (is_malformed_http(bec)) {
+          reject = api_error::bad_request("Malformed HTTP request body", "bad_http_request");
+        }
+      }
     }
-
-    if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
-      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
-      beast::get_lowest_layer(stream).expires_after(options.write_timeout);
-      auto [cec, cn] = co_await bhttp::async_write(stream, cont, use_tuple);
-      if (cec) break;
-    }
-
-    beast::get_lowest_layer(stream).expires_after(options.body_timeout);
-    auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
-    if (bec) {
-      if (bec == bhttp::error::body_limit) {
-        co_await fail_with(api_error::payload_too_large(options.max_body_bytes));
-      } else if (is_malformed_http(bec)) {
-        co_await fail_with(api_error::bad_request("Malformed HTTP request body", "bad_http_request"));
+    if (hec) {
+      if (reject) {
+        connection_writer<Stream> writer{stream, false, version, options.write_timeout};
+        response answer = error_response(*reject, version);
+        co_await writer.send(std::move(answer));
       }
       break;
     }
@@ -336,8 +342,9 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     }
     if (!writer.started()) {
       // The handler gave no answer; the client must still get one.
-      const bool sent = co_await writer.send(
-          error_response(api_error::internal("The gateway produced no response"), req.version()));
+      const api_error error = api_error::internal("The gateway produced no response");
+      response answer = error_response(error, req.version());
+      const bool sent = co_await writer.send(std::move(answer));
       if (!sent) break;
     }
     if (writer.failed() || !writer.keep_alive()) break;

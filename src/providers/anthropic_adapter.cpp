@@ -120,7 +120,8 @@ class request_converter {
         tool_choice["disable_parallel_tool_use"] = true;
       }
     }
-    if (!tool_choice.empty()) out["tool_choice"] = std::move(tool_choice);
+    // Anthropic rejects tool_choice without tools; without tools there is nothing to choose.
+    if (!tool_choice.empty() && out.contains("tools")) out["tool_choice"] = std::move(tool_choice);
     if (const json::value* user = find(in, "user")) {
       if (!user->is_string()) return fail("user must be a string");
       out["metadata"] = json::object{{"user_id", user->get_string()}};

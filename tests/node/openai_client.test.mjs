@@ -24,6 +24,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const gatewayzBin =
   process.env.GATEWAYZ_BIN || path.resolve(here, '../../build/src/app/gatewayz');
 const upstreamKey = 'mock-upstream-key';
+const anthropicMaxTokens = 6;
 const startTimeoutMs = 30_000; // sanitizer builds start slowly
 const exitTimeoutMs = 30_000;
 
@@ -136,7 +137,7 @@ function assertUsage(usage, what) {
   assert.equal(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens, `${what}: total_tokens`);
 }
 
-function assertChunks(result, what) {
+function assertChunks(result, what, finishReason = 'stop') {
   assert.ok(result.chunks.length >= 3, `${what}: only ${result.chunks.length} chunks`);
   for (const chunk of result.chunks) {
     assert.equal(chunk.object, 'chat.completion.chunk', `${what}: chunk object`);
@@ -144,7 +145,7 @@ function assertChunks(result, what) {
   const ids = new Set(result.chunks.map((c) => c.id));
   assert.equal(ids.size, 1, `${what}: all chunks of a stream share one id, got ${[...ids].join(', ')}`);
   assert.ok(result.content.length > 0, `${what}: empty content`);
-  assert.deepEqual(result.finishReasons, ['stop'], `${what}: finish reasons`);
+  assert.deepEqual(result.finishReasons, [finishReason], `${what}: finish reasons`);
 }
 
 describe('gatewayz with the official openai client', () => {
@@ -252,14 +253,17 @@ describe('gatewayz with the official openai client', () => {
           { role: 'system', content: 'Be brief.' },
           { role: 'user', content: 'Hello Claude' },
         ],
-        max_tokens: 64,
+        // The mock generates exactly max_tokens tokens when a request sets it
+        // (Anthropic's API always does), so the answer stops for length.
+        max_tokens: anthropicMaxTokens,
       })
       .withResponse();
     assert.ok(response.headers.get('x-request-id'), 'x-request-id header missing');
     assert.equal(data.object, 'chat.completion');
     assert.ok(data.choices[0].message.content.length > 0, 'empty content');
-    assert.equal(data.choices[0].finish_reason, 'stop');
+    assert.equal(data.choices[0].finish_reason, 'length', 'stop_reason max_tokens -> finish_reason length');
     assertUsage(data.usage, 'anthropic chat');
+    assert.equal(data.usage.completion_tokens, anthropicMaxTokens);
 
     const upstream = await takeUpstreamRequests();
     assert.equal(upstream.length, 1, `one upstream request, got ${JSON.stringify(upstream)}`);
@@ -267,18 +271,29 @@ describe('gatewayz with the official openai client', () => {
     assert.equal(upstream[0].target, '/v1/messages');
     assert.equal(upstream[0].headers['x-api-key'], upstreamKey, 'provider key sent upstream');
     assert.ok(!('authorization' in upstream[0].headers), 'client credentials not forwarded');
+    assert.equal(upstream[0].headers['anthropic-version'], '2023-06-01');
     const body = JSON.parse(upstream[0].body);
     assert.equal(body.model, 'claude-sonnet-4-5', 'upstream model name used');
+    assert.equal(body.max_tokens, anthropicMaxTokens, 'max_tokens passed on');
+    // Anthropic accepts content as a string or as text blocks.
+    const textOf = (content) =>
+      typeof content === 'string' ? content : content.map((block) => block.text ?? '').join('');
+    assert.deepEqual(
+      body.messages.map((m) => ({ role: m.role, text: textOf(m.content) })),
+      [{ role: 'user', text: 'Hello Claude' }],
+    );
+    assert.equal(textOf(body.system), 'Be brief.', 'system message moved to the top-level system field');
   });
 
   test('streaming through the anthropic provider', async () => {
     const stream = await client.chat.completions.create({
       model: 'claude-sonnet-4.5',
       messages: [{ role: 'user', content: 'Stream, Claude' }],
+      max_tokens: anthropicMaxTokens,
       stream: true,
     });
     const result = await collect(stream);
-    assertChunks(result, 'anthropic stream');
+    assertChunks(result, 'anthropic stream', 'length');
     assert.equal(result.usageChunks.length, 0, 'usage arrived although not asked for');
   });
 
@@ -286,14 +301,16 @@ describe('gatewayz with the official openai client', () => {
     const stream = await client.chat.completions.create({
       model: 'claude-sonnet-4.5',
       messages: [{ role: 'user', content: 'Stream, Claude, and count' }],
+      max_tokens: anthropicMaxTokens,
       stream: true,
       stream_options: { include_usage: true },
     });
     const result = await collect(stream);
-    assertChunks(result, 'anthropic stream+usage');
+    assertChunks(result, 'anthropic stream+usage', 'length');
     assert.equal(result.usageChunks.length, 1, 'exactly one chunk carries usage');
     assert.equal(result.chunks.at(-1), result.usageChunks[0], 'the usage chunk is the last one');
     assertUsage(result.usageChunks[0].usage, 'anthropic stream usage');
+    assert.equal(result.usageChunks[0].usage.completion_tokens, anthropicMaxTokens);
   });
 
   test('openai provider: own key upstream, client request id honoured', async () => {

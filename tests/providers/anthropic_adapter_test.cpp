@@ -29,7 +29,7 @@ class AnthropicAdapter : public ::testing::Test {
     EXPECT_TRUE(adapter_.build_request(in->request, model_, request, error)) << error;
     if (request_out != nullptr) *request_out = request;
     json::error_code ec;
-    json::value parsed = json::parse(request.body, ec);
+    json::value parsed = parse_json(request.body, ec);
     EXPECT_FALSE(ec) << request.body;
     return parsed;
   }
@@ -288,6 +288,7 @@ TEST_F(AnthropicAdapter, ToolsAndToolChoice) {
   const json::value serial = build(chat(R"([{"role":"user","content":"x"}])", tools + R"(,"parallel_tool_calls":false)"));
   EXPECT_EQ(serial.at("tool_choice"), json::parse(R"({"type":"auto","disable_parallel_tool_use":true})"));
   EXPECT_FALSE(build(chat(R"([{"role":"user","content":"x"}])")).as_object().contains("tool_choice"));
+  EXPECT_FALSE(build(chat(R"([{"role":"user","content":"x"}])", R"("tool_choice":"none")")).as_object().contains("tool_choice"));
 }
 
 TEST_F(AnthropicAdapter, DeepToolSchemaIsAccepted) {
@@ -296,7 +297,7 @@ TEST_F(AnthropicAdapter, DeepToolSchemaIsAccepted) {
   for (int i = 0; i < 30; ++i) schema = R"({"type":"object","properties":{"x":)" + schema + "}}";
   const json::value body = build(chat(R"([{"role":"user","content":"x"}])",
                                       R"("tools":[{"type":"function","function":{"name":"f","parameters":)" + schema + "}}]"));
-  EXPECT_EQ(body.at("tools").at(0).at("input_schema"), json::parse(schema, {}, {.max_depth = 128}));
+  EXPECT_EQ(body.at("tools").at(0).at("input_schema"), parse_json(schema));
 }
 
 TEST_F(AnthropicAdapter, UnsupportedToolTypeIsRejected) {

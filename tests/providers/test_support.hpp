@@ -31,6 +31,20 @@ struct inbound {
   inbound& operator=(const inbound&) = delete;
 };
 
+// Boost.JSON with the gateway's depth limit (its own default is 32).
+inline boost::json::value parse_json(std::string_view text, boost::json::error_code& ec) {
+  boost::json::parse_options options;
+  options.max_depth = 128;
+  return boost::json::parse(text, ec, {}, options);
+}
+
+inline boost::json::value parse_json(std::string_view text) {
+  boost::json::error_code ec;
+  boost::json::value value = parse_json(text, ec);
+  EXPECT_FALSE(ec) << ec.message() << " in " << text;
+  return value;
+}
+
 // Mirrors the gateway: scan the body, decode model / stream / include_usage.
 inline std::unique_ptr<inbound> make_inbound(std::string body, operation op = operation::chat_completions) {
   auto in = std::make_unique<inbound>();
@@ -47,8 +61,9 @@ inline std::unique_ptr<inbound> make_inbound(std::string body, operation op = op
   if (const json_scan::member* stream = in->scan.find("stream")) {
     in->request.stream = stream->kind == json_scan::value_kind::boolean_true;
   }
-  const boost::json::value parsed = boost::json::parse(in->body);
-  if (const auto* options = parsed.as_object().if_contains("stream_options"); options && options->is_object()) {
+  const boost::json::value parsed = parse_json(in->body);
+  if (const auto* options = parsed.is_object() ? parsed.as_object().if_contains("stream_options") : nullptr;
+      options != nullptr && options->is_object()) {
     const auto* include = options->as_object().if_contains("include_usage");
     in->request.client_wants_usage = include != nullptr && include->is_bool() && include->get_bool();
   }
