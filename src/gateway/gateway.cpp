@@ -1,7 +1,6 @@
 #include "gateway/gateway.hpp"
 
 #include <chrono>
-#include <random>
 #include <unordered_map>
 
 #include <boost/asio/this_coro.hpp>
@@ -11,6 +10,7 @@
 
 #include "core/api_error.hpp"
 #include "core/json_scan.hpp"
+#include "core/request_id.hpp"
 #include "http/client.hpp"
 #include "http/sse.hpp"
 
@@ -27,29 +27,6 @@ std::chrono::milliseconds seconds_to_ms(double s) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0));
 }
 
-// Request ids: honour a client's X-Request-ID when it is short and printable
-// (it correlates the client's logs with ours); otherwise make one.
-std::string request_id_for(const http::request& req) {
-  const auto inbound = req["x-request-id"];
-  if (!inbound.empty() && inbound.size() <= 128) {
-    bool printable = true;
-    for (char c : inbound) {
-      if (c <= 0x20 || c >= 0x7f) {
-        printable = false;
-        break;
-      }
-    }
-    if (printable) return std::string(inbound);
-  }
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format("req_{:016x}{:08x}", rng(), static_cast<std::uint32_t>(rng()));
-}
-
-struct endpoint_info {
-  operation op;
-  std::string_view required_member;  // besides "model"
-  std::string_view required_kind;    // human name of its JSON type
-};
 
 // Is the request's `stream_options.include_usage` true?
 bool wants_usage(std::string_view body, const json_scan::object_scan& scan) {
@@ -240,6 +217,9 @@ asio::awaitable<attempt_result> attempt::stream_response(http::upstream_exchange
       if (!translator->on_event(event, client_bytes)) malformed = true;
     });
     if (parser.failed()) malformed = true;
+    // An error the upstream reported before anything reached the client
+    // (e.g. Anthropic's overloaded_error as the first event) can still fail over.
+    if (!translator->stream_error().empty() && !ctx.writer.started()) break;
     const bool flushed = co_await flush();
     if (!flushed) co_return attempt_result::client_gone;
     if (malformed) break;
@@ -247,6 +227,13 @@ asio::awaitable<attempt_result> attempt::stream_response(http::upstream_exchange
 
   const auto failure = exchange.failure();
   if (failure == http::upstream_failure::cancelled) co_return attempt_result::client_gone;
+  if (failure == http::upstream_failure::none && !malformed && !translator->done()) {
+    // The body ended: an event whose terminating blank line was a bare '\r'
+    // at the very end can only be completed now.
+    parser.finish([&](const http::sse_event& event) {
+      if (!malformed && !translator->done() && !translator->on_event(event, client_bytes)) malformed = true;
+    });
+  }
 
   std::optional<api_error> error;
   if (malformed) {
@@ -370,7 +357,7 @@ asio::awaitable<void> gateway::impl::send_error(http::request_context& ctx, cons
 // GCC 12 destroys such temporaries twice.
 
 asio::awaitable<void> gateway::impl::handle(shard_state& shard, http::request_context& ctx) {
-  const std::string request_id = request_id_for(ctx.req);
+  const std::string request_id = request_id_for(ctx.req["x-request-id"]);
   const std::string_view target = ctx.req.target();
   const std::string_view path = target.substr(0, target.find('?'));
   const auto method = ctx.req.method();

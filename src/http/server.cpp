@@ -22,6 +22,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "core/api_error.hpp"
+#include "core/request_id.hpp"
 
 namespace gatewayz::http {
 
@@ -240,6 +241,7 @@ asio::awaitable<void> run_handler(const request_handler& handler, request_contex
   if (failed && !ctx.writer.started()) {
     const api_error error = api_error::internal("The gateway failed while handling this request");
     response answer = error_response(error, ctx.req.version());
+    answer.set("x-request-id", request_id_for(ctx.req["x-request-id"]));
     co_await ctx.writer.send(std::move(answer));
   }
 }
@@ -320,6 +322,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
       if (reject) {
         connection_writer<Stream> writer{stream, false, version, options.write_timeout};
         response answer = error_response(*reject, version);
+        answer.set("x-request-id", request_id_for(parser.get()["x-request-id"]));
         co_await writer.send(std::move(answer));
       }
       break;
@@ -344,6 +347,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
       // The handler gave no answer; the client must still get one.
       const api_error error = api_error::internal("The gateway produced no response");
       response answer = error_response(error, req.version());
+      answer.set("x-request-id", request_id_for(req["x-request-id"]));
       const bool sent = co_await writer.send(std::move(answer));
       if (!sent) break;
     }

@@ -527,8 +527,11 @@ struct mock_provider::impl {
   asio::awaitable<bool> serve_generation(http::request_context& ctx, endpoint ep, const wire::generation_request& gen,
                                          const request_plan& plan) {
     const api_format format = format_of(ep);
-    const int count = std::clamp(gen.max_tokens.value_or(plan.output_tokens), 0, wire::max_generated_tokens);
-    const bool hit_max_tokens = gen.max_tokens.has_value();
+    // Like a real model: the answer has its natural length (output_tokens)
+    // unless max_tokens cuts it short, and only then is the finish "length".
+    const int natural = std::clamp(plan.output_tokens, 0, wire::max_generated_tokens);
+    const int count = gen.max_tokens ? std::min(natural, *gen.max_tokens) : natural;
+    const bool hit_max_tokens = gen.max_tokens && *gen.max_tokens < natural;
 
     // latency_ms models the provider's queueing and prompt processing: it
     // precedes the answer, the error or the stream headers alike.
@@ -568,8 +571,8 @@ struct mock_provider::impl {
     }
 
     const int reset_at = plan.failure ? std::min(tokens_before_reset, count) : -1;
-    if (format == api_format::anthropic) co_return co_await stream_anthropic(ctx, gen, plan, count, reset_at);
-    co_return co_await stream_openai(ctx, ep, gen, plan, count, reset_at);
+    if (format == api_format::anthropic) co_return co_await stream_anthropic(ctx, gen, plan, count, hit_max_tokens, reset_at);
+    co_return co_await stream_openai(ctx, ep, gen, plan, count, hit_max_tokens, reset_at);
   }
 
   asio::awaitable<bool> serve_malformed_stream(http::request_context& ctx, const request_plan& plan) {
@@ -590,7 +593,7 @@ struct mock_provider::impl {
   }
 
   asio::awaitable<bool> stream_openai(http::request_context& ctx, endpoint ep, const wire::generation_request& gen,
-                                      const request_plan& plan, int count, int reset_at) {
+                                      const request_plan& plan, int count, bool hit_max_tokens, int reset_at) {
     const bool chat = ep == endpoint::chat;
     const wire::openai_stream events(chat ? wire::openai_stream::kind::chat : wire::openai_stream::kind::completion,
                                      wire::make_id(chat ? "chatcmpl-" : "cmpl-"), unix_now(), gen.model,
@@ -609,11 +612,14 @@ struct mock_provider::impl {
         co_return true;
       }
       if (i == count) break;
-      if (i > 0 && !co_await pause_until(token_deadline(first, plan, i))) co_return false;
+      if (i > 0) {
+        const bool waited = co_await pause_until(token_deadline(first, plan, i));
+        if (!waited) co_return false;
+      }
       const std::string token = events.token_event(i);
       if (!co_await ctx.writer.write_chunk(token)) co_return false;
     }
-    const std::string finish = events.finish_event(gen.max_tokens.has_value());
+    const std::string finish = events.finish_event(hit_max_tokens);
     if (!co_await ctx.writer.write_chunk(finish)) co_return false;
     if (gen.include_usage) {
       const std::string usage = events.usage_event(gen.prompt_tokens, count);
@@ -626,7 +632,7 @@ struct mock_provider::impl {
   }
 
   asio::awaitable<bool> stream_anthropic(http::request_context& ctx, const wire::generation_request& gen,
-                                         const request_plan& plan, int count, int reset_at) {
+                                         const request_plan& plan, int count, bool hit_max_tokens, int reset_at) {
     const wire::anthropic_stream events(wire::make_id("msg_"), gen.model, gen.prompt_tokens);
     http::response_head head = make_stream_head(ctx.req.version());
     if (!co_await ctx.writer.begin_stream(std::move(head))) co_return false;
@@ -642,12 +648,15 @@ struct mock_provider::impl {
         co_return true;
       }
       if (i == count) break;
-      if (i > 0 && !co_await pause_until(token_deadline(first, plan, i))) co_return false;
+      if (i > 0) {
+        const bool waited = co_await pause_until(token_deadline(first, plan, i));
+        if (!waited) co_return false;
+      }
       const std::string delta = wire::anthropic_stream::content_block_delta(i);
       if (!co_await ctx.writer.write_chunk(delta)) co_return false;
     }
     const std::string closing = wire::anthropic_stream::content_block_stop() +
-                                wire::anthropic_stream::message_delta(gen.max_tokens.has_value(), count) +
+                                wire::anthropic_stream::message_delta(hit_max_tokens, count) +
                                 wire::anthropic_stream::message_stop();
     if (!co_await ctx.writer.write_chunk(closing)) co_return false;
     if (!co_await ctx.writer.end_stream()) co_return false;

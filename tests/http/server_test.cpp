@@ -239,6 +239,7 @@ TEST_F(server_fixture, declared_body_over_the_limit_gets_413) {
   const auto raw = read_until_close(s);
   EXPECT_NE(raw.find("HTTP/1.1 413"), std::string::npos) << raw;
   EXPECT_NE(raw.find("\"request_too_large\""), std::string::npos) << raw;
+  EXPECT_NE(raw.find("x-request-id: req_"), std::string::npos) << raw;
 }
 
 TEST_F(server_fixture, chunked_body_over_the_limit_gets_413) {

@@ -1,0 +1,36 @@
+#include "core/request_id.hpp"
+
+#include <set>
+
+#include <gtest/gtest.h>
+
+namespace gatewayz {
+namespace {
+
+TEST(request_id, generated_ids_have_the_documented_shape_and_do_not_repeat) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const auto id = make_request_id();
+    ASSERT_EQ(id.size(), 4u + 24u) << id;
+    ASSERT_EQ(id.substr(0, 4), "req_");
+    ASSERT_EQ(id.find_first_not_of("0123456789abcdef", 4), std::string::npos) << id;
+    ASSERT_TRUE(seen.insert(id).second) << "duplicate " << id;
+  }
+}
+
+TEST(request_id, a_usable_inbound_id_is_kept) {
+  EXPECT_EQ(request_id_for("client-123"), "client-123");
+  EXPECT_EQ(request_id_for(std::string(128, 'a')), std::string(128, 'a'));
+}
+
+TEST(request_id, an_unusable_inbound_id_is_replaced) {
+  for (std::string_view bad : {std::string_view(""), std::string_view("has space"),
+                               std::string_view("tab\there"), std::string_view("nl\nx"),
+                               std::string_view("\x7f")}) {
+    EXPECT_EQ(request_id_for(bad).substr(0, 4), "req_") << bad;
+  }
+  EXPECT_EQ(request_id_for(std::string(129, 'a')).substr(0, 4), "req_");
+}
+
+}  // namespace
+}  // namespace gatewayz
