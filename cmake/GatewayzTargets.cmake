@@ -22,7 +22,6 @@ endif()
 # Boost.Asio: one io_context per thread, no deprecated interfaces.
 add_compile_definitions(
   BOOST_ASIO_NO_DEPRECATED
-  BOOST_BEAST_USE_STD_STRING_VIEW
   BOOST_ASIO_DISABLE_BOOST_COROUTINE)
 
 # gw_add_library(NAME SOURCES ... DEPS ...): a static library for one concern.

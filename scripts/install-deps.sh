@@ -25,6 +25,7 @@ packages=(
   libsqlite3-dev sqlite3
   libpq-dev postgresql
   libhiredis-dev redis-server
+  libmimalloc-dev
   # tools used by tests and benchmarks
   prometheus  # promtool
   nginx-light wrk

@@ -1,6 +1,9 @@
 #include "http/server.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <list>
 #include <mutex>
 #include <system_error>
@@ -10,7 +13,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
@@ -31,7 +34,6 @@ namespace {
 namespace bhttp = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
-using namespace asio::experimental::awaitable_operators;
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::string_view server_name = "gatewayz";
@@ -43,10 +45,13 @@ tcp::socket& lowest_socket(beast::ssl_stream<beast::tcp_stream>& s) {
   return beast::get_lowest_layer(s).socket();
 }
 
+struct disconnect_watch;  // defined below, with the code that uses it
+
 // Per-connection bookkeeping a shard keeps so that shutdown can close idle
 // keep-alive connections and, after the grace period, everything else.
 struct connection_entry {
   tcp::socket* socket = nullptr;
+  disconnect_watch* watch = nullptr;
   bool in_request = false;
 };
 
@@ -86,7 +91,8 @@ struct server::impl {
 
   asio::awaitable<void> accept_loop(shard& s);
   template <class Stream>
-  asio::awaitable<void> serve_connection(shard& s, Stream stream, tcp::endpoint remote);
+  asio::awaitable<void> serve_connection(shard& s, Stream stream, tcp::endpoint remote,
+                                         std::shared_ptr<disconnect_watch> watch);
   void maybe_stop(shard& s);
   void begin_drain(shard& s, std::chrono::milliseconds grace);
 };
@@ -212,18 +218,60 @@ response error_response(const api_error& error, unsigned version) {
   return res;
 }
 
-// Completes when the client closes or resets its connection while a request
-// is being handled. Pipelined bytes that arrive meanwhile are kept in `buffer`
-// for the next request; after that we stop reading (and simply wait to be
-// cancelled) so a pipelining client cannot make us buffer without bound.
-template <class Stream>
-asio::awaitable<void> watch_for_disconnect(Stream& stream, beast::flat_buffer& buffer) {
-  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
-  if (ec) co_return;  // EOF, reset, or cancelled because the handler finished
-  buffer.commit(n);
-  asio::steady_timer forever{co_await asio::this_coro::executor,
-                             asio::steady_timer::time_point::max()};
-  co_await forever.async_wait(use_tuple);
+// Notices a client that goes away while its request is being handled, the
+// way nginx does: wait for the socket to become readable and peek. Zero bytes
+// (FIN) or an error (RST) means the client is gone, and the connection's
+// cancellation signal cancels whatever the handler is awaiting (its upstream
+// call). Bytes mean a pipelined next request: the client is still there.
+//
+// One signal per connection, bound when the connection's coroutine is
+// spawned; per request this costs one queued wait, not a coroutine.
+struct disconnect_watch {
+  asio::cancellation_signal signal;
+  std::uint64_t generation = 0;  // ties a queued wait to the request that queued it
+  bool armed = false;
+};
+
+// 1: bytes waiting, 0: the peer closed or failed, -1: nothing to read yet.
+int peek_state(int fd) {
+  char probe;
+  const auto n = ::recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) return 1;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return -1;
+  return 0;
+}
+
+void queue_watch(tcp::socket& socket, const std::shared_ptr<disconnect_watch>& watch,
+                 std::uint64_t generation) {
+  socket.async_wait(tcp::socket::wait_read,
+                    [watch, generation, &socket](const boost::system::error_code& ec) {
+                      if (ec || !watch->armed || watch->generation != generation) return;
+                      const int state = peek_state(socket.native_handle());
+                      if (state == 1) return;
+                      if (state == -1) {
+                        queue_watch(socket, watch, generation);  // spurious wake-up
+                        return;
+                      }
+                      watch->armed = false;
+                      watch->signal.emit(asio::cancellation_type::terminal);
+                    });
+}
+
+// Queues the watch for the request about to be handled. A FIN that arrived in
+// the microseconds between reading the request and this call produced its
+// (edge-triggered) readiness already and is not seen; such a request simply
+// runs to completion and its answer is discarded by the kernel. Checking for
+// it would cost a syscall on every request.
+void arm_watch(tcp::socket& socket, const std::shared_ptr<disconnect_watch>& watch) {
+  watch->armed = true;
+  queue_watch(socket, watch, ++watch->generation);
+}
+
+void disarm_watch(tcp::socket& socket, disconnect_watch& watch) {
+  watch.armed = false;
+  ++watch.generation;
+  boost::system::error_code ignored;
+  socket.cancel(ignored);  // the queued wait is the only operation left on the socket
 }
 
 // Runs the handler, turning escaped exceptions into a 500 (if nothing was sent).
@@ -249,9 +297,10 @@ asio::awaitable<void> run_handler(const request_handler& handler, request_contex
 }  // namespace
 
 template <class Stream>
-asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tcp::endpoint remote) {
+asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tcp::endpoint remote,
+                                                     std::shared_ptr<disconnect_watch> watch) {
   std::shared_ptr<registry> reg = s.reg;
-  auto& entry = reg->connections.emplace_back(connection_entry{&lowest_socket(stream), false});
+  auto& entry = reg->connections.emplace_back(connection_entry{&lowest_socket(stream), watch.get(), false});
   struct guard {
     impl* self;
     shard* sh;
@@ -333,10 +382,18 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     connection_writer<Stream> writer{stream, keep_alive, req.version(), options.write_timeout};
     request_context ctx{req, writer, s.index, remote, std::chrono::steady_clock::now()};
 
-    // The handler races a watcher that completes if the client goes away, in
-    // which case the handler is cancelled (and with it any upstream call).
+    // While the handler runs, a client that goes away cancels it (and with it
+    // any upstream call) through the connection's cancellation signal.
     beast::get_lowest_layer(stream).expires_never();
-    co_await (run_handler(s.handler, ctx) || watch_for_disconnect(stream, buffer));
+    auto& socket = lowest_socket(stream);
+    arm_watch(socket, watch);
+    co_await run_handler(s.handler, ctx);
+    disarm_watch(socket, *watch);
+    asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none) {
+      co_await asio::this_coro::reset_cancellation_state();
+      break;
+    }
 
     if (writer.streaming() && !writer.failed()) {
       // A handler that returned mid-stream (cancelled or errored) leaves the
@@ -382,15 +439,21 @@ asio::awaitable<void> server::impl::accept_loop(shard& s) {
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     tcp::endpoint remote = socket.remote_endpoint(ignored);
+    auto watch = std::make_shared<disconnect_watch>();
+    auto& signal = watch->signal;
+    // The completion handler holds the watch too, so the signal its slot
+    // belongs to outlives every use co_spawn makes of that slot.
+    auto done = asio::bind_cancellation_slot(signal.slot(), [keep = watch](std::exception_ptr) {});
     if (tls_context) {
       asio::co_spawn(s.io,
                      serve_connection(s, beast::ssl_stream<beast::tcp_stream>(std::move(socket),
                                                                               *tls_context),
-                                      remote),
-                     asio::detached);
+                                      remote, watch),
+                     std::move(done));
     } else {
-      asio::co_spawn(s.io, serve_connection(s, beast::tcp_stream(std::move(socket)), remote),
-                     asio::detached);
+      asio::co_spawn(s.io,
+                     serve_connection(s, beast::tcp_stream(std::move(socket)), remote, watch),
+                     std::move(done));
     }
   }
 }
@@ -416,7 +479,10 @@ void server::impl::begin_drain(shard& s, std::chrono::milliseconds grace) {
     // cancel their upstream calls and finish; the shard then stops by itself.
     // Should anything ignore that, stop the shard shortly after regardless.
     boost::system::error_code ignored2;
-    for (auto& c : s.reg->connections) c.socket->close(ignored2);
+    for (auto& c : s.reg->connections) {
+      if (c.in_request) c.watch->signal.emit(asio::cancellation_type::terminal);
+      c.socket->close(ignored2);
+    }
     s.grace_timer->expires_after(std::chrono::seconds(2));
     s.grace_timer->async_wait([&s](boost::system::error_code ec2) {
       if (!ec2) s.io.stop();
