@@ -1,9 +1,13 @@
 #include "gateway/gateway.hpp"
 
 #include <chrono>
+#include <iterator>
 #include <unordered_map>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -22,6 +26,7 @@ namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
 using clock = std::chrono::steady_clock;
 using providers::operation;
+using namespace asio::experimental::awaitable_operators;
 
 std::chrono::milliseconds seconds_to_ms(double s) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0));
@@ -100,6 +105,18 @@ api_error error_for(http::upstream_failure failure, std::string_view provider) {
   }
 }
 
+// How long a finished stream's upstream body may take to end (see stream_response).
+constexpr std::chrono::milliseconds drain_limit{200};
+
+asio::awaitable<void> drain_body(http::upstream_exchange& exchange) {
+  // (co_await is kept out of loop conditions: GCC 12 miscompiles some of those.)
+  std::string rest;
+  while (rest.size() < 64 * 1024) {
+    const bool more = co_await exchange.read_some(rest);
+    if (!more) break;
+  }
+}
+
 // One attempt against one provider, owning everything the attempt needs.
 struct attempt {
   const config::provider_config& provider;
@@ -152,6 +169,12 @@ asio::awaitable<attempt_result> attempt::run() {
 
   const unsigned status = exchange->status();
   if (status < 200 || status >= 300) {
+    if (status < 400) {
+      // An API call answered with a redirect (or a stray 1xx) was not
+      // answered: the client cannot follow it, so it is the provider's failure.
+      last_error = api_error::upstream_bad_response(provider.name, fmt::format("unexpected HTTP {}", status));
+      co_return attempt_result::retryable;
+    }
     std::string body;
     co_await exchange->read_all(body, 64 * 1024);
     if (exchange->failure() == http::upstream_failure::cancelled) co_return attempt_result::client_gone;
@@ -271,13 +294,13 @@ asio::awaitable<attempt_result> attempt::stream_response(http::upstream_exchange
   const bool ended = co_await ctx.writer.end_stream();
   if (!ended) co_return attempt_result::client_gone;
 
-  // Drain what little may follow the terminator so the connection can be reused.
-  // (co_await is kept out of loop conditions: GCC 12 miscompiles some of those.)
-  std::string rest;
-  while (rest.size() < 64 * 1024) {
-    const bool more = co_await exchange.read_some(rest);
-    if (!more) break;
-  }
+  // Drain what little may follow the terminator so the connection can be
+  // reused, but briefly: the client's keep-alive connection cannot start its
+  // next request before this handler returns, so an upstream slow to end its
+  // body is not waited for (its connection is then closed, not pooled).
+  asio::steady_timer drain_timer(co_await asio::this_coro::executor, drain_limit);
+  auto drained_or_timed_out = drain_body(exchange) || drain_timer.async_wait(asio::use_awaitable);
+  co_await std::move(drained_or_timed_out);
   co_return attempt_result::served;
 }
 
@@ -394,6 +417,44 @@ asio::awaitable<void> gateway::impl::handle(shard_state& shard, http::request_co
 
 namespace {
 
+// The members the gateway acts on must mean the same to the provider. JSON
+// parsers disagree on repeated names (first or last wins), and a name spelled
+// with escapes ("mod\u0065l") is "model" to the provider but not to a raw-key
+// lookup, so either would let the provider read another model (or usage
+// setting) than the one the gateway routed and accounted for. Returns such a
+// member when it occurs twice or is spelled with escapes.
+template <std::size_t N>
+std::optional<std::string_view> ambiguous_among(std::string_view text, const json_scan::object_scan& scan,
+                                               const std::string_view (&interpreted)[N]) {
+  unsigned counts[N] = {};
+  for (const auto& m : scan.members) {
+    const bool escaped = m.key.find('\\') != std::string_view::npos;
+    std::optional<std::string> decoded;
+    if (escaped) decoded = json_scan::decode_string(text.substr(m.key_span.begin, m.key_span.size()));
+    const std::string_view name = decoded ? std::string_view(*decoded) : m.key;
+    for (std::size_t i = 0; i < N; ++i) {
+      if (name == interpreted[i] && (escaped || ++counts[i] > 1)) return interpreted[i];
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> ambiguous_member(std::string_view body, const json_scan::object_scan& scan) {
+  static constexpr std::string_view top[] = {"model", "stream", "stream_options"};
+  if (auto name = ambiguous_among(body, scan, top)) return name;
+  // include_usage decides whether the gateway learns the stream's token usage.
+  const auto* options = scan.find("stream_options");
+  if (!options || options->kind != json_scan::value_kind::object) return std::nullopt;
+  const auto text = body.substr(options->value_span.begin, options->value_span.size());
+  json_scan::object_scan inner;
+  json_scan::scan_error ignored;
+  static constexpr std::string_view nested[] = {"include_usage"};
+  if (json_scan::scan_object(text, inner, ignored) && ambiguous_among(text, inner, nested)) {
+    return "stream_options.include_usage";
+  }
+  return std::nullopt;
+}
+
 // Checks the client's body and extracts what routing needs. Synchronous: no
 // I/O happens before the request is known to be well-formed.
 std::optional<api_error> parse_inbound(std::string_view body, operation op,
@@ -403,6 +464,11 @@ std::optional<api_error> parse_inbound(std::string_view body, operation op,
   json_scan::scan_error scan_error;
   if (!json_scan::scan_object(body, scan, scan_error)) {
     return api_error::invalid_json(fmt::format("{} (at byte {})", scan_error.message, scan_error.offset));
+  }
+  if (const auto name = ambiguous_member(body, scan)) {
+    return api_error::bad_request(
+        fmt::format("'{}' must appear once in the request body, spelled without escapes", *name),
+        "duplicate_member");
   }
   request.op = op;
   request.body = body;

@@ -1,6 +1,9 @@
 #include "http/client.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
@@ -47,6 +50,13 @@ upstream_failure classify(const boost::system::error_code& ec) {
     return upstream_failure::protocol;
   }
   return upstream_failure::closed;
+}
+
+// True when nothing waits to be read on an idle socket: no bytes, no EOF, no error.
+bool idle_socket_quiet(tcp::socket& socket) {
+  char probe;
+  const auto n = ::recv(socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 }  // namespace
@@ -342,9 +352,17 @@ asio::awaitable<std::unique_ptr<upstream_exchange>> upstream_pool::send(const ou
 
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool reused = false;
-    if (!idle_.empty() && attempt == 0) {
-      s->conn = std::move(idle_.back());
+    // An idle connection the upstream has since written to or closed is
+    // dropped: what waits there (an unsolicited "408 Request Timeout", EOF)
+    // would otherwise be read as the answer to this request.
+    while (attempt == 0 && !s->conn && !idle_.empty()) {
+      auto candidate = std::move(idle_.back());
       idle_.pop_back();
+      if (candidate->buffer.size() == 0 && idle_socket_quiet(candidate->lowest().socket())) {
+        s->conn = std::move(candidate);
+      }
+    }
+    if (s->conn) {
       reused = true;
     } else {
       upstream_failure failure = upstream_failure::none;

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <list>
 #include <mutex>
@@ -321,6 +322,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
 
   beast::flat_buffer buffer;
   bool first = true;
+  bool linger = false;  // a refused request's body may still be arriving
   while (!draining.load(std::memory_order_relaxed)) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
@@ -372,7 +374,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
         connection_writer<Stream> writer{stream, false, version, options.write_timeout};
         response answer = error_response(*reject, version);
         answer.set("x-request-id", request_id_for(parser.get()["x-request-id"]));
-        co_await writer.send(std::move(answer));
+        linger = co_await writer.send(std::move(answer));
       }
       break;
     }
@@ -418,6 +420,22 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     co_await stream.async_shutdown(use_tuple);
   }
   lowest_socket(stream).shutdown(tcp::socket::shutdown_send, ignored);
+
+  if (linger) {
+    // Lingering close, as nginx does: closing with unread bytes (the rest of
+    // a body we refused, e.g. with 413) makes the kernel reset the
+    // connection, and the client may then never read our answer. So read and
+    // drop what still arrives until the client closes, bounded in time.
+    entry.in_request = false;  // nothing in flight: a shutdown may close it at once
+    auto& lowest = beast::get_lowest_layer(stream);
+    const auto until = std::chrono::steady_clock::now() + options.body_timeout;
+    std::array<char, 16 * 1024> sink;
+    for (;;) {
+      lowest.expires_at(std::min(until, std::chrono::steady_clock::now() + std::chrono::seconds(2)));
+      auto [lec, ln] = co_await lowest.async_read_some(asio::buffer(sink), use_tuple);
+      if (lec) break;
+    }
+  }
 }
 
 asio::awaitable<void> server::impl::accept_loop(shard& s) {

@@ -1,0 +1,66 @@
+#include "telemetry/metrics.hpp"
+
+#include <charconv>
+
+namespace gatewayz::telemetry {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+std::string_view unquote(std::string_view s) {
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') return s.substr(1, s.size() - 2);
+  return s;
+}
+
+// One Accept entry: does it ask for OpenMetrics 1.0.0 with a positive q?
+// Only the unversioned and 1.0.0 forms qualify: 0.0.1 is a different
+// exposition we do not produce, so a scraper asking only for it gets text.
+bool accepts_openmetrics_1(std::string_view entry) {
+  std::size_t semi = entry.find(';');
+  if (!iequals(trim(entry.substr(0, semi)), "application/openmetrics-text")) return false;
+  double q = 1.0;
+  bool version_ok = true;
+  while (semi != std::string_view::npos) {
+    entry.remove_prefix(semi + 1);
+    semi = entry.find(';');
+    const std::string_view param = trim(entry.substr(0, semi));
+    const std::size_t eq = param.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string_view key = trim(param.substr(0, eq));
+    const std::string_view value = unquote(trim(param.substr(eq + 1)));
+    if (iequals(key, "q")) {
+      const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), q);
+      if (ec != std::errc() || ptr != value.data() + value.size()) q = 0.0;  // unparseable: not acceptable
+    } else if (iequals(key, "version")) {
+      version_ok = value == "1.0.0";
+    }
+  }
+  return version_ok && q > 0.0;
+}
+
+}  // namespace
+
+std::string_view negotiate(std::string_view accept_header) {
+  while (!accept_header.empty()) {
+    const std::size_t comma = accept_header.find(',');
+    if (accepts_openmetrics_1(accept_header.substr(0, comma))) return content_type_openmetrics;
+    if (comma == std::string_view::npos) break;
+    accept_header.remove_prefix(comma + 1);
+  }
+  return content_type_text;
+}
+
+}  // namespace gatewayz::telemetry

@@ -1,0 +1,398 @@
+#include "telemetry/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace gatewayz::telemetry {
+namespace {
+
+// A small registry covering each type, with values exact in binary floating
+// point so the golden output cannot depend on summation order.
+struct golden_registry {
+  registry reg{2};
+  golden_registry() {
+    auto& requests = reg.counter("gatewayz_requests", "Requests handled.", {"provider", "status"});
+    auto& in_flight = reg.gauge("gatewayz_in_flight_requests", "Requests in flight.");
+    auto& latency =
+        reg.histogram("gatewayz_request_duration_seconds", "Request latency.", {0.5, 1, 2.5}, {"provider"});
+    requests.series({"openai", "200"}).inc(0, 3);
+    requests.series({"anthropic", "500"}).inc(1);
+    in_flight.series().set(2);
+    const histogram_handle h = latency.series({"openai"});
+    h.observe(0, 0.25);
+    h.observe(1, 0.5);
+    h.observe(1, 2);
+    h.observe(0, 7);
+  }
+};
+
+TEST(Metrics, GoldenText) {
+  const golden_registry g;
+  EXPECT_EQ(g.reg.render_text(),
+            "# HELP gatewayz_requests_total Requests handled.\n"
+            "# TYPE gatewayz_requests_total counter\n"
+            "gatewayz_requests_total{provider=\"anthropic\",status=\"500\"} 1\n"
+            "gatewayz_requests_total{provider=\"openai\",status=\"200\"} 3\n"
+            "# HELP gatewayz_in_flight_requests Requests in flight.\n"
+            "# TYPE gatewayz_in_flight_requests gauge\n"
+            "gatewayz_in_flight_requests 2\n"
+            "# HELP gatewayz_request_duration_seconds Request latency.\n"
+            "# TYPE gatewayz_request_duration_seconds histogram\n"
+            "gatewayz_request_duration_seconds_bucket{provider=\"openai\",le=\"0.5\"} 2\n"
+            "gatewayz_request_duration_seconds_bucket{provider=\"openai\",le=\"1.0\"} 2\n"
+            "gatewayz_request_duration_seconds_bucket{provider=\"openai\",le=\"2.5\"} 3\n"
+            "gatewayz_request_duration_seconds_bucket{provider=\"openai\",le=\"+Inf\"} 4\n"
+            "gatewayz_request_duration_seconds_sum{provider=\"openai\"} 9.75\n"
+            "gatewayz_request_duration_seconds_count{provider=\"openai\"} 4\n");
+}
+
+TEST(Metrics, GoldenOpenMetrics) {
+  const golden_registry g;
+  EXPECT_EQ(g.reg.render_openmetrics(),
+            "# HELP gatewayz_requests Requests handled.\n"
+            "# TYPE gatewayz_requests counter\n"
+            "gatewayz_requests_total{provider=\"anthropic\",status=\"500\"} 1\n"
+            "gatewayz_requests_total{provider=\"openai\",status=\"200\"} 3\n"
+            "# HELP gatewayz_in_flight_requests Requests in flight.\n"
+            "# TYPE gatewayz_in_flight_requests gauge\n"
+            "gatewayz_in_flight_requests 2\n"
+            "# HELP gatewayz_request_duration_seconds Request latency.\n"
+            "# TYPE gatewayz_request_duration_seconds histogram\n"
+            "gatewayz_request_duration_seconds_bucket{provider=\"openai\",le=\"0.5\"} 2\n"
+            "gatewayz_request_duration_seconds_bucket{provider=\"openai\",le=\"1.0\"} 2\n"
+            "gatewayz_request_duration_seconds_bucket{provider=\"openai\",le=\"2.5\"} 3\n"
+            "gatewayz_request_duration_seconds_bucket{provider=\"openai\",le=\"+Inf\"} 4\n"
+            "gatewayz_request_duration_seconds_sum{provider=\"openai\"} 9.75\n"
+            "gatewayz_request_duration_seconds_count{provider=\"openai\"} 4\n"
+            "# EOF\n");
+}
+
+TEST(Metrics, RenderPicksFormatByContentType) {
+  const golden_registry g;
+  EXPECT_EQ(g.reg.render(content_type_text), g.reg.render_text());
+  EXPECT_EQ(g.reg.render(content_type_openmetrics), g.reg.render_openmetrics());
+}
+
+TEST(Metrics, Escaping) {
+  registry reg(1);
+  reg.gauge("g", "back\\slash\nnew \"quoted\"", {"l"}).series({"a\"b\\c\nd"}).set(1);
+  EXPECT_EQ(reg.render_text(),
+            "# HELP g back\\\\slash\\nnew \"quoted\"\n"
+            "# TYPE g gauge\n"
+            "g{l=\"a\\\"b\\\\c\\nd\"} 1\n");
+  EXPECT_EQ(reg.render_openmetrics(),
+            "# HELP g back\\\\slash\\nnew \\\"quoted\\\"\n"
+            "# TYPE g gauge\n"
+            "g{l=\"a\\\"b\\\\c\\nd\"} 1\n"
+            "# EOF\n");
+}
+
+TEST(Metrics, FloatFormatting) {
+  registry reg(1);
+  auto& g = reg.gauge("v", "values", {"k"});
+  g.series({"a"}).set(std::numeric_limits<double>::quiet_NaN());
+  g.series({"b"}).set(std::numeric_limits<double>::infinity());
+  g.series({"c"}).set(-std::numeric_limits<double>::infinity());
+  g.series({"d"}).set(0.1);
+  g.series({"e"}).set(1e-05);
+  g.series({"f"}).set(-3);
+  g.series({"g"}).set(0.30000000000000004);
+  EXPECT_EQ(reg.render_text(),
+            "# HELP v values\n# TYPE v gauge\n"
+            "v{k=\"a\"} NaN\nv{k=\"b\"} +Inf\nv{k=\"c\"} -Inf\nv{k=\"d\"} 0.1\n"
+            "v{k=\"e\"} 1e-05\nv{k=\"f\"} -3\nv{k=\"g\"} 0.30000000000000004\n");
+
+  registry hist(1);
+  hist.histogram("h_seconds", "h", {1e-05, 0.1, 1, 10, std::numeric_limits<double>::infinity()}).series().observe(0, 5);
+  const std::string om = hist.render_openmetrics();
+  for (const char* le : {"le=\"1e-05\"", "le=\"0.1\"", "le=\"1.0\"", "le=\"10.0\"", "le=\"+Inf\""}) {
+    EXPECT_NE(om.find(le), std::string::npos) << le;
+  }
+  // The explicit trailing +Inf is folded into the implicit one.
+  EXPECT_EQ(om.find("+Inf"), om.rfind("+Inf"));
+}
+
+TEST(Metrics, CounterTotalSuffixNotDoubled) {
+  registry reg(1);
+  reg.counter("a_total", "declared with suffix").series().inc(0, 2);
+  reg.counter("b", "declared without suffix").series().inc(0, 0.5);
+  EXPECT_EQ(reg.render_text(),
+            "# HELP a_total declared with suffix\n# TYPE a_total counter\na_total 2\n"
+            "# HELP b_total declared without suffix\n# TYPE b_total counter\nb_total 0.5\n");
+  EXPECT_EQ(reg.render_openmetrics(),
+            "# HELP a declared with suffix\n# TYPE a counter\na_total 2\n"
+            "# HELP b declared without suffix\n# TYPE b counter\nb_total 0.5\n# EOF\n");
+  // `a` and `a_total` would expose the same samples.
+  EXPECT_THROW(reg.counter("a", "again"), std::invalid_argument);
+}
+
+TEST(Metrics, LabelledFamilyWithoutSeriesRendersOnlyHeader) {
+  registry reg(1);
+  reg.counter("x", "help", {"k"});
+  EXPECT_EQ(reg.render_text(), "# HELP x_total help\n# TYPE x_total counter\n");
+}
+
+TEST(Metrics, SameLabelsResolveToSameSeries) {
+  registry reg(2);
+  auto& c = reg.counter("c", "c", {"k"});
+  c.series({"x"}).inc(0);
+  c.series({"x"}).inc(1);
+  EXPECT_EQ(c.series({"x"}).value(), 2.0);
+}
+
+TEST(Metrics, RejectsInvalidDeclarations) {
+  registry reg(1);
+  EXPECT_THROW(reg.counter("1bad", "h"), std::invalid_argument);
+  EXPECT_THROW(reg.counter("bad-name", "h"), std::invalid_argument);
+  EXPECT_THROW(reg.gauge("ok", "h", {"__reserved"}), std::invalid_argument);
+  EXPECT_THROW(reg.gauge("ok2", "h", {"a", "a"}), std::invalid_argument);
+  EXPECT_THROW(reg.histogram("h1", "h", {1, 1}), std::invalid_argument);
+  EXPECT_THROW(reg.histogram("h2", "h", {2, 1}), std::invalid_argument);
+  EXPECT_THROW(reg.histogram("h3", "h", {std::numeric_limits<double>::quiet_NaN()}), std::invalid_argument);
+  EXPECT_THROW(reg.histogram("h4", "h", {1}, {"le"}), std::invalid_argument);
+  auto& g = reg.gauge("g", "h", {"a", "b"});
+  EXPECT_THROW(g.series({"only one"}), std::invalid_argument);
+  EXPECT_THROW(registry(0), std::invalid_argument);
+}
+
+TEST(Metrics, HistogramBucketBoundaries) {
+  registry reg(1);
+  const histogram_handle h = reg.histogram("h", "h", {1, 2}).series();
+  h.observe(0, 1);    // le is inclusive
+  h.observe(0, 1.5);
+  h.observe(0, 3);
+  h.observe(0, std::numeric_limits<double>::quiet_NaN());
+  const std::string text = reg.render_text();
+  EXPECT_NE(text.find("h_bucket{le=\"1.0\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("h_bucket{le=\"2.0\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("h_bucket{le=\"+Inf\"} 4\n"), std::string::npos);
+  EXPECT_NE(text.find("h_count 4\n"), std::string::npos);
+}
+
+TEST(Metrics, ConcurrentShardUpdatesSumExactly) {
+  constexpr int threads = 4;
+  constexpr int iterations = 100000;
+  registry reg(threads);
+  const counter_handle c = reg.counter("c", "c", {"k"}).series({"v"});
+  const gauge_handle g = reg.gauge("g", "g").series();
+  // More buckets than fit one cache line, so shards' bucket rows span several lines.
+  const histogram_handle h =
+      reg.histogram("h", "h", {0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}).series();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, shard = static_cast<std::size_t>(t)] {
+      for (int i = 0; i < iterations; ++i) {
+        c.inc(shard);
+        g.inc(shard, 2);
+        g.dec(shard);
+        h.observe(shard, static_cast<double>(i % 12));
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(c.value(), threads * iterations);
+  EXPECT_EQ(g.value(), threads * iterations);
+  EXPECT_EQ(h.count(), static_cast<std::uint64_t>(threads) * iterations);
+  double per_thread_sum = 0;
+  for (int i = 0; i < iterations; ++i) per_thread_sum += i % 12;
+  EXPECT_EQ(h.sum(), threads * per_thread_sum);
+}
+
+TEST(Metrics, CreatingSeriesWhileOthersUpdate) {
+  constexpr int threads = 4;
+  constexpr int iterations = 50000;
+  constexpr int new_series = 2000;
+  registry reg(threads);
+  auto& counters = reg.counter("c", "c", {"k"});
+  auto& hist = reg.histogram("h", "h", {1, 2}, {"k"});
+  const counter_handle hot = counters.series({"hot"});
+  const histogram_handle hot_h = hist.series({"hot"});
+  std::atomic<bool> done{false};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, shard = static_cast<std::size_t>(t)] {
+      for (int i = 0; i < iterations; ++i) {
+        hot.inc(shard);
+        hot_h.observe(shard, 1.5);
+      }
+      // New label sets resolved on the update threads themselves as well.
+      for (int i = 0; i < 50; ++i) counters.series({"t" + std::to_string(shard) + "_" + std::to_string(i)}).inc(shard);
+    });
+  }
+  std::thread scraper([&] {
+    while (!done.load()) (void)reg.render_openmetrics();
+  });
+  for (int i = 0; i < new_series; ++i) {
+    const std::string label = std::to_string(i);
+    counters.series({label}).inc(0);
+    hist.series({label});
+  }
+  for (auto& w : workers) w.join();
+  done.store(true);
+  scraper.join();
+
+  EXPECT_EQ(hot.value(), threads * iterations);
+  EXPECT_EQ(hot_h.count(), static_cast<std::uint64_t>(threads) * iterations);
+  const std::string text = reg.render_text();
+  std::size_t samples = 0;
+  for (std::size_t pos = 0; (pos = text.find("\nc_total{", pos)) != std::string::npos; ++pos) ++samples;
+  EXPECT_EQ(samples, 1u + new_series + threads * 50u);
+}
+
+TEST(Exemplars, LatestPerBucketInOpenMetricsOnly) {
+  registry reg(2);
+  const histogram_handle h = reg.histogram("rt_seconds", "rt", {0.5, 1}, {}, true).series();
+  h.observe(0, 0.25, "older", 1520879607.5);
+  h.observe(1, 0.3, "4bf92f3577b34da6a3ce929d0e0e4736", 1520879607.789);  // newer, other shard
+  h.observe(0, 5, "a\"b", 1520879610);
+  h.observe(1, 0.75);  // no exemplar for this bucket
+  EXPECT_EQ(reg.render_openmetrics(),
+            "# HELP rt_seconds rt\n"
+            "# TYPE rt_seconds histogram\n"
+            "rt_seconds_bucket{le=\"0.5\"} 2 # {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} 0.3 1520879607.789\n"
+            "rt_seconds_bucket{le=\"1.0\"} 3\n"
+            "rt_seconds_bucket{le=\"+Inf\"} 4 # {trace_id=\"a\\\"b\"} 5 1520879610.000\n"
+            "rt_seconds_sum 6.3\n"
+            "rt_seconds_count 4\n"
+            "# EOF\n");
+  EXPECT_EQ(reg.render_text().find('#', reg.render_text().find("rt_seconds_bucket")), std::string::npos);
+}
+
+TEST(Exemplars, IgnoredWhenDisabledOrTooLong) {
+  registry reg(1);
+  const histogram_handle off = reg.histogram("off_seconds", "h", {1}).series();
+  const histogram_handle on = reg.histogram("on_seconds", "h", {1}, {}, true).series();
+  off.observe(0, 0.5, "abc");
+  on.observe(0, 0.5, std::string(65, 'x'));
+  EXPECT_EQ(off.count(), 1u);
+  EXPECT_EQ(on.count(), 1u);
+  EXPECT_EQ(reg.render_openmetrics().find("trace_id"), std::string::npos);
+  on.observe(0, 0.5, std::string(64, 'x'));  // wall-clock timestamp variant
+  EXPECT_NE(reg.render_openmetrics().find("{trace_id=\"" + std::string(64, 'x') + "\"} 0.5 "), std::string::npos);
+}
+
+TEST(Exemplars, ConcurrentWritesNeverTear) {
+  constexpr int threads = 4;
+  constexpr int iterations = 20000;
+  registry reg(threads);
+  const histogram_handle h = reg.histogram("t_seconds", "t", {1e9}, {}, true).series();
+  std::atomic<bool> done{false};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, shard = static_cast<std::size_t>(t)] {
+      for (int i = 1; i <= iterations; ++i) {
+        // The id spells the value, over several 8-byte words, so a torn read shows as a mismatch.
+        const std::string digits = std::to_string(i);
+        h.observe(shard, i, std::string(40 - digits.size(), '0') + digits, i);
+      }
+    });
+  }
+  int checked = 0;
+  while (!done.load()) {
+    if (checked > 200) done.store(true);
+    const std::string om = reg.render_openmetrics();
+    const std::size_t pos = om.find("# {trace_id=\"");
+    if (pos == std::string::npos) continue;
+    const std::size_t id_start = pos + 13;
+    const std::string id = om.substr(id_start, 40);
+    ASSERT_EQ(om.substr(id_start + 40, 3), "\"} ") << om;
+    const double value = std::stod(om.substr(id_start + 43));
+    EXPECT_EQ(std::stod(id), value) << om;
+    ++checked;
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(h.count(), static_cast<std::uint64_t>(threads) * iterations);
+}
+
+TEST(Negotiate, PrometheusDefaultAcceptPicksOpenMetrics) {
+  // Prometheus 3 default scrape Accept header (docs/instrumenting/content_negotiation.md).
+  EXPECT_EQ(negotiate("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+                      "application/openmetrics-text;version=0.0.1;q=0.4,"
+                      "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"
+                      "text/plain;version=0.0.4;q=0.2,*/*;q=0.1"),
+            content_type_openmetrics);
+  // Prometheus 2.x default.
+  EXPECT_EQ(negotiate("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+                      "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+            content_type_openmetrics);
+}
+
+TEST(Negotiate, Cases) {
+  EXPECT_EQ(negotiate(""), content_type_text);
+  EXPECT_EQ(negotiate("*/*"), content_type_text);
+  EXPECT_EQ(negotiate("text/plain;version=0.0.4"), content_type_text);
+  EXPECT_EQ(negotiate("application/openmetrics-text"), content_type_openmetrics);
+  EXPECT_EQ(negotiate("Application/OpenMetrics-Text ; Version=\"1.0.0\""), content_type_openmetrics);
+  EXPECT_EQ(negotiate("text/plain, application/openmetrics-text; q=0.1"), content_type_openmetrics);
+  EXPECT_EQ(negotiate("application/openmetrics-text;q=0"), content_type_text);
+  EXPECT_EQ(negotiate("application/openmetrics-text;q=0.0,text/plain"), content_type_text);
+  EXPECT_EQ(negotiate("application/openmetrics-text;q=bogus"), content_type_text);
+  EXPECT_EQ(negotiate("application/openmetrics-text;version=0.0.1"), content_type_text);
+  EXPECT_EQ(negotiate("application/json"), content_type_text);
+  EXPECT_EQ(content_type_text, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(content_type_openmetrics, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+}
+
+double sample_value(const std::string& text, const std::string& name) {
+  const std::size_t pos = text.find("\n" + name + " ");
+  if (pos == std::string::npos) return -1;
+  return std::stod(text.substr(pos + name.size() + 2));
+}
+
+TEST(ProcessCollector, YieldsPositiveValues) {
+  registry reg(1);
+  const process_collector collector(reg);
+  // Burn a little CPU so the CPU counter has something to show.
+  volatile double sink = 0;
+  for (int i = 0; i < 20000000; ++i) sink = sink + std::sqrt(static_cast<double>(i));
+  collector.collect();
+  const std::string text = reg.render_text();
+  EXPECT_GT(sample_value(text, "process_resident_memory_bytes"), 0) << text;
+  EXPECT_GT(sample_value(text, "process_virtual_memory_bytes"), 0) << text;
+  EXPECT_GT(sample_value(text, "process_cpu_seconds_total"), 0) << text;
+  EXPECT_GT(sample_value(text, "process_start_time_seconds"), 1.5e9) << text;
+  EXPECT_GT(sample_value(text, "process_open_fds"), 0) << text;
+  EXPECT_GT(sample_value(text, "process_max_fds"), 0) << text;
+  EXPECT_NE(text.find("# TYPE process_cpu_seconds_total counter\n"), std::string::npos);
+}
+
+TEST(Promtool, CheckMetricsAcceptsTextExposition) {
+  if (access("/usr/bin/promtool", X_OK) != 0) GTEST_SKIP() << "promtool not installed";
+  golden_registry g;
+  g.reg.gauge("gatewayz_label_escapes", "Help with \\ and\nnewline.", {"value"})
+      .series({"quote \" backslash \\ newline \n end"})
+      .set(std::numeric_limits<double>::quiet_NaN());
+  const process_collector collector(g.reg);
+  collector.collect();
+
+  const std::string path = testing::TempDir() + "gw_telemetry_promtool_" + std::to_string(getpid()) + ".prom";
+  {
+    std::ofstream out(path);
+    out << g.reg.render_text();
+  }
+  const std::string command = "/usr/bin/promtool check metrics < '" + path + "' 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  std::array<char, 512> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
+  const int status = pclose(pipe);
+  std::remove(path.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << output;
+}
+
+}  // namespace
+}  // namespace gatewayz::telemetry
