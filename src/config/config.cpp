@@ -207,6 +207,11 @@ class loader {
 
   void load_server(const YAML::Node& node, const std::string& path, server_config& out);
   void load_auth(const YAML::Node& node, const std::string& path, auth_config& out);
+  void load_health(const YAML::Node& node, const std::string& path, health_config& out);
+  void load_breaker(const YAML::Node& node, const std::string& path, circuit_breaker_config& out);
+  void load_storage(const YAML::Node& node, const std::string& path, storage_config& out);
+  void load_metrics(const YAML::Node& node, const std::string& path, metrics_config& out);
+  bool read_ratio(const YAML::Node& node, const std::string& path, double& out);
   void load_provider(const YAML::Node& node, const std::string& path, provider_config& out);
   void load_headers(const YAML::Node& node, const std::string& path,
                     std::map<std::string, std::string>& out);
@@ -475,6 +480,8 @@ void loader::load_auth(const YAML::Node& node, const std::string& path, auth_con
       if (mode_ok) out.mode = std::move(mode);
     } else if (key == "admin_key") {
       admin_key_ok = read_string(value, at, out.admin_key);
+    } else if (key == "key_cache_ttl_s") {
+      read_seconds(value, at, out.key_cache_ttl_s, true);
     } else {
       return false;
     }
@@ -512,6 +519,98 @@ void loader::load_headers(const YAML::Node& node, const std::string& path,
       return true;
     }
     out.emplace(key, std::move(text));
+    return true;
+  });
+}
+
+bool loader::read_ratio(const YAML::Node& node, const std::string& path, double& out) {
+  const auto value = scalar(node, path);
+  if (!value) return false;
+  const char* first = value->data();
+  const char* last = first + value->size();
+  double parsed = 0;
+  const auto [end, ec] = std::from_chars(first, last, parsed);
+  if (value->empty() || ec != std::errc{} || end != last || !(parsed > 0.0 && parsed <= 1.0)) {
+    fail(path, fmt::format("must be a number in (0, 1] (got {})", shown(*value)));
+    return false;
+  }
+  out = parsed;
+  return true;
+}
+
+void loader::load_health(const YAML::Node& node, const std::string& path, health_config& out) {
+  each_entry(node, path, [&](const std::string& key, const YAML::Node& value, const std::string& at) {
+    if (key == "window_s") {
+      read_seconds(value, at, out.window_s, false);
+    } else if (key == "interval_s") {
+      read_seconds(value, at, out.interval_s, false);
+    } else if (key == "dashboard_cache_s") {
+      read_seconds(value, at, out.dashboard_cache_s, true);
+    } else {
+      return false;
+    }
+    return true;
+  });
+}
+
+void loader::load_breaker(const YAML::Node& node, const std::string& path, circuit_breaker_config& out) {
+  each_entry(node, path, [&](const std::string& key, const YAML::Node& value, const std::string& at) {
+    if (key == "failure_threshold") {
+      read_integer(value, at, out.failure_threshold, 1U);
+    } else if (key == "error_rate_threshold") {
+      read_ratio(value, at, out.error_rate_threshold);
+    } else if (key == "min_requests") {
+      read_integer(value, at, out.min_requests, 1U);
+    } else if (key == "open_s") {
+      read_seconds(value, at, out.open_s, false);
+    } else if (key == "half_open_requests") {
+      read_integer(value, at, out.half_open_requests, 1U);
+    } else if (key == "max_open_s") {
+      read_seconds(value, at, out.max_open_s, false);
+    } else {
+      return false;
+    }
+    return true;
+  });
+  if (out.max_open_s < out.open_s) fail(child_path(path, "max_open_s"), "must be at least open_s");
+}
+
+void loader::load_storage(const YAML::Node& node, const std::string& path, storage_config& out) {
+  each_entry(node, path, [&](const std::string& key, const YAML::Node& value, const std::string& at) {
+    if (key == "url") {
+      std::string url;
+      if (!read_nonempty(value, at, url)) return true;
+      // The URL may carry a password: it is never echoed.
+      if (!url.starts_with("sqlite://") && !url.starts_with("postgres://") &&
+          !url.starts_with("postgresql://")) {
+        fail(at, "must start with sqlite://, postgres:// or postgresql://");
+        return true;
+      }
+      out.url = std::move(url);
+    } else if (key == "flush_interval_ms") {
+      read_integer(value, at, out.flush_interval_ms, 1U);
+    } else if (key == "spill_path") {
+      read_nonempty(value, at, out.spill_path);
+    } else if (key == "queue_capacity") {
+      read_integer<std::size_t>(value, at, out.queue_capacity, 1);
+    } else if (key == "stats_cache_s") {
+      read_seconds(value, at, out.stats_cache_s, true);
+    } else {
+      return false;
+    }
+    return true;
+  });
+}
+
+void loader::load_metrics(const YAML::Node& node, const std::string& path, metrics_config& out) {
+  each_entry(node, path, [&](const std::string& key, const YAML::Node& value, const std::string& at) {
+    if (key == "enabled") {
+      read_bool(value, at, out.enabled);
+    } else if (key == "bearer_token") {
+      read_string(value, at, out.bearer_token);
+    } else {
+      return false;
+    }
     return true;
   });
 }
@@ -602,6 +701,16 @@ void loader::load_provider(const YAML::Node& node, const std::string& path,
       read_nonempty(value, at, out.anthropic_version);
     } else if (key == "headers") {
       load_headers(value, at, out.headers);
+    } else if (key == "probe_interval_s") {
+      read_seconds(value, at, out.probe_interval_s, true);
+    } else if (key == "probe_path") {
+      std::string probe;
+      if (!read_nonempty(value, at, probe)) return true;
+      if (probe.front() != '/') {
+        fail(at, fmt::format("must start with '/' (got {})", shown(probe)));
+        return true;
+      }
+      out.probe_path = std::move(probe);
     } else if (key == "models") {
       std::map<std::string, std::string> first_path_of_id;
       const bool is_list = each_item(value, at, [&](const YAML::Node& item, const std::string& item_at) {
@@ -644,6 +753,14 @@ void loader::load_root(const YAML::Node& root, gateway_config& out) {
       load_server(value, at, out.server);
     } else if (key == "auth") {
       load_auth(value, at, out.auth);
+    } else if (key == "health") {
+      load_health(value, at, out.health);
+    } else if (key == "circuit_breaker") {
+      load_breaker(value, at, out.circuit_breaker);
+    } else if (key == "storage") {
+      load_storage(value, at, out.storage);
+    } else if (key == "metrics") {
+      load_metrics(value, at, out.metrics);
     } else if (key == "providers") {
       std::map<std::string, std::string> first_path_of_name;
       providers_listed = each_item(value, at, [&](const YAML::Node& item, const std::string& item_at) {

@@ -20,7 +20,7 @@
 // A mapping or list whose entries are all commented out (a null value) keeps
 // its defaults; a scalar key with no value is an error, since it is usually an
 // unfinished edit. Error messages never contain the values of api_key,
-// admin_key or headers.
+// admin_key, headers, storage.url or metrics.bearer_token.
 
 #include <cstdint>
 #include <functional>
@@ -51,7 +51,39 @@ struct server_config {
 
 struct auth_config {
   std::string mode = "none";  // none | keys
-  std::string admin_key;
+  std::string admin_key;      // secret: required with mode keys; guards the admin API
+  double key_cache_ttl_s = 30;  // a revoked key is refused within this long
+};
+
+// Provider health: rolling windows and the background monitor.
+struct health_config {
+  double window_s = 300;          // rolling window for availability, error rate, latency
+  double interval_s = 30;         // monitor period
+  double dashboard_cache_s = 30;  // GET /health/dashboard is recomputed at most this often
+};
+
+struct circuit_breaker_config {
+  unsigned failure_threshold = 5;     // consecutive failures that open it
+  double error_rate_threshold = 0.5;  // or this error rate ...
+  unsigned min_requests = 10;         // ... over at least this many requests in the window
+  double open_s = 60;                 // cool-down before half-open
+  unsigned half_open_requests = 2;    // trial requests; all must succeed to close
+  double max_open_s = 600;            // the cool-down doubles on each reopen up to this
+};
+
+// Customers, keys, credits and the usage ledger.
+struct storage_config {
+  std::string url = "sqlite://./gatewayz.db";  // or postgres://user:pass@host:port/db (secret: never logged)
+  unsigned flush_interval_ms = 200;            // ledger batch period: the most a kill -9 can lose
+  std::string spill_path;                      // rows wait here while the database is down;
+                                               // empty = gatewayz-ledger.spill in the working dir
+  std::size_t queue_capacity = 65536;          // ledger rows queued per server thread
+  double stats_cache_s = 30;                   // GET /models/stats is recomputed at most this often
+};
+
+struct metrics_config {
+  bool enabled = true;       // false: /metrics still answers, but the request path records nothing
+  std::string bearer_token;  // secret: when set, GET /metrics requires "Authorization: Bearer <token>"
 };
 
 enum class provider_kind { openai, anthropic };
@@ -76,12 +108,18 @@ struct provider_config {
   std::string ca_file;  // extra CA bundle (PEM) trusted for this provider
   std::string anthropic_version = "2023-06-01";
   std::map<std::string, std::string> headers;  // extra headers sent upstream
+  double probe_interval_s = 0;           // active health probe period; 0 = passive only
+  std::string probe_path = "/models";    // probed as GET {base_url}{probe_path}
   std::vector<model_config> models;
 };
 
 struct gateway_config {
   server_config server;
   auth_config auth;
+  health_config health;
+  circuit_breaker_config circuit_breaker;
+  storage_config storage;
+  metrics_config metrics;
   std::vector<provider_config> providers;
 };
 

@@ -738,6 +738,68 @@ TEST(ConfigListen, RejectsMalformedAddressesWithoutChangingTheServer) {
 
 // --- the shipped config files ---
 
+constexpr std::string_view one_provider = R"(
+providers:
+  - name: p
+    base_url: "http://127.0.0.1:9100/v1"
+    probe_interval_s: 15
+    probe_path: /health
+    models: [{id: m}]
+)";
+
+TEST(ConfigSections, HealthBreakerStorageMetricsDefaults) {
+  const auto config = parse_ok(one_provider);
+  EXPECT_DOUBLE_EQ(config.health.window_s, 300);
+  EXPECT_DOUBLE_EQ(config.health.interval_s, 30);
+  EXPECT_EQ(config.circuit_breaker.failure_threshold, 5U);
+  EXPECT_DOUBLE_EQ(config.circuit_breaker.error_rate_threshold, 0.5);
+  EXPECT_EQ(config.circuit_breaker.min_requests, 10U);
+  EXPECT_DOUBLE_EQ(config.circuit_breaker.open_s, 60);
+  EXPECT_EQ(config.circuit_breaker.half_open_requests, 2U);
+  EXPECT_EQ(config.storage.url, "sqlite://./gatewayz.db");
+  EXPECT_EQ(config.storage.flush_interval_ms, 200U);
+  EXPECT_TRUE(config.metrics.enabled);
+  EXPECT_DOUBLE_EQ(config.providers[0].probe_interval_s, 15);
+  EXPECT_EQ(config.providers[0].probe_path, "/health");
+}
+
+TEST(ConfigSections, ParsesEveryKey) {
+  const auto config = parse_ok(std::string(one_provider) + R"(
+health: {window_s: 60, interval_s: 5, dashboard_cache_s: 45}
+circuit_breaker: {failure_threshold: 3, error_rate_threshold: 0.25, min_requests: 4, open_s: 2,
+                  half_open_requests: 1, max_open_s: 8}
+storage: {url: "postgres://u:pw@127.0.0.1:5432/db", flush_interval_ms: 50, spill_path: /tmp/x.spill,
+          queue_capacity: 100, stats_cache_s: 60}
+metrics: {enabled: false, bearer_token: "${TOKEN}"}
+auth: {mode: none, key_cache_ttl_s: 5}
+)", env_of({{"TOKEN", "scrape-secret"}}));
+  EXPECT_DOUBLE_EQ(config.health.window_s, 60);
+  EXPECT_DOUBLE_EQ(config.health.dashboard_cache_s, 45);
+  EXPECT_EQ(config.circuit_breaker.failure_threshold, 3U);
+  EXPECT_DOUBLE_EQ(config.circuit_breaker.error_rate_threshold, 0.25);
+  EXPECT_DOUBLE_EQ(config.circuit_breaker.max_open_s, 8);
+  EXPECT_EQ(config.storage.url, "postgres://u:pw@127.0.0.1:5432/db");
+  EXPECT_EQ(config.storage.spill_path, "/tmp/x.spill");
+  EXPECT_EQ(config.storage.queue_capacity, 100U);
+  EXPECT_FALSE(config.metrics.enabled);
+  EXPECT_EQ(config.metrics.bearer_token, "scrape-secret");
+  EXPECT_DOUBLE_EQ(config.auth.key_cache_ttl_s, 5);
+}
+
+TEST(ConfigSections, RejectsBadValuesByPathWithoutEchoingSecrets) {
+  const auto base = std::string(one_provider);
+  expect_error_at(base + "circuit_breaker: {error_rate_threshold: 1.5}\n", "circuit_breaker.error_rate_threshold",
+                  "must be a number in (0, 1]");
+  expect_error_at(base + "circuit_breaker: {open_s: 10, max_open_s: 5}\n", "circuit_breaker.max_open_s",
+                  "must be at least open_s");
+  expect_error_at(base + "health: {interval_s: 0}\n", "health.interval_s", "must be a number of seconds");
+  expect_error_at(base + "health: {windows: 3}\n", "health.windows", "unknown key");
+  const auto lines = errors_of(base + "storage: {url: \"mysql://root:hunter2@db/x\"}\n");
+  ASSERT_EQ(lines.size(), 1U);
+  EXPECT_EQ(lines[0], "storage.url: must start with sqlite://, postgres:// or postgresql://");
+  expect_error_at(base + "metrics: {enabled: yes}\n", "metrics.enabled", "must be true or false");
+}
+
 TEST(ConfigShipped, DefaultConfigLoadsWithoutAnyEnvironment) {
   const auto result = load_config_file(GATEWAYZ_SOURCE_DIR "/config/gatewayz.yaml", no_env);
   ASSERT_TRUE(result.config.has_value()) << format_errors(result.errors);
