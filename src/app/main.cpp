@@ -19,6 +19,7 @@
 #include "gateway/gateway.hpp"
 #include "http/server.hpp"
 #include "mock/mock_provider.hpp"
+#include "telemetry/catalog.hpp"
 
 #ifndef GATEWAYZ_VERSION
 #define GATEWAYZ_VERSION "0.0.0"
@@ -83,18 +84,15 @@ int serve(const std::string& config_path) {
   auto cfg = load_or_report(config_path);
   if (!cfg) return 2;
   const auto server_cfg = cfg->server;
-  auto gw = std::make_unique<gateway::gateway>(std::move(*cfg));
+  const unsigned threads = resolve_threads(server_cfg.threads);
+  // One metric shard per server thread plus one for background threads.
+  telemetry::registry registry{threads + 1};
+  telemetry::catalog metrics{registry, GATEWAYZ_VERSION};
 
-  http::server_options options;
-  options.host = server_cfg.host;
-  options.port = server_cfg.port;
-  options.threads = resolve_threads(server_cfg.threads);
-  options.max_body_bytes = server_cfg.max_body_bytes;
-  options.max_header_bytes = server_cfg.max_header_bytes;
-  options.max_connections = server_cfg.max_connections;
-  options.header_timeout = std::chrono::milliseconds(static_cast<long>(server_cfg.header_timeout_s * 1000));
-  options.body_timeout = std::chrono::milliseconds(static_cast<long>(server_cfg.body_timeout_s * 1000));
-  options.idle_timeout = std::chrono::milliseconds(static_cast<long>(server_cfg.idle_timeout_s * 1000));
+  gateway::gateway_services services;
+  services.metrics = &metrics;
+  auto gw = std::make_unique<gateway::gateway>(std::move(*cfg), services);
+  const http::server_options options = gw->server_options();
 
   http::server server{options, [&gw](std::size_t shard, asio::io_context& io) {
                         return gw->make_shard_handler(shard, io);

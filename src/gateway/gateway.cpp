@@ -1,7 +1,12 @@
 #include "gateway/gateway.hpp"
 
+#include <array>
 #include <chrono>
+#include <cmath>
 #include <iterator>
+#include <map>
+#include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -15,8 +20,13 @@
 #include "core/api_error.hpp"
 #include "core/json_scan.hpp"
 #include "core/request_id.hpp"
+#include "gateway/http_metrics.hpp"
 #include "http/client.hpp"
 #include "http/sse.hpp"
+
+#ifndef GATEWAYZ_VERSION
+#define GATEWAYZ_VERSION "0.0.0"
+#endif
 
 namespace gatewayz::gateway {
 
@@ -58,13 +68,54 @@ std::string sse_error_event(const api_error& error) {
 
 }  // namespace
 
-// Per-shard state: one upstream pool per provider, used only on the shard's thread.
+// Metric handles of one (provider, model) pair and operation, resolved by
+// each shard the first time it serves the pair (so models without traffic
+// create no series).
+struct target_metrics {
+  bool resolved = false;
+  telemetry::counter_handle requests_success;
+  telemetry::counter_handle requests_error;
+  telemetry::histogram_handle duration;
+  telemetry::counter_handle tokens;
+  telemetry::counter_handle input_tokens;
+  telemetry::counter_handle output_tokens;
+  telemetry::counter_handle credits;
+  telemetry::histogram_handle time_to_first_chunk;
+  telemetry::histogram_handle gen_ai_duration_ok;
+  telemetry::histogram_handle gen_ai_input_tokens;
+  telemetry::histogram_handle gen_ai_output_tokens;
+  telemetry::histogram_handle gen_ai_time_to_first_chunk;
+  telemetry::counter_handle failovers;
+};
+
+// Per-shard state: one upstream pool per provider and the shard's metric
+// handles, used only on the shard's thread.
 struct gateway::shard_state {
+  std::size_t index = 0;
   std::vector<std::shared_ptr<http::upstream_pool>> pools;
+  std::vector<std::array<target_metrics, 3>> targets;  // [target_index][operation]
+  // gen_ai_client_operation_duration_seconds of failed calls, by (target, op, error.type).
+  std::map<std::tuple<std::size_t, int, std::string_view>, telemetry::histogram_handle> failed_calls;
+};
+
+// Metric handles of one provider.
+struct provider_metrics {
+  telemetry::histogram_handle response_time;
+  telemetry::counter_handle cost;
 };
 
 struct gateway::impl {
   const config::gateway_config* config = nullptr;
+  std::unique_ptr<telemetry::registry> owned_registry;  // when no catalog was supplied
+  std::unique_ptr<telemetry::catalog> owned_catalog;
+  telemetry::catalog* metrics = nullptr;
+  bool metrics_enabled = true;
+  std::vector<provider_metrics> provider_handles;  // per provider
+  std::size_t target_count = 0;                    // route_target::target_index values in use
+  std::array<telemetry::histogram_handle, 3> overhead;  // per operation
+  std::shared_ptr<http_metrics> http_observer;
+  std::vector<request_sink*> sinks;
+  unsigned shards = 1;
   std::vector<std::unique_ptr<providers::provider_adapter>> adapters;  // per provider
   std::vector<http::upstream_endpoint> endpoints;                      // per provider
   std::unordered_map<std::string, std::vector<route_target>> routes;
@@ -72,6 +123,8 @@ struct gateway::impl {
   std::string models_body;  // GET /v1/models, built once
 
   asio::awaitable<void> handle(shard_state& shard, http::request_context& ctx);
+  asio::awaitable<void> serve_metrics(http::request_context& ctx, const std::string& request_id);
+  class request_accounting;
   asio::awaitable<void> proxy(shard_state& shard, http::request_context& ctx, operation op,
                               const std::string& request_id);
   asio::awaitable<void> send(http::request_context& ctx, http::response res,
@@ -117,6 +170,63 @@ asio::awaitable<void> drain_body(http::upstream_exchange& exchange) {
   }
 }
 
+// What one attempt observed, for metrics, health and the ledger.
+struct attempt_report {
+  unsigned upstream_status = 0;   // the provider's HTTP status; 0 if none arrived
+  unsigned client_status = 0;     // what the client was sent (when served)
+  std::string_view error_type;    // low-cardinality failure name; empty on success
+  bool provider_failure = false;  // counts against the provider's health
+  bool in_band_error = false;     // a stream that ended with an error event
+  clock::time_point sent_at{};
+  std::optional<clock::duration> ttfb;       // request sent -> response headers
+  clock::duration upstream_wait{};           // time spent waiting on the provider
+  std::optional<clock::time_point> first_chunk_at;  // first bytes to the client (streams)
+  std::optional<clock::time_point> last_chunk_at;
+  providers::token_usage usage;
+};
+
+std::string_view failure_name(http::upstream_failure failure) {
+  switch (failure) {
+    case http::upstream_failure::timeout: return "timeout";
+    case http::upstream_failure::protocol: return "invalid_response";
+    case http::upstream_failure::too_large: return "response_too_large";
+    case http::upstream_failure::cancelled: return "cancelled";
+    default: return "connection_error";
+  }
+}
+
+// Status codes as error.type values; a fixed set keeps cardinality bounded.
+std::string_view status_name(unsigned status) {
+  switch (status) {
+    case 400: return "400";
+    case 401: return "401";
+    case 403: return "403";
+    case 404: return "404";
+    case 408: return "408";
+    case 413: return "413";
+    case 422: return "422";
+    case 429: return "429";
+    case 500: return "500";
+    case 502: return "502";
+    case 503: return "503";
+    case 504: return "504";
+    default: return status >= 500 ? "5xx" : "4xx";
+  }
+}
+
+// Adds the time a provider call takes to the attempt's upstream wait.
+class wait_timer {
+ public:
+  explicit wait_timer(attempt_report& report) : report_(report), start_(clock::now()) {}
+  ~wait_timer() { report_.upstream_wait += clock::now() - start_; }
+  wait_timer(const wait_timer&) = delete;
+  wait_timer& operator=(const wait_timer&) = delete;
+
+ private:
+  attempt_report& report_;
+  clock::time_point start_;
+};
+
 // One attempt against one provider, owning everything the attempt needs.
 struct attempt {
   const config::provider_config& provider;
@@ -128,6 +238,7 @@ struct attempt {
   const std::string& request_id;
   clock::time_point deadline;
   api_error last_error;  // set when the attempt did not serve the client
+  attempt_report report;
 
   asio::awaitable<attempt_result> run();
 
@@ -160,49 +271,75 @@ asio::awaitable<attempt_result> attempt::run() {
   for (auto& h : built.headers) out.headers.emplace_back(std::move(h.name), std::move(h.value));
   out.headers.emplace_back("x-request-id", request_id);
 
-  auto exchange = co_await pool.send(out, deadline);
+  report.sent_at = clock::now();
+  std::unique_ptr<http::upstream_exchange> exchange;
+  {
+    wait_timer timing{report};
+    exchange = co_await pool.send(out, deadline);
+  }
   if (exchange->failure() == http::upstream_failure::cancelled) co_return attempt_result::client_gone;
   if (exchange->failure() != http::upstream_failure::none) {
     last_error = error_for(exchange->failure(), provider.name);
+    report.error_type = failure_name(exchange->failure());
+    report.provider_failure = true;
     co_return attempt_result::retryable;
   }
+  report.ttfb = clock::now() - report.sent_at;
 
   const unsigned status = exchange->status();
+  report.upstream_status = status;
   if (status < 200 || status >= 300) {
+    report.error_type = status_name(status);
     if (status < 400) {
       // An API call answered with a redirect (or a stray 1xx) was not
       // answered: the client cannot follow it, so it is the provider's failure.
       last_error = api_error::upstream_bad_response(provider.name, fmt::format("unexpected HTTP {}", status));
+      report.provider_failure = true;
       co_return attempt_result::retryable;
     }
     std::string body;
-    co_await exchange->read_all(body, 64 * 1024);
+    {
+      wait_timer timing{report};
+      co_await exchange->read_all(body, 64 * 1024);
+    }
     if (exchange->failure() == http::upstream_failure::cancelled) co_return attempt_result::client_gone;
     last_error = api_error::upstream_status(static_cast<int>(status), provider.name,
                                             adapter.error_message(body));
-    if (retryable_status(status)) co_return attempt_result::retryable;
+    if (retryable_status(status)) {
+      report.provider_failure = true;
+      co_return attempt_result::retryable;
+    }
+    report.client_status = static_cast<unsigned>(last_error.status);
     co_return attempt_result::served;  // the caller sends last_error as is
   }
 
   if (request.stream) co_return co_await stream_response(*exchange);
 
   std::string body;
-  const bool complete = co_await exchange->read_all(body, provider.max_response_bytes);
+  bool complete = false;
+  {
+    wait_timer timing{report};
+    complete = co_await exchange->read_all(body, provider.max_response_bytes);
+  }
   if (!complete) {
     if (exchange->failure() == http::upstream_failure::cancelled) co_return attempt_result::client_gone;
     last_error = error_for(exchange->failure(), provider.name);
+    report.error_type = failure_name(exchange->failure());
+    report.provider_failure = true;
     co_return attempt_result::retryable;
   }
-  providers::token_usage usage;
   std::string translate_error;
-  if (!adapter.translate_response(request, body, usage, translate_error)) {
+  if (!adapter.translate_response(request, body, report.usage, translate_error)) {
     last_error = api_error::upstream_bad_response(provider.name, std::move(translate_error));
+    report.error_type = "invalid_response";
+    report.provider_failure = true;
     co_return attempt_result::retryable;
   }
   http::response res{bhttp::status::ok, ctx.req.version()};
   res.base() = head(200, "application/json");
   res.version(ctx.req.version());
   res.body() = std::move(body);
+  report.client_status = 200;
   const bool sent = co_await ctx.writer.send(std::move(res));
   if (!sent) co_return attempt_result::client_gone;
   co_return attempt_result::served;
@@ -223,17 +360,24 @@ asio::awaitable<attempt_result> attempt::stream_response(http::upstream_exchange
       auto h = head(200, "text/event-stream");
       h.set(bhttp::field::cache_control, "no-cache");
       h.set("x-accel-buffering", "no");
+        report.client_status = 200;
+      report.first_chunk_at = clock::now();
       const bool begun = co_await ctx.writer.begin_stream(std::move(h));
       if (!begun) co_return false;
     }
     const bool ok = co_await ctx.writer.write_chunk(client_bytes);
+    report.last_chunk_at = clock::now();
     client_bytes.clear();
     co_return ok;
   };
 
   while (!translator->done()) {
     upstream_bytes.clear();
-    const bool more = co_await exchange.read_some(upstream_bytes);
+    bool more = false;
+    {
+      wait_timer timing{report};
+      more = co_await exchange.read_some(upstream_bytes);
+    }
     if (!more) break;
     parser.feed(upstream_bytes, [&](const http::sse_event& event) {
       if (malformed || translator->done()) return;
@@ -258,24 +402,36 @@ asio::awaitable<attempt_result> attempt::stream_response(http::upstream_exchange
     });
   }
 
+  report.usage = translator->usage();
   std::optional<api_error> error;
   if (malformed) {
     error = api_error::upstream_bad_response(provider.name, "malformed event stream");
+    report.error_type = "invalid_response";
   } else if (failure != http::upstream_failure::none) {
     error = error_for(failure, provider.name);
+    report.error_type = failure_name(failure);
   } else if (!translator->done() && parser.has_partial_event()) {
     error = api_error::upstream_bad_response(provider.name, "event stream cut off mid-event");
+    report.error_type = "invalid_response";
   } else if (!translator->stream_error().empty() && !ctx.writer.started()) {
     error = api_error::upstream_status(502, provider.name, std::string(translator->stream_error()));
+    report.error_type = "stream_error";
+  }
+  if (!translator->stream_error().empty()) {
+    // The provider reported an error inside a stream the client already reads.
+    report.in_band_error = true;
+    if (report.error_type.empty()) report.error_type = "stream_error";
   }
 
   if (error) {
+    report.provider_failure = true;
     if (!ctx.writer.started()) {
       last_error = std::move(*error);
       co_return attempt_result::retryable;
     }
     // Bytes already reached the client: report the failure in-band, the way
     // OpenAI does, and end the stream.
+    report.in_band_error = true;
     client_bytes = sse_error_event(*error);
     const bool flushed = co_await flush();
     if (!flushed) co_return attempt_result::client_gone;
@@ -306,9 +462,35 @@ asio::awaitable<attempt_result> attempt::stream_response(http::upstream_exchange
 
 }  // namespace
 
-gateway::gateway(config::gateway_config config)
+namespace {
+unsigned resolve_threads(unsigned configured) {
+  if (configured != 0) return configured;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : cores;
+}
+}  // namespace
+
+gateway::gateway(config::gateway_config config, gateway_services services)
     : config_(std::move(config)), impl_(std::make_unique<impl>()) {
   impl_->config = &config_;
+  impl_->shards = resolve_threads(config_.server.threads);
+  if (services.metrics != nullptr) {
+    impl_->metrics = services.metrics;
+  } else {
+    impl_->owned_registry = std::make_unique<telemetry::registry>(impl_->shards + 1);
+    impl_->owned_catalog = std::make_unique<telemetry::catalog>(*impl_->owned_registry, GATEWAYZ_VERSION);
+    impl_->metrics = impl_->owned_catalog.get();
+  }
+  if (impl_->metrics->reg.shards() < impl_->shards + 1) {
+    throw std::invalid_argument("the metrics registry needs one shard per server thread plus one");
+  }
+  impl_->metrics_enabled = config_.metrics.enabled;
+  impl_->sinks = std::move(services.sinks);
+  impl_->http_observer = std::make_shared<http_metrics>(*impl_->metrics, impl_->shards, impl_->metrics_enabled);
+  auto& m = *impl_->metrics;
+  for (const auto op : {operation::chat_completions, operation::completions, operation::embeddings}) {
+    impl_->overhead[static_cast<std::size_t>(op)] = m.overhead.series({route_templates[static_cast<std::size_t>(op)]});
+  }
   const auto created = std::chrono::duration_cast<std::chrono::seconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
@@ -323,6 +505,8 @@ gateway::gateway(config::gateway_config config)
           fmt::format("providers[{}].base_url: {}", i, error));
     }
     impl_->endpoints.push_back(std::move(endpoint));
+    impl_->provider_handles.push_back(provider_metrics{m.provider_response_time.series({provider.name}),
+                                                       m.cost_by_provider.series({provider.name})});
     for (const auto& model : provider.models) {
       auto& targets = impl_->routes[model.id];
       if (targets.empty()) {
@@ -331,7 +515,7 @@ gateway::gateway(config::gateway_config config)
                                                  {"created", created},
                                                  {"owned_by", provider.name}});
       }
-      targets.push_back(route_target{i, &model});
+      targets.push_back(route_target{i, &model, impl_->target_count++});
     }
   }
   impl_->models_body =
@@ -345,8 +529,34 @@ const std::vector<route_target>& gateway::routes(std::string_view model) const {
   return it == impl_->routes.end() ? impl_->no_routes : it->second;
 }
 
-http::request_handler gateway::make_shard_handler(std::size_t /*shard*/, asio::io_context& io) {
+unsigned gateway::shard_count() const { return impl_->shards; }
+
+telemetry::catalog& gateway::metrics() { return *impl_->metrics; }
+
+http::server_options gateway::server_options() const {
+  const auto& s = config_.server;
+  const auto ms = [](double seconds) { return seconds_to_ms(seconds); };
+  http::server_options options;
+  options.host = s.host;
+  options.port = s.port;
+  options.threads = impl_->shards;
+  options.max_body_bytes = s.max_body_bytes;
+  options.max_header_bytes = s.max_header_bytes;
+  options.max_connections = s.max_connections;
+  options.header_timeout = ms(s.header_timeout_s);
+  options.body_timeout = ms(s.body_timeout_s);
+  options.idle_timeout = ms(s.idle_timeout_s);
+  options.observer = impl_->http_observer;
+  return options;
+}
+
+http::request_handler gateway::make_shard_handler(std::size_t shard, asio::io_context& io) {
+  if (shard >= impl_->shards) {
+    throw std::invalid_argument(fmt::format("shard {} is beyond the {} the gateway was built for", shard, impl_->shards));
+  }
   auto state = std::make_shared<shard_state>();
+  state->index = shard;
+  state->targets.resize(impl_->target_count);
   for (std::size_t i = 0; i < config_.providers.size(); ++i) {
     const auto& provider = config_.providers[i];
     http::client_settings settings;
@@ -370,8 +580,48 @@ asio::awaitable<void> gateway::impl::send_error(http::request_context& ctx, cons
                                                 const std::string& request_id) {
   auto res = json_response(static_cast<unsigned>(error.status), error.to_json(), ctx.req.version());
   if (error.status == 405) {
-    res.set(bhttp::field::allow, ctx.req.target().starts_with("/v1/models") ? "GET" : "POST");
+    const auto target = ctx.req.target();
+    res.set(bhttp::field::allow, target.starts_with("/v1/models") || target.starts_with("/metrics") ? "GET" : "POST");
   }
+  co_await send(ctx, std::move(res), request_id);
+}
+
+namespace {
+
+// Constant-time comparison, so response timing does not reveal how much of a
+// guessed token was right.
+bool same_secret(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const std::size_t n = std::min(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+std::string_view bearer_token(std::string_view authorization) {
+  constexpr std::string_view scheme = "Bearer ";
+  if (authorization.size() < scheme.size() ||
+      !boost::beast::iequals(authorization.substr(0, scheme.size()), scheme)) {
+    return {};
+  }
+  return authorization.substr(scheme.size());
+}
+
+}  // namespace
+
+asio::awaitable<void> gateway::impl::serve_metrics(http::request_context& ctx, const std::string& request_id) {
+  const auto& token = config->metrics.bearer_token;
+  if (!token.empty() && !same_secret(bearer_token(ctx.req[bhttp::field::authorization]), token)) {
+    auto res = json_response(401, api_error::unauthorized("A valid bearer token is required for /metrics").to_json(),
+                             ctx.req.version());
+    res.set(bhttp::field::www_authenticate, "Bearer realm=\"metrics\"");
+    co_await send(ctx, std::move(res), request_id);
+    co_return;
+  }
+  const auto content_type = telemetry::negotiate(ctx.req[bhttp::field::accept]);
+  metrics->process.collect();
+  http::response res{bhttp::status::ok, ctx.req.version()};
+  res.set(bhttp::field::content_type, content_type);
+  res.body() = metrics->reg.render(content_type);
   co_await send(ctx, std::move(res), request_id);
 }
 
@@ -396,6 +646,15 @@ asio::awaitable<void> gateway::impl::handle(shard_state& shard, http::request_co
       {"/v1/embeddings", bhttp::verb::post, operation::embeddings},
       {"/v1/models", bhttp::verb::get, std::nullopt},
   };
+  if (path == "/metrics") {
+    if (method != bhttp::verb::get) {
+      const auto error = api_error::method_not_allowed(ctx.req.method_string(), path);
+      co_await send_error(ctx, error, request_id);
+      co_return;
+    }
+    co_await serve_metrics(ctx, request_id);
+    co_return;
+  }
   for (const auto& r : table) {
     if (r.path != path) continue;
     if (method != r.method) {
@@ -528,6 +787,176 @@ std::optional<api_error> parse_inbound(std::string_view body, operation op,
 
 }  // namespace
 
+// Turns a proxied request's attempts into metrics and a request_summary.
+// Attempts are recorded as they end; everything else when the request ends
+// (the destructor), whichever way proxy() returns, client disconnects included.
+class gateway::impl::request_accounting {
+ public:
+  request_accounting(impl& gw, shard_state& shard, const providers::inbound_request& request,
+                     const std::string& request_id, clock::time_point received_at)
+      : gw_(gw), shard_(shard), request_(request), request_id_(request_id), received_at_(received_at),
+        received_wall_(std::chrono::system_clock::now() -
+                       std::chrono::duration_cast<std::chrono::system_clock::duration>(clock::now() - received_at)) {}
+  request_accounting(const request_accounting&) = delete;
+  request_accounting& operator=(const request_accounting&) = delete;
+  ~request_accounting() { finish(); }
+
+  void record_attempt(const route_target& target, const attempt_report& report, attempt_result result);
+
+  unsigned client_status = 0;  // set when the gateway itself answered with an error
+
+ private:
+  target_metrics& handles(const route_target& target);
+  void finish() noexcept;
+
+  impl& gw_;
+  shard_state& shard_;
+  const providers::inbound_request& request_;
+  const std::string& request_id_;
+  clock::time_point received_at_;
+  std::chrono::system_clock::time_point received_wall_;
+  const route_target* last_target_ = nullptr;
+  attempt_report last_report_;
+  attempt_result last_result_ = attempt_result::retryable;
+  unsigned attempts_ = 0;
+  clock::duration upstream_wait_{};
+};
+
+target_metrics& gateway::impl::request_accounting::handles(const route_target& target) {
+  const auto op = static_cast<std::size_t>(request_.op);
+  auto& t = shard_.targets[target.target_index][op];
+  if (t.resolved) return t;
+  auto& m = *gw_.metrics;
+  const std::string_view mid = target.model->id;
+  const std::string_view pid = gw_.config->providers[target.provider_index].name;
+  const std::string_view op_name = providers::operation_name(request_.op);
+  t.requests_success = m.inference_requests.series({mid, pid, "success"});
+  t.requests_error = m.inference_requests.series({mid, pid, "error"});
+  t.duration = m.inference_duration.series({mid, pid});
+  t.tokens = m.tokens_used.series({mid, pid});
+  t.input_tokens = m.tokens_used_by_type.series({mid, pid, "input"});
+  t.output_tokens = m.tokens_used_by_type.series({mid, pid, "output"});
+  t.credits = m.credits_used.series({mid, pid});
+  t.time_to_first_chunk = m.time_to_first_chunk.series({mid, pid});
+  t.failovers = m.failovers.series({mid, pid});
+  t.gen_ai_duration_ok = m.gen_ai_operation_duration.series({op_name, pid, mid, ""});
+  t.gen_ai_input_tokens = m.gen_ai_token_usage.series({op_name, pid, mid, "input"});
+  t.gen_ai_output_tokens = m.gen_ai_token_usage.series({op_name, pid, mid, "output"});
+  t.gen_ai_time_to_first_chunk = m.gen_ai_time_to_first_chunk.series({op_name, pid, mid});
+  t.resolved = true;
+  return t;
+}
+
+void gateway::impl::request_accounting::record_attempt(const route_target& target, const attempt_report& report,
+                                                       attempt_result result) {
+  ++attempts_;
+  last_target_ = &target;
+  last_report_ = report;
+  last_result_ = result;
+  upstream_wait_ += report.upstream_wait;
+  if (!gw_.metrics_enabled) return;
+  const std::size_t shard = shard_.index;
+  const auto now = clock::now();
+  auto& t = handles(target);
+  auto& provider = gw_.provider_handles[target.provider_index];
+  if (report.sent_at != clock::time_point{}) {
+    const double call_s = std::chrono::duration<double>(now - report.sent_at).count();
+    provider.response_time.observe(shard, call_s);
+    if (report.ttfb) gw_.metrics->backend_ttfb.series().observe(shard, std::chrono::duration<double>(*report.ttfb).count());
+    if (report.error_type.empty()) {
+      t.gen_ai_duration_ok.observe(shard, call_s);
+    } else {
+      const auto key = std::make_tuple(target.target_index, static_cast<int>(request_.op), report.error_type);
+      auto it = shard_.failed_calls.find(key);
+      if (it == shard_.failed_calls.end()) {
+        it = shard_.failed_calls
+                 .emplace(key, gw_.metrics->gen_ai_operation_duration.series(
+                                   {providers::operation_name(request_.op),
+                                    gw_.config->providers[target.provider_index].name, target.model->id,
+                                    report.error_type}))
+                 .first;
+      }
+      it->second.observe(shard, call_s);
+    }
+  }
+  if (result == attempt_result::retryable) t.failovers.inc(shard);
+}
+
+void gateway::impl::request_accounting::finish() noexcept {
+  if (last_target_ == nullptr) return;  // no provider was tried
+  const auto now = clock::now();
+  const auto& target = *last_target_;
+  const auto& report = last_report_;
+  const auto& provider_cfg = gw_.config->providers[target.provider_index];
+
+  unsigned status = client_status;
+  if (status == 0) status = report.client_status;
+  if (last_result_ == attempt_result::client_gone && report.client_status == 0) status = 499;
+  const bool success = status >= 200 && status < 300 && !report.in_band_error &&
+                       last_result_ != attempt_result::client_gone;
+
+  // Cost in integer nano-dollars: price (USD per million tokens) * tokens * 1000.
+  const auto& usage = report.usage;
+  const double nanos = static_cast<double>(usage.input_tokens) * target.model->input_per_million * 1000.0 +
+                       static_cast<double>(usage.output_tokens) * target.model->output_per_million * 1000.0;
+  const std::int64_t cost_nanos = std::llround(nanos);
+  const double latency_s = std::chrono::duration<double>(now - received_at_).count();
+  std::optional<double> ttfc;
+  if (report.first_chunk_at) ttfc = std::chrono::duration<double>(*report.first_chunk_at - received_at_).count();
+
+  if (gw_.metrics_enabled) {
+    const std::size_t shard = shard_.index;
+    auto& t = handles(target);
+    (success ? t.requests_success : t.requests_error).inc(shard);
+    t.duration.observe(shard, latency_s);
+    const auto total_tokens = usage.input_tokens + usage.output_tokens;
+    if (total_tokens > 0) {
+      t.tokens.inc(shard, static_cast<double>(total_tokens));
+      t.input_tokens.inc(shard, static_cast<double>(usage.input_tokens));
+      t.output_tokens.inc(shard, static_cast<double>(usage.output_tokens));
+    }
+    if (usage.reported) {
+      t.gen_ai_input_tokens.observe(shard, static_cast<double>(usage.input_tokens));
+      if (request_.op != operation::embeddings) {
+        t.gen_ai_output_tokens.observe(shard, static_cast<double>(usage.output_tokens));
+      }
+    }
+    if (cost_nanos > 0) {
+      const double usd = static_cast<double>(cost_nanos) / 1e9;
+      t.credits.inc(shard, usd);
+      gw_.provider_handles[target.provider_index].cost.inc(shard, usd);
+    }
+    if (ttfc) {
+      t.time_to_first_chunk.observe(shard, *ttfc);
+      t.gen_ai_time_to_first_chunk.observe(shard, *ttfc);
+    }
+    if (report.first_chunk_at && report.last_chunk_at) {
+      gw_.metrics->streaming_duration.series().observe(
+          shard, std::chrono::duration<double>(*report.last_chunk_at - *report.first_chunk_at).count());
+    }
+    const double overhead_s = std::max(0.0, latency_s - std::chrono::duration<double>(upstream_wait_).count());
+    gw_.overhead[static_cast<std::size_t>(request_.op)].observe(shard, overhead_s);
+  }
+
+  if (gw_.sinks.empty()) return;
+  request_summary summary;
+  summary.request_id = request_id_;
+  summary.received_wall = received_wall_;
+  summary.model = request_.model;
+  summary.provider = provider_cfg.name;
+  summary.op = request_.op;
+  summary.attempts = attempts_;
+  summary.success = success;
+  summary.http_status = status;
+  summary.input_tokens = usage.input_tokens;
+  summary.output_tokens = usage.output_tokens;
+  summary.cost_nanos = cost_nanos;
+  summary.latency_s = latency_s;
+  summary.time_to_first_chunk_s = ttfc;
+  summary.streamed = request_.stream;
+  for (auto* sink : gw_.sinks) sink->on_request(shard_.index, summary);
+}
+
 asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_context& ctx,
                                            operation op, const std::string& request_id) {
   json_scan::object_scan scan;
@@ -545,6 +974,7 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
   }
 
   const auto deadline = ctx.received_at + seconds_to_ms(config->server.request_timeout_s);
+  request_accounting accounting{*this, shard, request, request_id, ctx.received_at};
   std::optional<api_error> last_error;
   unsigned attempts = 0;
   for (const auto& target : it->second) {
@@ -560,11 +990,16 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
               ctx,
               request_id,
               deadline,
+              {},
               {}};
     const auto result = co_await a.run();
+    accounting.record_attempt(target, a.report, result);
     if (result == attempt_result::client_gone) co_return;
     if (result == attempt_result::served) {
-      if (!ctx.writer.started()) co_await send_error(ctx, a.last_error, request_id);
+      if (!ctx.writer.started()) {
+        accounting.client_status = static_cast<unsigned>(a.last_error.status);
+        co_await send_error(ctx, a.last_error, request_id);
+      }
       co_return;
     }
     last_error = std::move(a.last_error);
@@ -581,6 +1016,7 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
   if (clock::now() >= deadline && last_error->status != 504) {
     last_error = api_error::upstream_timeout(config->providers[it->second.front().provider_index].name);
   }
+  accounting.client_status = static_cast<unsigned>(last_error->status);
   co_await send_error(ctx, *last_error, request_id);
 }
 

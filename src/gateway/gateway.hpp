@@ -9,7 +9,9 @@
 //
 // The life of a request is described in ARCHITECTURE.md.
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,18 +19,58 @@
 #include "config/config.hpp"
 #include "http/server.hpp"
 #include "providers/provider.hpp"
+#include "telemetry/catalog.hpp"
 
 namespace gatewayz::gateway {
+
+// What one accepted inference request came to: the ledger's row, the
+// request log line and the trace's attributes are all built from it.
+struct request_summary {
+  std::string_view request_id;
+  std::chrono::system_clock::time_point received_wall;
+  std::string_view model;     // as the client asked
+  std::string_view provider;  // that served it (or was tried last); empty if none was tried
+  providers::operation op = providers::operation::chat_completions;
+  unsigned attempts = 0;
+  bool success = false;       // a 2xx answer, and for streams no in-band error
+  unsigned http_status = 0;   // what the client got (499: client went away)
+  std::int64_t input_tokens = 0;
+  std::int64_t output_tokens = 0;
+  std::int64_t cost_nanos = 0;  // 1e-9 USD, from the config's prices
+  double latency_s = 0.0;
+  std::optional<double> time_to_first_chunk_s;  // streams only
+  bool streamed = false;
+};
+
+// Receives every request summary on the shard thread that served it. Must
+// not block: implementations queue the work for a background thread.
+class request_sink {
+ public:
+  virtual ~request_sink() = default;
+  virtual void on_request(std::size_t shard, const request_summary& summary) noexcept = 0;
+};
+
+// The parts the gateway uses but does not own; all optional.
+struct gateway_services {
+  // Where metrics go. Without it the gateway keeps a registry of its own
+  // (sized for config.server.threads shards plus one background shard).
+  telemetry::catalog* metrics = nullptr;
+  std::vector<request_sink*> sinks;
+};
+
+// Shard index reserved in every registry for background threads (the last one).
+inline std::size_t background_shard(const telemetry::registry& reg) { return reg.shards() - 1; }
 
 // One provider able to serve a model.
 struct route_target {
   std::size_t provider_index;         // into gateway_config::providers
   const config::model_config* model;  // that provider's entry for the model
+  std::size_t target_index;           // dense id of this (provider, model) pair
 };
 
 class gateway {
  public:
-  explicit gateway(config::gateway_config config);
+  explicit gateway(config::gateway_config config, gateway_services services = {});
   ~gateway();
   gateway(const gateway&) = delete;
   gateway& operator=(const gateway&) = delete;
@@ -37,6 +79,13 @@ class gateway {
   http::request_handler make_shard_handler(std::size_t shard, boost::asio::io_context& io);
 
   const config::gateway_config& config() const { return config_; }
+
+  // Server threads: config.server.threads, or one per core when that is 0.
+  unsigned shard_count() const;
+  // The server settings from config.server, with the HTTP metrics observer attached.
+  http::server_options server_options() const;
+
+  telemetry::catalog& metrics();
 
   // Providers serving `model`, in config order; empty if none.
   const std::vector<route_target>& routes(std::string_view model) const;

@@ -118,8 +118,10 @@ class connection_writer final : public response_writer {
     message.keep_alive(keep_alive_);
     message.set(bhttp::field::server, server_name);
     message.prepare_payload();
+    status_ = message.result_int();
     arm_timer();
     auto [ec, n] = co_await bhttp::async_write(stream_, message, use_tuple);
+    bytes_sent_ += n;
     co_return note(ec);
   }
 
@@ -139,8 +141,10 @@ class connection_writer final : public response_writer {
       message.keep_alive(false);
     }
     bhttp::response_serializer<bhttp::empty_body> serializer{message};
+    status_ = message.result_int();
     arm_timer();
     auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, use_tuple);
+    bytes_sent_ += n;
     co_return note(ec);
   }
 
@@ -151,10 +155,12 @@ class connection_writer final : public response_writer {
     if (version_ >= 11) {
       auto [ec, n] = co_await asio::async_write(
           stream_, bhttp::make_chunk(asio::const_buffer(data.data(), data.size())), use_tuple);
+      bytes_sent_ += n;
       co_return note(ec);
     }
     auto [ec, n] = co_await asio::async_write(stream_, asio::const_buffer(data.data(), data.size()),
                                               use_tuple);
+    bytes_sent_ += n;
     co_return note(ec);
   }
 
@@ -164,6 +170,7 @@ class connection_writer final : public response_writer {
     if (version_ < 11) co_return true;
     arm_timer();
     auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), use_tuple);
+    bytes_sent_ += n;
     co_return note(ec);
   }
 
@@ -182,6 +189,8 @@ class connection_writer final : public response_writer {
   bool failed() const { return state_ == state::failed; }
   bool keep_alive() const { return keep_alive_; }
   bool streaming() const { return state_ == state::streaming; }
+  unsigned status() const { return status_; }
+  std::size_t bytes_sent() const { return bytes_sent_; }
 
  private:
   enum class state { idle, streaming, finished, failed };
@@ -202,6 +211,50 @@ class connection_writer final : public response_writer {
   std::chrono::milliseconds write_timeout_;
   state state_ = state::idle;
   bool started_ = false;
+  unsigned status_ = 0;
+  std::size_t bytes_sent_ = 0;
+};
+
+// Reports one request to the exchange observer exactly once, whichever way
+// serve_connection leaves it (answered, rejected, client gone, shutdown).
+class observed_exchange {
+ public:
+  observed_exchange(exchange_observer* observer, std::size_t shard) : observer_(observer), shard_(shard) {}
+  observed_exchange(const observed_exchange&) = delete;
+  observed_exchange& operator=(const observed_exchange&) = delete;
+  ~observed_exchange() { finish(); }
+
+  void start(bhttp::verb method, std::string_view target) {
+    if (observer_ == nullptr) return;
+    finish();
+    method_ = method;
+    token_ = observer_->started(shard_, method, target);
+    started_at_ = std::chrono::steady_clock::now();
+    active_ = true;
+  }
+  // Status 0 (nothing sent) is reported as 499, nginx's "client closed request".
+  void set(unsigned status, std::size_t request_bytes, std::size_t response_bytes) {
+    status_ = status == 0 ? 499 : status;
+    request_bytes_ = request_bytes;
+    response_bytes_ = response_bytes;
+  }
+  void finish() {
+    if (!active_) return;
+    active_ = false;
+    observer_->finished(shard_, token_, method_, status_, request_bytes_, response_bytes_,
+                        std::chrono::steady_clock::now() - started_at_);
+  }
+
+ private:
+  exchange_observer* observer_;
+  std::size_t shard_;
+  bool active_ = false;
+  bhttp::verb method_ = bhttp::verb::unknown;
+  std::uint32_t token_ = 0;
+  unsigned status_ = 499;
+  std::size_t request_bytes_ = 0;
+  std::size_t response_bytes_ = 0;
+  std::chrono::steady_clock::time_point started_at_;
 };
 
 // A parse error caused by the bytes the client sent (answered with 400), as
@@ -337,6 +390,15 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     first = false;
     entry.in_request = true;
     const unsigned version = parser.is_header_done() ? parser.get().version() : 11;
+    observed_exchange observed{options.observer.get(), s.index};
+    // A Content-Length over the body limit fails the header read, but the
+    // request line has been parsed by then.
+    if (parser.is_header_done() || hec == bhttp::error::body_limit) {
+      observed.start(parser.get().method(), parser.get().target());
+    } else if (hec && hec != bhttp::error::end_of_stream && hec != asio::error::eof &&
+               hec != beast::error::timeout) {
+      observed.start(bhttp::verb::unknown, {});
+    }
 
     // An answer for a request we reject before any handler sees it. (Built
     // as a named local: GCC 12 double-destroys temporaries that live across
@@ -375,6 +437,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
         response answer = error_response(*reject, version);
         answer.set("x-request-id", request_id_for(parser.get()["x-request-id"]));
         linger = co_await writer.send(std::move(answer));
+        observed.set(writer.status(), 0, writer.bytes_sent());
       }
       break;
     }
@@ -391,6 +454,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     arm_watch(socket, watch);
     co_await run_handler(s.handler, ctx);
     disarm_watch(socket, *watch);
+    observed.set(writer.finished() ? writer.status() : 0, req.body().size(), writer.bytes_sent());
     asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
     if (state.cancelled() != asio::cancellation_type::none) {
       co_await asio::this_coro::reset_cancellation_state();
@@ -408,6 +472,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
       response answer = error_response(error, req.version());
       answer.set("x-request-id", request_id_for(req["x-request-id"]));
       const bool sent = co_await writer.send(std::move(answer));
+      observed.set(sent ? writer.status() : 0, req.body().size(), writer.bytes_sent());
       if (!sent) break;
     }
     if (writer.failed() || !writer.keep_alive()) break;

@@ -44,6 +44,22 @@ struct tls_files {
   std::string private_key_file;        // PEM
 };
 
+// Sees every request the server reads, including those it answers itself
+// (413, 431, 400 for malformed HTTP) before any handler runs: the place for
+// per-request HTTP metrics. Both calls happen on the shard's own thread.
+class exchange_observer {
+ public:
+  virtual ~exchange_observer() = default;
+  // The request's headers are complete (or unreadable: then `method` is
+  // verb::unknown and `target` empty). Returns a value handed back to finished(),
+  // typically the route the target matched.
+  virtual std::uint32_t started(std::size_t shard, beast::http::verb method, std::string_view target) = 0;
+  // The response is complete, failed or abandoned; status 0 when none was sent.
+  virtual void finished(std::size_t shard, std::uint32_t started_token, beast::http::verb method, unsigned status,
+                        std::size_t request_bytes, std::size_t response_bytes,
+                        std::chrono::steady_clock::duration elapsed) = 0;
+};
+
 struct server_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;  // 0 = the OS picks; see server::port()
@@ -56,6 +72,7 @@ struct server_options {
   std::chrono::milliseconds idle_timeout{75'000};
   std::chrono::milliseconds write_timeout{60'000};  // one write to the client
   std::optional<tls_files> tls;  // serve HTTPS instead of HTTP
+  std::shared_ptr<exchange_observer> observer;  // optional
 };
 
 // The response side of one request. Exactly one of send() or

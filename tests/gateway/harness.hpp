@@ -141,17 +141,11 @@ inline void set_failure(mock::mock_provider& m, std::optional<mock::failure_mode
 class gateway_server {
  public:
   explicit gateway_server(config::gateway_config cfg) {
+    cfg.server.threads = 2;
     gateway_ = std::make_unique<gateway::gateway>(std::move(cfg));
-    const auto& s = gateway_->config().server;
-    http::server_options options;
+    http::server_options options = gateway_->server_options();
     options.host = "127.0.0.1";
     options.port = 0;
-    options.threads = 2;
-    options.max_body_bytes = s.max_body_bytes;
-    options.max_header_bytes = s.max_header_bytes;
-    options.header_timeout = std::chrono::milliseconds(static_cast<long>(s.header_timeout_s * 1000));
-    options.body_timeout = std::chrono::milliseconds(static_cast<long>(s.body_timeout_s * 1000));
-    options.idle_timeout = std::chrono::milliseconds(static_cast<long>(s.idle_timeout_s * 1000));
     server_ = std::make_unique<http::server>(options, [this](std::size_t shard, asio::io_context& io) {
       return gateway_->make_shard_handler(shard, io);
     });
@@ -167,6 +161,7 @@ class gateway_server {
 
   std::uint16_t port() const { return server_->port(); }
   std::size_t open_connections() const { return server_->open_connections(); }
+  gateway::gateway& gw() { return *gateway_; }
 
  private:
   std::unique_ptr<gateway::gateway> gateway_;

@@ -102,12 +102,11 @@ struct reply {
 class gateway_under_test {
  public:
   explicit gateway_under_test(config::gateway_config cfg) {
+    cfg.server.threads = 2;
     gateway_ = std::make_unique<gateway::gateway>(std::move(cfg));
-    http::server_options options;
+    http::server_options options = gateway_->server_options();
     options.host = "127.0.0.1";
     options.port = 0;
-    options.threads = 2;
-    options.max_body_bytes = gateway_->config().server.max_body_bytes;
     server_ = std::make_unique<http::server>(options, [this](std::size_t shard, asio::io_context& io) {
       return gateway_->make_shard_handler(shard, io);
     });
