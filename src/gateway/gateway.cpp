@@ -1,7 +1,9 @@
 #include "gateway/gateway.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
+#include <span>
 #include <cmath>
 #include <iterator>
 #include <map>
@@ -21,6 +23,7 @@
 #include "core/json_scan.hpp"
 #include "core/request_id.hpp"
 #include "gateway/http_metrics.hpp"
+#include "health/http_prober.hpp"
 #include "http/client.hpp"
 #include "http/sse.hpp"
 
@@ -115,6 +118,9 @@ struct gateway::impl {
   std::array<telemetry::histogram_handle, 3> overhead;  // per operation
   std::shared_ptr<http_metrics> http_observer;
   std::vector<request_sink*> sinks;
+  std::unique_ptr<health::monitor> health;
+  std::unique_ptr<health::dashboard_cache> dashboard;
+  std::function<health::dependency_state()> database_state;
   unsigned shards = 1;
   std::vector<std::unique_ptr<providers::provider_adapter>> adapters;  // per provider
   std::vector<http::upstream_endpoint> endpoints;                      // per provider
@@ -124,6 +130,11 @@ struct gateway::impl {
 
   asio::awaitable<void> handle(shard_state& shard, http::request_context& ctx);
   asio::awaitable<void> serve_metrics(http::request_context& ctx, const std::string& request_id);
+  // /health, /health/dashboard and /admin/circuit-breakers[/{provider}/reset];
+  // false when `path` is none of them.
+  asio::awaitable<bool> serve_health(http::request_context& ctx, std::string_view path,
+                                     const std::string& request_id);
+  bool is_admin(const http::request_context& ctx) const;
   class request_accounting;
   asio::awaitable<void> proxy(shard_state& shard, http::request_context& ctx, operation op,
                               const std::string& request_id);
@@ -515,14 +526,48 @@ gateway::gateway(config::gateway_config config, gateway_services services)
                                                  {"created", created},
                                                  {"owned_by", provider.name}});
       }
-      targets.push_back(route_target{i, &model, impl_->target_count++});
+      targets.push_back(route_target{i, &model, impl_->target_count++,
+                                     static_cast<std::size_t>(&model - provider.models.data())});
     }
   }
   impl_->models_body =
       boost::json::serialize(boost::json::object{{"object", "list"}, {"data", std::move(model_list)}});
+
+  health::options health_opts;
+  health_opts.window_s = config_.health.window_s;
+  health_opts.interval_s = config_.health.interval_s;
+  health_opts.dashboard_cache_s = config_.health.dashboard_cache_s;
+  const auto& cb = config_.circuit_breaker;
+  health_opts.breaker.failure_threshold = cb.failure_threshold;
+  health_opts.breaker.error_rate_threshold = cb.error_rate_threshold;
+  health_opts.breaker.min_requests = cb.min_requests;
+  health_opts.breaker.open_s = cb.open_s;
+  health_opts.breaker.max_open_s = cb.max_open_s;
+  health_opts.breaker.half_open_requests = cb.half_open_requests;
+  bool any_probe = false;
+  for (const auto& provider : config_.providers) {
+    health::provider_info info;
+    info.name = provider.name;
+    for (const auto& model : provider.models) info.models.push_back(model.id);
+    info.probe_interval_s = services.active_probes ? provider.probe_interval_s : 0;
+    info.probe_path = provider.probe_path;
+    info.probe_timeout_s = std::min(provider.timeout_s, 10.0);
+    any_probe = any_probe || info.probe_interval_s > 0;
+    health_opts.providers.push_back(std::move(info));
+  }
+  health::services health_svc;
+  health_svc.on_transition = std::move(services.on_breaker_transition);
+  if (any_probe) health_svc.probe = std::make_unique<health::http_prober>(config_.providers, health_opts);
+  impl_->health = std::make_unique<health::monitor>(health_opts, *impl_->metrics, std::move(health_svc));
+  impl_->dashboard = std::make_unique<health::dashboard_cache>(
+      std::chrono::duration<double>(config_.health.dashboard_cache_s), impl_->health->clock());
+  impl_->database_state = std::move(services.database_state);
+  impl_->health->start();
 }
 
-gateway::~gateway() = default;
+gateway::~gateway() { impl_->health->stop(); }
+
+health::monitor& gateway::health() { return *impl_->health; }
 
 const std::vector<route_target>& gateway::routes(std::string_view model) const {
   auto it = impl_->routes.find(std::string(model));
@@ -625,6 +670,91 @@ asio::awaitable<void> gateway::impl::serve_metrics(http::request_context& ctx, c
   co_await send(ctx, std::move(res), request_id);
 }
 
+bool gateway::impl::is_admin(const http::request_context& ctx) const {
+  const auto& admin_key = config->auth.admin_key;
+  if (admin_key.empty()) return true;  // no admin key configured: admin API open (auth.mode none)
+  auto presented = bearer_token(ctx.req[bhttp::field::authorization]);
+  if (presented.empty()) presented = ctx.req["x-admin-key"];
+  return same_secret(presented, admin_key);
+}
+
+asio::awaitable<bool> gateway::impl::serve_health(http::request_context& ctx, std::string_view path,
+                                                  const std::string& request_id) {
+  const auto method = ctx.req.method();
+  const auto now = std::chrono::system_clock::now();
+  auto answer = [&](unsigned status, std::string body) {
+    return json_response(status, std::move(body), ctx.req.version());
+  };
+  auto wrong_method = [&](std::string_view allowed) {
+    auto res = json_response(405, api_error::method_not_allowed(ctx.req.method_string(), path).to_json(),
+                             ctx.req.version());
+    res.set(bhttp::field::allow, allowed);
+    return res;
+  };
+
+  if (path == "/health") {
+    if (method != bhttp::verb::get) {
+      co_await send(ctx, wrong_method("GET"), request_id);
+      co_return true;
+    }
+    health::health_inputs inputs;
+    inputs.version = GATEWAYZ_VERSION;
+    inputs.database = database_state ? database_state() : health::dependency_state::not_configured;
+    inputs.redis = health::dependency_state::not_configured;
+    inputs.now = now;
+    auto rendered = health::render_health(*health->current(), inputs);
+    auto res = answer(rendered.status, std::move(rendered.body));
+    res.set(bhttp::field::cache_control, "no-store");
+    co_await send(ctx, std::move(res), request_id);
+    co_return true;
+  }
+  if (path == "/health/dashboard") {
+    if (method != bhttp::verb::get) {
+      co_await send(ctx, wrong_method("GET"), request_id);
+      co_return true;
+    }
+    const auto body = dashboard->get([this] { return health::render_dashboard(*health->current()); });
+    co_await send(ctx, answer(200, *body), request_id);
+    co_return true;
+  }
+  if (!path.starts_with("/admin/circuit-breakers")) co_return false;
+
+  if (!is_admin(ctx)) {
+    const auto error = api_error::unauthorized("The admin API requires the admin key");
+    co_await send_error(ctx, error, request_id);
+    co_return true;
+  }
+  if (path == "/admin/circuit-breakers") {
+    if (method != bhttp::verb::get) {
+      co_await send(ctx, wrong_method("GET"), request_id);
+      co_return true;
+    }
+    co_await send(ctx, answer(200, health::render_breakers(health->breakers(), now)), request_id);
+    co_return true;
+  }
+  // /admin/circuit-breakers/{provider}/reset
+  constexpr std::string_view prefix = "/admin/circuit-breakers/";
+  constexpr std::string_view suffix = "/reset";
+  if (path.size() > prefix.size() + suffix.size() && path.starts_with(prefix) && path.ends_with(suffix)) {
+    if (method != bhttp::verb::post) {
+      co_await send(ctx, wrong_method("POST"), request_id);
+      co_return true;
+    }
+    const auto name = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+    const auto index = health->provider_index(name);
+    if (!index) {
+      const api_error error{404, "invalid_request_error", "provider_not_found",
+                            fmt::format("No provider named `{}`", name.substr(0, 64))};
+      co_await send_error(ctx, error, request_id);
+      co_return true;
+    }
+    health->reset(*index);
+    co_await send(ctx, answer(200, health::render_breakers(health->breakers(), now)), request_id);
+    co_return true;
+  }
+  co_return false;
+}
+
 // Note on style in the coroutines below: values passed to a co_await'ed call
 // are named locals, never temporaries in the same full-expression, because
 // GCC 12 destroys such temporaries twice.
@@ -654,6 +784,10 @@ asio::awaitable<void> gateway::impl::handle(shard_state& shard, http::request_co
     }
     co_await serve_metrics(ctx, request_id);
     co_return;
+  }
+  if (path.starts_with("/health") || path.starts_with("/admin/circuit-breakers")) {
+    const bool served = co_await serve_health(ctx, path, request_id);
+    if (served) co_return;
   }
   for (const auto& r : table) {
     if (r.path != path) continue;
@@ -783,6 +917,33 @@ std::optional<api_error> parse_inbound(std::string_view body, operation op,
   }
   request.client_wants_usage = request.stream && wants_usage(body, scan);
   return std::nullopt;
+}
+
+}  // namespace
+
+namespace {
+
+// The health outcome of one attempt (classification: health/attempt.hpp).
+// Latency for health is the time to the provider's response headers for
+// streams (their length is the answer's length, not the provider's speed)
+// and the whole call otherwise.
+health::attempt_result health_result(const route_target& target, const attempt_report& report,
+                                     attempt_result result) {
+  health::attempt_result out;
+  out.finished = clock::now();
+  out.model = target.model_slot;
+  if (result == attempt_result::client_gone || report.sent_at == clock::time_point{}) {
+    out.result = health::outcome::cancelled;
+  } else if (report.provider_failure) {
+    out.result = health::outcome::failure;
+  } else if (report.upstream_status >= 400) {
+    out.result = health::classify_status(report.upstream_status);
+  } else {
+    out.result = health::outcome::success;
+  }
+  const auto end = report.first_chunk_at ? report.sent_at + report.ttfb.value_or(clock::duration{}) : out.finished;
+  out.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(end - report.sent_at);
+  return out;
 }
 
 }  // namespace
@@ -975,12 +1136,43 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
 
   const auto deadline = ctx.received_at + seconds_to_ms(config->server.request_timeout_s);
   request_accounting accounting{*this, shard, request, request_id, ctx.received_at};
+
+  // Healthier providers first (the monitor's latest scores); equal scores
+  // keep the config order. Most models have one or two providers.
+  const auto& targets = it->second;
+  std::array<const route_target*, 8> order_small{};
+  std::vector<const route_target*> order_large;
+  std::span<const route_target*> order;
+  if (targets.size() <= order_small.size()) {
+    order = std::span<const route_target*>(order_small.data(), targets.size());
+  } else {
+    order_large.resize(targets.size());
+    order = order_large;
+  }
+  for (std::size_t i = 0; i < targets.size(); ++i) order[i] = &targets[i];
+  if (order.size() > 1) {
+    std::stable_sort(order.begin(), order.end(), [this](const route_target* a, const route_target* b) {
+      return health->score(a->provider_index) > health->score(b->provider_index);
+    });
+  }
+
   std::optional<api_error> last_error;
   unsigned attempts = 0;
-  for (const auto& target : it->second) {
+  unsigned supported = 0;
+  unsigned refused_by_breaker = 0;
+  for (const route_target* target_ptr : order) {
+    const auto& target = *target_ptr;
     const auto& adapter = *adapters[target.provider_index];
     if (!adapter.supports(op)) continue;
+    ++supported;
     if (attempts >= config->server.max_attempts || clock::now() >= deadline) break;
+    // Admission by the provider's circuit breaker; recorded exactly once
+    // below, or as cancelled if this coroutine is destroyed first.
+    health::attempt_guard admitted{*health, shard.index, target.provider_index};
+    if (!admitted.admitted()) {
+      ++refused_by_breaker;
+      continue;
+    }
     ++attempts;
     attempt a{config->providers[target.provider_index],
               adapter,
@@ -994,6 +1186,7 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
               {}};
     const auto result = co_await a.run();
     accounting.record_attempt(target, a.report, result);
+    admitted.finish(health_result(target, a.report, result));
     if (result == attempt_result::client_gone) co_return;
     if (result == attempt_result::served) {
       if (!ctx.writer.started()) {
@@ -1005,10 +1198,17 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
     last_error = std::move(a.last_error);
   }
 
-  if (attempts == 0) {
+  if (supported == 0) {
     const auto error = api_error::bad_request(
         fmt::format("The model `{}` does not support this endpoint", request.model),
         "unsupported_endpoint");
+    co_await send_error(ctx, error, request_id);
+    co_return;
+  }
+  if (attempts == 0 && refused_by_breaker > 0) {
+    const auto error = api_error::service_unavailable(fmt::format(
+        "No provider can serve model `{}` right now: the circuit breaker of every provider serving it is open",
+        request.model));
     co_await send_error(ctx, error, request_id);
     co_return;
   }

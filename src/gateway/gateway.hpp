@@ -10,6 +10,7 @@
 // The life of a request is described in ARCHITECTURE.md.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,8 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "health/health.hpp"
+#include "health/render.hpp"
 #include "http/server.hpp"
 #include "providers/provider.hpp"
 #include "telemetry/catalog.hpp"
@@ -56,6 +59,13 @@ struct gateway_services {
   // (sized for config.server.threads shards plus one background shard).
   telemetry::catalog* metrics = nullptr;
   std::vector<request_sink*> sinks;
+  // Called on every circuit breaker transition (to log it); outside locks.
+  std::function<void(const health::transition&)> on_breaker_transition;
+  // The database's state for GET /health, as last observed by whoever talks
+  // to it (must not block). Unset: "not_configured".
+  std::function<health::dependency_state()> database_state;
+  // Active provider probes (providers with probe_interval_s > 0) over HTTP.
+  bool active_probes = true;
 };
 
 // Shard index reserved in every registry for background threads (the last one).
@@ -66,6 +76,7 @@ struct route_target {
   std::size_t provider_index;         // into gateway_config::providers
   const config::model_config* model;  // that provider's entry for the model
   std::size_t target_index;           // dense id of this (provider, model) pair
+  std::size_t model_slot;             // index of `model` in its provider's model list
 };
 
 class gateway {
@@ -86,6 +97,8 @@ class gateway {
   http::server_options server_options() const;
 
   telemetry::catalog& metrics();
+  // Provider health: windows, breakers, scores (the gateway owns and runs it).
+  health::monitor& health();
 
   // Providers serving `model`, in config order; empty if none.
   const std::vector<route_target>& routes(std::string_view model) const;

@@ -1,0 +1,588 @@
+// SQLite backend: the embedded default for a single gateway instance.
+//
+// Concurrency: a small pool of connections, one per concurrently calling
+// thread (the pool's mutex is held only to take or return a connection).
+// WAL mode lets readers run alongside the single writer; write transactions
+// start with BEGIN IMMEDIATE so they queue on the write lock through
+// busy_timeout instead of failing when a read transaction tries to upgrade.
+// Every connection caches its prepared statements.
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+#include "store/store_common.hpp"
+
+namespace gatewayz::store::detail {
+namespace {
+
+constexpr int busy_timeout_ms = 10'000;
+constexpr std::size_t max_idle_connections = 8;
+
+// Ordered migrations; each is applied once, in its own transaction, and
+// recorded in schema_version. Never edit a released entry: append a new one.
+struct migration {
+  int version;
+  std::vector<const char*> statements;
+};
+
+const std::vector<migration>& migrations() {
+  static const std::vector<migration> list{
+      {1,
+       {
+           R"sql(CREATE TABLE customers (
+                   id INTEGER PRIMARY KEY,
+                   name TEXT NOT NULL UNIQUE,
+                   balance_nanos INTEGER NOT NULL,
+                   created_unix_ms INTEGER NOT NULL))sql",
+           R"sql(CREATE TABLE api_keys (
+                   id INTEGER PRIMARY KEY,
+                   customer_id INTEGER NOT NULL REFERENCES customers(id),
+                   key_hash TEXT NOT NULL UNIQUE,
+                   prefix TEXT NOT NULL,
+                   revoked INTEGER NOT NULL DEFAULT 0,
+                   created_unix_ms INTEGER NOT NULL))sql",
+           // No foreign key to customers: a row naming an unknown customer
+           // must not make its whole batch fail forever.
+           R"sql(CREATE TABLE ledger (
+                   request_id TEXT PRIMARY KEY,
+                   unix_ms INTEGER NOT NULL,
+                   customer_id INTEGER,
+                   key_id INTEGER,
+                   model TEXT NOT NULL,
+                   provider TEXT NOT NULL,
+                   attempts INTEGER NOT NULL,
+                   status TEXT NOT NULL,
+                   http_status INTEGER NOT NULL,
+                   input_tokens INTEGER NOT NULL,
+                   output_tokens INTEGER NOT NULL,
+                   cost_nanos INTEGER NOT NULL,
+                   latency_ms REAL NOT NULL,
+                   ttft_ms REAL,
+                   streamed INTEGER NOT NULL))sql",
+           "CREATE INDEX ledger_customer_time ON ledger (customer_id, unix_ms)",
+           R"sql(CREATE TABLE rollup_minutes (
+                   minute INTEGER NOT NULL,
+                   model TEXT NOT NULL,
+                   provider TEXT NOT NULL,
+                   requests INTEGER NOT NULL,
+                   successes INTEGER NOT NULL,
+                   failures INTEGER NOT NULL,
+                   latency_sum_ms REAL NOT NULL,
+                   tokens INTEGER NOT NULL,
+                   cost_nanos INTEGER NOT NULL,
+                   PRIMARY KEY (minute, model, provider)))sql",
+           R"sql(CREATE TABLE rollup_latency_buckets (
+                   minute INTEGER NOT NULL,
+                   model TEXT NOT NULL,
+                   provider TEXT NOT NULL,
+                   bucket INTEGER NOT NULL,
+                   count INTEGER NOT NULL,
+                   PRIMARY KEY (minute, model, provider, bucket)))sql",
+       }},
+  };
+  return list;
+}
+
+class connection;
+
+// A prepared statement borrowed from a connection's cache; reset on release
+// so the next user starts clean and no read transaction is left open.
+class statement {
+ public:
+  statement(connection& conn, sqlite3_stmt* stmt) : conn_(conn), stmt_(stmt) {}
+  statement(const statement&) = delete;
+  statement& operator=(const statement&) = delete;
+  ~statement() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  statement& bind(int index, std::int64_t value) { return check(sqlite3_bind_int64(stmt_, index, value)); }
+  statement& bind(int index, double value) { return check(sqlite3_bind_double(stmt_, index, value)); }
+  statement& bind(int index, std::string_view value) {
+    return check(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT));
+  }
+  template <typename T>
+  statement& bind(int index, const std::optional<T>& value) {
+    if (!value) return check(sqlite3_bind_null(stmt_, index));
+    return bind(index, *value);
+  }
+
+  // True while a row is available.
+  bool step();
+  // Runs a statement that returns no rows.
+  void run() {
+    while (step()) {
+    }
+  }
+
+  std::int64_t int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+  double real(int column) const { return sqlite3_column_double(stmt_, column); }
+  bool is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+  std::string text(int column) const {
+    const auto* data = sqlite3_column_text(stmt_, column);
+    const int size = sqlite3_column_bytes(stmt_, column);
+    return data == nullptr ? std::string{}
+                           : std::string(reinterpret_cast<const char*>(data), static_cast<std::size_t>(size));
+  }
+
+ private:
+  statement& check(int rc);
+
+  connection& conn_;
+  sqlite3_stmt* stmt_;
+};
+
+class connection {
+ public:
+  explicit connection(const std::string& path) {
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
+    const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
+    if (rc != SQLITE_OK) {
+      const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+      sqlite3_close(db_);
+      throw store_error(fmt::format("sqlite: cannot open '{}': {}", path, message));
+    }
+    sqlite3_busy_timeout(db_, busy_timeout_ms);
+    sqlite3_extended_result_codes(db_, 1);
+    exec("PRAGMA foreign_keys = ON");
+    // WAL: readers never block the writer. synchronous=NORMAL is durable
+    // against process crashes; a power loss may drop the last commits.
+    exec("PRAGMA journal_mode = WAL");
+    exec("PRAGMA synchronous = NORMAL");
+  }
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+  ~connection() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close(db_);
+  }
+
+  statement prepare(const char* sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      sqlite3_stmt* stmt = nullptr;
+      const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+      if (rc != SQLITE_OK) fail("prepare");
+      it = cache_.emplace(sql, stmt).first;
+    }
+    return statement(*this, it->second);
+  }
+
+  void exec(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      const std::string message = error != nullptr ? error : sqlite3_errmsg(db_);
+      sqlite3_free(error);
+      throw store_error("sqlite: " + message);
+    }
+  }
+
+  int changes() const { return sqlite3_changes(db_); }
+  // False while a transaction is open (one whose ROLLBACK failed, say).
+  bool outside_transaction() const { return sqlite3_get_autocommit(db_) != 0; }
+
+  [[noreturn]] void fail(std::string_view what) const {
+    throw store_error(fmt::format("sqlite: {}: {}", what, sqlite3_errmsg(db_)));
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  // Keyed by the SQL text's address: every statement is a string literal.
+  std::unordered_map<const char*, sqlite3_stmt*> cache_;
+};
+
+bool statement::step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  conn_.fail("step");
+}
+
+statement& statement::check(int rc) {
+  if (rc != SQLITE_OK) conn_.fail("bind");
+  return *this;
+}
+
+// BEGIN on construction; ROLLBACK unless commit() was reached.
+class transaction {
+ public:
+  enum class kind { read, write };
+  transaction(connection& conn, kind k) : conn_(conn) {
+    conn_.exec(k == kind::write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
+  }
+  transaction(const transaction&) = delete;
+  transaction& operator=(const transaction&) = delete;
+  ~transaction() {
+    if (!done_) {
+      try {
+        conn_.exec("ROLLBACK");
+      } catch (const store_error&) {
+        // The transaction is already gone (SQLite rolls back on some errors).
+      }
+    }
+  }
+  void commit() {
+    conn_.exec("COMMIT");
+    done_ = true;
+  }
+
+ private:
+  connection& conn_;
+  bool done_ = false;
+};
+
+class connection_pool {
+ public:
+  explicit connection_pool(std::string path) : path_(std::move(path)), in_memory_(path_ == ":memory:") {}
+
+  // A connection for the caller's exclusive use until the lease ends.
+  class lease {
+   public:
+    lease(connection_pool& pool, std::unique_ptr<connection> conn, std::unique_lock<std::mutex> memory_lock)
+        : pool_(pool), conn_(std::move(conn)), memory_lock_(std::move(memory_lock)) {}
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    ~lease() { pool_.give_back(std::move(conn_)); }
+    connection& operator*() { return *conn_; }
+    connection* operator->() { return conn_.get(); }
+
+   private:
+    connection_pool& pool_;
+    std::unique_ptr<connection> conn_;
+    std::unique_lock<std::mutex> memory_lock_;
+  };
+
+  lease acquire() {
+    // An in-memory database exists only inside its one connection, so all
+    // callers share it in turn (meant for tests and throwaway runs).
+    std::unique_lock<std::mutex> memory_lock;
+    if (in_memory_) memory_lock = std::unique_lock(memory_mu_);
+    {
+      std::lock_guard lock(mu_);
+      if (!idle_.empty()) {
+        auto conn = std::move(idle_.back());
+        idle_.pop_back();
+        return lease(*this, std::move(conn), std::move(memory_lock));
+      }
+    }
+    return lease(*this, std::make_unique<connection>(path_), std::move(memory_lock));
+  }
+
+ private:
+  void give_back(std::unique_ptr<connection> conn) {
+    std::lock_guard lock(mu_);
+    // A connection stuck inside a transaction would hold the write lock
+    // forever; close it (an in-memory database has only this connection).
+    if (in_memory_ || (idle_.size() < max_idle_connections && conn->outside_transaction())) {
+      idle_.push_back(std::move(conn));
+    }
+  }
+
+  std::string path_;
+  bool in_memory_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<connection>> idle_;
+  std::mutex memory_mu_;
+};
+
+class sqlite_store final : public store {
+ public:
+  sqlite_store(std::string path, telemetry::catalog* metrics) : pool_(std::move(path)), metrics_(metrics) {
+    // Opening once here reports a bad path at start rather than on first use.
+    auto conn = pool_.acquire();
+  }
+
+  std::string_view backend() const override { return "sqlite"; }
+
+  void migrate() override {
+    query_timer timer(metrics_, "migrate");
+    auto conn = pool_.acquire();
+    conn->exec(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, applied_unix_ms INTEGER NOT NULL)");
+    for (const migration& m : migrations()) {
+      // The version is re-read inside the write transaction, so two
+      // processes migrating at once apply each step exactly once.
+      transaction tx(*conn, transaction::kind::write);
+      std::int64_t current = 0;
+      {
+        auto st = conn->prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version");
+        if (st.step()) current = st.int64(0);
+      }
+      if (current >= m.version) {
+        tx.commit();
+        continue;
+      }
+      for (const char* sql : m.statements) conn->exec(sql);
+      conn->prepare("INSERT INTO schema_version (version, applied_unix_ms) VALUES (?1, ?2)")
+          .bind(1, std::int64_t{m.version})
+          .bind(2, now_unix_ms())
+          .run();
+      tx.commit();
+    }
+  }
+
+  bool ping() noexcept override {
+    try {
+      query_timer timer(metrics_, "ping");
+      auto conn = pool_.acquire();
+      auto st = conn->prepare("SELECT 1");
+      return st.step() && st.int64(0) == 1;
+    } catch (...) {
+      return false;
+    }
+  }
+
+  customer create_customer(std::string_view name, nanos_usd initial_credit) override {
+    query_timer timer(metrics_, "create_customer");
+    auto conn = pool_.acquire();
+    customer c{0, std::string(name), initial_credit, now_unix_ms()};
+    auto st = conn->prepare(
+        "INSERT INTO customers (name, balance_nanos, created_unix_ms) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT (name) DO NOTHING RETURNING id");
+    st.bind(1, name).bind(2, initial_credit).bind(3, c.created_unix_ms);
+    if (!st.step()) throw store_error(fmt::format("sqlite: customer '{}' already exists", name));
+    c.id = st.int64(0);
+    return c;
+  }
+
+  std::optional<customer> find_customer(std::string_view name) override {
+    query_timer timer(metrics_, "find_customer");
+    auto conn = pool_.acquire();
+    auto st = conn->prepare("SELECT id, name, balance_nanos, created_unix_ms FROM customers WHERE name = ?1");
+    st.bind(1, name);
+    if (!st.step()) return std::nullopt;
+    return customer{st.int64(0), st.text(1), st.int64(2), st.int64(3)};
+  }
+
+  std::vector<customer> list_customers() override {
+    query_timer timer(metrics_, "list_customers");
+    auto conn = pool_.acquire();
+    auto st = conn->prepare("SELECT id, name, balance_nanos, created_unix_ms FROM customers ORDER BY id");
+    std::vector<customer> out;
+    while (st.step()) out.push_back(customer{st.int64(0), st.text(1), st.int64(2), st.int64(3)});
+    return out;
+  }
+
+  nanos_usd credit(std::int64_t customer_id, nanos_usd amount) override {
+    query_timer timer(metrics_, "credit");
+    auto conn = pool_.acquire();
+    auto st =
+        conn->prepare("UPDATE customers SET balance_nanos = balance_nanos + ?1 WHERE id = ?2 RETURNING balance_nanos");
+    st.bind(1, amount).bind(2, customer_id);
+    if (!st.step()) throw store_error(fmt::format("sqlite: no customer with id {}", customer_id));
+    return st.int64(0);
+  }
+
+  created_key create_key(std::int64_t customer_id) override {
+    query_timer timer(metrics_, "create_key");
+    auto conn = pool_.acquire();
+    created_key key;
+    key.secret = generate_key_secret();
+    key.info.customer_id = customer_id;
+    key.info.prefix = key_display_prefix(key.secret);
+    key.info.created_unix_ms = now_unix_ms();
+    // One statement: the key is created only if the customer exists.
+    auto st = conn->prepare(
+        "INSERT INTO api_keys (customer_id, key_hash, prefix, revoked, created_unix_ms)"
+        " SELECT id, ?2, ?3, 0, ?4 FROM customers WHERE id = ?1"
+        " RETURNING id, (SELECT name FROM customers WHERE id = ?1)");
+    st.bind(1, customer_id).bind(2, sha256_hex(key.secret)).bind(3, key.info.prefix).bind(4, key.info.created_unix_ms);
+    if (!st.step()) throw store_error(fmt::format("sqlite: no customer with id {}", customer_id));
+    key.info.id = st.int64(0);
+    key.info.customer_name = st.text(1);
+    return key;
+  }
+
+  std::vector<api_key_info> list_keys() override {
+    query_timer timer(metrics_, "list_keys");
+    auto conn = pool_.acquire();
+    auto st = conn->prepare(
+        "SELECT k.id, k.customer_id, c.name, k.prefix, k.revoked, k.created_unix_ms"
+        " FROM api_keys k JOIN customers c ON c.id = k.customer_id ORDER BY k.id");
+    std::vector<api_key_info> out;
+    while (st.step()) {
+      out.push_back(api_key_info{st.int64(0), st.int64(1), st.text(2), st.text(3), st.int64(4) != 0, st.int64(5)});
+    }
+    return out;
+  }
+
+  bool revoke_key(std::int64_t key_id) override {
+    query_timer timer(metrics_, "revoke_key");
+    auto conn = pool_.acquire();
+    conn->prepare("UPDATE api_keys SET revoked = 1 WHERE id = ?1 AND revoked = 0").bind(1, key_id).run();
+    return conn->changes() > 0;
+  }
+
+  std::optional<key_lookup> find_key(std::string_view secret) override {
+    query_timer timer(metrics_, "find_key");
+    auto conn = pool_.acquire();
+    auto st = conn->prepare(
+        "SELECT k.id, k.customer_id, k.revoked, c.balance_nanos"
+        " FROM api_keys k JOIN customers c ON c.id = k.customer_id WHERE k.key_hash = ?1");
+    st.bind(1, sha256_hex(secret));
+    if (!st.step()) return std::nullopt;
+    return key_lookup{st.int64(0), st.int64(1), st.int64(2) != 0, st.int64(3)};
+  }
+
+  std::size_t write_ledger(const std::vector<ledger_row>& rows) override {
+    query_timer timer(metrics_, "write_ledger");
+    if (rows.empty()) return 0;
+    auto conn = pool_.acquire();
+    transaction tx(*conn, transaction::kind::write);
+    batch_effects effects;
+    std::size_t inserted = 0;
+    for (const ledger_row& row : rows) {
+      conn->prepare(
+              "INSERT INTO ledger (request_id, unix_ms, customer_id, key_id, model, provider, attempts, status,"
+              " http_status, input_tokens, output_tokens, cost_nanos, latency_ms, ttft_ms, streamed)"
+              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+              " ON CONFLICT (request_id) DO NOTHING")
+          .bind(1, row.request_id)
+          .bind(2, row.unix_ms)
+          .bind(3, row.customer_id)
+          .bind(4, row.key_id)
+          .bind(5, row.model)
+          .bind(6, row.provider)
+          .bind(7, std::int64_t{row.attempts})
+          .bind(8, row.status)
+          .bind(9, std::int64_t{row.http_status})
+          .bind(10, row.input_tokens)
+          .bind(11, row.output_tokens)
+          .bind(12, row.cost)
+          .bind(13, storable_ms(row.latency_ms))
+          .bind(14, row.ttft_ms ? std::optional<double>(storable_ms(*row.ttft_ms)) : std::nullopt)
+          .bind(15, std::int64_t{row.streamed ? 1 : 0})
+          .run();
+      // Only a newly inserted row changes balances and rollups: a replayed
+      // batch (the writer retrying after an unclear failure) is a no-op.
+      if (conn->changes() == 1) {
+        effects.add(row);
+        ++inserted;
+      }
+    }
+    for (const auto& [customer_id, cost] : effects.debits) {
+      conn->prepare("UPDATE customers SET balance_nanos = balance_nanos - ?1 WHERE id = ?2")
+          .bind(1, cost)
+          .bind(2, customer_id)
+          .run();
+    }
+    for (const auto& [key, sums] : effects.rollups) {
+      conn->prepare(
+              "INSERT INTO rollup_minutes (minute, model, provider, requests, successes, failures, latency_sum_ms,"
+              " tokens, cost_nanos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+              " ON CONFLICT (minute, model, provider) DO UPDATE SET"
+              " requests = requests + excluded.requests, successes = successes + excluded.successes,"
+              " failures = failures + excluded.failures, latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,"
+              " tokens = tokens + excluded.tokens, cost_nanos = cost_nanos + excluded.cost_nanos")
+          .bind(1, key.minute)
+          .bind(2, key.model)
+          .bind(3, key.provider)
+          .bind(4, sums.requests)
+          .bind(5, sums.successes)
+          .bind(6, sums.failures)
+          .bind(7, sums.latency_sum_ms)
+          .bind(8, sums.tokens)
+          .bind(9, sums.cost)
+          .run();
+    }
+    for (const auto& [key_and_bucket, count] : effects.buckets) {
+      const auto& [key, bucket] = key_and_bucket;
+      conn->prepare(
+              "INSERT INTO rollup_latency_buckets (minute, model, provider, bucket, count)"
+              " VALUES (?1, ?2, ?3, ?4, ?5)"
+              " ON CONFLICT (minute, model, provider, bucket) DO UPDATE SET count = count + excluded.count")
+          .bind(1, key.minute)
+          .bind(2, key.model)
+          .bind(3, key.provider)
+          .bind(4, std::int64_t{bucket})
+          .bind(5, count)
+          .run();
+    }
+    tx.commit();
+    return inserted;
+  }
+
+  std::optional<ledger_row> find_ledger_row(std::string_view request_id) override {
+    query_timer timer(metrics_, "find_ledger_row");
+    auto conn = pool_.acquire();
+    auto st = conn->prepare(
+        "SELECT request_id, unix_ms, customer_id, key_id, model, provider, attempts, status, http_status,"
+        " input_tokens, output_tokens, cost_nanos, latency_ms, ttft_ms, streamed FROM ledger WHERE request_id = ?1");
+    st.bind(1, request_id);
+    if (!st.step()) return std::nullopt;
+    ledger_row row;
+    row.request_id = st.text(0);
+    row.unix_ms = st.int64(1);
+    if (!st.is_null(2)) row.customer_id = st.int64(2);
+    if (!st.is_null(3)) row.key_id = st.int64(3);
+    row.model = st.text(4);
+    row.provider = st.text(5);
+    row.attempts = static_cast<std::uint32_t>(st.int64(6));
+    row.status = st.text(7);
+    row.http_status = static_cast<std::uint32_t>(st.int64(8));
+    row.input_tokens = st.int64(9);
+    row.output_tokens = st.int64(10);
+    row.cost = st.int64(11);
+    row.latency_ms = st.real(12);
+    if (!st.is_null(13)) row.ttft_ms = st.real(13);
+    row.streamed = st.int64(14) != 0;
+    return row;
+  }
+
+  std::int64_t count_ledger_rows() override {
+    query_timer timer(metrics_, "count_ledger_rows");
+    auto conn = pool_.acquire();
+    auto st = conn->prepare("SELECT COUNT(*) FROM ledger");
+    return st.step() ? st.int64(0) : 0;
+  }
+
+  std::vector<model_stats> stats(std::chrono::seconds window) override {
+    query_timer timer(metrics_, "stats");
+    const std::int64_t first_minute = first_minute_of_window(now_unix_ms(), window);
+    auto conn = pool_.acquire();
+    // One read transaction: sums and buckets come from the same snapshot.
+    transaction tx(*conn, transaction::kind::read);
+    stats_by_model merged;
+    {
+      auto st = conn->prepare(
+          "SELECT model, provider, SUM(requests), SUM(successes), SUM(failures), SUM(latency_sum_ms), SUM(tokens),"
+          " SUM(cost_nanos) FROM rollup_minutes WHERE minute >= ?1 GROUP BY model, provider");
+      st.bind(1, first_minute);
+      while (st.step()) {
+        auto& acc = merged[{st.text(0), st.text(1)}];
+        acc.sums = rollup_sums{st.int64(2), st.int64(3), st.int64(4), st.real(5), st.int64(6), st.int64(7)};
+      }
+    }
+    {
+      auto st = conn->prepare(
+          "SELECT model, provider, bucket, SUM(count) FROM rollup_latency_buckets WHERE minute >= ?1"
+          " GROUP BY model, provider, bucket");
+      st.bind(1, first_minute);
+      while (st.step()) merged[{st.text(0), st.text(1)}].buckets[static_cast<int>(st.int64(2))] += st.int64(3);
+    }
+    tx.commit();
+    return finish_stats(merged);
+  }
+
+ private:
+  connection_pool pool_;
+  query_metrics metrics_;
+};
+
+}  // namespace
+
+std::unique_ptr<store> open_sqlite_store(std::string_view url, telemetry::catalog* metrics) {
+  constexpr std::string_view scheme = "sqlite://";
+  std::string path(url.substr(scheme.size()));
+  if (path.empty())
+    throw store_error("sqlite: the URL names no database file (sqlite:///abs/path.db or sqlite://./rel.db)");
+  return std::make_unique<sqlite_store>(std::move(path), metrics);
+}
+
+}  // namespace gatewayz::store::detail
