@@ -11,12 +11,18 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <boost/json.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <fmt/format.h>
 
+#include "app/admin_commands.hpp"
+#include "auth/authenticator.hpp"
 #include "config/config.hpp"
 #include "gateway/gateway.hpp"
+#include "health/render.hpp"
+#include "ledger/ledger_writer.hpp"
+#include "store/store.hpp"
 #include "http/server.hpp"
 #include "mock/mock_provider.hpp"
 #include "telemetry/catalog.hpp"
@@ -80,6 +86,14 @@ class signal_watcher {
   std::thread thread_;
 };
 
+// One JSON line on stderr (the log pipeline to Loki arrives with the logging issue).
+void log_event(std::string_view level, std::string_view message, boost::json::object fields = {}) {
+  fields["timestamp"] = health::iso8601_utc(std::chrono::system_clock::now());
+  fields["level"] = level;
+  fields["message"] = message;
+  std::cerr << boost::json::serialize(fields) + "\n";
+}
+
 int serve(const std::string& config_path) {
   auto cfg = load_or_report(config_path);
   if (!cfg) return 2;
@@ -89,8 +103,43 @@ int serve(const std::string& config_path) {
   telemetry::registry registry{threads + 1};
   telemetry::catalog metrics{registry, GATEWAYZ_VERSION};
 
+  // The store: customers, keys and the ledger. Its URL may hold a password,
+  // so errors name only what store_error says (scheme, never secrets).
+  std::unique_ptr<store::store> db;
+  try {
+    db = store::open_store(cfg->storage.url, &metrics);
+    db->migrate();
+  } catch (const std::exception& e) {
+    std::cerr << fmt::format("gatewayz: cannot open the store: {}\n", e.what());
+    return 1;
+  }
+  auto report = [](std::string_view what) {
+    return [what](std::string_view message) {
+      log_event("error", what, boost::json::object{{"error", std::string(message)}});
+    };
+  };
+  ledger::writer_options ledger_options;
+  ledger_options.flush_interval_ms = cfg->storage.flush_interval_ms;
+  ledger_options.queue_capacity = cfg->storage.queue_capacity;
+  ledger_options.spill_path = cfg->storage.spill_path.empty() ? ledger::default_spill_path(cfg->storage.url)
+                                                              : cfg->storage.spill_path;
+  ledger::ledger_writer ledger{*db, ledger_options, threads, &metrics, report("ledger write failed")};
+  auth::auth_options auth_options;
+  auth_options.cache_ttl_s = cfg->auth.key_cache_ttl_s;
+  auth::authenticator authn{*db, auth_options, threads, &metrics, {}, report("API key lookup failed")};
+
   gateway::gateway_services services;
   services.metrics = &metrics;
+  services.store = db.get();
+  services.auth = &authn;
+  services.ledger = &ledger;
+  services.on_breaker_transition = [](const health::transition& t) {
+    log_event(t.to == health::breaker_state::closed ? "info" : "warning", "circuit breaker transition",
+              boost::json::object{{"provider", t.provider_name},
+                                  {"from_state", health::to_string(t.from)},
+                                  {"to_state", health::to_string(t.to)},
+                                  {"reason", t.reason}});
+  };
   auto gw = std::make_unique<gateway::gateway>(std::move(*cfg), services);
   const http::server_options options = gw->server_options();
 
@@ -115,7 +164,11 @@ int serve(const std::string& config_path) {
     }};
     server.run();
   }
-  std::cerr << "gatewayz: stopped\n";
+  // In-flight requests are done: write every queued ledger row (or spill it).
+  ledger.stop();
+  const auto ledger_stats = ledger.stats();
+  std::cerr << fmt::format("gatewayz: stopped (ledger: {} written, {} spilled, {} dropped)\n", ledger_stats.written,
+                           ledger_stats.spilled, ledger_stats.dropped);
   return 0;
 }
 
@@ -223,6 +276,9 @@ int main(int argc, char** argv) {
   mock_cmd->add_option("--port-file", mock_args.port_file, "write the bound port here");
   mock_cmd->add_option("--api-key", mock_args.api_key, "require this API key");
 
+  app::admin_cli_state admin;
+  app::add_admin_commands(app, admin);
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -233,6 +289,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*mock_cmd) return run_mock(mock_args);
+    if (auto code = app::run_admin_commands(admin)) return *code;
   } catch (const std::exception& e) {
     std::cerr << "gatewayz: " << e.what() << '\n';
     return 1;

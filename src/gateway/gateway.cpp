@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <span>
 #include <cmath>
 #include <iterator>
@@ -23,6 +26,7 @@
 #include "core/json_scan.hpp"
 #include "core/request_id.hpp"
 #include "gateway/http_metrics.hpp"
+#include "gateway/store_api.hpp"
 #include "health/http_prober.hpp"
 #include "http/client.hpp"
 #include "http/sse.hpp"
@@ -120,7 +124,16 @@ struct gateway::impl {
   std::vector<request_sink*> sinks;
   std::unique_ptr<health::monitor> health;
   std::unique_ptr<health::dashboard_cache> dashboard;
-  std::function<health::dependency_state()> database_state;
+  store::store* store = nullptr;
+  auth::authenticator* auth = nullptr;
+  ledger::ledger_writer* ledger = nullptr;
+  std::unique_ptr<store_api> store_endpoints;
+  // The database as last seen by the pinger thread, for GET /health.
+  std::atomic<health::dependency_state> database_state{health::dependency_state::not_configured};
+  std::mutex pinger_mu;
+  std::condition_variable pinger_cv;
+  bool pinger_stop = false;
+  std::thread pinger;
   unsigned shards = 1;
   std::vector<std::unique_ptr<providers::provider_adapter>> adapters;  // per provider
   std::vector<http::upstream_endpoint> endpoints;                      // per provider
@@ -137,7 +150,7 @@ struct gateway::impl {
   bool is_admin(const http::request_context& ctx) const;
   class request_accounting;
   asio::awaitable<void> proxy(shard_state& shard, http::request_context& ctx, operation op,
-                              const std::string& request_id);
+                              const std::string& request_id, const auth::auth_result& caller);
   asio::awaitable<void> send(http::request_context& ctx, http::response res,
                              const std::string& request_id);
   asio::awaitable<void> send_error(http::request_context& ctx, const api_error& error,
@@ -561,11 +574,39 @@ gateway::gateway(config::gateway_config config, gateway_services services)
   impl_->health = std::make_unique<health::monitor>(health_opts, *impl_->metrics, std::move(health_svc));
   impl_->dashboard = std::make_unique<health::dashboard_cache>(
       std::chrono::duration<double>(config_.health.dashboard_cache_s), impl_->health->clock());
-  impl_->database_state = std::move(services.database_state);
+  impl_->store = services.store;
+  impl_->auth = services.auth;
+  impl_->ledger = services.ledger;
+  if (impl_->store != nullptr) {
+    impl_->store_endpoints = std::make_unique<store_api>(
+        *impl_->store, std::chrono::seconds(static_cast<std::int64_t>(config_.storage.stats_cache_s)));
+    impl_->database_state = impl_->store->ping() ? health::dependency_state::healthy
+                                                 : health::dependency_state::unhealthy;
+    // /health answers from this state; only this thread talks to the database for it.
+    impl_->pinger = std::thread([self = impl_.get()] {
+      std::unique_lock lock(self->pinger_mu);
+      while (!self->pinger_cv.wait_for(lock, std::chrono::seconds(5), [self] { return self->pinger_stop; })) {
+        lock.unlock();
+        const bool up = self->store->ping();
+        self->database_state = up ? health::dependency_state::healthy : health::dependency_state::unhealthy;
+        lock.lock();
+      }
+    });
+  }
   impl_->health->start();
 }
 
-gateway::~gateway() { impl_->health->stop(); }
+gateway::~gateway() {
+  impl_->health->stop();
+  if (impl_->pinger.joinable()) {
+    {
+      std::lock_guard lock(impl_->pinger_mu);
+      impl_->pinger_stop = true;
+    }
+    impl_->pinger_cv.notify_all();
+    impl_->pinger.join();
+  }
+}
 
 health::monitor& gateway::health() { return *impl_->health; }
 
@@ -699,7 +740,7 @@ asio::awaitable<bool> gateway::impl::serve_health(http::request_context& ctx, st
     }
     health::health_inputs inputs;
     inputs.version = GATEWAYZ_VERSION;
-    inputs.database = database_state ? database_state() : health::dependency_state::not_configured;
+    inputs.database = database_state.load();
     inputs.redis = health::dependency_state::not_configured;
     inputs.now = now;
     auto rendered = health::render_health(*health->current(), inputs);
@@ -789,6 +830,28 @@ asio::awaitable<void> gateway::impl::handle(shard_state& shard, http::request_co
     const bool served = co_await serve_health(ctx, path, request_id);
     if (served) co_return;
   }
+  if (path == "/models/stats" || path.starts_with("/admin/customers") || path.starts_with("/admin/keys")) {
+    if (!store_endpoints) {
+      const auto error = api_error::service_unavailable("No store is configured (storage.url)");
+      co_await send_error(ctx, error, request_id);
+      co_return;
+    }
+    if (path == "/models/stats") {
+      auto res = co_await store_endpoints->models_stats(ctx.req);
+      co_await send(ctx, std::move(res), request_id);
+      co_return;
+    }
+    if (!is_admin(ctx)) {
+      const auto error = api_error::unauthorized("The admin API requires the admin key");
+      co_await send_error(ctx, error, request_id);
+      co_return;
+    }
+    auto res = co_await store_endpoints->admin(ctx.req, path);
+    if (res) {
+      co_await send(ctx, std::move(*res), request_id);
+      co_return;
+    }
+  }
   for (const auto& r : table) {
     if (r.path != path) continue;
     if (method != r.method) {
@@ -796,12 +859,36 @@ asio::awaitable<void> gateway::impl::handle(shard_state& shard, http::request_co
       co_await send_error(ctx, error, request_id);
       co_return;
     }
+    // Every /v1 endpoint needs a valid key when auth.mode is keys.
+    auth::auth_result caller;
+    caller.status = auth::auth_status::ok;
+    if (config->auth.mode == "keys" && auth == nullptr) {
+      // Never serve unauthenticated because the key store is missing.
+      const auto error = api_error::service_unavailable("API keys are required but no key store is configured");
+      co_await send_error(ctx, error, request_id);
+      co_return;
+    }
+    if (auth != nullptr && config->auth.mode == "keys") {
+      std::string_view credentials = ctx.req[bhttp::field::authorization];
+      if (credentials.empty()) credentials = ctx.req["x-api-key"];
+      caller = auth->authenticate(shard.index, credentials);
+      if (!caller.ok()) {
+        const auto status = auth::http_status(caller.status);
+        const std::string_view type = status == 402   ? "insufficient_quota"
+                                      : status == 401 ? "authentication_error"
+                                                      : "api_error";
+        const api_error error{static_cast<int>(status), std::string(type), std::string(auth::error_code(caller.status)),
+                              std::string(auth::message(caller.status))};
+        co_await send_error(ctx, error, request_id);
+        co_return;
+      }
+    }
     if (!r.op) {
       auto res = json_response(200, models_body, ctx.req.version());
       co_await send(ctx, std::move(res), request_id);
       co_return;
     }
-    co_await proxy(shard, ctx, *r.op, request_id);
+    co_await proxy(shard, ctx, *r.op, request_id, caller);
     co_return;
   }
   const auto error = api_error::not_found(path);
@@ -965,10 +1052,14 @@ class gateway::impl::request_accounting {
   void record_attempt(const route_target& target, const attempt_report& report, attempt_result result);
 
   unsigned client_status = 0;  // set when the gateway itself answered with an error
+  std::optional<std::int64_t> customer_id;
+  std::optional<std::int64_t> key_id;
 
  private:
   target_metrics& handles(const route_target& target);
   void finish() noexcept;
+  void finish_untried() noexcept;
+  void publish(const request_summary& summary) noexcept;
 
   impl& gw_;
   shard_state& shard_;
@@ -1044,7 +1135,12 @@ void gateway::impl::request_accounting::record_attempt(const route_target& targe
 }
 
 void gateway::impl::request_accounting::finish() noexcept {
-  if (last_target_ == nullptr) return;  // no provider was tried
+  if (last_target_ == nullptr) {
+    // Accepted, but no provider was tried (every breaker open, or no provider
+    // supports the endpoint): still one ledger row.
+    finish_untried();
+    return;
+  }
   const auto now = clock::now();
   const auto& target = *last_target_;
   const auto& report = last_report_;
@@ -1099,7 +1195,8 @@ void gateway::impl::request_accounting::finish() noexcept {
     gw_.overhead[static_cast<std::size_t>(request_.op)].observe(shard, overhead_s);
   }
 
-  if (gw_.sinks.empty()) return;
+  if (cost_nanos > 0 && customer_id && gw_.auth != nullptr) gw_.auth->charge(shard_.index, *customer_id, cost_nanos);
+  if (gw_.sinks.empty() && gw_.ledger == nullptr) return;
   request_summary summary;
   summary.request_id = request_id_;
   summary.received_wall = received_wall_;
@@ -1115,11 +1212,57 @@ void gateway::impl::request_accounting::finish() noexcept {
   summary.latency_s = latency_s;
   summary.time_to_first_chunk_s = ttfc;
   summary.streamed = request_.stream;
-  for (auto* sink : gw_.sinks) sink->on_request(shard_.index, summary);
+  summary.customer_id = customer_id;
+  summary.key_id = key_id;
+  publish(summary);
 }
 
+void gateway::impl::request_accounting::finish_untried() noexcept {
+  if (gw_.sinks.empty() && gw_.ledger == nullptr) return;
+  request_summary summary;
+  summary.request_id = request_id_;
+  summary.received_wall = received_wall_;
+  summary.model = request_.model;
+  summary.op = request_.op;
+  summary.http_status = client_status == 0 ? 499 : client_status;
+  summary.latency_s = std::chrono::duration<double>(clock::now() - received_at_).count();
+  summary.streamed = request_.stream;
+  summary.customer_id = customer_id;
+  summary.key_id = key_id;
+  publish(summary);
+}
+
+void gateway::impl::request_accounting::publish(const request_summary& summary) noexcept {
+  for (auto* sink : gw_.sinks) sink->on_request(shard_.index, summary);
+  if (gw_.ledger == nullptr) return;
+  try {
+    store::ledger_row row;
+    row.request_id = std::string(summary.request_id);
+    row.unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(summary.received_wall.time_since_epoch()).count();
+    row.customer_id = summary.customer_id;
+    row.key_id = summary.key_id;
+    row.model = std::string(summary.model);
+    row.provider = std::string(summary.provider);
+    row.attempts = summary.attempts;
+    row.status = summary.success ? "success" : "error";
+    row.http_status = summary.http_status;
+    row.input_tokens = summary.input_tokens;
+    row.output_tokens = summary.output_tokens;
+    row.cost = summary.cost_nanos;
+    row.latency_ms = summary.latency_s * 1000.0;
+    if (summary.time_to_first_chunk_s) row.ttft_ms = *summary.time_to_first_chunk_s * 1000.0;
+    row.streamed = summary.streamed;
+    gw_.ledger->enqueue(shard_.index, std::move(row));  // a full queue is counted by the writer
+  } catch (const std::bad_alloc&) {
+    // Out of memory building the row: nothing sensible is left to do here.
+  }
+}
+
+
+
 asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_context& ctx,
-                                           operation op, const std::string& request_id) {
+                                           operation op, const std::string& request_id,
+                                           const auth::auth_result& caller) {
   json_scan::object_scan scan;
   providers::inbound_request request;
   if (const auto invalid = parse_inbound(ctx.req.body(), op, scan, request)) {
@@ -1136,6 +1279,10 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
 
   const auto deadline = ctx.received_at + seconds_to_ms(config->server.request_timeout_s);
   request_accounting accounting{*this, shard, request, request_id, ctx.received_at};
+  if (caller.customer_id != 0) {
+    accounting.customer_id = caller.customer_id;
+    accounting.key_id = caller.key_id;
+  }
 
   // Healthier providers first (the monitor's latest scores); equal scores
   // keep the config order. Most models have one or two providers.
@@ -1202,6 +1349,7 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
     const auto error = api_error::bad_request(
         fmt::format("The model `{}` does not support this endpoint", request.model),
         "unsupported_endpoint");
+    accounting.client_status = static_cast<unsigned>(error.status);
     co_await send_error(ctx, error, request_id);
     co_return;
   }
@@ -1209,6 +1357,7 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
     const auto error = api_error::service_unavailable(fmt::format(
         "No provider can serve model `{}` right now: the circuit breaker of every provider serving it is open",
         request.model));
+    accounting.client_status = static_cast<unsigned>(error.status);
     co_await send_error(ctx, error, request_id);
     co_return;
   }

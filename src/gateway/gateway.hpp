@@ -17,11 +17,14 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/authenticator.hpp"
 #include "config/config.hpp"
 #include "health/health.hpp"
 #include "health/render.hpp"
 #include "http/server.hpp"
+#include "ledger/ledger_writer.hpp"
 #include "providers/provider.hpp"
+#include "store/store.hpp"
 #include "telemetry/catalog.hpp"
 
 namespace gatewayz::gateway {
@@ -33,6 +36,8 @@ struct request_summary {
   std::chrono::system_clock::time_point received_wall;
   std::string_view model;     // as the client asked
   std::string_view provider;  // that served it (or was tried last); empty if none was tried
+  std::optional<std::int64_t> customer_id;  // with auth.mode keys
+  std::optional<std::int64_t> key_id;
   providers::operation op = providers::operation::chat_completions;
   unsigned attempts = 0;
   bool success = false;       // a 2xx answer, and for streams no in-band error
@@ -59,11 +64,15 @@ struct gateway_services {
   // (sized for config.server.threads shards plus one background shard).
   telemetry::catalog* metrics = nullptr;
   std::vector<request_sink*> sinks;
+  // Customers, keys, ledger and /models/stats. Without a store, /models/stats
+  // and the customer/key admin API answer 503 and auth.mode must be none.
+  store::store* store = nullptr;
+  // API-key checks; required when auth.mode is keys.
+  auth::authenticator* auth = nullptr;
+  // One row per accepted request (authenticated, valid body, known model).
+  ledger::ledger_writer* ledger = nullptr;
   // Called on every circuit breaker transition (to log it); outside locks.
   std::function<void(const health::transition&)> on_breaker_transition;
-  // The database's state for GET /health, as last observed by whoever talks
-  // to it (must not block). Unset: "not_configured".
-  std::function<health::dependency_state()> database_state;
   // Active provider probes (providers with probe_interval_s > 0) over HTTP.
   bool active_probes = true;
 };

@@ -1,0 +1,292 @@
+#include "auth/authenticator.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace gatewayz::auth {
+
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+unsigned http_status(auth_status status) {
+  switch (status) {
+    case auth_status::ok:
+      return 200;
+    case auth_status::missing:
+    case auth_status::invalid:
+    case auth_status::revoked:
+      return 401;
+    case auth_status::insufficient_quota:
+      return 402;
+    case auth_status::unavailable:
+      return 503;
+  }
+  return 500;
+}
+
+std::string_view message(auth_status status) {
+  switch (status) {
+    case auth_status::ok:
+      return "OK";
+    case auth_status::missing:
+      return "You didn't provide an API key. Provide it in the Authorization header as 'Bearer <key>'.";
+    case auth_status::invalid:
+      return "Incorrect API key provided.";
+    case auth_status::revoked:
+      return "This API key has been revoked.";
+    case auth_status::insufficient_quota:
+      return "You exceeded your current quota: add credits to continue.";
+    case auth_status::unavailable:
+      return "API keys cannot be verified right now; retry shortly.";
+  }
+  return "Authentication failed.";
+}
+
+std::string_view error_code(auth_status status) {
+  switch (status) {
+    case auth_status::ok:
+      return "";
+    case auth_status::missing:
+    case auth_status::invalid:
+    case auth_status::revoked:
+      return "invalid_api_key";
+    case auth_status::insufficient_quota:
+      return "insufficient_quota";
+    case auth_status::unavailable:
+      return "auth_unavailable";
+  }
+  return "invalid_api_key";
+}
+
+std::string_view to_string(auth_status status) {
+  switch (status) {
+    case auth_status::ok:
+      return "ok";
+    case auth_status::missing:
+      return "missing";
+    case auth_status::invalid:
+      return "invalid";
+    case auth_status::revoked:
+      return "revoked";
+    case auth_status::insufficient_quota:
+      return "insufficient_quota";
+    case auth_status::unavailable:
+      return "unavailable";
+  }
+  return "invalid";
+}
+
+std::optional<std::string_view> extract_key(std::string_view credentials) {
+  credentials = trim(credentials);
+  // "Bearer" with nothing after it (the trailing space trimmed away).
+  if (credentials.empty() || iequals(credentials, "bearer")) return std::string_view{};
+  const auto space = credentials.find_first_of(" \t");
+  if (space == std::string_view::npos) return credentials;  // a bare key (x-api-key)
+  if (!iequals(credentials.substr(0, space), "bearer")) return std::nullopt;
+  const std::string_view key = trim(credentials.substr(space + 1));
+  if (key.find_first_of(" \t") != std::string_view::npos) return std::nullopt;
+  return key;
+}
+
+std::size_t authenticator::digest_hash::operator()(const digest& d) const noexcept {
+  // The digest is uniformly distributed already: its first bytes are a hash.
+  std::size_t h = 0;
+  std::memcpy(&h, d.data(), sizeof h);
+  return h;
+}
+
+bool authenticator::digest_equal::operator()(const digest& a, const digest& b) const noexcept {
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+authenticator::authenticator(store::store& store, auth_options options, std::size_t shard_count,
+                             telemetry::catalog* metrics, steady_clock_fn clock,
+                             std::function<void(std::string_view)> on_store_error)
+    : store_(store),
+      options_(options),
+      shard_count_(shard_count),
+      clock_(clock ? std::move(clock) : steady_clock_fn{[] { return std::chrono::steady_clock::now(); }}),
+      on_store_error_(std::move(on_store_error)) {
+  if (shard_count == 0) throw std::invalid_argument("authenticator: shard_count must be at least 1");
+  if (options_.max_entries == 0) throw std::invalid_argument("authenticator: max_entries must be at least 1");
+  if (metrics != nullptr && metrics->reg.shards() < shard_count) {
+    throw std::invalid_argument(fmt::format("authenticator: the metric registry has {} shard(s), fewer than {}",
+                                            metrics->reg.shards(), shard_count));
+  }
+  sha256_ = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (sha256_ == nullptr) throw std::runtime_error("authenticator: OpenSSL has no SHA-256");
+  shards_ = std::make_unique<shard_cache[]>(shard_count);
+  if (metrics != nullptr) {
+    has_metrics_ = true;
+    for (std::size_t i = 0; i < shard_count; ++i) {
+      shards_[i].hits = metrics->cache_hits.series();
+      shards_[i].misses = metrics->cache_misses.series();
+    }
+  }
+}
+
+authenticator::~authenticator() { EVP_MD_free(sha256_); }
+
+authenticator::digest authenticator::hash_key(std::string_view key) const {
+  digest d{};
+  unsigned int size = 0;
+  if (EVP_Digest(key.data(), key.size(), d.data(), &size, sha256_, nullptr) != 1 || size != d.size()) {
+    throw std::runtime_error("authenticator: SHA-256 failed");
+  }
+  return d;
+}
+
+std::chrono::steady_clock::duration authenticator::seconds(double s) const {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
+}
+
+auth_result authenticator::from_entry(const entry& e) const {
+  auth_result result;
+  switch (e.kind) {
+    case entry_kind::unknown:
+      result.status = auth_status::invalid;
+      return result;
+    case entry_kind::store_failed:
+      result.status = auth_status::unavailable;
+      return result;
+    case entry_kind::key:
+      break;
+  }
+  result.key_id = e.key_id;
+  result.customer_id = e.customer_id;
+  result.balance = e.balance->nanos.load(std::memory_order_relaxed);
+  if (e.revoked) {
+    result.status = auth_status::revoked;
+  } else if (result.balance <= 0) {
+    result.status = auth_status::insufficient_quota;
+  } else {
+    result.status = auth_status::ok;
+  }
+  return result;
+}
+
+void authenticator::insert(shard_cache& cache, const digest& d, entry e, std::chrono::steady_clock::time_point now) {
+  auto it = cache.entries.find(d);
+  if (it != cache.entries.end()) {
+    it->second = std::move(e);
+    return;
+  }
+  if (cache.entries.size() >= options_.max_entries) {
+    // Bounded memory under a flood of made-up keys: drop what has expired,
+    // and if that is not enough, anything (it is only a cache).
+    std::erase_if(cache.entries, [now](const auto& item) { return item.second.expires <= now; });
+    while (cache.entries.size() >= options_.max_entries) cache.entries.erase(cache.entries.begin());
+  }
+  cache.entries.emplace(d, std::move(e));
+}
+
+std::shared_ptr<authenticator::customer_balance> authenticator::balance_of(shard_cache& cache,
+                                                                           std::int64_t customer_id) {
+  auto local = cache.customers.find(customer_id);
+  if (local != cache.customers.end()) return local->second;
+  std::shared_ptr<customer_balance> shared;
+  {
+    std::lock_guard lock{customers_mu_};
+    auto& slot = customers_[customer_id];
+    if (!slot) slot = std::make_shared<customer_balance>();
+    shared = slot;
+  }
+  cache.customers.emplace(customer_id, shared);
+  return shared;
+}
+
+auth_result authenticator::authenticate(std::size_t shard, std::string_view credentials) {
+  if (shard >= shard_count_) throw std::out_of_range("authenticator: shard index out of range");
+  const auto key = extract_key(credentials);
+  if (!key) return auth_result{auth_status::invalid};
+  if (key->empty()) return auth_result{auth_status::missing};
+
+  shard_cache& cache = shards_[shard];
+  const digest d = hash_key(*key);
+  const auto now = clock_();
+  auto cached = cache.entries.find(d);
+  if (cached != cache.entries.end() && now < cached->second.expires) {
+    if (has_metrics_) cache.hits.inc(shard);
+    return from_entry(cached->second);
+  }
+  if (has_metrics_) cache.misses.inc(shard);
+
+  // Miss: blocking store I/O on this shard's thread (see the header).
+  // Only this shard writes its counter: a load and a store, no locked add.
+  cache.lookups.store(cache.lookups.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  std::optional<store::key_lookup> found;
+  try {
+    found = store_.find_key(*key);
+  } catch (const std::exception& e) {
+    if (on_store_error_) on_store_error_(fmt::format("API key lookup failed: {}", e.what()));
+    if (cached != cache.entries.end() && cached->second.kind != entry_kind::store_failed) {
+      // Serve what we knew, and give the store a rest before asking again.
+      cached->second.expires = now + seconds(options_.store_retry_s);
+      return from_entry(cached->second);
+    }
+    entry failed;
+    failed.kind = entry_kind::store_failed;
+    failed.expires = now + seconds(options_.store_retry_s);
+    insert(cache, d, std::move(failed), now);
+    return auth_result{auth_status::unavailable};
+  }
+
+  entry fresh;
+  if (!found) {
+    fresh.kind = entry_kind::unknown;
+    fresh.expires = now + seconds(options_.negative_ttl_s);
+  } else {
+    fresh.kind = entry_kind::key;
+    fresh.key_id = found->key_id;
+    fresh.customer_id = found->customer_id;
+    fresh.revoked = found->revoked;
+    fresh.balance = balance_of(cache, found->customer_id);
+    // The database's balance replaces the local estimate (see the header).
+    fresh.balance->nanos.store(found->balance, std::memory_order_relaxed);
+    fresh.expires = now + seconds(options_.cache_ttl_s);
+  }
+  auth_result result = from_entry(fresh);
+  insert(cache, d, std::move(fresh), now);
+  return result;
+}
+
+void authenticator::charge(std::size_t shard, std::int64_t customer_id, store::nanos_usd amount) {
+  if (shard >= shard_count_) throw std::out_of_range("authenticator: shard index out of range");
+  if (amount == 0) return;
+  shard_cache& cache = shards_[shard];
+  auto local = cache.customers.find(customer_id);
+  if (local == cache.customers.end()) return;
+  // Several shards may charge one customer at once: a real read-modify-write.
+  local->second->nanos.fetch_sub(amount, std::memory_order_relaxed);
+}
+
+std::uint64_t authenticator::store_lookups() const {
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < shard_count_; ++i) total += shards_[i].lookups.load(std::memory_order_relaxed);
+  return total;
+}
+
+}  // namespace gatewayz::auth

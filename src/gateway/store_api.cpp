@@ -1,0 +1,286 @@
+#include "gateway/store_api.hpp"
+
+#include <charconv>
+#include <type_traits>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <fmt/format.h>
+
+#include "core/api_error.hpp"
+#include "health/render.hpp"
+#include "store/money.hpp"
+
+namespace gatewayz::gateway {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+namespace json = boost::json;
+
+namespace {
+
+http::response json_answer(unsigned status, std::string body, unsigned version) {
+  http::response res{static_cast<bhttp::status>(status), version};
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = std::move(body);
+  return res;
+}
+
+http::response error_answer(const api_error& error, unsigned version) {
+  return json_answer(static_cast<unsigned>(error.status), error.to_json(), version);
+}
+
+http::response wrong_method(const http::request& req, std::string_view path, std::string_view allowed) {
+  auto res = error_answer(api_error::method_not_allowed(req.method_string(), path), req.version());
+  res.set(bhttp::field::allow, allowed);
+  return res;
+}
+
+std::string iso_time(std::int64_t unix_ms) {
+  const std::chrono::system_clock::time_point t{std::chrono::milliseconds(unix_ms)};
+  return health::iso8601_utc(t);
+}
+
+json::object customer_json(const store::customer& c) {
+  return {{"id", c.id},
+          {"name", c.name},
+          {"balance_usd", store::format_usd(c.balance)},
+          {"created_at", iso_time(c.created_unix_ms)}};
+}
+
+// The value of query parameter `name` in the request target, if present.
+std::optional<std::string> query_parameter(std::string_view target, std::string_view name) {
+  const auto url = boost::urls::parse_origin_form(target);
+  if (!url) return std::nullopt;
+  const auto params = url->params();
+  const auto it = params.find(name);
+  if (it == params.end()) return std::nullopt;
+  return std::string((*it).value);
+}
+
+// An amount member that may be a decimal string ("12.50") or a JSON number
+// (12.5, parsed from its shortest decimal form so 0.1 stays 0.1).
+std::optional<store::nanos_usd> amount_member(const json::object& body, std::string_view name, bool allow_negative,
+                                              std::string& why) {
+  const auto* value = body.if_contains(name);
+  if (value == nullptr) {
+    why = fmt::format("'{}' is required", name);
+    return std::nullopt;
+  }
+  std::string text;
+  if (value->is_string()) {
+    text = std::string(value->as_string());
+  } else if (value->is_int64()) {
+    text = std::to_string(value->as_int64());
+  } else if (value->is_uint64()) {
+    text = std::to_string(value->as_uint64());
+  } else if (value->is_double()) {
+    text = fmt::format("{}", value->as_double());
+  } else {
+    why = fmt::format("'{}' must be an amount in USD", name);
+    return std::nullopt;
+  }
+  std::string detail;
+  auto parsed = store::parse_usd(text, allow_negative, detail);
+  if (!parsed) why = fmt::format("'{}' {}", name, detail);
+  return parsed;
+}
+
+// Runs blocking store work on `pool` and resumes the awaiting coroutine on its own executor.
+template <class F>
+asio::awaitable<std::invoke_result_t<F>> on_pool(asio::thread_pool& pool, F work) {
+  using result = std::invoke_result_t<F>;
+  // (Arguments of a co_await'ed call are named, never temporaries: GCC 12
+  // destroys such temporaries twice.)
+  auto task = [work = std::move(work)]() -> asio::awaitable<result> { co_return work(); };
+  auto executor = pool.get_executor();
+  co_return co_await asio::co_spawn(executor, std::move(task), asio::use_awaitable);
+}
+
+std::optional<json::object> parse_body(const http::request& req, std::string& why) {
+  boost::system::error_code ec;
+  auto value = json::parse(req.body(), ec);
+  if (ec || !value.is_object()) {
+    why = "the request body must be a JSON object";
+    return std::nullopt;
+  }
+  return std::move(value.as_object());
+}
+
+}  // namespace
+
+store_api::store_api(store::store& store, std::chrono::seconds stats_cache_ttl)
+    : store_(store), stats_cache_(stats_cache_ttl) {}
+
+store_api::~store_api() { pool_.join(); }
+
+asio::awaitable<http::response> store_api::models_stats(const http::request& req) {
+  if (req.method() != bhttp::verb::get) co_return wrong_method(req, "/models/stats", "GET");
+  auto window = store::default_time_window;
+  if (const auto param = query_parameter(req.target(), "time_window")) {
+    const auto parsed = store::parse_time_window(*param);
+    if (!parsed) {
+      const auto error = api_error::bad_request("time_window must be one of 1h, 24h, 7d", "invalid_time_window");
+      co_return error_answer(error, req.version());
+    }
+    window = *parsed;
+  }
+  try {
+    auto render_stats = [this, window] {
+      return stats_cache_.get(window.label, store::models_stats_cache::clock::now(), [this, window] {
+        return store::render_models_stats(store_.stats(window.length), window.label,
+                                          std::chrono::system_clock::now());
+      });
+    };
+    auto body = co_await on_pool(pool_, std::move(render_stats));
+    co_return json_answer(200, std::move(body), req.version());
+  } catch (const std::exception&) {
+    // The store's message is for operators (logs), not for clients.
+    const auto error = api_error::service_unavailable("Model statistics are unavailable: the database is unreachable");
+    co_return error_answer(error, req.version());
+  }
+}
+
+asio::awaitable<std::optional<http::response>> store_api::admin(const http::request& req, std::string_view path) {
+  const unsigned version = req.version();
+  const auto method = req.method();
+  std::string why;
+  try {
+    if (path == "/admin/customers") {
+      if (method == bhttp::verb::get) {
+        auto list_customers_work = [this] { return store_.list_customers(); };
+        auto customers = co_await on_pool(pool_, std::move(list_customers_work));
+        json::array list;
+        for (const auto& c : customers) list.push_back(customer_json(c));
+        co_return json_answer(200, json::serialize(json::object{{"customers", std::move(list)}}), version);
+      }
+      if (method != bhttp::verb::post) co_return wrong_method(req, path, "GET, POST");
+      const auto body = parse_body(req, why);
+      const auto* name = body ? body->if_contains("name") : nullptr;
+      if (!body || name == nullptr || !name->is_string() || name->as_string().empty()) {
+        const auto error = api_error::bad_request(why.empty() ? "'name' must be a non-empty string" : why);
+        co_return error_answer(error, version);
+      }
+      store::nanos_usd credits = 0;
+      if (body->contains("credits_usd")) {
+        const auto parsed = amount_member(*body, "credits_usd", false, why);
+        if (!parsed) co_return error_answer(api_error::bad_request(why), version);
+        credits = *parsed;
+      }
+      const std::string customer_name(name->as_string());
+      auto create_customer_work = [this, customer_name, credits]() -> std::optional<store::customer> {
+        if (store_.find_customer(customer_name)) return std::nullopt;
+        return store_.create_customer(customer_name, credits);
+      };
+      auto created = co_await on_pool(pool_, std::move(create_customer_work));
+      if (!created) {
+        const api_error error{409, "invalid_request_error", "customer_exists",
+                              "A customer with this name already exists"};
+        co_return error_answer(error, version);
+      }
+      co_return json_answer(201, json::serialize(customer_json(*created)), version);
+    }
+
+    constexpr std::string_view customers_prefix = "/admin/customers/";
+    constexpr std::string_view credit_suffix = "/credit";
+    if (path.starts_with(customers_prefix) && path.ends_with(credit_suffix) &&
+        path.size() > customers_prefix.size() + credit_suffix.size()) {
+      if (method != bhttp::verb::post) co_return wrong_method(req, path, "POST");
+      const std::string customer_name(
+          path.substr(customers_prefix.size(), path.size() - customers_prefix.size() - credit_suffix.size()));
+      const auto body = parse_body(req, why);
+      if (!body) co_return error_answer(api_error::bad_request(why), version);
+      const auto amount = amount_member(*body, "amount_usd", true, why);
+      if (!amount) co_return error_answer(api_error::bad_request(why), version);
+      const store::nanos_usd delta = *amount;
+      auto credit_work = [this, customer_name, delta]() -> std::optional<store::customer> {
+        auto c = store_.find_customer(customer_name);
+        if (!c) return std::nullopt;
+        c->balance = store_.credit(c->id, delta);
+        return c;
+      };
+      auto updated = co_await on_pool(pool_, std::move(credit_work));
+      if (!updated) {
+        const api_error error{404, "invalid_request_error", "customer_not_found", "No such customer"};
+        co_return error_answer(error, version);
+      }
+      co_return json_answer(200, json::serialize(customer_json(*updated)), version);
+    }
+
+    if (path == "/admin/keys") {
+      if (method == bhttp::verb::get) {
+        auto list_keys_work = [this] { return store_.list_keys(); };
+        auto keys = co_await on_pool(pool_, std::move(list_keys_work));
+        json::array list;
+        for (const auto& k : keys) {
+          list.push_back(json::object{{"id", k.id},
+                                      {"customer", k.customer_name},
+                                      {"prefix", k.prefix},
+                                      {"revoked", k.revoked},
+                                      {"created_at", iso_time(k.created_unix_ms)}});
+        }
+        co_return json_answer(200, json::serialize(json::object{{"keys", std::move(list)}}), version);
+      }
+      if (method != bhttp::verb::post) co_return wrong_method(req, path, "GET, POST");
+      const auto body = parse_body(req, why);
+      const auto* customer = body ? body->if_contains("customer") : nullptr;
+      if (!body || customer == nullptr || !customer->is_string() || customer->as_string().empty()) {
+        const auto error = api_error::bad_request(why.empty() ? "'customer' must be a non-empty string" : why);
+        co_return error_answer(error, version);
+      }
+      store::nanos_usd credits = 0;
+      if (body->contains("credits_usd")) {
+        const auto parsed = amount_member(*body, "credits_usd", false, why);
+        if (!parsed) co_return error_answer(api_error::bad_request(why), version);
+        credits = *parsed;
+      }
+      const std::string customer_name(customer->as_string());
+      auto create_key_work = [this, customer_name, credits] {
+        auto c = store_.find_customer(customer_name);
+        if (!c) {
+          c = store_.create_customer(customer_name, credits);
+        } else if (credits != 0) {
+          store_.credit(c->id, credits);
+        }
+        return store_.create_key(c->id);
+      };
+      auto created = co_await on_pool(pool_, std::move(create_key_work));
+      json::object out{{"id", created.info.id},
+                       {"customer", customer_name},
+                       {"prefix", created.info.prefix},
+                       {"key", created.secret}};
+      auto res = json_answer(201, json::serialize(out), version);
+      res.set(bhttp::field::cache_control, "no-store");
+      co_return res;
+    }
+
+    constexpr std::string_view keys_prefix = "/admin/keys/";
+    constexpr std::string_view revoke_suffix = "/revoke";
+    if (path.starts_with(keys_prefix) && path.ends_with(revoke_suffix) &&
+        path.size() > keys_prefix.size() + revoke_suffix.size()) {
+      if (method != bhttp::verb::post) co_return wrong_method(req, path, "POST");
+      const auto id_text = path.substr(keys_prefix.size(), path.size() - keys_prefix.size() - revoke_suffix.size());
+      std::int64_t id = 0;
+      const auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+      if (ec != std::errc{} || end != id_text.data() + id_text.size() || id <= 0) {
+        co_return error_answer(api_error::bad_request("the key id must be a positive integer"), version);
+      }
+      auto revoke_work = [this, id] { return store_.revoke_key(id); };
+      const bool revoked = co_await on_pool(pool_, std::move(revoke_work));
+      if (!revoked) {
+        const api_error error{404, "invalid_request_error", "key_not_found", "No active key with this id"};
+        co_return error_answer(error, version);
+      }
+      co_return json_answer(200, json::serialize(json::object{{"id", id}, {"revoked", true}}), version);
+    }
+  } catch (const store::store_error&) {
+    const auto error = api_error::service_unavailable("The database is unreachable");
+    co_return error_answer(error, version);
+  }
+  co_return std::nullopt;
+}
+
+}  // namespace gatewayz::gateway

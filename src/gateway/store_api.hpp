@@ -1,0 +1,52 @@
+#pragma once
+// The HTTP endpoints backed by the store: GET /models/stats (guide 1.4) and
+// the admin API for customers, credits and API keys.
+//
+// Every store call is blocking I/O, so it runs on a small background thread
+// pool and the shard's coroutine awaits the result: a slow database never
+// stalls the other requests of a server thread.
+//
+// Admin API (the caller checks the admin key first; bodies are JSON and
+// amounts are decimal USD strings or numbers, parsed exactly into nano-USD):
+//   GET  /admin/customers                      -> {"customers":[{id,name,balance_usd,created_at}]}
+//   POST /admin/customers  {"name","credits_usd"?} -> 201 the customer
+//   POST /admin/customers/{name}/credit {"amount_usd"} -> the customer with its new balance
+//   GET  /admin/keys                           -> {"keys":[{id,customer,prefix,revoked,created_at}]}
+//   POST /admin/keys {"customer","credits_usd"?} -> 201 {"id","customer","prefix","key"}; the key is
+//        shown this once (the customer is created when missing)
+//   POST /admin/keys/{id}/revoke               -> {"id","revoked":true}
+
+#include <chrono>
+#include <optional>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "http/server.hpp"
+#include "store/models_stats.hpp"
+#include "store/store.hpp"
+
+namespace gatewayz::gateway {
+
+class store_api {
+ public:
+  store_api(store::store& store, std::chrono::seconds stats_cache_ttl);
+  ~store_api();
+  store_api(const store_api&) = delete;
+  store_api& operator=(const store_api&) = delete;
+
+  // GET /models/stats[?time_window=1h|24h|7d].
+  boost::asio::awaitable<http::response> models_stats(const http::request& req);
+
+  // Serves an /admin/customers or /admin/keys request; nullopt when `path`
+  // is neither.
+  boost::asio::awaitable<std::optional<http::response>> admin(const http::request& req, std::string_view path);
+
+ private:
+  store::store& store_;
+  store::models_stats_cache stats_cache_;
+  boost::asio::thread_pool pool_{2};
+};
+
+}  // namespace gatewayz::gateway

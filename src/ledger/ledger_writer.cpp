@@ -1,0 +1,335 @@
+#include "ledger/ledger_writer.hpp"
+
+#include <algorithm>
+#include <iterator>
+#include <stdexcept>
+#include <system_error>
+
+#include <fmt/format.h>
+
+namespace gatewayz::ledger {
+
+namespace {
+
+constexpr std::string_view default_spill_file = "./gatewayz-ledger.spill";
+
+template <typename It>
+void append_moved(std::vector<store::ledger_row>& to, It first, It last) {
+  to.insert(to.end(), std::make_move_iterator(first), std::make_move_iterator(last));
+}
+
+}  // namespace
+
+std::string default_spill_path(std::string_view store_url) {
+  constexpr std::string_view sqlite_scheme = "sqlite://";
+  if (store_url.starts_with(sqlite_scheme)) {
+    std::string_view db = store_url.substr(sqlite_scheme.size());
+    db = db.substr(0, db.find('?'));
+    if (!db.empty() && db != ":memory:") return std::string(db) + "-ledger.spill";
+  }
+  return std::string(default_spill_file);
+}
+
+ledger_writer::ledger_writer(store::store& store, writer_options options, std::size_t shard_count,
+                             telemetry::catalog* metrics, error_callback on_error)
+    : store_(store),
+      options_(std::move(options)),
+      spill_(options_.spill_path.empty() ? std::string(default_spill_file) : options_.spill_path),
+      rejected_(spill_.path() + ".rejected"),
+      on_error_(std::move(on_error)),
+      shard_count_(shard_count) {
+  if (shard_count == 0) throw std::invalid_argument("ledger writer: shard_count must be at least 1");
+  if (options_.queue_capacity == 0) throw std::invalid_argument("ledger writer: queue_capacity must be at least 1");
+  if (options_.batch_max == 0) throw std::invalid_argument("ledger writer: batch_max must be at least 1");
+  if (options_.flush_interval_ms == 0) {
+    throw std::invalid_argument("ledger writer: flush_interval_ms must be at least 1");
+  }
+  if (metrics != nullptr) {
+    if (metrics->reg.shards() <= shard_count) {
+      throw std::invalid_argument(fmt::format(
+          "ledger writer: the metric registry needs one shard more than the {} server shard(s) "
+          "for background threads (has {})",
+          shard_count, metrics->reg.shards()));
+    }
+    dropped_metric_ = metrics->telemetry_dropped.series({"ledger"});
+    background_shard_ = metrics->reg.shards() - 1;
+    has_metrics_ = true;
+  }
+  queues_ = std::make_unique<shard_queue[]>(shard_count);
+  thread_ = std::thread([this] { run(); });
+}
+
+ledger_writer::~ledger_writer() { stop(); }
+
+bool ledger_writer::enqueue(std::size_t shard, store::ledger_row row) noexcept {
+  if (shard >= shard_count_) return false;
+  shard_queue& queue = queues_[shard];
+  bool accepted = false;
+  bool wake_writer = false;
+  {
+    std::lock_guard lock{queue.mu};
+    if (queue.accepting && queue.rows.size() < options_.queue_capacity) {
+      try {
+        queue.rows.push_back(std::move(row));
+        accepted = true;
+      } catch (const std::bad_alloc&) {
+        // Out of memory: the row is dropped and counted like an overflow.
+      }
+    }
+    if (accepted) {
+      ++queue.enqueued;
+      if (!queue.wake_sent && queue.rows.size() * 2 >= options_.queue_capacity) {
+        queue.wake_sent = true;
+        wake_writer = true;
+      }
+    } else {
+      ++queue.dropped;
+    }
+  }
+  if (!accepted) {
+    if (has_metrics_) dropped_metric_.inc(shard);
+    return false;
+  }
+  if (wake_writer) {
+    // Rare (once per half-filled queue), so sharing the writer's mutex here is cheap.
+    {
+      std::lock_guard lock{wake_mu_};
+      wake_requested_ = true;
+    }
+    wake_cv_.notify_one();
+  }
+  return true;
+}
+
+void ledger_writer::stop() {
+  std::lock_guard stop_lock{stop_mu_};
+  if (stopped_) return;
+  stopped_ = true;
+  {
+    std::lock_guard lock{wake_mu_};
+    stop_requested_ = true;
+  }
+  wake_cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+writer_stats ledger_writer::stats() const {
+  writer_stats s;
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    std::lock_guard lock{queues_[i].mu};
+    s.enqueued += queues_[i].enqueued;
+    s.dropped += queues_[i].dropped;
+  }
+  s.dropped += background_dropped_.load(std::memory_order_relaxed);
+  s.written = written_.load(std::memory_order_relaxed);
+  s.spilled = spilled_.load(std::memory_order_relaxed);
+  s.replayed = replayed_.load(std::memory_order_relaxed);
+  s.rejected = rejected_count_.load(std::memory_order_relaxed);
+  s.flushes = flushes_.load(std::memory_order_relaxed);
+  return s;
+}
+
+void ledger_writer::run() {
+  const auto interval = std::chrono::milliseconds(options_.flush_interval_ms);
+  // The first flush replays a spill file left by an earlier run.
+  guarded_flush(false);
+  auto next_flush = std::chrono::steady_clock::now() + interval;
+  for (;;) {
+    {
+      std::unique_lock lock{wake_mu_};
+      wake_cv_.wait_until(lock, next_flush, [this] { return stop_requested_ || wake_requested_; });
+      if (stop_requested_) break;
+      wake_requested_ = false;
+    }
+    // Measured from the start of a flush, so a row waits at most one
+    // interval plus the duration of the flush in progress.
+    next_flush = std::chrono::steady_clock::now() + interval;
+    guarded_flush(false);
+  }
+  guarded_flush(true);
+}
+
+void ledger_writer::guarded_flush(bool final) {
+  try {
+    flush(final);
+  } catch (const std::exception& e) {
+    // Only allocation failures get here (store and file errors are handled
+    // inside); the thread must survive them to keep draining the queues.
+    report(fmt::format("ledger: flush failed: {}", e.what()));
+  }
+}
+
+std::vector<store::ledger_row> ledger_writer::drain_queues(bool final) {
+  std::vector<store::ledger_row> batch;
+  std::vector<store::ledger_row> taken;
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    shard_queue& queue = queues_[i];
+    {
+      std::lock_guard lock{queue.mu};
+      if (final) queue.accepting = false;
+      taken.swap(queue.rows);
+      queue.wake_sent = false;
+    }
+    // Moved out here, not under the shard's lock, so the shard waits only for a swap.
+    append_moved(batch, taken.begin(), taken.end());
+    taken.clear();
+  }
+  return batch;
+}
+
+void ledger_writer::flush(bool final) {
+  wrote_last_flush_ = wrote_this_flush_;
+  wrote_this_flush_ = false;
+  failed_writes_this_flush_ = 0;
+  unreachable_this_flush_ = false;
+
+  std::vector<store::ledger_row> batch = drain_queues(final);
+  const bool spill_pending = spill_.has_data();
+  // With rows spilled, the store was down recently: a ping first, so an
+  // outage costs one round trip per flush, not a failing write of every chunk.
+  if (spill_pending && !store_.ping()) {
+    unreachable_this_flush_ = true;
+    last_error_ = "the store does not answer";
+  }
+  std::vector<store::ledger_row> unwritten;
+  if (unreachable_this_flush_) {
+    unwritten = std::move(batch);
+  } else if (!batch.empty()) {
+    unwritten = write_rows(std::move(batch), written_);
+  }
+  // Replayed after the new rows, so their success tells a poison row in the
+  // spill file from a store that refuses everything.
+  if (spill_pending && !unreachable_this_flush_) {
+    try {
+      const std::size_t torn = spill_.replay(
+          [&](std::vector<store::ledger_row> spilled) { return write_rows(std::move(spilled), replayed_); });
+      if (torn > 0) {
+        report(fmt::format("ledger: discarded {} unreadable line(s) of spill file {} (torn by a crash)", torn,
+                           spill_.path()));
+      }
+    } catch (const std::exception& e) {
+      report(fmt::format("ledger: cannot replay spill file: {}", e.what()));
+    }
+  }
+  if (!unwritten.empty()) spill(unwritten);
+  flushes_.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::vector<store::ledger_row> ledger_writer::write_rows(std::vector<store::ledger_row> rows,
+                                                         std::atomic<std::uint64_t>& committed) {
+  std::vector<store::ledger_row> unwritten;
+  std::vector<store::ledger_row> chunk;
+  for (std::size_t start = 0; start < rows.size(); start += options_.batch_max) {
+    const auto first = rows.begin() + static_cast<std::ptrdiff_t>(start);
+    const auto last = rows.begin() + static_cast<std::ptrdiff_t>(std::min(rows.size(), start + options_.batch_max));
+    chunk.clear();
+    append_moved(chunk, first, last);
+    if (!write_chunk(chunk, committed, unwritten)) {
+      // Unreachable: everything after this chunk stays unwritten too.
+      append_moved(unwritten, last, rows.end());
+      break;
+    }
+  }
+  return unwritten;
+}
+
+bool ledger_writer::write_chunk(const std::vector<store::ledger_row>& chunk, std::atomic<std::uint64_t>& committed,
+                                std::vector<store::ledger_row>& unwritten) {
+  // Bounds the time one flush spends on a store that refuses writes while
+  // answering pings: each failure may have waited for a lock timeout.
+  constexpr unsigned failed_write_budget = 8;
+  const auto keep = [&] { unwritten.insert(unwritten.end(), chunk.begin(), chunk.end()); };
+  if (unreachable_this_flush_) {
+    keep();
+    return false;
+  }
+  if (failed_writes_this_flush_ >= failed_write_budget) {
+    keep();
+    return true;
+  }
+  try {
+    store_.write_ledger(chunk);
+    committed.fetch_add(chunk.size(), std::memory_order_relaxed);
+    wrote_this_flush_ = true;
+    return true;
+  } catch (const std::exception& e) {
+    last_error_ = e.what();
+  }
+  ++failed_writes_this_flush_;
+  if (!store_.ping()) {
+    unreachable_this_flush_ = true;
+    keep();
+    return false;
+  }
+  // The store answers but refused the chunk. Look for the rows it refuses
+  // only when it has been taking other rows; otherwise keep them for later.
+  if (!(wrote_this_flush_ || wrote_last_flush_) || failed_writes_this_flush_ >= failed_write_budget) {
+    keep();
+    return true;
+  }
+  if (chunk.size() == 1) {
+    if (!wrote_this_flush_) {
+      keep();
+      return true;
+    }
+    try {
+      // Once more, in case the failure was transient after all.
+      store_.write_ledger(chunk);
+      committed.fetch_add(1, std::memory_order_relaxed);
+    } catch (const std::exception& e) {
+      ++failed_writes_this_flush_;
+      reject(chunk.front(), e.what());
+    }
+    return true;
+  }
+  const auto middle = chunk.begin() + static_cast<std::ptrdiff_t>(chunk.size() / 2);
+  const std::vector<store::ledger_row> front(chunk.begin(), middle);
+  const std::vector<store::ledger_row> back(middle, chunk.end());
+  if (!write_chunk(front, committed, unwritten)) {
+    unwritten.insert(unwritten.end(), back.begin(), back.end());
+    return false;
+  }
+  return write_chunk(back, committed, unwritten);
+}
+
+void ledger_writer::spill(const std::vector<store::ledger_row>& rows) {
+  try {
+    spill_.append(rows);
+    spilled_.fetch_add(rows.size(), std::memory_order_relaxed);
+    report(fmt::format("ledger: the store did not take {} row(s); spilled to {}: {}", rows.size(), spill_.path(),
+                       last_error_));
+  } catch (const std::exception& e) {
+    count_background_drop(rows.size());
+    report(fmt::format("ledger: {} row(s) lost: the store did not take them ({}) and cannot spill: {}",
+                       rows.size(), last_error_, e.what()));
+  }
+}
+
+void ledger_writer::reject(const store::ledger_row& row, std::string_view why) {
+  try {
+    rejected_.append({row});
+    rejected_count_.fetch_add(1, std::memory_order_relaxed);
+    report(fmt::format("ledger: the store refused row {}; moved to {}: {}", row.request_id, rejected_.path(), why));
+  } catch (const std::exception& e) {
+    count_background_drop(1);
+    report(fmt::format("ledger: the store refused row {} ({}) and it cannot be kept: {}", row.request_id, why,
+                       e.what()));
+  }
+}
+
+void ledger_writer::count_background_drop(std::size_t rows) {
+  background_dropped_.fetch_add(rows, std::memory_order_relaxed);
+  // Only this writer thread writes the ledger series on the background shard.
+  if (has_metrics_) dropped_metric_.inc(background_shard_, static_cast<double>(rows));
+}
+
+void ledger_writer::report(std::string_view message) const {
+  if (!on_error_) return;
+  try {
+    on_error_(message);
+  } catch (...) {
+    // A failing error sink must not stop the ledger.
+  }
+}
+
+}  // namespace gatewayz::ledger

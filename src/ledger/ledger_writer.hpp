@@ -1,0 +1,188 @@
+#pragma once
+// The usage-ledger writer: shard threads hand over one ledger row per
+// accepted request, a background thread writes them to the store in batches.
+//
+// Request path (enqueue): one short critical section on the shard's own
+// mutex (no lock is shared between shards; a shard only touches the writer's
+// wake-up mutex when its queue passes half full, so the writer flushes early).
+// No I/O, no waiting on the writer. When a shard's queue is full the row is
+// counted in gatewayz_telemetry_dropped_total{pipeline="ledger"} and enqueue
+// returns false: the request itself never fails because of the ledger. A full
+// queue means the writer is stuck for longer than capacity / request rate
+// (64k rows per shard by default), so this is an overload signal, not a normal
+// path; the request thread deliberately does no file I/O to save the row.
+//
+// Writer thread: every flush_interval_ms (or as soon as a queue is half full)
+// it swaps out every shard's queue and calls store.write_ledger in chunks of
+// batch_max. When the store fails (database unreachable) the rows are
+// appended to the spill file (JSON lines, fsync'd) and the writer carries on;
+// each later flush, once the store answers ping() again, also replays the
+// spill file (write_ledger skips request ids it already has, so replaying
+// after a partial success is harmless) and removes the replayed rows only
+// once they are committed. A writer started on an existing spill file replays
+// it first, so spilled rows survive restarts.
+//
+// Poison rows: a chunk can fail while the store answers ping(), either
+// because the store is briefly refusing everything (lock timeouts) or because
+// one row can never be stored (PostgreSQL refuses a NUL byte in text). The
+// writer bisects such a chunk only when the store accepted other rows in this
+// flush or the previous one, and spends at most 8 failed attempts per flush on
+// it (each may have waited for a lock timeout). A single row is set aside to
+// "<spill_path>.rejected" (kept for an operator, never retried) only when it
+// failed twice while other rows of the same flush were accepted. Everything
+// else the store refuses is spilled and retried, so a transient refusal never
+// discards a row, and one bad row cannot block the ledger.
+//
+// Loss bound: a kill -9 loses only the rows still queued, i.e. at most one
+// flush interval's worth (plus the write in progress, which the store commits
+// atomically or not at all). stop() (the SIGTERM path) writes or spills
+// everything queued. Replay reads the spill file whole: a spill file larger
+// than memory (hours of outage at thousands of requests per second) would
+// need replay in pieces, which this does not do yet.
+//
+// Metrics: the enqueuing shard counts its own drops on its own metric shard.
+// The writer thread counts rows it could neither write nor spill on metric
+// shard reg.shards() - 1, the registry's extra shard for background threads;
+// that requires reg.shards() > shard_count. Only this writer thread updates
+// the ledger's series on that shard.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "ledger/spill_file.hpp"
+#include "store/store.hpp"
+#include "telemetry/catalog.hpp"
+
+namespace gatewayz::ledger {
+
+struct writer_options {
+  unsigned flush_interval_ms = 200;
+  std::size_t queue_capacity = 64 * 1024;  // rows per shard
+  std::size_t batch_max = 1000;            // rows per write_ledger call
+  std::string spill_path;                  // empty = "./gatewayz-ledger.spill"
+};
+
+// The spill path for a store URL when the config names none: next to an
+// SQLite database ("<db>-ledger.spill", like SQLite's own -wal file), else
+// "./gatewayz-ledger.spill".
+std::string default_spill_path(std::string_view store_url);
+
+struct writer_stats {
+  std::uint64_t enqueued = 0;  // rows accepted by enqueue
+  std::uint64_t dropped = 0;   // rows lost: queue full, enqueue after stop, or spill I/O failure
+  std::uint64_t written = 0;   // queued rows committed directly
+  std::uint64_t spilled = 0;   // rows appended to the spill file
+  std::uint64_t replayed = 0;  // spilled rows committed on replay (a row replayed by an
+                               // interrupted replay may be counted again next time)
+  std::uint64_t rejected = 0;  // rows the store refused while healthy, moved to <spill>.rejected
+  std::uint64_t flushes = 0;   // completed flush cycles
+};
+
+class ledger_writer {
+ public:
+  // Called on the writer thread with a description of a failure (never
+  // holding secrets: store errors name no password, rows hold no keys).
+  using error_callback = std::function<void(std::string_view message)>;
+
+  // Starts the writer thread, which first replays any spill file left by an
+  // earlier run. `metrics` may be null. Throws std::invalid_argument on
+  // zero shards, capacity, batch size or interval, or when `metrics` has no
+  // spare background shard.
+  ledger_writer(store::store& store, writer_options options, std::size_t shard_count,
+                telemetry::catalog* metrics, error_callback on_error = {});
+  ~ledger_writer();
+  ledger_writer(const ledger_writer&) = delete;
+  ledger_writer& operator=(const ledger_writer&) = delete;
+
+  // Called by server shard `shard` (< shard_count) once per accepted request.
+  // Never blocks on I/O and never throws; false when the row was dropped
+  // (queue full, writer stopped) or `shard` is out of range.
+  bool enqueue(std::size_t shard, store::ledger_row row) noexcept;
+
+  // Stops accepting rows, writes everything queued (replaying the spill file
+  // first), spills whatever the store does not take, and joins the thread.
+  // Idempotent; the destructor calls it.
+  void stop();
+
+  writer_stats stats() const;
+  const std::string& spill_path() const { return spill_.path(); }
+
+ private:
+  struct alignas(64) shard_queue {
+    std::mutex mu;
+    std::vector<store::ledger_row> rows;
+    bool accepting = true;
+    bool wake_sent = false;  // one early wake-up per fill
+    std::uint64_t enqueued = 0;
+    std::uint64_t dropped = 0;
+  };
+
+  void run();
+  // One cycle: replay the spill file, then write (or spill) the queued rows.
+  // `final` also stops the queues from accepting more.
+  void flush(bool final);
+  void guarded_flush(bool final);
+  std::vector<store::ledger_row> drain_queues(bool final);
+  // Writes `rows` in chunks; returns the rows still unwritten (the store is
+  // unreachable or refused them; see the header). Adds committed rows to
+  // `committed`.
+  std::vector<store::ledger_row> write_rows(std::vector<store::ledger_row> rows,
+                                            std::atomic<std::uint64_t>& committed);
+  // Writes one chunk, bisecting it when the store is up but refuses it.
+  // Rows of `chunk` neither committed nor rejected go to `unwritten`.
+  // Returns false when the store is unreachable (stop writing this flush).
+  bool write_chunk(const std::vector<store::ledger_row>& chunk, std::atomic<std::uint64_t>& committed,
+                   std::vector<store::ledger_row>& unwritten);
+  void spill(const std::vector<store::ledger_row>& rows);
+  void reject(const store::ledger_row& row, std::string_view why);
+  void report(std::string_view message) const;
+  void count_background_drop(std::size_t rows);
+
+  store::store& store_;
+  writer_options options_;
+  spill_file spill_;
+  spill_file rejected_;
+  error_callback on_error_;
+  std::unique_ptr<shard_queue[]> queues_;
+  std::size_t shard_count_;
+
+  telemetry::counter_handle dropped_metric_;
+  bool has_metrics_ = false;
+  std::size_t background_shard_ = 0;
+
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  bool wake_requested_ = false;
+  bool stop_requested_ = false;
+
+  // Writer thread only.
+  std::string last_error_;  // why the store last failed
+  bool wrote_this_flush_ = false;
+  bool wrote_last_flush_ = false;
+  unsigned failed_writes_this_flush_ = 0;
+  bool unreachable_this_flush_ = false;
+
+  std::mutex stop_mu_;  // serialises stop() callers
+  bool stopped_ = false;
+
+  std::atomic<std::uint64_t> written_{0};
+  std::atomic<std::uint64_t> spilled_{0};
+  std::atomic<std::uint64_t> replayed_{0};
+  std::atomic<std::uint64_t> rejected_count_{0};
+  std::atomic<std::uint64_t> background_dropped_{0};
+  std::atomic<std::uint64_t> flushes_{0};
+
+  std::thread thread_;
+};
+
+}  // namespace gatewayz::ledger

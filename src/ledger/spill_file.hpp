@@ -1,0 +1,82 @@
+#pragma once
+// The ledger's spill file: ledger rows that could not be written to the store
+// (database unreachable), kept on local disk as JSON lines until a later
+// flush replays them.
+//
+// Durability: every append is fsync'd (and the directory too when the file is
+// created), so a spilled row survives kill -9 and power loss. A crash in the
+// middle of an append can leave a torn last line; reading skips lines that do
+// not parse (counted in `read_result::unreadable_lines`) and the next append
+// starts on a fresh line, so a torn line never corrupts its neighbours.
+//
+// Several processes may share one spill path (two instances on one host):
+// every operation holds an exclusive flock on "<path>.lock", a file that is
+// never renamed, so appends, replays and rewrites never interleave.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/store.hpp"
+
+namespace gatewayz::ledger {
+
+// One row as one line of JSON (no trailing newline), and back.
+std::string encode_row(const store::ledger_row& row);
+// Returns false (leaving `row` unspecified) when `line` is not a complete row.
+bool decode_row(std::string_view line, store::ledger_row& row);
+
+class spill_file {
+ public:
+  explicit spill_file(std::string path);
+
+  const std::string& path() const { return path_; }
+
+  // Appends the rows and fsyncs. Throws std::system_error on I/O failure
+  // (disk full, permissions): the caller decides what losing them means.
+  void append(const std::vector<store::ledger_row>& rows) const;
+
+  // Under the file lock: reads every row, lets `replay` consume them, and
+  // then keeps only the rows `replay` hands back (rewritten atomically via a
+  // temporary file and rename, or the file removed when none remain).
+  // `replay` receives all rows and returns the ones still unwritten (a
+  // subset of what it received).
+  // Returns the number of unreadable (torn) lines that were discarded.
+  // Throws std::system_error on I/O failure, leaving the file as it was.
+  template <typename Replay>
+  std::size_t replay(Replay&& replay_rows) const {
+    lock_guard lock{*this};
+    std::size_t unreadable = 0;
+    std::vector<store::ledger_row> rows = read_all(unreadable);
+    if (rows.empty() && unreadable == 0) return 0;
+    const std::size_t read = rows.size();
+    std::vector<store::ledger_row> remaining = replay_rows(std::move(rows));
+    // Nothing consumed and nothing torn: the file already says exactly this.
+    if (remaining.size() < read || unreadable > 0) rewrite(remaining);
+    return unreadable;
+  }
+
+  // True when the file exists and holds at least one byte.
+  bool has_data() const;
+
+ private:
+  // flock(LOCK_EX) on "<path>.lock" for the lifetime of the guard.
+  class lock_guard {
+   public:
+    explicit lock_guard(const spill_file& file);
+    ~lock_guard();
+    lock_guard(const lock_guard&) = delete;
+    lock_guard& operator=(const lock_guard&) = delete;
+
+   private:
+    int fd_ = -1;
+  };
+
+  std::vector<store::ledger_row> read_all(std::size_t& unreadable) const;
+  void rewrite(const std::vector<store::ledger_row>& rows) const;
+
+  std::string path_;
+};
+
+}  // namespace gatewayz::ledger
