@@ -79,6 +79,7 @@ struct storage_config {
                                                // empty = gatewayz-ledger.spill in the working dir
   std::size_t queue_capacity = 65536;          // ledger rows queued per server thread
   double stats_cache_s = 30;                   // GET /models/stats is recomputed at most this often
+                                               // (rounded up to whole seconds; 0 = no cache)
 };
 
 struct metrics_config {

@@ -579,7 +579,7 @@ gateway::gateway(config::gateway_config config, gateway_services services)
   impl_->ledger = services.ledger;
   if (impl_->store != nullptr) {
     impl_->store_endpoints = std::make_unique<store_api>(
-        *impl_->store, std::chrono::seconds(static_cast<std::int64_t>(config_.storage.stats_cache_s)));
+        *impl_->store, std::chrono::seconds(static_cast<std::int64_t>(std::ceil(config_.storage.stats_cache_s))));
     impl_->database_state = impl_->store->ping() ? health::dependency_state::healthy
                                                  : health::dependency_state::unhealthy;
     // /health answers from this state; only this thread talks to the database for it.

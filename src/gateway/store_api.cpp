@@ -113,7 +113,9 @@ std::optional<json::object> parse_body(const http::request& req, std::string& wh
 }  // namespace
 
 store_api::store_api(store::store& store, std::chrono::seconds stats_cache_ttl)
-    : store_(store), stats_cache_(stats_cache_ttl) {}
+    : store_(store) {
+  if (stats_cache_ttl.count() > 0) stats_cache_.emplace(stats_cache_ttl);
+}
 
 store_api::~store_api() { pool_.join(); }
 
@@ -130,10 +132,12 @@ asio::awaitable<http::response> store_api::models_stats(const http::request& req
   }
   try {
     auto render_stats = [this, window] {
-      return stats_cache_.get(window.label, store::models_stats_cache::clock::now(), [this, window] {
+      auto render = [this, window] {
         return store::render_models_stats(store_.stats(window.length), window.label,
                                           std::chrono::system_clock::now());
-      });
+      };
+      if (!stats_cache_) return render();
+      return stats_cache_->get(window.label, store::models_stats_cache::clock::now(), render);
     };
     auto body = co_await on_pool(pool_, std::move(render_stats));
     co_return json_answer(200, std::move(body), req.version());

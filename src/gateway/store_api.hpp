@@ -31,6 +31,7 @@ namespace gatewayz::gateway {
 
 class store_api {
  public:
+  // stats_cache_ttl 0: every /models/stats request queries the store.
   store_api(store::store& store, std::chrono::seconds stats_cache_ttl);
   ~store_api();
   store_api(const store_api&) = delete;
@@ -45,7 +46,7 @@ class store_api {
 
  private:
   store::store& store_;
-  store::models_stats_cache stats_cache_;
+  std::optional<store::models_stats_cache> stats_cache_;  // none when the TTL is 0
   boost::asio::thread_pool pool_{2};
 };
 

@@ -140,9 +140,9 @@ inline void set_failure(mock::mock_provider& m, std::optional<mock::failure_mode
 // The gateway served as `gatewayz serve` serves it, on a background thread.
 class gateway_server {
  public:
-  explicit gateway_server(config::gateway_config cfg) {
+  explicit gateway_server(config::gateway_config cfg, gateway::gateway_services services = {}) {
     cfg.server.threads = 2;
-    gateway_ = std::make_unique<gateway::gateway>(std::move(cfg));
+    gateway_ = std::make_unique<gateway::gateway>(std::move(cfg), std::move(services));
     http::server_options options = gateway_->server_options();
     options.host = "127.0.0.1";
     options.port = 0;
@@ -574,9 +574,9 @@ class GatewayTest : public ::testing::Test {
     return *upstreams_.back();
   }
 
-  gateway_server& start_gateway(config::gateway_config cfg) {
+  gateway_server& start_gateway(config::gateway_config cfg, gateway::gateway_services services = {}) {
     gateway_.reset();
-    gateway_ = std::make_unique<gateway_server>(std::move(cfg));
+    gateway_ = std::make_unique<gateway_server>(std::move(cfg), std::move(services));
     return *gateway_;
   }
 

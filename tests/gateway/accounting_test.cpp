@@ -1,0 +1,270 @@
+// Keys, credits, the ledger and /models/stats through the real request path,
+// against a real SQLite store in a temporary directory.
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "harness.hpp"
+#include "store/store.hpp"
+
+namespace gatewayz::test {
+namespace {
+
+class AccountingTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("gw_accounting_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    registry_ = std::make_unique<telemetry::registry>(3);  // 2 server threads + background
+    catalog_ = std::make_unique<telemetry::catalog>(*registry_, "test");
+    store_ = store::open_store("sqlite://" + (dir_ / "gatewayz.db").string(), catalog_.get());
+    store_->migrate();
+    ledger::writer_options options;
+    options.flush_interval_ms = 50;
+    options.spill_path = (dir_ / "ledger.spill").string();
+    ledger_ = std::make_unique<ledger::ledger_writer>(*store_, options, 2, catalog_.get());
+    auth::auth_options auth_options;
+    auth_options.cache_ttl_s = 0.2;
+    auth_ = std::make_unique<auth::authenticator>(*store_, auth_options, 2, catalog_.get());
+  }
+  void TearDown() override {
+    GatewayTest::TearDown();
+    auth_.reset();
+    ledger_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  gateway::gateway_services services() {
+    gateway::gateway_services s;
+    s.metrics = catalog_.get();
+    s.store = store_.get();
+    s.auth = auth_.get();
+    s.ledger = ledger_.get();
+    return s;
+  }
+  // alpha serves gpt-4o-mini at $2 / $8 per million tokens (whole numbers, so
+  // expected costs are exact integers of nano-dollars).
+  config::gateway_config keyed(const mock::mock_provider& m) {
+    auto cfg = one_provider(m);
+    cfg.providers[0].models[0].input_per_million = 2;
+    cfg.providers[0].models[0].output_per_million = 8;
+    cfg.auth.mode = "keys";
+    cfg.auth.admin_key = "admin-secret";
+    cfg.storage.stats_cache_s = 0;
+    return cfg;
+  }
+  std::string new_key(std::string_view customer, store::nanos_usd credit) {
+    auto c = store_->find_customer(customer);
+    if (!c) c = store_->create_customer(customer, credit);
+    return store_->create_key(c->id).secret;
+  }
+  static header_list bearer(const std::string& key) { return {{"Authorization", "Bearer " + key}}; }
+  static std::int64_t cost_of(const reply& r) {
+    const auto doc = r.json();
+    const auto& usage = doc.at("usage");
+    return usage.at("prompt_tokens").as_int64() * 2 * 1000 + usage.at("completion_tokens").as_int64() * 8 * 1000;
+  }
+  // Waits for the ledger to hold `rows` rows (the writer flushes every 50 ms).
+  void wait_for_ledger(std::int64_t rows) {
+    const auto deadline = clock_type::now() + 5s;
+    while (store_->count_ledger_rows() < rows && clock_type::now() < deadline) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(store_->count_ledger_rows(), rows);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<telemetry::registry> registry_;
+  std::unique_ptr<telemetry::catalog> catalog_;
+  std::unique_ptr<store::store> store_;
+  std::unique_ptr<ledger::ledger_writer> ledger_;
+  std::unique_ptr<auth::authenticator> auth_;
+};
+
+TEST_F(AccountingTest, KeysAreRequiredAndRefusalsUseOpenAiErrors) {
+  auto& m = add_mock();
+  start_gateway(keyed(m), services());
+  const auto key = new_key("acme", 10 * store::nanos_per_usd);
+
+  expect_openai_error(post("/v1/chat/completions", chat_body), 401, "invalid_api_key");
+  expect_openai_error(post("/v1/chat/completions", chat_body, bearer("gwz_not_a_real_key")), 401, "invalid_api_key");
+  expect_openai_error(get("/v1/models"), 401, "invalid_api_key");
+  const auto ok = post("/v1/chat/completions", chat_body, bearer(key));
+  EXPECT_EQ(ok.status, 200U) << ok.body;
+  // x-api-key works as well (Anthropic-style clients).
+  EXPECT_EQ(post("/v1/chat/completions", chat_body, {{"x-api-key", key}}).status, 200U);
+  // Nothing that was refused reached the provider.
+  EXPECT_EQ(m.stats().requests, 2U);
+
+  // A key never shows up in an error or in the metrics.
+  const auto wrong = post("/v1/chat/completions", chat_body, bearer(key + "x"));
+  EXPECT_EQ(wrong.body.find(key), std::string::npos);
+  EXPECT_EQ(get("/metrics").body.find(key), std::string::npos);
+}
+
+TEST_F(AccountingTest, RevokedKeyIsRefusedWithinTheCacheTtl) {
+  auto& m = add_mock();
+  start_gateway(keyed(m), services());
+  const auto key = new_key("acme", 10 * store::nanos_per_usd);
+  ASSERT_EQ(post("/v1/chat/completions", chat_body, bearer(key)).status, 200U);
+
+  const header_list admin{{"Authorization", "Bearer admin-secret"}};
+  const auto keys = get("/admin/keys", admin);
+  ASSERT_EQ(keys.status, 200U) << keys.body;
+  const auto listing = keys.json();
+  const auto id = listing.at("keys").as_array().at(0).at("id").as_int64();
+  EXPECT_EQ(keys.body.find(key), std::string::npos) << "listings never show a key";
+  ASSERT_EQ(post("/admin/keys/" + std::to_string(id) + "/revoke", "", admin).status, 200U);
+
+  std::this_thread::sleep_for(300ms);  // > auth.key_cache_ttl_s
+  expect_openai_error(post("/v1/chat/completions", chat_body, bearer(key)), 401, "invalid_api_key");
+}
+
+TEST_F(AccountingTest, CustomerWithoutCreditGets402UntilCredited) {
+  auto& m = add_mock();
+  start_gateway(keyed(m), services());
+  const auto key = new_key("broke", 0);
+  const auto refused = post("/v1/chat/completions", chat_body, bearer(key));
+  expect_openai_error(refused, 402, "insufficient_quota");
+  EXPECT_EQ(refused.json().at("error").at("type").as_string(), "insufficient_quota");
+
+  const header_list admin{{"Authorization", "Bearer admin-secret"}};
+  const auto credited = post("/admin/customers/broke/credit", R"({"amount_usd":"0.50"})", admin);
+  ASSERT_EQ(credited.status, 200U) << credited.body;
+  EXPECT_EQ(credited.json().at("balance_usd").as_string(), "0.50");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(post("/v1/chat/completions", chat_body, bearer(key)).status, 200U);
+}
+
+TEST_F(AccountingTest, SpendingTheLastCreditRefusesTheNextRequestAtOnce) {
+  auto& m = add_mock();
+  auto cfg = keyed(m);
+  // $1000 per million output tokens: one answer costs more than the credit.
+  cfg.providers[0].models[0].output_per_million = 1000;
+  start_gateway(std::move(cfg), services());
+  const auto key = new_key("tiny", 1000);  // one micro-dollar
+  ASSERT_EQ(post("/v1/chat/completions", chat_body, bearer(key)).status, 200U);
+  std::this_thread::sleep_for(20ms);
+  expect_openai_error(post("/v1/chat/completions", chat_body, bearer(key)), 402, "insufficient_quota");
+}
+
+TEST_F(AccountingTest, EveryAcceptedRequestIsInTheLedgerAndDebitedExactly) {
+  auto& m = add_mock();
+  start_gateway(keyed(m), services());
+  const store::nanos_usd credit = 10 * store::nanos_per_usd;
+  const auto key = new_key("acme", credit);
+
+  std::set<std::string> ids;
+  std::int64_t spent = 0;
+  for (int i = 0; i < 6; ++i) {
+    const auto r = post("/v1/chat/completions", chat_body, bearer(key));
+    ASSERT_EQ(r.status, 200U) << r.body;
+    ids.insert(r.header("x-request-id"));
+    spent += cost_of(r);
+  }
+  // A streamed request with usage, and one the provider fails.
+  {
+    sse_client s(port());
+    ASSERT_TRUE(s.start("/v1/chat/completions",
+                        R"({"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},)"
+                        R"("messages":[{"role":"user","content":"hi"}]})",
+                        bearer(key)));
+    ids.insert(s.header("x-request-id"));
+    const auto events = s.rest();
+    for (const auto& e : events) {
+      if (e.data.find("\"usage\":{") == std::string::npos) continue;
+      const auto usage = json::parse(e.data).at("usage");
+      spent += usage.at("prompt_tokens").as_int64() * 2000 + usage.at("completion_tokens").as_int64() * 8000;
+    }
+  }
+  set_failure(m, mock::failure_mode::http_500);
+  const auto failed = post("/v1/chat/completions", chat_body, bearer(key));
+  ASSERT_EQ(failed.status, 500U);
+  ids.insert(failed.header("x-request-id"));
+  // Not accepted (malformed): not in the ledger.
+  ASSERT_EQ(post("/v1/chat/completions", "{", bearer(key)).status, 400U);
+
+  wait_for_ledger(8);
+  for (const auto& id : ids) {
+    const auto row = store_->find_ledger_row(id);
+    ASSERT_TRUE(row.has_value()) << id;
+    EXPECT_EQ(row->model, "gpt-4o-mini");
+    EXPECT_EQ(row->provider, "alpha");
+    EXPECT_TRUE(row->customer_id.has_value());
+    EXPECT_TRUE(row->key_id.has_value());
+    EXPECT_EQ(row->attempts, 1U);
+  }
+  const auto failed_row = store_->find_ledger_row(failed.header("x-request-id"));
+  EXPECT_EQ(failed_row->status, "error");
+  EXPECT_EQ(failed_row->http_status, 500U);
+  EXPECT_EQ(failed_row->cost, 0);
+  const auto customer = store_->find_customer("acme");
+  ASSERT_TRUE(customer.has_value());
+  EXPECT_EQ(customer->balance, credit - spent);
+}
+
+TEST_F(AccountingTest, ModelsStatsReportsTheGuidesShapeFromTheLedger) {
+  auto& m = add_mock();
+  auto cfg = keyed(m);
+  cfg.auth.mode = "none";
+  start_gateway(std::move(cfg), services());
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(post("/v1/chat/completions", chat_body).status, 200U);
+  set_failure(m, mock::failure_mode::http_500);
+  ASSERT_EQ(post("/v1/chat/completions", chat_body).status, 500U);
+  wait_for_ledger(6);
+
+  const auto r = get("/models/stats?time_window=1h");
+  ASSERT_EQ(r.status, 200U) << r.body;
+  const auto stats = r.json();
+  EXPECT_EQ(stats.at("time_window").as_string(), "1h");
+  ASSERT_EQ(stats.at("models").as_array().size(), 1U);
+  const auto& row = stats.at("models").as_array()[0];
+  EXPECT_EQ(row.at("model").as_string(), "gpt-4o-mini");
+  EXPECT_EQ(row.at("provider").as_string(), "alpha");
+  EXPECT_EQ(row.at("total_requests").to_number<double>(), 6);
+  EXPECT_EQ(row.at("successful_requests").to_number<double>(), 5);
+  EXPECT_EQ(row.at("failed_requests").to_number<double>(), 1);
+  EXPECT_NEAR(row.at("uptime_percentage").to_number<double>(), 83.33, 0.01);
+  EXPECT_GT(row.at("total_tokens").to_number<double>(), 0);
+  EXPECT_GT(row.at("total_cost_usd").to_number<double>(), 0);
+  for (const char* field : {"avg_latency_ms", "p95_latency_ms", "p99_latency_ms"}) {
+    EXPECT_GE(row.at(field).to_number<double>(), 0) << field;
+  }
+  EXPECT_EQ(get("/models/stats").json().at("time_window").as_string(), "24h");
+  expect_openai_error(get("/models/stats?time_window=2w"), 400, "invalid_time_window");
+}
+
+TEST_F(AccountingTest, AdminApiCreatesCustomersAndKeysBehindTheAdminKey) {
+  auto& m = add_mock();
+  start_gateway(keyed(m), services());
+  const header_list admin{{"Authorization", "Bearer admin-secret"}};
+  expect_openai_error(post("/admin/keys", R"({"customer":"new"})"), 401, "invalid_api_key");
+  expect_openai_error(post("/admin/keys", R"({"customer":"new"})", {{"Authorization", "Bearer nope"}}), 401,
+                      "invalid_api_key");
+
+  const auto created = post("/admin/customers", R"({"name":"globex","credits_usd":"12.5"})", admin);
+  ASSERT_EQ(created.status, 201U) << created.body;
+  EXPECT_EQ(created.json().at("balance_usd").as_string(), "12.50");
+  EXPECT_EQ(post("/admin/customers", R"({"name":"globex"})", admin).status, 409U);
+  expect_openai_error(post("/admin/customers", R"({"name":"x","credits_usd":"1.0000000001"})", admin), 400,
+                      "invalid_request");
+
+  const auto key = post("/admin/keys", R"({"customer":"globex"})", admin);
+  ASSERT_EQ(key.status, 201U) << key.body;
+  const std::string secret(key.json().at("key").as_string());
+  EXPECT_TRUE(secret.starts_with("gwz_"));
+  EXPECT_EQ(post("/v1/chat/completions", chat_body, bearer(secret)).status, 200U);
+  const auto customers = get("/admin/customers", admin);
+  EXPECT_EQ(customers.status, 200U);
+  EXPECT_EQ(customers.body.find(secret), std::string::npos);
+  EXPECT_EQ(get("/admin/keys/abc/revoke", admin).status, 405U);
+  expect_openai_error(post("/admin/keys/999999/revoke", "", admin), 404, "key_not_found");
+}
+
+}  // namespace
+}  // namespace gatewayz::test
