@@ -1,5 +1,7 @@
 #include "auth/authenticator.hpp"
 
+#include "core/text.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -12,22 +14,8 @@ namespace gatewayz::auth {
 
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
+using text::iequals;
+using text::trim;
 
 }  // namespace
 

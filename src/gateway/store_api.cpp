@@ -110,6 +110,31 @@ std::optional<json::object> parse_body(const http::request& req, std::string& wh
   return std::move(value.as_object());
 }
 
+// A creation request: the non-empty string member `name_member` and an
+// optional "credits_usd" (default 0). Sets `why` when the body is invalid.
+struct creation_request {
+  std::string name;
+  store::nanos_usd credits = 0;
+};
+
+std::optional<creation_request> parse_creation(const http::request& req, std::string_view name_member,
+                                               std::string& why) {
+  const auto body = parse_body(req, why);
+  if (!body) return std::nullopt;
+  const auto* name = body->if_contains(name_member);
+  if (name == nullptr || !name->is_string() || name->as_string().empty()) {
+    why = fmt::format("'{}' must be a non-empty string", name_member);
+    return std::nullopt;
+  }
+  creation_request out{std::string(name->as_string()), 0};
+  if (body->contains("credits_usd")) {
+    const auto parsed = amount_member(*body, "credits_usd", false, why);
+    if (!parsed) return std::nullopt;
+    out.credits = *parsed;
+  }
+  return out;
+}
+
 }  // namespace
 
 store_api::store_api(store::store& store, std::chrono::seconds stats_cache_ttl)
@@ -162,19 +187,10 @@ asio::awaitable<std::optional<http::response>> store_api::admin(const http::requ
         co_return json_answer(200, json::serialize(json::object{{"customers", std::move(list)}}), version);
       }
       if (method != bhttp::verb::post) co_return wrong_method(req, path, "GET, POST");
-      const auto body = parse_body(req, why);
-      const auto* name = body ? body->if_contains("name") : nullptr;
-      if (!body || name == nullptr || !name->is_string() || name->as_string().empty()) {
-        const auto error = api_error::bad_request(why.empty() ? "'name' must be a non-empty string" : why);
-        co_return error_answer(error, version);
-      }
-      store::nanos_usd credits = 0;
-      if (body->contains("credits_usd")) {
-        const auto parsed = amount_member(*body, "credits_usd", false, why);
-        if (!parsed) co_return error_answer(api_error::bad_request(why), version);
-        credits = *parsed;
-      }
-      const std::string customer_name(name->as_string());
+      const auto creation = parse_creation(req, "name", why);
+      if (!creation) co_return error_answer(api_error::bad_request(why), version);
+      const std::string customer_name = creation->name;
+      const store::nanos_usd credits = creation->credits;
       auto create_customer_work = [this, customer_name, credits]() -> std::optional<store::customer> {
         if (store_.find_customer(customer_name)) return std::nullopt;
         return store_.create_customer(customer_name, credits);
@@ -229,19 +245,10 @@ asio::awaitable<std::optional<http::response>> store_api::admin(const http::requ
         co_return json_answer(200, json::serialize(json::object{{"keys", std::move(list)}}), version);
       }
       if (method != bhttp::verb::post) co_return wrong_method(req, path, "GET, POST");
-      const auto body = parse_body(req, why);
-      const auto* customer = body ? body->if_contains("customer") : nullptr;
-      if (!body || customer == nullptr || !customer->is_string() || customer->as_string().empty()) {
-        const auto error = api_error::bad_request(why.empty() ? "'customer' must be a non-empty string" : why);
-        co_return error_answer(error, version);
-      }
-      store::nanos_usd credits = 0;
-      if (body->contains("credits_usd")) {
-        const auto parsed = amount_member(*body, "credits_usd", false, why);
-        if (!parsed) co_return error_answer(api_error::bad_request(why), version);
-        credits = *parsed;
-      }
-      const std::string customer_name(customer->as_string());
+      const auto creation = parse_creation(req, "customer", why);
+      if (!creation) co_return error_answer(api_error::bad_request(why), version);
+      const std::string customer_name = creation->name;
+      const store::nanos_usd credits = creation->credits;
       auto create_key_work = [this, customer_name, credits] {
         auto c = store_.find_customer(customer_name);
         if (!c) {
