@@ -1,8 +1,13 @@
 -- wrk script: POSTs one chat completion body on every request and prints a
 -- machine-readable summary line that bench/run.sh parses.
---   BENCH_BODY  the JSON request body (default: a small non-streaming chat)
+--   BENCH_BODY    the JSON request body (default: a small non-streaming chat)
+--   BENCH_BEARER  if set and non-empty, sent as "Authorization: Bearer <value>"
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+local bearer = os.getenv("BENCH_BEARER")
+if bearer and bearer ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. bearer
+end
 wrk.body = os.getenv("BENCH_BODY")
   or '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello, benchmark"}]}'
 

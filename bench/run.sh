@@ -5,15 +5,21 @@
 #   nginx-direct     (a) nginx answering a fixed chat.completion body
 #   nginx-proxy      (b) nginx reverse proxy (keep-alive upstream) -> (a)
 #   gatewayz         (c) gatewayz serve (threads: 1)               -> (a)
+#   gatewayz-nometrics (c') as (c) with metrics.enabled: false     -> (a)
+#   gatewayz-keys    (c'') as (c) with auth.mode: keys, a key made by
+#                        `gatewayz keys create`, priced model      -> (a)
 #   mock-stream      (d) gatewayz mock-provider, stream:true, 32 tokens, direct
 #   gatewayz-stream  (e) gatewayz serve                            -> (d)'s mock
+# Every gatewayz keeps its SQLite store (the ledger: one row per request,
+# always on) in the temp dir.
 # The proxy under test (b, c, e) runs on CPU $PROXY_CPU; wrk and the upstream
 # (nginx (a), the mock) on CPU $LOAD_CPU.
 #
 # Environment:
 #   DURATION=15      seconds per row       WARMUP=1   seconds of unrecorded load first
 #   CONNECTIONS=64   THREADS=2             wrk settings
-#   ROWS=nginx-direct,nginx-proxy,gatewayz,mock-stream,gatewayz-stream
+#   ROWS=nginx-direct,nginx-proxy,gatewayz,gatewayz-nometrics,gatewayz-keys,mock-stream,gatewayz-stream
+#   ROUNDS=1         measure every row this many times (interleaved); the table shows medians
 #   GATEWAYZ_BIN=build-release/src/app/gatewayz   SKIP_BUILD=1: do not build it
 #   BASE_PORT=18480  nginx ports are BASE_PORT and BASE_PORT+1 (gatewayz/mock pick their own)
 #   PROXY_CPU=0 LOAD_CPU=1
@@ -31,7 +37,10 @@ duration="${DURATION:-15}"
 warmup="${WARMUP:-1}"
 connections="${CONNECTIONS:-64}"
 wrk_threads="${THREADS:-2}"
-rows="${ROWS:-nginx-direct,nginx-proxy,gatewayz,mock-stream,gatewayz-stream}"
+all_rows="nginx-direct,nginx-proxy,gatewayz,gatewayz-nometrics,gatewayz-keys,mock-stream,gatewayz-stream"
+rows="${ROWS:-$all_rows}"
+rounds="${ROUNDS:-1}"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "bench: ROUNDS must be a positive integer" >&2; exit 1; }
 base_port="${BASE_PORT:-18480}"
 proxy_cpu="${PROXY_CPU:-0}"
 load_cpu="${LOAD_CPU:-1}"
@@ -45,8 +54,14 @@ stream_body_mock='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"H
 stream_body_gateway='{"model":"mock-stream","messages":[{"role":"user","content":"Hello, benchmark"}],"stream":true}'
 
 want_row() { [[ ",$rows," == *",$1,"* ]]; }
-need_gatewayz() { want_row gatewayz || want_row mock-stream || want_row gatewayz-stream; }
-need_nginx_direct() { want_row nginx-direct || want_row nginx-proxy || want_row gatewayz; }
+need_gatewayz() {
+  want_row gatewayz || want_row gatewayz-nometrics || want_row gatewayz-keys || want_row mock-stream ||
+    want_row gatewayz-stream
+}
+need_nginx_direct() {
+  want_row nginx-direct || want_row nginx-proxy || want_row gatewayz || want_row gatewayz-nometrics ||
+    want_row gatewayz-keys
+}
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -112,12 +127,14 @@ wait_for_port_file() {
   die "$name wrote no port file"
 }
 
-# check_target NAME URL BODY: one request must answer 200 before measuring.
+# check_target NAME URL BODY [BEARER]: one request must answer 200 before measuring.
 check_target() {
-  local name="$1" url="$2" body="$3" code=""
+  local name="$1" url="$2" body="$3" bearer="${4:-}" code=""
+  local auth=()
+  [[ -n "$bearer" ]] && auth=(-H "Authorization: Bearer $bearer")
   for _ in $(seq 1 100); do
     code="$(curl -s -o "$tmp_dir/check.out" -w '%{http_code}' -H 'Content-Type: application/json' \
-      --data-binary "$body" --max-time 5 "$url" || true)"
+      "${auth[@]}" --data-binary "$body" --max-time 5 "$url" || true)"
     [[ "$code" == "200" ]] && return 0
     sleep 0.1
   done
@@ -151,19 +168,21 @@ wrk_log="$results_dir/$stamp-wrk.log"
 : >"$wrk_log"
 
 declare -A rps p50 p99 errs desc
+# Per-round values (space-separated) when ROUNDS > 1; the table shows their medians.
+declare -A rps_all p50_all p99_all
 
-# measure ROW DESCRIPTION URL BODY
+# measure ROW DESCRIPTION URL BODY [BEARER]
 measure() {
-  local row="$1" description="$2" url="$3" body="$4" out line
+  local row="$1" description="$2" url="$3" body="$4" bearer="${5:-}" out line
   desc[$row]="$description"
-  echo "bench: $row: $description (${duration}s)" >&2
+  echo "bench: $row: $description (${duration}s, round $round/$rounds)" >&2
   if [[ "$warmup" != "0" ]]; then
-    BENCH_BODY="$body" "${pin_load[@]}" wrk -t"$wrk_threads" -c"$connections" -d"${warmup}s" \
-      -s "$bench_dir/chat.lua" "$url" >/dev/null 2>&1 || true
+    BENCH_BODY="$body" BENCH_BEARER="$bearer" "${pin_load[@]}" wrk -t"$wrk_threads" -c"$connections" \
+      -d"${warmup}s" -s "$bench_dir/chat.lua" "$url" >/dev/null 2>&1 || true
   fi
-  out="$(BENCH_BODY="$body" "${pin_load[@]}" wrk -t"$wrk_threads" -c"$connections" -d"${duration}s" \
-    --latency -s "$bench_dir/chat.lua" "$url" 2>&1)" || die "wrk failed for $row: $out"
-  { echo "=== $row: $description"; echo "$out"; echo; } >>"$wrk_log"
+  out="$(BENCH_BODY="$body" BENCH_BEARER="$bearer" "${pin_load[@]}" wrk -t"$wrk_threads" -c"$connections" \
+    -d"${duration}s" --latency -s "$bench_dir/chat.lua" "$url" 2>&1)" || die "wrk failed for $row: $out"
+  { echo "=== $row (round $round): $description"; echo "$out"; echo; } >>"$wrk_log"
   line="$(grep '^BENCH_RESULT ' <<<"$out" | tail -n 1)"
   [[ -n "$line" ]] || die "no result line from wrk for $row: $out"
   local requests duration_us p50_us p99_us e
@@ -173,11 +192,17 @@ measure() {
   p99_us="$(field p99_us "$line")"
   e=$(( $(field connect_errors "$line") + $(field read_errors "$line") + $(field write_errors "$line") \
         + $(field status_errors "$line") + $(field timeouts "$line") ))
-  rps[$row]="$(awk -v r="$requests" -v d="$duration_us" 'BEGIN { printf "%.0f", (d > 0 ? r / (d / 1e6) : 0) }')"
-  p50[$row]="$p50_us"
-  p99[$row]="$p99_us"
-  errs[$row]="$e"
+  rps_all[$row]+="$(awk -v r="$requests" -v d="$duration_us" 'BEGIN { printf "%.0f", (d > 0 ? r / (d / 1e6) : 0) }') "
+  p50_all[$row]+="$p50_us "
+  p99_all[$row]+="$p99_us "
+  rps[$row]="$(median "${rps_all[$row]}")"
+  p50[$row]="$(median "${p50_all[$row]}")"
+  p99[$row]="$(median "${p99_all[$row]}")"
+  errs[$row]=$(( ${errs[$row]:-0} + e ))
 }
+
+# median "V V ...": the middle value (the lower middle one of an even count).
+median() { tr ' ' '\n' <<<"$1" | awk 'NF' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<" $2"; }
 
@@ -205,23 +230,32 @@ if want_row mock-stream || want_row gatewayz-stream; then
   check_target mock-provider "http://127.0.0.1:$mock_port/v1/chat/completions" "$stream_body_mock"
 fi
 
-gw_pid=""
-gw_port=""
-if want_row gatewayz || want_row gatewayz-stream; then
+# write_gatewayz_config NAME WITH_NGINX WITH_MOCK [EXTRA_YAML [PRICED]]: $tmp_dir/NAME.yaml, with
+# the store (ledger) in $tmp_dir/NAME.db. PRICED=1 prices gpt-4o-mini (so requests are charged).
+write_gatewayz_config() {
+  local name="$1" with_nginx="$2" with_mock="$3" extra="${4:-}" priced="${5:-0}"
   {
     echo "server:"
     echo "  listen: \"127.0.0.1:0\""
-    echo "  port_file: \"$tmp_dir/gatewayz.port\""
+    echo "  port_file: \"$tmp_dir/$name.port\""
     echo "  threads: 1"
+    echo "storage:"
+    echo "  url: \"sqlite://$tmp_dir/$name.db\""
+    echo "  spill_path: \"$tmp_dir/$name.spill\""
+    [[ -n "$extra" ]] && printf '%s\n' "$extra"
     echo "providers:"
-    if want_row gatewayz; then
+    if [[ "$with_nginx" == 1 ]]; then
       echo "  - name: nginx"
       echo "    kind: openai"
       echo "    base_url: \"http://127.0.0.1:$nginx_direct_port/v1\""
       echo "    models:"
       echo "      - id: gpt-4o-mini"
+      if [[ "$priced" == 1 ]]; then
+        echo "        input_per_million: 0.15"
+        echo "        output_per_million: 0.60"
+      fi
     fi
-    if [[ -n "$mock_port" ]]; then
+    if [[ "$with_mock" == 1 ]]; then
       echo "  - name: mock"
       echo "    kind: openai"
       echo "    base_url: \"http://127.0.0.1:$mock_port/v1\""
@@ -229,34 +263,75 @@ if want_row gatewayz || want_row gatewayz-stream; then
       echo "      - id: mock-stream"
       echo "        upstream: gpt-4o-mini"
     fi
-  } >"$tmp_dir/gatewayz.yaml"
-  "${pin_proxy[@]}" "$bin" serve --config "$tmp_dir/gatewayz.yaml" >"$tmp_dir/gatewayz.log" 2>&1 &
-  gw_pid=$!
-  pids+=("$gw_pid")
-  gw_port="$(wait_for_port_file "$tmp_dir/gatewayz.port" "$gw_pid" "gatewayz serve")"
+  } >"$tmp_dir/$name.yaml"
+}
+
+declare -A gw_pids gw_ports
+# start_gatewayz NAME: serves $tmp_dir/NAME.yaml on CPU $PROXY_CPU.
+start_gatewayz() {
+  local name="$1"
+  "${pin_proxy[@]}" "$bin" serve --config "$tmp_dir/$name.yaml" >"$tmp_dir/$name.log" 2>&1 &
+  gw_pids[$name]=$!
+  pids+=("$!")
+  gw_ports[$name]="$(wait_for_port_file "$tmp_dir/$name.port" "$!" "gatewayz serve ($name)")"
+}
+
+gw_pid=""
+gw_port=""
+if want_row gatewayz || want_row gatewayz-stream; then
+  with_nginx=0; want_row gatewayz && with_nginx=1
+  with_mock=0; [[ -n "$mock_port" ]] && with_mock=1
+  write_gatewayz_config gatewayz "$with_nginx" "$with_mock"
+  start_gatewayz gatewayz
+  gw_pid="${gw_pids[gatewayz]}"
+  gw_port="${gw_ports[gatewayz]}"
   want_row gatewayz &&
     check_target gatewayz "http://127.0.0.1:$gw_port/v1/chat/completions" "$chat_body"
   want_row gatewayz-stream &&
     check_target gatewayz-stream "http://127.0.0.1:$gw_port/v1/chat/completions" "$stream_body_gateway"
 fi
+if want_row gatewayz-nometrics; then
+  write_gatewayz_config gatewayz-nometrics 1 0 $'metrics:\n  enabled: false'
+  start_gatewayz gatewayz-nometrics
+  check_target gatewayz-nometrics "http://127.0.0.1:${gw_ports[gatewayz-nometrics]}/v1/chat/completions" "$chat_body"
+fi
+bench_key=""
+if want_row gatewayz-keys; then
+  write_gatewayz_config gatewayz-keys 1 0 $'auth:\n  mode: keys\n  admin_key: "bench-admin-key-not-secret"' 1
+  # The last stdout line of `keys create` is the key; credit enough for any run.
+  bench_key="$("$bin" keys create --customer bench --credits 1000000 --config "$tmp_dir/gatewayz-keys.yaml" \
+    2>"$tmp_dir/keys-create.log" | tail -n 1)" || die "gatewayz keys create failed: $(cat "$tmp_dir/keys-create.log")"
+  [[ "$bench_key" == gwz_* ]] || die "gatewayz keys create printed no key (got '$bench_key')"
+  start_gatewayz gatewayz-keys
+  check_target gatewayz-keys "http://127.0.0.1:${gw_ports[gatewayz-keys]}/v1/chat/completions" "$chat_body" \
+    "$bench_key"
+fi
 
 # --- measurements ----------------------------------------------------------
 
-want_row nginx-direct && measure nginx-direct "(a) nginx, fixed chat.completion body" \
-  "http://127.0.0.1:$nginx_direct_port/v1/chat/completions" "$chat_body"
-want_row nginx-proxy && measure nginx-proxy "(b) nginx reverse proxy -> (a)" \
-  "http://127.0.0.1:$nginx_proxy_port/v1/chat/completions" "$chat_body"
-want_row gatewayz && measure gatewayz "(c) gatewayz -> (a)" \
-  "http://127.0.0.1:$gw_port/v1/chat/completions" "$chat_body"
-want_row mock-stream && measure mock-stream "(d) mock-provider direct, SSE 32 tokens" \
-  "http://127.0.0.1:$mock_port/v1/chat/completions" "$stream_body_mock"
-want_row gatewayz-stream && measure gatewayz-stream "(e) gatewayz -> mock-provider, SSE 32 tokens" \
-  "http://127.0.0.1:$gw_port/v1/chat/completions" "$stream_body_gateway"
+for ((round = 1; round <= rounds; round++)); do
+  want_row nginx-direct && measure nginx-direct "(a) nginx, fixed chat.completion body" \
+    "http://127.0.0.1:$nginx_direct_port/v1/chat/completions" "$chat_body"
+  want_row nginx-proxy && measure nginx-proxy "(b) nginx reverse proxy -> (a)" \
+    "http://127.0.0.1:$nginx_proxy_port/v1/chat/completions" "$chat_body"
+  want_row gatewayz && measure gatewayz "(c) gatewayz -> (a)" \
+    "http://127.0.0.1:$gw_port/v1/chat/completions" "$chat_body"
+  want_row gatewayz-nometrics && measure gatewayz-nometrics "(c') gatewayz, metrics.enabled false -> (a)" \
+    "http://127.0.0.1:${gw_ports[gatewayz-nometrics]}/v1/chat/completions" "$chat_body"
+  want_row gatewayz-keys && measure gatewayz-keys "(c'') gatewayz, auth.mode keys, priced -> (a)" \
+    "http://127.0.0.1:${gw_ports[gatewayz-keys]}/v1/chat/completions" "$chat_body" "$bench_key"
+  want_row mock-stream && measure mock-stream "(d) mock-provider direct, SSE 32 tokens" \
+    "http://127.0.0.1:$mock_port/v1/chat/completions" "$stream_body_mock"
+  want_row gatewayz-stream && measure gatewayz-stream "(e) gatewayz -> mock-provider, SSE 32 tokens" \
+    "http://127.0.0.1:$gw_port/v1/chat/completions" "$stream_body_gateway"
+done
 
 rss_kb=""
 hwm_kb=""
+for name in "${!gw_pids[@]}"; do
+  kill -0 "${gw_pids[$name]}" 2>/dev/null || die "gatewayz ($name) died during the run (log: $tmp_dir/$name.log)"
+done
 if [[ -n "$gw_pid" ]]; then
-  kill -0 "$gw_pid" 2>/dev/null || die "gatewayz died during the run (log: $tmp_dir/gatewayz.log)"
   rss_kb="$(awk '/^VmRSS:/ { print $2 }' "/proc/$gw_pid/status")"
   hwm_kb="$(awk '/^VmHWM:/ { print $2 }' "/proc/$gw_pid/status")"
 fi
@@ -282,6 +357,18 @@ if [[ -n "${rps[gatewayz]:-}" && -n "${rps[nginx-proxy]:-}" ]]; then
   judge "$r_rps" ">=" 0.8; v_rps="$verdict"
   judge "$r_p99" "<=" 1.5; v_p99="$verdict"
 fi
+# Relative costs: metrics (c vs c') and auth + charging (c'' vs c); the ledger is on in all three.
+r_metrics_rps="" r_metrics_p99="" v_metrics="" r_keys_rps="" r_keys_p99="" v_keys=""
+if [[ -n "${rps[gatewayz]:-}" && -n "${rps[gatewayz-nometrics]:-}" ]]; then
+  r_metrics_rps="$(ratio "${rps[gatewayz]}" "${rps[gatewayz-nometrics]}")"
+  r_metrics_p99="$(ratio "${p99[gatewayz]}" "${p99[gatewayz-nometrics]}")"
+  judge "$r_metrics_rps" ">=" 0.95; v_metrics="$verdict"
+fi
+if [[ -n "${rps[gatewayz]:-}" && -n "${rps[gatewayz-keys]:-}" ]]; then
+  r_keys_rps="$(ratio "${rps[gatewayz-keys]}" "${rps[gatewayz]}")"
+  r_keys_p99="$(ratio "${p99[gatewayz-keys]}" "${p99[gatewayz]}")"
+  judge "$r_keys_rps" ">=" 0.90; v_keys="$verdict"
+fi
 if [[ -n "$rss_kb" ]]; then
   rss_mb="$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
   hwm_mb="$(awk -v k="$hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
@@ -303,15 +390,20 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
       echo "- binary: $bin"
     fi
   fi
+  [[ "$rounds" != 1 ]] && echo "- rounds: $rounds per row, interleaved; RPS, p50 and p99 are the medians of the rounds"
+  if [[ -n "${gw_pids[*]:-}" ]]; then
+    echo "- every gatewayz writes its ledger (one row per request) to its own SQLite file in the temp dir;" \
+      "there is no setting that turns the ledger off"
+  fi
   echo "- pinning: proxy under test on CPU $proxy_cpu; wrk and upstreams on CPU $load_cpu$([[ ${#pin_proxy[@]} -eq 0 ]] && echo ' (NOT pinned: one CPU)')"
   echo
   echo "| row | RPS | p50 | p99 | errors |"
   echo "|---|---:|---:|---:|---:|"
-  for row in nginx-direct nginx-proxy gatewayz mock-stream gatewayz-stream; do
+  for row in nginx-direct nginx-proxy gatewayz gatewayz-nometrics gatewayz-keys mock-stream gatewayz-stream; do
     [[ -n "${rps[$row]:-}" ]] || continue
     echo "| ${desc[$row]} | ${rps[$row]} | $(ms "${p50[$row]}") | $(ms "${p99[$row]}") | ${errs[$row]} |"
   done
-  if [[ -n "$r_rps" || -n "$rss_mb" || -n "${rps[gatewayz-stream]:-}" ]]; then
+  if [[ -n "$r_rps" || -n "$rss_mb" || -n "${rps[gatewayz-stream]:-}" || -n "$r_metrics_rps" || -n "$r_keys_rps" ]]; then
     echo
     echo "| comparison | value | target | |"
     echo "|---|---:|---:|---|"
@@ -319,6 +411,20 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
   if [[ -n "$r_rps" ]]; then
     echo "| RPS gatewayz / nginx proxy | ${r_rps}x | >= 0.80x | $v_rps |"
     echo "| p99 gatewayz / nginx proxy | ${r_p99}x | <= 1.50x | $v_p99 |"
+  fi
+  if [[ -n "$r_metrics_rps" ]]; then
+    echo "| RPS gatewayz / gatewayz-nometrics (metrics cost) | ${r_metrics_rps}x | >= 0.95x | $v_metrics |"
+    echo "| p99 gatewayz / gatewayz-nometrics | ${r_metrics_p99}x | | |"
+  fi
+  if [[ -n "$r_keys_rps" ]]; then
+    echo "| RPS gatewayz-keys / gatewayz (auth + charging cost) | ${r_keys_rps}x | >= 0.90x | $v_keys |"
+    echo "| p99 gatewayz-keys / gatewayz | ${r_keys_p99}x | | |"
+  fi
+  if [[ -n "${rps[nginx-proxy]:-}" ]]; then
+    for row in gatewayz-nometrics gatewayz-keys; do
+      [[ -n "${rps[$row]:-}" ]] || continue
+      echo "| RPS $row / nginx proxy | $(ratio "${rps[$row]}" "${rps[nginx-proxy]}")x | | |"
+    done
   fi
   if [[ -n "${rps[gatewayz-stream]:-}" && -n "${rps[mock-stream]:-}" ]]; then
     echo "| stream RPS gatewayz / mock direct | $(ratio "${rps[gatewayz-stream]}" "${rps[mock-stream]}")x | | |"

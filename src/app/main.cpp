@@ -106,33 +106,41 @@ int serve(const std::string& config_path) {
   // The store: customers, keys and the ledger. Its URL may hold a password,
   // so errors name only what store_error says (scheme, never secrets).
   std::unique_ptr<store::store> db;
-  try {
-    db = store::open_store(cfg->storage.url, &metrics);
-    db->migrate();
-  } catch (const std::exception& e) {
-    std::cerr << fmt::format("gatewayz: cannot open the store: {}\n", e.what());
-    return 1;
+  if (cfg->storage.url != "none") {
+    try {
+      db = store::open_store(cfg->storage.url, &metrics);
+      db->migrate();
+    } catch (const std::exception& e) {
+      std::cerr << fmt::format("gatewayz: cannot open the store: {}\n", e.what());
+      return 1;
+    }
   }
   auto report = [](std::string_view what) {
     return [what](std::string_view message) {
       log_event("error", what, boost::json::object{{"error", std::string(message)}});
     };
   };
-  ledger::writer_options ledger_options;
-  ledger_options.flush_interval_ms = cfg->storage.flush_interval_ms;
-  ledger_options.queue_capacity = cfg->storage.queue_capacity;
-  ledger_options.spill_path = cfg->storage.spill_path.empty() ? ledger::default_spill_path(cfg->storage.url)
-                                                              : cfg->storage.spill_path;
-  ledger::ledger_writer ledger{*db, ledger_options, threads, &metrics, report("ledger write failed")};
-  auth::auth_options auth_options;
-  auth_options.cache_ttl_s = cfg->auth.key_cache_ttl_s;
-  auth::authenticator authn{*db, auth_options, threads, &metrics, {}, report("API key lookup failed")};
+  std::unique_ptr<ledger::ledger_writer> ledger;
+  std::unique_ptr<auth::authenticator> authn;
+  if (db) {
+    ledger::writer_options ledger_options;
+    ledger_options.flush_interval_ms = cfg->storage.flush_interval_ms;
+    ledger_options.queue_capacity = cfg->storage.queue_capacity;
+    ledger_options.spill_path = cfg->storage.spill_path.empty() ? ledger::default_spill_path(cfg->storage.url)
+                                                                : cfg->storage.spill_path;
+    ledger = std::make_unique<ledger::ledger_writer>(*db, ledger_options, threads, &metrics,
+                                                     report("ledger write failed"));
+    auth::auth_options auth_options;
+    auth_options.cache_ttl_s = cfg->auth.key_cache_ttl_s;
+    authn = std::make_unique<auth::authenticator>(*db, auth_options, threads, &metrics, auth::steady_clock_fn{},
+                                                  report("API key lookup failed"));
+  }
 
   gateway::gateway_services services;
   services.metrics = &metrics;
   services.store = db.get();
-  services.auth = &authn;
-  services.ledger = &ledger;
+  services.auth = authn.get();
+  services.ledger = ledger.get();
   services.on_breaker_transition = [](const health::transition& t) {
     log_event(t.to == health::breaker_state::closed ? "info" : "warning", "circuit breaker transition",
               boost::json::object{{"provider", t.provider_name},
@@ -165,10 +173,14 @@ int serve(const std::string& config_path) {
     server.run();
   }
   // In-flight requests are done: write every queued ledger row (or spill it).
-  ledger.stop();
-  const auto ledger_stats = ledger.stats();
-  std::cerr << fmt::format("gatewayz: stopped (ledger: {} written, {} spilled, {} dropped)\n", ledger_stats.written,
-                           ledger_stats.spilled, ledger_stats.dropped);
+  if (ledger) {
+    ledger->stop();
+    const auto ledger_stats = ledger->stats();
+    std::cerr << fmt::format("gatewayz: stopped (ledger: {} written, {} spilled, {} dropped)\n",
+                             ledger_stats.written, ledger_stats.spilled, ledger_stats.dropped);
+  } else {
+    std::cerr << "gatewayz: stopped\n";
+  }
   return 0;
 }
 

@@ -581,9 +581,9 @@ void loader::load_storage(const YAML::Node& node, const std::string& path, stora
       std::string url;
       if (!read_nonempty(value, at, url)) return true;
       // The URL may carry a password: it is never echoed.
-      if (!url.starts_with("sqlite://") && !url.starts_with("postgres://") &&
+      if (url != "none" && !url.starts_with("sqlite://") && !url.starts_with("postgres://") &&
           !url.starts_with("postgresql://")) {
-        fail(at, "must start with sqlite://, postgres:// or postgresql://");
+        fail(at, "must be none or start with sqlite://, postgres:// or postgresql://");
         return true;
       }
       out.url = std::move(url);
@@ -781,6 +781,9 @@ void loader::load_root(const YAML::Node& root, gateway_config& out) {
     }
     return true;
   });
+  if (out.storage.url == "none" && out.auth.mode == "keys") {
+    fail("storage.url", "none leaves nowhere to keep API keys: auth.mode keys needs a store");
+  }
   if (providers_listed && out.providers.empty()) {
     fail("providers", keys.contains("providers") ? "must list at least one provider"
                                                  : "is required (at least one provider)");

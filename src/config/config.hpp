@@ -73,7 +73,8 @@ struct circuit_breaker_config {
 
 // Customers, keys, credits and the usage ledger.
 struct storage_config {
-  std::string url = "sqlite://./gatewayz.db";  // or postgres://user:pass@host:port/db (secret: never logged)
+  std::string url = "sqlite://./gatewayz.db";  // or postgres://user:pass@host:port/db (secret: never logged);
+                                               // "none": a plain proxy: no keys, no ledger, no /models/stats
   unsigned flush_interval_ms = 200;            // ledger batch period: the most a kill -9 can lose
   std::string spill_path;                      // rows wait here while the database is down;
                                                // empty = gatewayz-ledger.spill in the working dir

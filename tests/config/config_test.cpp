@@ -796,7 +796,8 @@ TEST(ConfigSections, RejectsBadValuesByPathWithoutEchoingSecrets) {
   expect_error_at(base + "health: {windows: 3}\n", "health.windows", "unknown key");
   const auto lines = errors_of(base + "storage: {url: \"mysql://root:hunter2@db/x\"}\n");
   ASSERT_EQ(lines.size(), 1U);
-  EXPECT_EQ(lines[0], "storage.url: must start with sqlite://, postgres:// or postgresql://");
+  EXPECT_EQ(lines[0], "storage.url: must be none or start with sqlite://, postgres:// or postgresql://");
+  EXPECT_EQ(parse_ok(base + "storage: {url: none}\n").storage.url, "none");
   expect_error_at(base + "metrics: {enabled: yes}\n", "metrics.enabled", "must be true or false");
 }
 
