@@ -6,19 +6,20 @@
 #   nginx-proxy      (b) nginx reverse proxy (keep-alive upstream) -> (a)
 #   gatewayz         (c) gatewayz serve (threads: 1)               -> (a)
 #   gatewayz-nometrics (c') as (c) with metrics.enabled: false     -> (a)
+#   gatewayz-noledger (c*) as (c) with storage.url: none (no store, no ledger) -> (a)
 #   gatewayz-keys    (c'') as (c) with auth.mode: keys, a key made by
 #                        `gatewayz keys create`, priced model      -> (a)
 #   mock-stream      (d) gatewayz mock-provider, stream:true, 32 tokens, direct
 #   gatewayz-stream  (e) gatewayz serve                            -> (d)'s mock
-# Every gatewayz keeps its SQLite store (the ledger: one row per request,
-# always on) in the temp dir.
+# Every gatewayz but (c*) keeps its SQLite store (the ledger: one row per
+# request) in the temp dir.
 # The proxy under test (b, c, e) runs on CPU $PROXY_CPU; wrk and the upstream
 # (nginx (a), the mock) on CPU $LOAD_CPU.
 #
 # Environment:
 #   DURATION=15      seconds per row       WARMUP=1   seconds of unrecorded load first
 #   CONNECTIONS=64   THREADS=2             wrk settings
-#   ROWS=nginx-direct,nginx-proxy,gatewayz,gatewayz-nometrics,gatewayz-keys,mock-stream,gatewayz-stream
+#   ROWS=nginx-direct,nginx-proxy,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,mock-stream,gatewayz-stream
 #   ROUNDS=1         measure every row this many times (interleaved); the table shows medians
 #   GATEWAYZ_BIN=build-release/src/app/gatewayz   SKIP_BUILD=1: do not build it
 #   BASE_PORT=18480  nginx ports are BASE_PORT and BASE_PORT+1 (gatewayz/mock pick their own)
@@ -37,7 +38,7 @@ duration="${DURATION:-15}"
 warmup="${WARMUP:-1}"
 connections="${CONNECTIONS:-64}"
 wrk_threads="${THREADS:-2}"
-all_rows="nginx-direct,nginx-proxy,gatewayz,gatewayz-nometrics,gatewayz-keys,mock-stream,gatewayz-stream"
+all_rows="nginx-direct,nginx-proxy,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,mock-stream,gatewayz-stream"
 rows="${ROWS:-$all_rows}"
 rounds="${ROUNDS:-1}"
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "bench: ROUNDS must be a positive integer" >&2; exit 1; }
@@ -55,12 +56,12 @@ stream_body_gateway='{"model":"mock-stream","messages":[{"role":"user","content"
 
 want_row() { [[ ",$rows," == *",$1,"* ]]; }
 need_gatewayz() {
-  want_row gatewayz || want_row gatewayz-nometrics || want_row gatewayz-keys || want_row mock-stream ||
-    want_row gatewayz-stream
+  want_row gatewayz || want_row gatewayz-nometrics || want_row gatewayz-noledger || want_row gatewayz-keys ||
+    want_row mock-stream || want_row gatewayz-stream
 }
 need_nginx_direct() {
   want_row nginx-direct || want_row nginx-proxy || want_row gatewayz || want_row gatewayz-nometrics ||
-    want_row gatewayz-keys
+    want_row gatewayz-noledger || want_row gatewayz-keys
 }
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -230,18 +231,23 @@ if want_row mock-stream || want_row gatewayz-stream; then
   check_target mock-provider "http://127.0.0.1:$mock_port/v1/chat/completions" "$stream_body_mock"
 fi
 
-# write_gatewayz_config NAME WITH_NGINX WITH_MOCK [EXTRA_YAML [PRICED]]: $tmp_dir/NAME.yaml, with
-# the store (ledger) in $tmp_dir/NAME.db. PRICED=1 prices gpt-4o-mini (so requests are charged).
+# write_gatewayz_config NAME WITH_NGINX WITH_MOCK [EXTRA_YAML [PRICED [STORE]]]: $tmp_dir/NAME.yaml,
+# with the store (the ledger) in $tmp_dir/NAME.db, or with STORE=none no store at all (no ledger).
+# PRICED=1 prices gpt-4o-mini (so requests are charged).
 write_gatewayz_config() {
-  local name="$1" with_nginx="$2" with_mock="$3" extra="${4:-}" priced="${5:-0}"
+  local name="$1" with_nginx="$2" with_mock="$3" extra="${4:-}" priced="${5:-0}" store="${6:-sqlite}"
   {
     echo "server:"
     echo "  listen: \"127.0.0.1:0\""
     echo "  port_file: \"$tmp_dir/$name.port\""
     echo "  threads: 1"
     echo "storage:"
-    echo "  url: \"sqlite://$tmp_dir/$name.db\""
-    echo "  spill_path: \"$tmp_dir/$name.spill\""
+    if [[ "$store" == none ]]; then
+      echo "  url: none"
+    else
+      echo "  url: \"sqlite://$tmp_dir/$name.db\""
+      echo "  spill_path: \"$tmp_dir/$name.spill\""
+    fi
     [[ -n "$extra" ]] && printf '%s\n' "$extra"
     echo "providers:"
     if [[ "$with_nginx" == 1 ]]; then
@@ -295,6 +301,11 @@ if want_row gatewayz-nometrics; then
   start_gatewayz gatewayz-nometrics
   check_target gatewayz-nometrics "http://127.0.0.1:${gw_ports[gatewayz-nometrics]}/v1/chat/completions" "$chat_body"
 fi
+if want_row gatewayz-noledger; then
+  write_gatewayz_config gatewayz-noledger 1 0 "" 0 none
+  start_gatewayz gatewayz-noledger
+  check_target gatewayz-noledger "http://127.0.0.1:${gw_ports[gatewayz-noledger]}/v1/chat/completions" "$chat_body"
+fi
 bench_key=""
 if want_row gatewayz-keys; then
   write_gatewayz_config gatewayz-keys 1 0 $'auth:\n  mode: keys\n  admin_key: "bench-admin-key-not-secret"' 1
@@ -318,6 +329,8 @@ for ((round = 1; round <= rounds; round++)); do
     "http://127.0.0.1:$gw_port/v1/chat/completions" "$chat_body"
   want_row gatewayz-nometrics && measure gatewayz-nometrics "(c') gatewayz, metrics.enabled false -> (a)" \
     "http://127.0.0.1:${gw_ports[gatewayz-nometrics]}/v1/chat/completions" "$chat_body"
+  want_row gatewayz-noledger && measure gatewayz-noledger "(c*) gatewayz, storage.url none (no ledger) -> (a)" \
+    "http://127.0.0.1:${gw_ports[gatewayz-noledger]}/v1/chat/completions" "$chat_body"
   want_row gatewayz-keys && measure gatewayz-keys "(c'') gatewayz, auth.mode keys, priced -> (a)" \
     "http://127.0.0.1:${gw_ports[gatewayz-keys]}/v1/chat/completions" "$chat_body" "$bench_key"
   want_row mock-stream && measure mock-stream "(d) mock-provider direct, SSE 32 tokens" \
@@ -357,7 +370,8 @@ if [[ -n "${rps[gatewayz]:-}" && -n "${rps[nginx-proxy]:-}" ]]; then
   judge "$r_rps" ">=" 0.8; v_rps="$verdict"
   judge "$r_p99" "<=" 1.5; v_p99="$verdict"
 fi
-# Relative costs: metrics (c vs c') and auth + charging (c'' vs c); the ledger is on in all three.
+# Relative costs: metrics (c vs c'), auth + charging (c'' vs c; the ledger is on in both), the
+# ledger (c vs c*) and auth + charging + ledger together (c'' vs c*).
 r_metrics_rps="" r_metrics_p99="" v_metrics="" r_keys_rps="" r_keys_p99="" v_keys=""
 if [[ -n "${rps[gatewayz]:-}" && -n "${rps[gatewayz-nometrics]:-}" ]]; then
   r_metrics_rps="$(ratio "${rps[gatewayz]}" "${rps[gatewayz-nometrics]}")"
@@ -392,18 +406,20 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
   fi
   [[ "$rounds" != 1 ]] && echo "- rounds: $rounds per row, interleaved; RPS, p50 and p99 are the medians of the rounds"
   if [[ -n "${gw_pids[*]:-}" ]]; then
-    echo "- every gatewayz writes its ledger (one row per request) to its own SQLite file in the temp dir;" \
-      "there is no setting that turns the ledger off"
+    echo "- every gatewayz but gatewayz-noledger (storage.url: none) writes its ledger (one row per request)" \
+      "to its own SQLite file in the temp dir; all run with auth.mode none but gatewayz-keys"
   fi
   echo "- pinning: proxy under test on CPU $proxy_cpu; wrk and upstreams on CPU $load_cpu$([[ ${#pin_proxy[@]} -eq 0 ]] && echo ' (NOT pinned: one CPU)')"
   echo
   echo "| row | RPS | p50 | p99 | errors |"
   echo "|---|---:|---:|---:|---:|"
-  for row in nginx-direct nginx-proxy gatewayz gatewayz-nometrics gatewayz-keys mock-stream gatewayz-stream; do
+  for row in nginx-direct nginx-proxy gatewayz gatewayz-nometrics gatewayz-noledger gatewayz-keys mock-stream \
+    gatewayz-stream; do
     [[ -n "${rps[$row]:-}" ]] || continue
     echo "| ${desc[$row]} | ${rps[$row]} | $(ms "${p50[$row]}") | $(ms "${p99[$row]}") | ${errs[$row]} |"
   done
-  if [[ -n "$r_rps" || -n "$rss_mb" || -n "${rps[gatewayz-stream]:-}" || -n "$r_metrics_rps" || -n "$r_keys_rps" ]]; then
+  if [[ -n "$r_rps" || -n "$rss_mb" || -n "${rps[gatewayz-stream]:-}" || -n "$r_metrics_rps" || -n "$r_keys_rps" ||
+        -n "${rps[gatewayz-noledger]:-}" ]]; then
     echo
     echo "| comparison | value | target | |"
     echo "|---|---:|---:|---|"
@@ -420,8 +436,16 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
     echo "| RPS gatewayz-keys / gatewayz (auth + charging cost) | ${r_keys_rps}x | >= 0.90x | $v_keys |"
     echo "| p99 gatewayz-keys / gatewayz | ${r_keys_p99}x | | |"
   fi
+  if [[ -n "${rps[gatewayz-noledger]:-}" ]]; then
+    for row in gatewayz gatewayz-keys; do
+      [[ -n "${rps[$row]:-}" ]] || continue
+      echo "| RPS $row / gatewayz-noledger (ledger$([[ $row == gatewayz-keys ]] && echo ' + auth + charging') cost) |" \
+        "$(ratio "${rps[$row]}" "${rps[gatewayz-noledger]}")x | | |"
+      echo "| p99 $row / gatewayz-noledger | $(ratio "${p99[$row]}" "${p99[gatewayz-noledger]}")x | | |"
+    done
+  fi
   if [[ -n "${rps[nginx-proxy]:-}" ]]; then
-    for row in gatewayz-nometrics gatewayz-keys; do
+    for row in gatewayz-nometrics gatewayz-noledger gatewayz-keys; do
       [[ -n "${rps[$row]:-}" ]] || continue
       echo "| RPS $row / nginx proxy | $(ratio "${rps[$row]}" "${rps[nginx-proxy]}")x | | |"
     done

@@ -12,6 +12,8 @@
 //
 // Options: --backend sqlite|postgres|all (all)  --rows N (1000000)  --batch N (1000)
 //          --models N (20)  --providers N (5)  --runs N (7)  --dir DIR (/tmp, for the SQLite file)
+//          --ids random|sequential (random: request ids shaped like the gateway's, req_<24 hex>)
+//          --keep 1 (keep the SQLite file, to inspect it with sqlite3)
 // PostgreSQL uses the throwaway server of the tests (tests/support/postgres_server.hpp:
 // initdb + pg_ctl of the Debian postgresql package, fsync off); with --backend all
 // it is skipped, with a message, when the server binaries are missing.
@@ -27,6 +29,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +51,8 @@ struct options {
   int providers = 5;
   int runs = 7;
   std::string dir = "/tmp";
+  bool sequential_ids = false;
+  bool keep = false;
 };
 
 double ms_since(steady::time_point start) {
@@ -80,8 +85,9 @@ double percentile(std::vector<double> v, double q) {
 }
 
 void run(store::store& db, const options& o, std::string_view label) {
-  std::cout << fmt::format("== {}: {} ledger rows over the last 24 h, {} models x {} providers, batches of {}\n",
-                           label, o.rows, o.models, o.providers, o.batch);
+  std::cout << fmt::format(
+      "== {}: {} ledger rows over the last 24 h, {} models x {} providers, batches of {}, {} request ids\n", label,
+      o.rows, o.models, o.providers, o.batch, o.sequential_ids ? "sequential" : "random (as the gateway's)");
   db.migrate();
   const store::customer customer = db.create_customer("bench", 1'000'000 * store::nanos_per_usd);
 
@@ -94,6 +100,7 @@ void run(store::store& db, const options& o, std::string_view label) {
   const int pairs = o.models * o.providers;
 
   lcg rng;
+  std::mt19937_64 id_rng{42};
   std::vector<store::ledger_row> batch;
   batch.reserve(static_cast<std::size_t>(o.batch));
   std::vector<double> batch_ms;
@@ -101,7 +108,10 @@ void run(store::store& db, const options& o, std::string_view label) {
   const auto write_start = steady::now();
   for (std::int64_t i = 0; i < o.rows; ++i) {
     store::ledger_row row;
-    row.request_id = fmt::format("bench-{:09}", i);
+    // The gateway's own ids are random (core/request_id.cpp: req_ + 24 hex digits), so
+    // each insert lands on a random page of the ledger's primary key index.
+    row.request_id = o.sequential_ids ? fmt::format("req_{:024}", i)
+                                      : fmt::format("req_{:016x}{:08x}", id_rng(), static_cast<std::uint32_t>(id_rng()));
     row.unix_ms = start_ms + i * span_ms / o.rows;  // in time order, as the gateway writes them
     row.customer_id = customer.id;
     row.key_id = 1;
@@ -169,7 +179,7 @@ bool postgres_installed() {
 
 int usage() {
   std::cerr << "usage: gw_stats_bench [--backend sqlite|postgres|all] [--rows N] [--batch N] [--models N]"
-               " [--providers N] [--runs N] [--dir DIR]\n";
+               " [--providers N] [--runs N] [--dir DIR] [--ids random|sequential]\n";
   return 2;
 }
 
@@ -189,6 +199,11 @@ int main(int argc, char** argv) {
       else if (a == "--providers") o.providers = std::stoi(v);
       else if (a == "--runs") o.runs = std::stoi(v);
       else if (a == "--dir") o.dir = v;
+      else if (a == "--keep") o.keep = v == "1";
+      else if (a == "--ids") {
+        if (v != "random" && v != "sequential") return usage();
+        o.sequential_ids = v == "sequential";
+      }
       else return usage();
     } catch (const std::exception&) {
       return usage();
@@ -207,7 +222,11 @@ int main(int argc, char** argv) {
       std::error_code ec;
       const auto bytes = std::filesystem::file_size(path, ec);
       if (!ec) std::cout << fmt::format("sqlite file: {:.1f} MB\n", static_cast<double>(bytes) / 1e6);
-      for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix, ec);
+      if (o.keep) {
+        std::cout << "kept " << path << '\n';
+      } else {
+        for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix, ec);
+      }
     }
     if (o.backend == "postgres" || o.backend == "all") {
       if (!postgres_installed()) {

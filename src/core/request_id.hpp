@@ -7,7 +7,8 @@
 
 namespace gatewayz {
 
-// A new id: "req_" + 24 hex digits from a per-thread generator (no locks).
+// A new id: "req_" + 12 hex digits of the wall clock in milliseconds + 12 hex
+// digits from a per-thread generator (no locks). Ids sort by creation time.
 std::string make_request_id();
 
 // The client's X-Request-ID when it is usable (1-128 printable ASCII bytes,

@@ -25,6 +25,7 @@
 #include "core/api_error.hpp"
 #include "core/json_scan.hpp"
 #include "core/request_id.hpp"
+#include "gateway/background.hpp"
 #include "gateway/http_metrics.hpp"
 #include "gateway/store_api.hpp"
 #include "health/http_prober.hpp"
@@ -120,6 +121,8 @@ struct gateway::impl {
   std::vector<provider_metrics> provider_handles;  // per provider
   std::size_t target_count = 0;                    // route_target::target_index values in use
   std::array<telemetry::histogram_handle, 3> overhead;  // per operation
+  telemetry::histogram_handle backend_ttfb;
+  telemetry::histogram_handle streaming_duration;
   std::shared_ptr<http_metrics> http_observer;
   std::vector<request_sink*> sinks;
   std::unique_ptr<health::monitor> health;
@@ -134,6 +137,9 @@ struct gateway::impl {
   std::condition_variable pinger_cv;
   bool pinger_stop = false;
   std::thread pinger;
+  // Renders /metrics: at high cardinality a scrape takes tens of milliseconds,
+  // which must not stall a server thread's other requests.
+  asio::thread_pool scrape_pool{1};
   unsigned shards = 1;
   std::vector<std::unique_ptr<providers::provider_adapter>> adapters;  // per provider
   std::vector<http::upstream_endpoint> endpoints;                      // per provider
@@ -512,6 +518,8 @@ gateway::gateway(config::gateway_config config, gateway_services services)
   impl_->sinks = std::move(services.sinks);
   impl_->http_observer = std::make_shared<http_metrics>(*impl_->metrics, impl_->shards, impl_->metrics_enabled);
   auto& m = *impl_->metrics;
+  impl_->backend_ttfb = m.backend_ttfb.series();
+  impl_->streaming_duration = m.streaming_duration.series();
   for (const auto op : {operation::chat_completions, operation::completions, operation::embeddings}) {
     impl_->overhead[static_cast<std::size_t>(op)] = m.overhead.series({route_templates[static_cast<std::size_t>(op)]});
   }
@@ -597,6 +605,7 @@ gateway::gateway(config::gateway_config config, gateway_services services)
 }
 
 gateway::~gateway() {
+  impl_->scrape_pool.join();
   impl_->health->stop();
   if (impl_->pinger.joinable()) {
     {
@@ -704,10 +713,14 @@ asio::awaitable<void> gateway::impl::serve_metrics(http::request_context& ctx, c
     co_return;
   }
   const auto content_type = telemetry::negotiate(ctx.req[bhttp::field::accept]);
-  metrics->process.collect();
+  auto render = [this, content_type] {
+    metrics->process.collect();
+    return metrics->reg.render(content_type);
+  };
+  std::string body = co_await on_pool(scrape_pool, std::move(render));
   http::response res{bhttp::status::ok, ctx.req.version()};
   res.set(bhttp::field::content_type, content_type);
-  res.body() = metrics->reg.render(content_type);
+  res.body() = std::move(body);
   co_await send(ctx, std::move(res), request_id);
 }
 
@@ -1041,8 +1054,9 @@ health::attempt_result health_result(const route_target& target, const attempt_r
 class gateway::impl::request_accounting {
  public:
   request_accounting(impl& gw, shard_state& shard, const providers::inbound_request& request,
-                     const std::string& request_id, clock::time_point received_at)
-      : gw_(gw), shard_(shard), request_(request), request_id_(request_id), received_at_(received_at),
+                     const std::string& request_id, bool client_chose_id, clock::time_point received_at)
+      : gw_(gw), shard_(shard), request_(request), request_id_(request_id),
+        ledger_id_(client_chose_id ? request_id + "#" + make_request_id() : request_id), received_at_(received_at),
         received_wall_(std::chrono::system_clock::now() -
                        std::chrono::duration_cast<std::chrono::system_clock::duration>(clock::now() - received_at)) {}
   request_accounting(const request_accounting&) = delete;
@@ -1065,6 +1079,7 @@ class gateway::impl::request_accounting {
   shard_state& shard_;
   const providers::inbound_request& request_;
   const std::string& request_id_;
+  std::string ledger_id_;
   clock::time_point received_at_;
   std::chrono::system_clock::time_point received_wall_;
   const route_target* last_target_ = nullptr;
@@ -1114,7 +1129,7 @@ void gateway::impl::request_accounting::record_attempt(const route_target& targe
   if (report.sent_at != clock::time_point{}) {
     const double call_s = std::chrono::duration<double>(now - report.sent_at).count();
     provider.response_time.observe(shard, call_s);
-    if (report.ttfb) gw_.metrics->backend_ttfb.series().observe(shard, std::chrono::duration<double>(*report.ttfb).count());
+    if (report.ttfb) gw_.backend_ttfb.observe(shard, std::chrono::duration<double>(*report.ttfb).count());
     if (report.error_type.empty()) {
       t.gen_ai_duration_ok.observe(shard, call_s);
     } else {
@@ -1188,7 +1203,7 @@ void gateway::impl::request_accounting::finish() noexcept {
       t.gen_ai_time_to_first_chunk.observe(shard, *ttfc);
     }
     if (report.first_chunk_at && report.last_chunk_at) {
-      gw_.metrics->streaming_duration.series().observe(
+      gw_.streaming_duration.observe(
           shard, std::chrono::duration<double>(*report.last_chunk_at - *report.first_chunk_at).count());
     }
     const double overhead_s = std::max(0.0, latency_s - std::chrono::duration<double>(upstream_wait_).count());
@@ -1199,6 +1214,7 @@ void gateway::impl::request_accounting::finish() noexcept {
   if (gw_.sinks.empty() && gw_.ledger == nullptr) return;
   request_summary summary;
   summary.request_id = request_id_;
+  summary.ledger_id = ledger_id_;
   summary.received_wall = received_wall_;
   summary.model = request_.model;
   summary.provider = provider_cfg.name;
@@ -1221,6 +1237,7 @@ void gateway::impl::request_accounting::finish_untried() noexcept {
   if (gw_.sinks.empty() && gw_.ledger == nullptr) return;
   request_summary summary;
   summary.request_id = request_id_;
+  summary.ledger_id = ledger_id_;
   summary.received_wall = received_wall_;
   summary.model = request_.model;
   summary.op = request_.op;
@@ -1237,7 +1254,7 @@ void gateway::impl::request_accounting::publish(const request_summary& summary) 
   if (gw_.ledger == nullptr) return;
   try {
     store::ledger_row row;
-    row.request_id = std::string(summary.request_id);
+    row.request_id = std::string(summary.ledger_id);
     row.unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(summary.received_wall.time_since_epoch()).count();
     row.customer_id = summary.customer_id;
     row.key_id = summary.key_id;
@@ -1278,7 +1295,8 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
   }
 
   const auto deadline = ctx.received_at + seconds_to_ms(config->server.request_timeout_s);
-  request_accounting accounting{*this, shard, request, request_id, ctx.received_at};
+  const bool client_chose_id = ctx.req["x-request-id"] == request_id;
+  request_accounting accounting{*this, shard, request, request_id, client_chose_id, ctx.received_at};
   if (caller.customer_id != 0) {
     accounting.customer_id = caller.customer_id;
     accounting.key_id = caller.key_id;

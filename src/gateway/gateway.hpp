@@ -32,7 +32,11 @@ namespace gatewayz::gateway {
 // What one accepted inference request came to: the ledger's row, the
 // request log line and the trace's attributes are all built from it.
 struct request_summary {
-  std::string_view request_id;
+  std::string_view request_id;  // as in x-request-id (the client's own when it sent one)
+  // The ledger's key: unique per request even when a client reuses its
+  // X-Request-ID ("<client id>#<gateway id>" then), so no request can
+  // shadow another's row and go unbilled.
+  std::string_view ledger_id;
   std::chrono::system_clock::time_point received_wall;
   std::string_view model;     // as the client asked
   std::string_view provider;  // that served it (or was tried last); empty if none was tried

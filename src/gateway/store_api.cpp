@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/api_error.hpp"
+#include "gateway/background.hpp"
 #include "health/render.hpp"
 #include "store/money.hpp"
 
@@ -87,17 +88,6 @@ std::optional<store::nanos_usd> amount_member(const json::object& body, std::str
   auto parsed = store::parse_usd(text, allow_negative, detail);
   if (!parsed) why = fmt::format("'{}' {}", name, detail);
   return parsed;
-}
-
-// Runs blocking store work on `pool` and resumes the awaiting coroutine on its own executor.
-template <class F>
-asio::awaitable<std::invoke_result_t<F>> on_pool(asio::thread_pool& pool, F work) {
-  using result = std::invoke_result_t<F>;
-  // (Arguments of a co_await'ed call are named, never temporaries: GCC 12
-  // destroys such temporaries twice.)
-  auto task = [work = std::move(work)]() -> asio::awaitable<result> { co_return work(); };
-  auto executor = pool.get_executor();
-  co_return co_await asio::co_spawn(executor, std::move(task), asio::use_awaitable);
 }
 
 std::optional<json::object> parse_body(const http::request& req, std::string& why) {

@@ -1,5 +1,8 @@
 #include "telemetry/metrics.hpp"
 
+#include <charconv>
+#include <iterator>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -38,6 +41,23 @@ std::string format_value(double v) {
   return fmt::format("{}", v);
 }
 
+// The same, appended in place (a scrape formats a million numbers; no temporaries).
+void append_value(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "NaN";
+  } else if (std::isinf(v)) {
+    out += v > 0 ? "+Inf" : "-Inf";
+  } else {
+    fmt::format_to(std::back_inserter(out), "{}", v);
+  }
+}
+
+void append_count(std::string& out, std::uint64_t v) {
+  char buffer[24];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v);
+  out.append(buffer, static_cast<std::size_t>(end - buffer));
+}
+
 // OpenMetrics' canonical `le` form (1.0, 0.1, 1e-05, +Inf): a whole number keeps
 // a ".0" so every exposition names the same bucket identically.
 std::string format_bound(double v) {
@@ -47,6 +67,12 @@ std::string format_bound(double v) {
 }
 
 void append_escaped(std::string& out, std::string_view s, bool escape_quote) {
+  // Almost every label value needs no escaping: copy it whole.
+  if (s.find_first_of(escape_quote ? std::string_view("\\\n\"") : std::string_view("\\\n")) ==
+      std::string_view::npos) {
+    out += s;
+    return;
+  }
   for (const char c : s) {
     switch (c) {
       case '\\': out += "\\\\"; break;
@@ -84,17 +110,6 @@ void append_labels(std::string& out, const std::vector<std::string>& names, cons
     out += '"';
   }
   out += '}';
-}
-
-void append_sample(std::string& out, std::string_view name, std::string_view suffix,
-                   const std::vector<std::string>& label_names, const std::vector<std::string>& label_values,
-                   const std::string& value, std::string_view extra_name = {}, std::string_view extra_value = {}) {
-  out += name;
-  out += suffix;
-  append_labels(out, label_names, label_values, extra_name, extra_value);
-  out += ' ';
-  out += value;
-  out += '\n';
 }
 
 std::string strip_total(const std::string& name) {
@@ -206,11 +221,16 @@ std::optional<exemplar> histogram_series::latest_exemplar(std::size_t index) con
 }
 
 std::vector<std::uint64_t> histogram_series::bucket_totals() const {
-  std::vector<std::uint64_t> totals(bounds->size() + 1, 0);
+  std::vector<std::uint64_t> totals;
+  bucket_totals(totals);
+  return totals;
+}
+
+void histogram_series::bucket_totals(std::vector<std::uint64_t>& totals) const {
+  totals.assign(bounds->size() + 1, 0);
   for (std::size_t s = 0; s < shards; ++s) {
     for (std::size_t b = 0; b < totals.size(); ++b) totals[b] += bucket(s, b).load(std::memory_order_relaxed);
   }
-  return totals;
 }
 
 double histogram_series::sum() const {
@@ -287,7 +307,12 @@ counter_handle counter_family::series(std::initializer_list<std::string_view> la
 void counter_family::render(std::string& out, bool /*openmetrics*/) const {
   const std::lock_guard lock(mu_);
   for (const auto& [values, s] : series_) {
-    append_sample(out, family_name_, "_total", label_names_, values, format_value(s->value()));
+    out += family_name_;
+    out += "_total";
+    append_labels(out, label_names_, values);
+    out += ' ';
+    append_value(out, s->value());
+    out += '\n';
   }
 }
 
@@ -308,7 +333,11 @@ gauge_handle gauge_family::series(std::initializer_list<std::string_view> label_
 void gauge_family::render(std::string& out, bool /*openmetrics*/) const {
   const std::lock_guard lock(mu_);
   for (const auto& [values, s] : series_) {
-    append_sample(out, name_, "", label_names_, values, format_value(s->value()));
+    out += name_;
+    append_labels(out, label_names_, values);
+    out += ' ';
+    append_value(out, s->value());
+    out += '\n';
   }
 }
 
@@ -336,28 +365,62 @@ histogram_handle histogram_family::series(std::initializer_list<std::string_view
 }
 
 void histogram_family::render(std::string& out, bool openmetrics) const {
+  std::vector<std::string> le(bounds_.size() + 1);
+  for (std::size_t b = 0; b < bounds_.size(); ++b) le[b] = format_bound(bounds_[b]);
+  le.back() = "+Inf";
+  std::vector<std::uint64_t> buckets;
+  std::string labels;  // `a="x",b="y",` : the series' labels, built once and reused per line
   const std::lock_guard lock(mu_);
   for (const auto& [values, s] : series_) {
+    labels.clear();
+    for (std::size_t i = 0; i < label_names_.size(); ++i) {
+      labels += label_names_[i];
+      labels += "=\"";
+      append_escaped(labels, values[i], true);
+      labels += "\",";
+    }
     // _count is the +Inf bucket's cumulative count, so the two always agree
     // even while shards keep observing during the scrape.
-    const std::vector<std::uint64_t> buckets = s->bucket_totals();
+    s->bucket_totals(buckets);
     std::uint64_t cumulative = 0;
     for (std::size_t b = 0; b < buckets.size(); ++b) {
       cumulative += buckets[b];
-      const std::string le = b < bounds_.size() ? format_bound(bounds_[b]) : std::string("+Inf");
-      std::string value = fmt::format("{}", cumulative);
+      out += name_;
+      out += "_bucket{";
+      out += labels;
+      out += "le=\"";
+      out += le[b];
+      out += "\"} ";
+      append_count(out, cumulative);
       // Exemplars exist only in OpenMetrics; text 0.0.4 has no syntax for them.
       if (openmetrics) {
         if (const std::optional<detail::exemplar> ex = s->latest_exemplar(b)) {
-          value += " # {trace_id=\"";
-          append_escaped(value, ex->trace_id, true);
-          value += fmt::format("\"}} {} {:.3f}", format_value(ex->value), ex->timestamp);
+          out += " # {trace_id=\"";
+          append_escaped(out, ex->trace_id, true);
+          out += "\"} ";
+          append_value(out, ex->value);
+          fmt::format_to(std::back_inserter(out), " {:.3f}", ex->timestamp);
         }
       }
-      append_sample(out, name_, "_bucket", label_names_, values, value, "le", le);
+      out += '\n';
     }
-    append_sample(out, name_, "_sum", label_names_, values, format_value(s->sum()));
-    append_sample(out, name_, "_count", label_names_, values, fmt::format("{}", cumulative));
+    if (!labels.empty()) labels.pop_back();  // the trailing ','
+    const auto tail = [&](std::string_view suffix) {
+      out += name_;
+      out += suffix;
+      if (!labels.empty()) {
+        out += '{';
+        out += labels;
+        out += '}';
+      }
+      out += ' ';
+    };
+    tail("_sum");
+    append_value(out, s->sum());
+    out += '\n';
+    tail("_count");
+    append_count(out, cumulative);
+    out += '\n';
   }
 }
 
@@ -417,12 +480,16 @@ histogram_family& registry::histogram(std::string name, std::string help, std::v
 
 std::string registry::render_all(bool openmetrics) const {
   std::string out;
+  // Growing a many-megabyte string by doubling costs copies and page faults:
+  // start from the size of the last scrape.
+  out.reserve(last_render_size_.load(std::memory_order_relaxed) * 9 / 8 + 4096);
   const std::lock_guard lock(mu_);
   for (const auto& family : families_) {
     family->render_header(out, openmetrics);
     family->render(out, openmetrics);
   }
   if (openmetrics) out += "# EOF\n";
+  last_render_size_.store(out.size(), std::memory_order_relaxed);
   return out;
 }
 

@@ -111,6 +111,7 @@ struct histogram_series {
   std::optional<exemplar> latest_exemplar(std::size_t index) const;
   // Non-cumulative bucket counts summed over shards; the last one is +Inf.
   std::vector<std::uint64_t> bucket_totals() const;
+  void bucket_totals(std::vector<std::uint64_t>& totals) const;  // reusing the caller's buffer
   double sum() const;
 
   const std::vector<double>* bounds;  // finite, strictly increasing; +Inf is implicit
@@ -282,6 +283,7 @@ class registry {
 
   std::size_t shards_;
   mutable std::mutex mu_;
+  mutable std::atomic<std::size_t> last_render_size_{0};
   std::vector<std::unique_ptr<detail::family_base>> families_;
 };
 

@@ -1,6 +1,8 @@
 #include "core/request_id.hpp"
 
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -16,6 +18,14 @@ TEST(request_id, generated_ids_have_the_documented_shape_and_do_not_repeat) {
     ASSERT_EQ(id.find_first_not_of("0123456789abcdef", 4), std::string::npos) << id;
     ASSERT_TRUE(seen.insert(id).second) << "duplicate " << id;
   }
+}
+
+TEST(request_id, generated_ids_sort_by_creation_time) {
+  const auto first = make_request_id();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const auto second = make_request_id();
+  EXPECT_LT(first.substr(0, 16), second.substr(0, 16));  // "req_" + 12 hex digits of milliseconds
+  EXPECT_LT(first, second);
 }
 
 TEST(request_id, a_usable_inbound_id_is_kept) {

@@ -214,6 +214,24 @@ TEST_F(AccountingTest, EveryAcceptedRequestIsInTheLedgerAndDebitedExactly) {
   EXPECT_EQ(customer->balance, credit - spent);
 }
 
+TEST_F(AccountingTest, AReusedClientRequestIdCannotShadowAnotherRequestsLedgerRow) {
+  auto& m = add_mock();
+  start_gateway(keyed(m), services());
+  const store::nanos_usd credit = store::nanos_per_usd;
+  const auto key = new_key("acme", credit);
+  auto headers = bearer(key);
+  headers.emplace_back("X-Request-ID", "client-trace-1");
+  std::int64_t spent = 0;
+  for (int i = 0; i < 3; ++i) {
+    const auto r = post("/v1/chat/completions", chat_body, headers);
+    ASSERT_EQ(r.status, 200U);
+    EXPECT_EQ(r.header("x-request-id"), "client-trace-1");  // correlation for the client is kept
+    spent += cost_of(r);
+  }
+  wait_for_ledger(3);  // three rows, not one
+  EXPECT_EQ(store_->find_customer("acme")->balance, credit - spent);
+}
+
 TEST_F(AccountingTest, ModelsStatsReportsTheGuidesShapeFromTheLedger) {
   auto& m = add_mock();
   auto cfg = keyed(m);
