@@ -554,6 +554,29 @@ inline bool has_header(const mock::recorded_request& r, std::string_view name) {
   return false;
 }
 
+// GET /metrics once no request but the scrape itself is in flight. A client
+// can read its whole response a moment before the server thread that wrote
+// it records the request (possibly on another shard than the scrape), so
+// tests that compare values scrape through this.
+inline std::string settled_metrics(std::uint16_t port, const header_list& headers = {}) {
+  const auto deadline = clock_type::now() + 3s;
+  for (;;) {
+    const auto r = get_once(port, "/metrics", headers);
+    EXPECT_EQ(r.status, 200U) << r.body;
+    bool settled = true;
+    std::size_t pos = 0;
+    while ((pos = r.body.find("\nfastapi_requests_in_progress{", pos)) != std::string::npos) {
+      const auto end = r.body.find('\n', pos + 1);
+      const std::string line = r.body.substr(pos + 1, end - pos - 1);
+      const bool is_scrape = line.find("path=\"/metrics\"") != std::string::npos;
+      if (std::stod(line.substr(line.rfind(' ') + 1)) != (is_scrape ? 1.0 : 0.0)) settled = false;
+      pos = end;
+    }
+    if (settled || clock_type::now() > deadline) return r.body;
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
 // ---- fixture -----------------------------------------------------------------------
 
 class GatewayTest : public ::testing::Test {

@@ -40,12 +40,7 @@ class HealthTest : public GatewayTest {
     while (monitor().state(provider) != expected && clock_type::now() < deadline) std::this_thread::sleep_for(2ms);
     return monitor().state(provider);
   }
-  std::string metrics() {
-    // Requests are recorded right after their response is written; a short
-    // settle keeps the scrape from racing the shard that served the last one.
-    std::this_thread::sleep_for(50ms);
-    return get("/metrics").body;
-  }
+  std::string metrics() { return settled_metrics(port()); }
   json::object dashboard_provider(const json::value& dashboard, std::string_view name) {
     for (const auto& p : dashboard.at("providers").as_array()) {
       if (p.at("name").as_string() == name) return p.as_object();

@@ -64,24 +64,7 @@ class MetricsTest : public GatewayTest {
     cfg.providers[0].models[0].output_per_million = 8.0;
     return cfg;
   }
-  // A client can read its whole response a moment before the server thread
-  // that wrote it records the request (on another shard than the scrape), so
-  // a scrape waits until no request but itself is in flight.
-  std::string scrape(const header_list& headers = {}) {
-    const auto deadline = clock_type::now() + 3s;
-    for (;;) {
-      const auto r = get("/metrics", headers);
-      EXPECT_EQ(r.status, 200U) << r.body;
-      bool settled = true;
-      for (const auto& line : lines_starting(r.body, "fastapi_requests_in_progress{")) {
-        const bool is_scrape = line.find("path=\"/metrics\"") != std::string::npos;
-        const double v = std::stod(line.substr(line.rfind(' ') + 1));
-        if (v != (is_scrape ? 1.0 : 0.0)) settled = false;
-      }
-      if (settled || clock_type::now() > deadline) return r.body;
-      std::this_thread::sleep_for(5ms);
-    }
-  }
+  std::string scrape(const header_list& headers = {}) { return settled_metrics(port(), headers); }
 };
 
 TEST_F(MetricsTest, PrometheusTextWithExactContentTypeAndEveryGuideFamily) {
@@ -223,7 +206,9 @@ TEST_F(MetricsTest, OpenMetricsWhenTheScraperAsksForIt) {
   auto& m = add_mock();
   start_gateway(priced(m));
   ASSERT_EQ(post("/v1/chat/completions", chat_body).status, 200U);
-  const auto r = get("/metrics", {{"Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"}});
+  const header_list accept{{"Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"}};
+  settled_metrics(port(), accept);
+  const auto r = get("/metrics", accept);
   ASSERT_EQ(r.status, 200U);
   EXPECT_EQ(r.header("content-type"), "application/openmetrics-text; version=1.0.0; charset=utf-8");
   ASSERT_GE(r.body.size(), 6U);
