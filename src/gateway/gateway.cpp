@@ -27,6 +27,7 @@
 #include "core/request_id.hpp"
 #include "gateway/background.hpp"
 #include "gateway/http_metrics.hpp"
+#include "gateway/responses.hpp"
 #include "gateway/store_api.hpp"
 #include "health/http_prober.hpp"
 #include "http/client.hpp"
@@ -61,13 +62,6 @@ bool wants_usage(std::string_view body, const json_scan::object_scan& scan) {
   if (!json_scan::scan_object(text, inner, error)) return false;
   const auto* include = inner.find("include_usage");
   return include && include->kind == json_scan::value_kind::boolean_true;
-}
-
-http::response json_response(unsigned status, std::string body, unsigned version) {
-  http::response res{static_cast<bhttp::status>(status), version};
-  res.set(bhttp::field::content_type, "application/json");
-  res.body() = std::move(body);
-  return res;
 }
 
 std::string sse_error_event(const api_error& error) {
@@ -692,13 +686,9 @@ bool same_secret(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
+// The token of an "Authorization: Bearer <token>" value; empty when absent or malformed.
 std::string_view bearer_token(std::string_view authorization) {
-  constexpr std::string_view scheme = "Bearer ";
-  if (authorization.size() < scheme.size() ||
-      !boost::beast::iequals(authorization.substr(0, scheme.size()), scheme)) {
-    return {};
-  }
-  return authorization.substr(scheme.size());
+  return auth::extract_key(authorization).value_or(std::string_view{});
 }
 
 }  // namespace
@@ -739,12 +729,7 @@ asio::awaitable<bool> gateway::impl::serve_health(http::request_context& ctx, st
   auto answer = [&](unsigned status, std::string body) {
     return json_response(status, std::move(body), ctx.req.version());
   };
-  auto wrong_method = [&](std::string_view allowed) {
-    auto res = json_response(405, api_error::method_not_allowed(ctx.req.method_string(), path).to_json(),
-                             ctx.req.version());
-    res.set(bhttp::field::allow, allowed);
-    return res;
-  };
+  auto wrong_method = [&](std::string_view allowed) { return method_not_allowed(ctx.req, path, allowed); };
 
   if (path == "/health") {
     if (method != bhttp::verb::get) {
@@ -1056,7 +1041,7 @@ class gateway::impl::request_accounting {
   request_accounting(impl& gw, shard_state& shard, const providers::inbound_request& request,
                      const std::string& request_id, bool client_chose_id, clock::time_point received_at)
       : gw_(gw), shard_(shard), request_(request), request_id_(request_id),
-        ledger_id_(client_chose_id ? request_id + "#" + make_request_id() : request_id), received_at_(received_at),
+        client_chose_id_(client_chose_id), received_at_(received_at),
         received_wall_(std::chrono::system_clock::now() -
                        std::chrono::duration_cast<std::chrono::system_clock::duration>(clock::now() - received_at)) {}
   request_accounting(const request_accounting&) = delete;
@@ -1073,13 +1058,13 @@ class gateway::impl::request_accounting {
   target_metrics& handles(const route_target& target);
   void finish() noexcept;
   void finish_untried() noexcept;
-  void publish(const request_summary& summary) noexcept;
+  void publish(request_summary& summary) noexcept;
 
   impl& gw_;
   shard_state& shard_;
   const providers::inbound_request& request_;
   const std::string& request_id_;
-  std::string ledger_id_;
+  bool client_chose_id_;
   clock::time_point received_at_;
   std::chrono::system_clock::time_point received_wall_;
   const route_target* last_target_ = nullptr;
@@ -1214,7 +1199,6 @@ void gateway::impl::request_accounting::finish() noexcept {
   if (gw_.sinks.empty() && gw_.ledger == nullptr) return;
   request_summary summary;
   summary.request_id = request_id_;
-  summary.ledger_id = ledger_id_;
   summary.received_wall = received_wall_;
   summary.model = request_.model;
   summary.provider = provider_cfg.name;
@@ -1237,7 +1221,6 @@ void gateway::impl::request_accounting::finish_untried() noexcept {
   if (gw_.sinks.empty() && gw_.ledger == nullptr) return;
   request_summary summary;
   summary.request_id = request_id_;
-  summary.ledger_id = ledger_id_;
   summary.received_wall = received_wall_;
   summary.model = request_.model;
   summary.op = request_.op;
@@ -1249,7 +1232,15 @@ void gateway::impl::request_accounting::finish_untried() noexcept {
   publish(summary);
 }
 
-void gateway::impl::request_accounting::publish(const request_summary& summary) noexcept {
+void gateway::impl::request_accounting::publish(request_summary& summary) noexcept {
+  // Built only here, so requests without a ledger or sink pay nothing for it.
+  std::string ledger_id;
+  if (client_chose_id_) {
+    ledger_id = request_id_ + "#" + make_request_id();
+    summary.ledger_id = ledger_id;
+  } else {
+    summary.ledger_id = request_id_;
+  }
   for (auto* sink : gw_.sinks) sink->on_request(shard_.index, summary);
   if (gw_.ledger == nullptr) return;
   try {

@@ -12,6 +12,7 @@
 
 #include "core/api_error.hpp"
 #include "gateway/background.hpp"
+#include "gateway/responses.hpp"
 #include "health/render.hpp"
 #include "store/money.hpp"
 
@@ -22,23 +23,6 @@ namespace bhttp = boost::beast::http;
 namespace json = boost::json;
 
 namespace {
-
-http::response json_answer(unsigned status, std::string body, unsigned version) {
-  http::response res{static_cast<bhttp::status>(status), version};
-  res.set(bhttp::field::content_type, "application/json");
-  res.body() = std::move(body);
-  return res;
-}
-
-http::response error_answer(const api_error& error, unsigned version) {
-  return json_answer(static_cast<unsigned>(error.status), error.to_json(), version);
-}
-
-http::response wrong_method(const http::request& req, std::string_view path, std::string_view allowed) {
-  auto res = error_answer(api_error::method_not_allowed(req.method_string(), path), req.version());
-  res.set(bhttp::field::allow, allowed);
-  return res;
-}
 
 std::string iso_time(std::int64_t unix_ms) {
   const std::chrono::system_clock::time_point t{std::chrono::milliseconds(unix_ms)};
@@ -135,13 +119,13 @@ store_api::store_api(store::store& store, std::chrono::seconds stats_cache_ttl)
 store_api::~store_api() { pool_.join(); }
 
 asio::awaitable<http::response> store_api::models_stats(const http::request& req) {
-  if (req.method() != bhttp::verb::get) co_return wrong_method(req, "/models/stats", "GET");
+  if (req.method() != bhttp::verb::get) co_return method_not_allowed(req, "/models/stats", "GET");
   auto window = store::default_time_window;
   if (const auto param = query_parameter(req.target(), "time_window")) {
     const auto parsed = store::parse_time_window(*param);
     if (!parsed) {
       const auto error = api_error::bad_request("time_window must be one of 1h, 24h, 7d", "invalid_time_window");
-      co_return error_answer(error, req.version());
+      co_return error_response(error, req.version());
     }
     window = *parsed;
   }
@@ -155,11 +139,11 @@ asio::awaitable<http::response> store_api::models_stats(const http::request& req
       return stats_cache_->get(window.label, store::models_stats_cache::clock::now(), render);
     };
     auto body = co_await on_pool(pool_, std::move(render_stats));
-    co_return json_answer(200, std::move(body), req.version());
+    co_return json_response(200, std::move(body), req.version());
   } catch (const std::exception&) {
     // The store's message is for operators (logs), not for clients.
     const auto error = api_error::service_unavailable("Model statistics are unavailable: the database is unreachable");
-    co_return error_answer(error, req.version());
+    co_return error_response(error, req.version());
   }
 }
 
@@ -174,11 +158,11 @@ asio::awaitable<std::optional<http::response>> store_api::admin(const http::requ
         auto customers = co_await on_pool(pool_, std::move(list_customers_work));
         json::array list;
         for (const auto& c : customers) list.push_back(customer_json(c));
-        co_return json_answer(200, json::serialize(json::object{{"customers", std::move(list)}}), version);
+        co_return json_response(200, json::serialize(json::object{{"customers", std::move(list)}}), version);
       }
-      if (method != bhttp::verb::post) co_return wrong_method(req, path, "GET, POST");
+      if (method != bhttp::verb::post) co_return method_not_allowed(req, path, "GET, POST");
       const auto creation = parse_creation(req, "name", why);
-      if (!creation) co_return error_answer(api_error::bad_request(why), version);
+      if (!creation) co_return error_response(api_error::bad_request(why), version);
       const std::string customer_name = creation->name;
       const store::nanos_usd credits = creation->credits;
       auto create_customer_work = [this, customer_name, credits]() -> std::optional<store::customer> {
@@ -189,22 +173,22 @@ asio::awaitable<std::optional<http::response>> store_api::admin(const http::requ
       if (!created) {
         const api_error error{409, "invalid_request_error", "customer_exists",
                               "A customer with this name already exists"};
-        co_return error_answer(error, version);
+        co_return error_response(error, version);
       }
-      co_return json_answer(201, json::serialize(customer_json(*created)), version);
+      co_return json_response(201, json::serialize(customer_json(*created)), version);
     }
 
     constexpr std::string_view customers_prefix = "/admin/customers/";
     constexpr std::string_view credit_suffix = "/credit";
     if (path.starts_with(customers_prefix) && path.ends_with(credit_suffix) &&
         path.size() > customers_prefix.size() + credit_suffix.size()) {
-      if (method != bhttp::verb::post) co_return wrong_method(req, path, "POST");
+      if (method != bhttp::verb::post) co_return method_not_allowed(req, path, "POST");
       const std::string customer_name(
           path.substr(customers_prefix.size(), path.size() - customers_prefix.size() - credit_suffix.size()));
       const auto body = parse_body(req, why);
-      if (!body) co_return error_answer(api_error::bad_request(why), version);
+      if (!body) co_return error_response(api_error::bad_request(why), version);
       const auto amount = amount_member(*body, "amount_usd", true, why);
-      if (!amount) co_return error_answer(api_error::bad_request(why), version);
+      if (!amount) co_return error_response(api_error::bad_request(why), version);
       const store::nanos_usd delta = *amount;
       auto credit_work = [this, customer_name, delta]() -> std::optional<store::customer> {
         auto c = store_.find_customer(customer_name);
@@ -215,9 +199,9 @@ asio::awaitable<std::optional<http::response>> store_api::admin(const http::requ
       auto updated = co_await on_pool(pool_, std::move(credit_work));
       if (!updated) {
         const api_error error{404, "invalid_request_error", "customer_not_found", "No such customer"};
-        co_return error_answer(error, version);
+        co_return error_response(error, version);
       }
-      co_return json_answer(200, json::serialize(customer_json(*updated)), version);
+      co_return json_response(200, json::serialize(customer_json(*updated)), version);
     }
 
     if (path == "/admin/keys") {
@@ -232,11 +216,11 @@ asio::awaitable<std::optional<http::response>> store_api::admin(const http::requ
                                       {"revoked", k.revoked},
                                       {"created_at", iso_time(k.created_unix_ms)}});
         }
-        co_return json_answer(200, json::serialize(json::object{{"keys", std::move(list)}}), version);
+        co_return json_response(200, json::serialize(json::object{{"keys", std::move(list)}}), version);
       }
-      if (method != bhttp::verb::post) co_return wrong_method(req, path, "GET, POST");
+      if (method != bhttp::verb::post) co_return method_not_allowed(req, path, "GET, POST");
       const auto creation = parse_creation(req, "customer", why);
-      if (!creation) co_return error_answer(api_error::bad_request(why), version);
+      if (!creation) co_return error_response(api_error::bad_request(why), version);
       const std::string customer_name = creation->name;
       const store::nanos_usd credits = creation->credits;
       auto create_key_work = [this, customer_name, credits] {
@@ -253,7 +237,7 @@ asio::awaitable<std::optional<http::response>> store_api::admin(const http::requ
                        {"customer", customer_name},
                        {"prefix", created.info.prefix},
                        {"key", created.secret}};
-      auto res = json_answer(201, json::serialize(out), version);
+      auto res = json_response(201, json::serialize(out), version);
       res.set(bhttp::field::cache_control, "no-store");
       co_return res;
     }
@@ -262,24 +246,24 @@ asio::awaitable<std::optional<http::response>> store_api::admin(const http::requ
     constexpr std::string_view revoke_suffix = "/revoke";
     if (path.starts_with(keys_prefix) && path.ends_with(revoke_suffix) &&
         path.size() > keys_prefix.size() + revoke_suffix.size()) {
-      if (method != bhttp::verb::post) co_return wrong_method(req, path, "POST");
+      if (method != bhttp::verb::post) co_return method_not_allowed(req, path, "POST");
       const auto id_text = path.substr(keys_prefix.size(), path.size() - keys_prefix.size() - revoke_suffix.size());
       std::int64_t id = 0;
       const auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
       if (ec != std::errc{} || end != id_text.data() + id_text.size() || id <= 0) {
-        co_return error_answer(api_error::bad_request("the key id must be a positive integer"), version);
+        co_return error_response(api_error::bad_request("the key id must be a positive integer"), version);
       }
       auto revoke_work = [this, id] { return store_.revoke_key(id); };
       const bool revoked = co_await on_pool(pool_, std::move(revoke_work));
       if (!revoked) {
         const api_error error{404, "invalid_request_error", "key_not_found", "No active key with this id"};
-        co_return error_answer(error, version);
+        co_return error_response(error, version);
       }
-      co_return json_answer(200, json::serialize(json::object{{"id", id}, {"revoked", true}}), version);
+      co_return json_response(200, json::serialize(json::object{{"id", id}, {"revoked", true}}), version);
     }
   } catch (const store::store_error&) {
     const auto error = api_error::service_unavailable("The database is unreachable");
-    co_return error_answer(error, version);
+    co_return error_response(error, version);
   }
   co_return std::nullopt;
 }
