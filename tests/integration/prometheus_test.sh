@@ -56,31 +56,9 @@ trap cleanup EXIT
 trap 'echo "FAIL - interrupted (or over the 55 s bound)" >&2; exit 1' INT TERM
 started=$SECONDS
 
-show_logs() {
-  local f
-  for f in "$work"/*.log; do
-    [[ -s "$f" ]] || continue
-    echo "--- tail of $(basename "$f") ---" >&2
-    tail -n 25 "$f" >&2
-  done
-}
-die() {  # setup failures: nothing later can be checked
-  echo "FAIL - $*" >&2
-  show_logs
-  exit 1
-}
-
-passed=0
-failed=0
-check() {  # check NAME CONDITION-EXIT-CODE [DETAIL]
-  if [[ "$2" == 0 ]]; then passed=$((passed + 1)); echo "ok   - $1"
-  else failed=$((failed + 1)); echo "FAIL - $1${3:+: $3}"; fi
-}
-
-wait_for_file() {
-  for _ in $(seq 1 200); do [[ -s "$1" ]] && return 0; sleep 0.05; done
-  return 1
-}
+extra_logs=()
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 random_port() {
