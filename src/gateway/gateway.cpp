@@ -598,8 +598,13 @@ gateway::gateway(config::gateway_config config, gateway_services services)
   impl_->health->start();
 }
 
-gateway::~gateway() {
+void gateway::drain_background_work() {
   impl_->scrape_pool.join();
+  if (impl_->store_endpoints) impl_->store_endpoints->drain();
+}
+
+gateway::~gateway() {
+  drain_background_work();
   impl_->health->stop();
   if (impl_->pinger.joinable()) {
     {

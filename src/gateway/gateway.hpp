@@ -116,6 +116,11 @@ class gateway {
   // Providers serving `model`, in config order; empty if none.
   const std::vector<route_target>& routes(std::string_view model) const;
 
+  // Waits for the work handed to background pools (metrics renders, store
+  // queries) to finish. Call it after the server has stopped and before it is
+  // destroyed: that work resumes its request on the server's io_context.
+  void drain_background_work();
+
  private:
   struct shard_state;
   struct impl;

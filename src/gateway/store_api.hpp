@@ -44,6 +44,9 @@ class store_api {
   // is neither.
   boost::asio::awaitable<std::optional<http::response>> admin(const http::request& req, std::string_view path);
 
+  // Waits for queued store work; see gateway::drain_background_work().
+  void drain() { pool_.join(); }
+
  private:
   store::store& store_;
   std::optional<store::models_stats_cache> stats_cache_;  // none when the TTL is 0
