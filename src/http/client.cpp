@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <optional>
 
@@ -17,6 +18,8 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
+
+#include "http/wire.hpp"
 
 namespace gatewayz::http {
 
@@ -128,7 +131,10 @@ struct upstream_pool::tls_state {
 struct upstream_pool::connection {
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
-  beast::flat_buffer buffer;
+  // Sized for a whole small response (head and body) in one read; Beast
+  // otherwise reads 512 bytes at a time into a fresh buffer.
+  beast::flat_buffer buffer{};
+  std::string head;  // the request head being sent, reused per exchange
   // Body bytes are parsed into this per-connection scratch area and then
   // appended to the caller's string: one allocation per connection instead
   // of a zero-filled 16 KiB string growth per read.
@@ -173,21 +179,17 @@ asio::awaitable<boost::system::error_code> read_body_some(Stream& stream, beast:
 
 template <class Stream>
 asio::awaitable<boost::system::error_code> write_and_read_head(
-    Stream& stream, beast::flat_buffer& buffer, const outgoing_request& request,
+    Stream& stream, beast::flat_buffer& buffer, std::string& head, const outgoing_request& request,
     const upstream_endpoint& endpoint, bhttp::response_parser<bhttp::buffer_body>& parser,
     beast::tcp_stream& lowest, clock::time_point write_until, clock::time_point head_until,
     bool& response_started) {
-  bhttp::request<bhttp::span_body<const char>> message{request.method,
-                                                       endpoint.base_path + request.target, 11};
-  message.set(bhttp::field::host, endpoint.host_header);
-  message.set(bhttp::field::user_agent, user_agent);
-  for (const auto& [name, value] : request.headers) message.set(name, value);
-  message.body() = {request.body.data(), request.body.size()};
-  message.keep_alive(true);
-  message.prepare_payload();
+  head.clear();
+  wire::append_request_head(request.method, endpoint.base_path, request.target, endpoint.host_header,
+                            user_agent, request.headers, request.body.size(), head);
+  const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(request.body)};
 
   lowest.expires_at(write_until);
-  auto [wec, wn] = co_await bhttp::async_write(stream, message, use_tuple);
+  auto [wec, wn] = co_await asio::async_write(stream, buffers, use_tuple);
   if (wec) co_return wec;
   lowest.expires_at(head_until);
   auto [rec, rn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
@@ -301,6 +303,7 @@ asio::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::conne
   }
 
   auto c = std::make_unique<connection>();
+  c->buffer.reserve(read_chunk_bytes);
   if (tls_) {
     c->secure.emplace(io_, tls_->context);
   } else {
@@ -383,10 +386,10 @@ asio::awaitable<std::unique_ptr<upstream_exchange>> upstream_pool::send(const ou
     boost::system::error_code ec;
     auto& lowest = s->conn->lowest();
     if (s->conn->secure) {
-      ec = co_await write_and_read_head(*s->conn->secure, s->conn->buffer, request, endpoint_,
+      ec = co_await write_and_read_head(*s->conn->secure, s->conn->buffer, s->conn->head, request, endpoint_,
                                         *s->parser, lowest, write_until, head_until, response_started);
     } else {
-      ec = co_await write_and_read_head(*s->conn->plain, s->conn->buffer, request, endpoint_,
+      ec = co_await write_and_read_head(*s->conn->plain, s->conn->buffer, s->conn->head, request, endpoint_,
                                         *s->parser, lowest, write_until, head_until, response_started);
     }
     if (!ec) {

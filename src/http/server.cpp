@@ -27,6 +27,7 @@
 
 #include "core/api_error.hpp"
 #include "core/request_id.hpp"
+#include "http/wire.hpp"
 
 namespace gatewayz::http {
 
@@ -52,9 +53,14 @@ struct disconnect_watch;  // defined below, with the code that uses it
 // keep-alive connections and, after the grace period, everything else.
 struct connection_entry {
   tcp::socket* socket = nullptr;
-  disconnect_watch* watch = nullptr;
+  std::shared_ptr<disconnect_watch> watch;
   bool in_request = false;
 };
+
+// How long a request runs before its client's disconnects are watched for
+// (see disconnect_watch), and so also how often a shard sweeps for such
+// requests while any are in flight.
+constexpr std::chrono::milliseconds watch_delay{50};
 
 }  // namespace
 
@@ -76,6 +82,8 @@ struct server::impl {
     request_handler handler;
     std::optional<tcp::acceptor> acceptor;
     std::optional<asio::steady_timer> grace_timer;
+    std::optional<asio::steady_timer> watch_sweep;  // see watch_delay
+    bool sweeping = false;
     std::shared_ptr<registry> reg = std::make_shared<registry>();
     std::size_t index = 0;
     ~shard() { reg->io_alive = false; }
@@ -96,6 +104,9 @@ struct server::impl {
                                          std::shared_ptr<disconnect_watch> watch);
   void maybe_stop(shard& s);
   void begin_drain(shard& s, std::chrono::milliseconds grace);
+  void want_watch(shard& s, disconnect_watch& watch, std::chrono::steady_clock::time_point since);
+  void schedule_sweep(shard& s);
+  void sweep_watches(shard& s);
 };
 
 namespace {
@@ -106,9 +117,15 @@ namespace {
 template <class Stream>
 class connection_writer final : public response_writer {
  public:
+  // `head_buffer` is the connection's scratch space for response heads,
+  // reused from one request to the next.
   connection_writer(Stream& stream, bool keep_alive, unsigned version,
-                    std::chrono::milliseconds write_timeout)
-      : stream_(stream), keep_alive_(keep_alive), version_(version), write_timeout_(write_timeout) {}
+                    std::chrono::milliseconds write_timeout, std::string& head_buffer)
+      : stream_(stream),
+        keep_alive_(keep_alive),
+        version_(version),
+        write_timeout_(write_timeout),
+        head_(head_buffer) {}
 
   asio::awaitable<bool> send(response message) override {
     if (state_ != state::idle) co_return false;
@@ -119,8 +136,11 @@ class connection_writer final : public response_writer {
     message.set(bhttp::field::server, server_name);
     message.prepare_payload();
     status_ = message.result_int();
+    head_.clear();
+    wire::append_response_head(message.base(), head_);
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(message.body())};
     arm_timer();
-    auto [ec, n] = co_await bhttp::async_write(stream_, message, use_tuple);
+    auto [ec, n] = co_await asio::async_write(stream_, buffers, use_tuple);
     bytes_sent_ += n;
     co_return note(ec);
   }
@@ -140,10 +160,11 @@ class connection_writer final : public response_writer {
       keep_alive_ = false;
       message.keep_alive(false);
     }
-    bhttp::response_serializer<bhttp::empty_body> serializer{message};
     status_ = message.result_int();
+    head_.clear();
+    wire::append_response_head(message.base(), head_);
     arm_timer();
-    auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, use_tuple);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(head_), use_tuple);
     bytes_sent_ += n;
     co_return note(ec);
   }
@@ -153,8 +174,11 @@ class connection_writer final : public response_writer {
     if (data.empty()) co_return true;
     arm_timer();
     if (version_ >= 11) {
-      auto [ec, n] = co_await asio::async_write(
-          stream_, bhttp::make_chunk(asio::const_buffer(data.data(), data.size())), use_tuple);
+      head_.clear();
+      wire::append_chunk_size(data.size(), head_);
+      const std::array<asio::const_buffer, 3> chunk{asio::buffer(head_), asio::buffer(data.data(), data.size()),
+                                                    asio::buffer("\r\n", 2)};
+      auto [ec, n] = co_await asio::async_write(stream_, chunk, use_tuple);
       bytes_sent_ += n;
       co_return note(ec);
     }
@@ -169,7 +193,7 @@ class connection_writer final : public response_writer {
     state_ = state::finished;
     if (version_ < 11) co_return true;
     arm_timer();
-    auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), use_tuple);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer("0\r\n\r\n", 5), use_tuple);
     bytes_sent_ += n;
     co_return note(ec);
   }
@@ -209,6 +233,7 @@ class connection_writer final : public response_writer {
   bool keep_alive_;
   unsigned version_;
   std::chrono::milliseconds write_timeout_;
+  std::string& head_;
   state state_ = state::idle;
   bool started_ = false;
   unsigned status_ = 0;
@@ -280,10 +305,19 @@ response error_response(const api_error& error, unsigned version) {
 //
 // One signal per connection, bound when the connection's coroutine is
 // spawned; per request this costs one queued wait, not a coroutine.
+//
+// Queuing that wait re-registers the socket with epoll (asio's async_wait is
+// never speculative): a syscall, and a noticeable share of a short proxied
+// request that gains nothing from the watch. So a request only asks for it
+// (`wanted`), and the shard's sweep arms the watch of requests still running
+// after watch_delay. Arming late loses nothing: re-registering a socket whose
+// FIN already arrived reports it readable at once.
 struct disconnect_watch {
   asio::cancellation_signal signal;
   std::uint64_t generation = 0;  // ties a queued wait to the request that queued it
   bool armed = false;
+  bool wanted = false;  // a request is being handled; arm once it has run watch_delay
+  std::chrono::steady_clock::time_point wanted_since;
 };
 
 // 1: bytes waiting, 0: the peer closed or failed, -1: nothing to read yet.
@@ -311,21 +345,21 @@ void queue_watch(tcp::socket& socket, const std::shared_ptr<disconnect_watch>& w
                     });
 }
 
-// Queues the watch for the request about to be handled. A FIN that arrived in
-// the microseconds between reading the request and this call produced its
-// (edge-triggered) readiness already and is not seen; such a request simply
-// runs to completion and its answer is discarded by the kernel. Checking for
-// it would cost a syscall on every request.
+// Queues the watch for the request being handled.
 void arm_watch(tcp::socket& socket, const std::shared_ptr<disconnect_watch>& watch) {
   watch->armed = true;
   queue_watch(socket, watch, ++watch->generation);
 }
 
-void disarm_watch(tcp::socket& socket, disconnect_watch& watch) {
+// The request is over: a queued wait is cancelled (it is the only operation
+// left on the socket); a watch never armed costs nothing.
+void end_watch(tcp::socket& socket, disconnect_watch& watch) {
+  watch.wanted = false;
+  if (!watch.armed) return;
   watch.armed = false;
   ++watch.generation;
   boost::system::error_code ignored;
-  socket.cancel(ignored);  // the queued wait is the only operation left on the socket
+  socket.cancel(ignored);
 }
 
 // Runs the handler, turning escaped exceptions into a 500 (if nothing was sent).
@@ -354,7 +388,7 @@ template <class Stream>
 asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tcp::endpoint remote,
                                                      std::shared_ptr<disconnect_watch> watch) {
   std::shared_ptr<registry> reg = s.reg;
-  auto& entry = reg->connections.emplace_back(connection_entry{&lowest_socket(stream), watch.get(), false});
+  auto& entry = reg->connections.emplace_back(connection_entry{&lowest_socket(stream), watch, false});
   struct guard {
     impl* self;
     shard* sh;
@@ -374,6 +408,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
   }
 
   beast::flat_buffer buffer;
+  std::string head_buffer;
   bool first = true;
   bool linger = false;  // a refused request's body may still be arriving
   while (!draining.load(std::memory_order_relaxed)) {
@@ -433,7 +468,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     }
     if (hec) {
       if (reject) {
-        connection_writer<Stream> writer{stream, false, version, options.write_timeout};
+        connection_writer<Stream> writer{stream, false, version, options.write_timeout, head_buffer};
         response answer = error_response(*reject, version);
         answer.set("x-request-id", request_id_for(parser.get()["x-request-id"]));
         linger = co_await writer.send(std::move(answer));
@@ -444,16 +479,16 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
 
     request req = parser.release();
     const bool keep_alive = req.keep_alive() && !draining.load(std::memory_order_relaxed);
-    connection_writer<Stream> writer{stream, keep_alive, req.version(), options.write_timeout};
+    connection_writer<Stream> writer{stream, keep_alive, req.version(), options.write_timeout, head_buffer};
     request_context ctx{req, writer, s.index, remote, std::chrono::steady_clock::now()};
 
     // While the handler runs, a client that goes away cancels it (and with it
     // any upstream call) through the connection's cancellation signal.
     beast::get_lowest_layer(stream).expires_never();
     auto& socket = lowest_socket(stream);
-    arm_watch(socket, watch);
+    want_watch(s, *watch, ctx.received_at);
     co_await run_handler(s.handler, ctx);
-    disarm_watch(socket, *watch);
+    end_watch(socket, *watch);
     observed.set(writer.finished() ? writer.status() : 0, req.body().size(), writer.bytes_sent());
     asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
     if (state.cancelled() != asio::cancellation_type::none) {
@@ -541,6 +576,45 @@ asio::awaitable<void> server::impl::accept_loop(shard& s) {
   }
 }
 
+void server::impl::want_watch(shard& s, disconnect_watch& watch, std::chrono::steady_clock::time_point since) {
+  watch.wanted = true;
+  watch.wanted_since = since;
+  if (!s.sweeping) schedule_sweep(s);
+}
+
+void server::impl::schedule_sweep(shard& s) {
+  s.sweeping = true;
+  s.watch_sweep->expires_after(watch_delay);
+  s.watch_sweep->async_wait([this, &s](const boost::system::error_code& ec) {
+    if (ec) {
+      s.sweeping = false;
+      return;
+    }
+    sweep_watches(s);
+  });
+}
+
+// Arms the watches of requests that have run watch_delay; sweeps again while
+// younger ones are in flight, and stops when none are.
+void server::impl::sweep_watches(shard& s) {
+  const auto now = std::chrono::steady_clock::now();
+  bool younger = false;
+  for (auto& c : s.reg->connections) {
+    auto& watch = *c.watch;
+    if (!watch.wanted || watch.armed) continue;
+    if (now - watch.wanted_since >= watch_delay) {
+      arm_watch(*c.socket, c.watch);
+    } else {
+      younger = true;
+    }
+  }
+  if (younger) {
+    schedule_sweep(s);
+  } else {
+    s.sweeping = false;
+  }
+}
+
 void server::impl::maybe_stop(shard& s) {
   if (draining.load() && s.reg->connections.empty()) {
     if (s.grace_timer) s.grace_timer->cancel();
@@ -598,6 +672,7 @@ void server::listen() {
     auto sh = std::make_unique<impl::shard>();
     sh->index = i;
     sh->acceptor.emplace(sh->io);
+    sh->watch_sweep.emplace(sh->io);
     tcp::endpoint endpoint{address, port};
     sh->acceptor->open(endpoint.protocol());
     sh->acceptor->set_option(tcp::acceptor::reuse_address(true));

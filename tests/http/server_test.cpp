@@ -335,6 +335,22 @@ TEST_F(server_fixture, handler_is_cancelled_when_the_client_disconnects) {
   EXPECT_EQ(counters_->cancelled.load(), 1);
 }
 
+// The watch is armed only once a request has run a while; a client gone
+// before that (its FIN already queued) must still be noticed when it is armed.
+TEST_F(server_fixture, client_gone_before_the_watch_is_armed_still_cancels) {
+  start({});
+  {
+    auto s = connect();
+    send_raw(s, "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n");
+  }  // closes the socket at once, before the handler may even have started
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (counters_->cancelled.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(counters_->started.load(), 1);
+  EXPECT_EQ(counters_->cancelled.load(), 1);
+}
+
 TEST_F(server_fixture, graceful_shutdown_finishes_in_flight_requests) {
   start({});
   auto busy = connect();

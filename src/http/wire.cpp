@@ -1,0 +1,98 @@
+#include "http/wire.hpp"
+
+#include <array>
+#include <charconv>
+
+#include "core/text.hpp"
+
+namespace gatewayz::http::wire {
+
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+void append_number(std::size_t value, std::string& out, int base = 10) {
+  std::array<char, 24> digits{};
+  const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), value, base).ptr;
+  out.append(digits.data(), end);
+}
+
+bool frames_the_message(std::string_view name) {
+  return text::iequals(name, "content-length") || text::iequals(name, "transfer-encoding") ||
+         text::iequals(name, "connection");
+}
+
+bool safe_value(std::string_view value) {
+  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+}  // namespace
+
+void append_response_head(const bhttp::response_header<>& head, std::string& out) {
+  out.append(head.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_number(head.result_int(), out);
+  out.push_back(' ');
+  const auto reason = head.reason();
+  out.append(reason.data(), reason.size());
+  out.append("\r\n");
+  for (const auto& field : head) {
+    const auto name = field.name_string();
+    const auto value = field.value();
+    out.append(name.data(), name.size());
+    out.append(": ");
+    out.append(value.data(), value.size());
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+}
+
+void append_request_head(bhttp::verb method, std::string_view path_base, std::string_view target,
+                         std::string_view host, std::string_view user_agent,
+                         const std::vector<std::pair<std::string, std::string>>& headers,
+                         std::size_t body_size, std::string& out) {
+  const auto method_name = bhttp::to_string(method);
+  out.append(method_name.data(), method_name.size());
+  out.push_back(' ');
+  out.append(path_base);
+  out.append(target);
+  out.append(" HTTP/1.1\r\n");
+  bool has_host = false;
+  bool has_user_agent = false;
+  for (const auto& [name, value] : headers) {
+    has_host = has_host || text::iequals(name, "host");
+    has_user_agent = has_user_agent || text::iequals(name, "user-agent");
+  }
+  if (!has_host) {
+    out.append("Host: ");
+    out.append(host);
+    out.append("\r\n");
+  }
+  if (!has_user_agent) {
+    out.append("User-Agent: ");
+    out.append(user_agent);
+    out.append("\r\n");
+  }
+  for (const auto& [name, value] : headers) {
+    if (name.empty() || frames_the_message(name) || !safe_value(name) || !safe_value(value)) continue;
+    out.append(name);
+    out.append(": ");
+    out.append(value);
+    out.append("\r\n");
+  }
+  // As Beast's prepare_payload: methods that carry a body state its length
+  // even when it is empty; others only when there is one.
+  if (body_size > 0 || method == bhttp::verb::post || method == bhttp::verb::put ||
+      method == bhttp::verb::patch || method == bhttp::verb::options) {
+    out.append("Content-Length: ");
+    append_number(body_size, out);
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+}
+
+void append_chunk_size(std::size_t size, std::string& out) {
+  append_number(size, out, 16);
+  out.append("\r\n");
+}
+
+}  // namespace gatewayz::http::wire
