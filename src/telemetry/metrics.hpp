@@ -46,6 +46,14 @@ struct alignas(cache_line) double_cell {
   std::atomic<double> v{0.0};
 };
 
+// A histogram shard's running sum. The flag rides on the line the shard
+// already writes on every observation, and lets a scrape skip the exemplar
+// cells (two lines per bucket per shard) of shards that never recorded one.
+struct alignas(cache_line) sum_cell {
+  std::atomic<double> v{0.0};
+  std::atomic<bool> has_exemplars{false};
+};
+
 struct alignas(cache_line) count_line {
   std::atomic<std::uint64_t> v[cache_line / sizeof(std::uint64_t)]{};
 };
@@ -97,6 +105,16 @@ struct exemplar {
   double timestamp = 0.0;  // epoch seconds
 };
 
+// One consistent read of an exemplar_cell, without allocating.
+struct exemplar_read {
+  char trace_id[exemplar_cell::max_trace_id];
+  std::size_t trace_id_size = 0;
+  double value = 0.0;
+  double timestamp = 0.0;
+};
+// False when the cell was never written.
+bool read_exemplar(const exemplar_cell& cell, exemplar_read& out);
+
 struct histogram_series {
   histogram_series(const std::vector<double>& upper_bounds, std::size_t shard_count, bool with_exemplars);
 
@@ -118,11 +136,32 @@ struct histogram_series {
   std::size_t shards;
   std::size_t lines_per_shard;
   std::unique_ptr<count_line[]> counts;
-  std::unique_ptr<double_cell[]> sums;
+  std::unique_ptr<sum_cell[]> sums;
   std::unique_ptr<exemplar_cell[]> exemplars;  // shard-major, one per bucket; null when disabled
 };
 
 enum class metric_type { counter, gauge, histogram };
+
+// Appends to a std::string through a raw pointer: callers reserve() the most
+// a run of writes can take, then write without per-append size checks.
+class text_writer;
+
+// A family's series in exposition order (sorted by label values), with each
+// series' label block (`a="x",b="y"`, escaped, without braces) stored back to
+// back in render order. Immutable once published: a scrape renders from it
+// without holding the family's mutex, so resolving a new label set never waits
+// for a scrape; series created since are merged into the next snapshot.
+struct series_snapshot {
+  std::vector<const void*> series;                    // counter_series*, gauge_series* or histogram_series*
+  std::vector<const std::vector<std::string>*> keys;  // label values, owned by the family's map (stable)
+  std::vector<std::size_t> label_end;                 // series i's block is labels[label_end[i-1], label_end[i])
+  std::string labels;
+
+  std::string_view labels_of(std::size_t i) const {
+    const std::size_t begin = i == 0 ? 0 : label_end[i - 1];
+    return std::string_view(labels).substr(begin, label_end[i] - begin);
+  }
+};
 
 class family_base {
  public:
@@ -136,11 +175,15 @@ class family_base {
   // The family name of OpenMetrics: a counter's name without `_total`.
   const std::string& family_name() const { return family_name_; }
   // HELP and TYPE lines, then the samples of every series.
-  void render_header(std::string& out, bool openmetrics) const;
-  virtual void render(std::string& out, bool openmetrics) const = 0;
+  void render_header(text_writer& out, bool openmetrics) const;
+  virtual void render(text_writer& out, bool openmetrics) const = 0;
 
  protected:
   std::vector<std::string> make_key(std::initializer_list<std::string_view> label_values) const;
+  // Under mu_: records a series just added to the family's map.
+  void added(const std::vector<std::string>* key, const void* series);
+  // The current render order, first merging in the series added since the last one.
+  std::shared_ptr<const series_snapshot> snapshot() const;
 
   metric_type type_;
   std::string name_;
@@ -148,9 +191,15 @@ class family_base {
   std::string help_;
   std::vector<std::string> label_names_;
   std::size_t shards_;
-  // Guards only the series map: taken when a new label set is resolved and
-  // while rendering, never by handle updates (series addresses are stable).
+  std::string sample_name_;         // a counter's `x_total`, else the name
+  std::string header_text_;         // HELP and TYPE lines, text 0.0.4
+  std::string header_openmetrics_;  // and OpenMetrics
+  // Guards the series map, pending_ and snapshot_: taken when a new label set
+  // is resolved and briefly at the start of a scrape, never by handle updates
+  // (series addresses are stable).
   mutable std::mutex mu_;
+  mutable std::vector<std::pair<const std::vector<std::string>*, const void*>> pending_;
+  mutable std::shared_ptr<const series_snapshot> snapshot_;
 };
 
 }  // namespace detail
@@ -221,7 +270,7 @@ class counter_family final : public detail::family_base {
  public:
   counter_family(std::string name, std::string help, std::vector<std::string> label_names, std::size_t shards);
   counter_handle series(std::initializer_list<std::string_view> label_values = {});
-  void render(std::string& out, bool openmetrics) const override;
+  void render(detail::text_writer& out, bool openmetrics) const override;
 
  private:
   std::map<std::vector<std::string>, std::unique_ptr<detail::counter_series>> series_;
@@ -231,7 +280,7 @@ class gauge_family final : public detail::family_base {
  public:
   gauge_family(std::string name, std::string help, std::vector<std::string> label_names, std::size_t shards);
   gauge_handle series(std::initializer_list<std::string_view> label_values = {});
-  void render(std::string& out, bool openmetrics) const override;
+  void render(detail::text_writer& out, bool openmetrics) const override;
 
  private:
   std::map<std::vector<std::string>, std::unique_ptr<detail::gauge_series>> series_;
@@ -242,11 +291,15 @@ class histogram_family final : public detail::family_base {
   histogram_family(std::string name, std::string help, std::vector<double> upper_bounds,
                    std::vector<std::string> label_names, std::size_t shards, bool with_exemplars);
   histogram_handle series(std::initializer_list<std::string_view> label_values = {});
-  void render(std::string& out, bool openmetrics) const override;
+  void render(detail::text_writer& out, bool openmetrics) const override;
 
  private:
   std::vector<double> bounds_;
   bool with_exemplars_;
+  // Fixed per family, built once: `<name>_bucket{`, `le="<bound>"} ` per bucket.
+  std::string bucket_open_;
+  std::vector<std::string> le_close_;
+  std::size_t max_le_close_ = 0;
   std::map<std::vector<std::string>, std::unique_ptr<detail::histogram_series>> series_;
 };
 

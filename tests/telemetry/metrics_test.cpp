@@ -1,16 +1,20 @@
 #include "telemetry/metrics.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -249,6 +253,245 @@ TEST(Metrics, CreatingSeriesWhileOthersUpdate) {
   std::size_t samples = 0;
   for (std::size_t pos = 0; (pos = text.find("\nc_total{", pos)) != std::string::npos; ++pos) ++samples;
   EXPECT_EQ(samples, 1u + new_series + threads * 50u);
+}
+
+// Each series' label block is escaped once, when the series is created, and
+// copied into every sample line from then on: check it on every line kind.
+TEST(Metrics, CachedLabelBlocksAreEscaped) {
+  registry reg(2);
+  const std::string nasty = "a\\b\"c\nd";
+  reg.counter("c", "c", {"k", "m"}).series({nasty, "plain"}).inc(1, 2);
+  reg.gauge("g", "g", {"k"}).series({nasty}).set(1);
+  const histogram_handle h = reg.histogram("h", "h", {1}, {"k"}).series({nasty});
+  h.observe(0, 0.5);
+  h.observe(1, 2);
+  const std::string escaped = "a\\\\b\\\"c\\nd";
+  const std::string expected =
+      "# HELP c_total c\n# TYPE c_total counter\n"
+      "c_total{k=\"" + escaped + "\",m=\"plain\"} 2\n"
+      "# HELP g g\n# TYPE g gauge\n"
+      "g{k=\"" + escaped + "\"} 1\n"
+      "# HELP h h\n# TYPE h histogram\n"
+      "h_bucket{k=\"" + escaped + "\",le=\"1.0\"} 1\n"
+      "h_bucket{k=\"" + escaped + "\",le=\"+Inf\"} 2\n"
+      "h_sum{k=\"" + escaped + "\"} 2.5\n"
+      "h_count{k=\"" + escaped + "\"} 2\n";
+  EXPECT_EQ(reg.render_text(), expected);
+  EXPECT_EQ(reg.render_text(), expected);  // the second scrape renders from the cached blocks
+  EXPECT_EQ(reg.render_openmetrics(), "# HELP c c\n# TYPE c counter\n" + expected.substr(expected.find("c_total{")) +
+                                          "# EOF\n");
+}
+
+// The sample lines of `name` in a scrape, in order.
+std::vector<std::string> lines_starting(const std::string& text, const std::string& prefix) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with(prefix)) lines.push_back(line);
+  }
+  return lines;
+}
+
+// Series created after a scrape are merged into the cached render order at
+// their sorted place (front, middle, back, between each other), in every
+// family type, and keep their own values.
+TEST(Metrics, SeriesCreatedAfterRenderKeepSortedOrder) {
+  registry reg(2);
+  auto& c = reg.counter("c", "c", {"a", "b"});
+  auto& g = reg.gauge("g", "g", {"a", "b"});
+  auto& h = reg.histogram("h", "h", {1}, {"a", "b"});
+  std::vector<std::pair<std::string, std::string>> created;
+  int value = 0;
+  const auto add = [&](const std::string& a, const std::string& b) {
+    ++value;
+    c.series({a, b}).inc(static_cast<std::size_t>(value % 2), value);
+    g.series({a, b}).set(value);
+    h.series({a, b}).observe(0, value);
+    created.emplace_back(a, b);
+  };
+  const auto check = [&] {
+    std::vector<std::pair<std::string, std::string>> sorted = created;
+    std::sort(sorted.begin(), sorted.end());
+    const std::string text = reg.render_text();
+    const std::vector<std::string> counters = lines_starting(text, "c_total{");
+    const std::vector<std::string> gauges = lines_starting(text, "g{");
+    const std::vector<std::string> counts = lines_starting(text, "h_count{");
+    ASSERT_EQ(counters.size(), sorted.size()) << text;
+    ASSERT_EQ(gauges.size(), sorted.size()) << text;
+    ASSERT_EQ(counts.size(), sorted.size()) << text;
+    for (std::size_t i = 0; i < sorted.size(); ++i) {
+      const auto& [a, b] = sorted[i];
+      const int v = static_cast<int>(std::find(created.begin(), created.end(), sorted[i]) - created.begin()) + 1;
+      const std::string labels = "{a=\"" + a + "\",b=\"" + b + "\"} ";
+      EXPECT_EQ(counters[i], "c_total" + labels + std::to_string(v));
+      EXPECT_EQ(gauges[i], "g" + labels + std::to_string(v));
+      EXPECT_EQ(counts[i], "h_count" + labels + "1");
+    }
+  };
+  check();  // empty families
+  add("m", "x");
+  add("f", "x");
+  check();
+  add("a", "x");   // before everything
+  add("z", "x");   // after everything
+  add("m", "a");   // same first value, sorts before ("m","x")
+  add("m", "y");
+  add("g", "x");
+  check();
+  check();  // nothing new: the cached order as it is
+  for (int i = 0; i < 50; ++i) add("n" + std::to_string(i * 7 % 50), std::to_string(i));
+  check();
+  add("", "");  // empty values sort first
+  check();
+}
+
+// A scrape that grows its output many times over (the first one of a large
+// registry has no size to reserve from), with the longest exemplar and
+// value spellings, renders every byte.
+TEST(Metrics, LargeScrapesWithLongestSpellings) {
+  registry reg(2);
+  auto& c = reg.counter("big", "b", {"k"});
+  const std::string long_value(300, 'v');
+  for (int i = 0; i < 3000; ++i) {
+    c.series({long_value + std::to_string(10000 + i)}).inc(0, 3 * std::numeric_limits<double>::denorm_min());
+  }
+  const histogram_handle h = reg.histogram("ex_seconds", "e", {1, 2, 3}, {"k"}, true).series({long_value});
+  const std::string quotes(64, '"');  // escapes to twice its length
+  for (int b = 0; b < 4; ++b) h.observe(1, b + 0.5, quotes, -1.7976931348623157e308);
+  const std::string text = reg.render_text();
+  const std::string om = reg.render_openmetrics();
+  const std::string again = reg.render_openmetrics();  // reserved from the last size this time
+  EXPECT_EQ(om, again);
+  const std::vector<std::string> counters = lines_starting(text, "big_total{");
+  ASSERT_EQ(counters.size(), 3000u);
+  EXPECT_EQ(counters[1234], "big_total{k=\"" + long_value + "11234\"} 1.5e-323");
+  std::string escaped_id;
+  for (int i = 0; i < 64; ++i) escaped_id += "\\\"";
+  const std::vector<std::string> buckets = lines_starting(om, "ex_seconds_bucket{");
+  ASSERT_EQ(buckets.size(), 4u);
+  EXPECT_EQ(buckets[0], "ex_seconds_bucket{k=\"" + long_value + "\",le=\"1.0\"} 1 # {trace_id=\"" + escaped_id +
+                            "\"} 0.5 " + fmt::format("{:.3f}", -1.7976931348623157e308));
+  EXPECT_EQ(buckets[3].substr(0, buckets[3].find(" # ")), "ex_seconds_bucket{k=\"" + long_value + "\",le=\"+Inf\"} 4");
+  EXPECT_TRUE(om.ends_with("ex_seconds_count{k=\"" + long_value + "\"} 4\n# EOF\n"));
+}
+
+// Values are written by a fast path for whole numbers and by fmt otherwise;
+// both must spell every value exactly as fmt's "{}" (Go's shortest form).
+TEST(Metrics, ValueSpellingMatchesShortestRoundTrip) {
+  // (No -0.0: a gauge's value is its set value plus the shards' deltas, so +0.)
+  std::vector<double> values{0.0,
+                             1.0,
+                             -1.0,
+                             100000.0,
+                             1e15,
+                             1e16,
+                             1e17,
+                             9007199254740991.0,
+                             9007199254740992.0,
+                             -9007199254740991.0,
+                             -9007199254740993.0,
+                             123456789.5,
+                             0.1,
+                             1e-5,
+                             1e-4,
+                             5e-324,
+                             1.7976931348623157e308,
+                             -1.7976931348623157e308,
+                             std::numeric_limits<double>::min()};
+  std::uint64_t state = 42;
+  for (int i = 0; i < 2000; ++i) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    double bits;
+    const std::uint64_t raw = state;
+    std::memcpy(&bits, &raw, sizeof bits);
+    if (std::isfinite(bits)) values.push_back(bits + 0.0);
+    // + 0.0 turns a -0.0 (0 * -1) into the 0 a gauge would expose.
+    values.push_back(static_cast<double>(static_cast<std::int64_t>(state >> (i % 64))) * ((i % 3) == 0 ? -1 : 1) + 0.0);
+    values.push_back(static_cast<double>(state % 100000) / 1000.0);
+  }
+  registry reg(1);
+  auto& g = reg.gauge("v", "v", {"i"});
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    g.series({fmt::format("{:06}", i)}).set(values[i]);  // sorts in creation order
+  }
+  const std::vector<std::string> lines = lines_starting(reg.render_text(), "v{");
+  ASSERT_EQ(lines.size(), values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(lines[i], fmt::format("v{{i=\"{:06}\"}} {}", i, values[i])) << fmt::format("{:a}", values[i]);
+  }
+}
+
+// Scrapes run while every shard keeps updating its cells: each scrape is
+// self-consistent (cumulative buckets never decrease, _count equals the +Inf
+// bucket, values only grow between scrapes) and the last one is exact.
+TEST(Metrics, ScrapesDuringUpdatesAreConsistent) {
+  constexpr int threads = 3;
+  constexpr int iterations = 20000;
+  registry reg(threads);
+  auto& counters = reg.counter("c", "c", {"k"});
+  auto& hists = reg.histogram("h", "h", {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {"k"}, true);
+  std::vector<counter_handle> cs;
+  std::vector<histogram_handle> hs;
+  for (int k = 0; k < 20; ++k) {
+    cs.push_back(counters.series({std::to_string(k)}));
+    hs.push_back(hists.series({std::to_string(k)}));
+  }
+  std::atomic<int> running{threads};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, shard = static_cast<std::size_t>(t)] {
+      for (int i = 0; i < iterations; ++i) {
+        const std::size_t k = static_cast<std::size_t>(i) % cs.size();
+        cs[k].inc(shard);
+        if (i % 2 == 0) {
+          hs[k].observe(shard, static_cast<double>(i % 12), "t" + std::to_string(i));
+        } else {
+          hs[k].observe(shard, static_cast<double>(i % 12));
+        }
+      }
+      running.fetch_sub(1);
+    });
+  }
+  const auto parse = [](const std::string& line) {
+    const std::size_t space = line.find("} ");
+    return std::stod(line.substr(space + 2, line.find(' ', space + 2) - space - 2));
+  };
+  std::vector<double> last_counters(cs.size(), 0);
+  int scrapes = 0;
+  bool last = false;
+  while (!last) {
+    last = running.load() == 0;  // read before scraping: the final scrape sees every update
+    const std::string om = reg.render_openmetrics();
+    ++scrapes;
+    const std::vector<std::string> counter_lines = lines_starting(om, "c_total{");
+    ASSERT_EQ(counter_lines.size(), cs.size());
+    for (std::size_t k = 0; k < counter_lines.size(); ++k) {
+      const double v = parse(counter_lines[k]);
+      EXPECT_GE(v, last_counters[k]);
+      last_counters[k] = v;
+    }
+    const std::vector<std::string> buckets = lines_starting(om, "h_bucket{");
+    const std::vector<std::string> counts = lines_starting(om, "h_count{");
+    ASSERT_EQ(buckets.size(), hs.size() * 11);
+    ASSERT_EQ(counts.size(), hs.size());
+    for (std::size_t k = 0; k < hs.size(); ++k) {
+      double previous = 0;
+      for (std::size_t b = 0; b < 11; ++b) {
+        const double v = parse(buckets[k * 11 + b]);
+        EXPECT_GE(v, previous) << buckets[k * 11 + b];
+        previous = v;
+      }
+      EXPECT_EQ(parse(counts[k]), previous) << counts[k];
+    }
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_GE(scrapes, 1);
+  double total = 0;
+  for (const double v : last_counters) total += v;
+  EXPECT_EQ(total, threads * iterations);
+  std::uint64_t observed = 0;
+  for (const auto& h : hs) observed += h.count();
+  EXPECT_EQ(observed, static_cast<std::uint64_t>(threads) * iterations);
 }
 
 TEST(Exemplars, LatestPerBucketInOpenMetricsOnly) {
