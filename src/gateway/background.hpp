@@ -1,8 +1,9 @@
 #pragma once
 // Running blocking or long work off the server threads: the work runs on a
-// thread pool and the awaiting coroutine resumes on its own shard's executor,
-// so one slow database query or a large /metrics render never stalls the
-// other requests of a server thread.
+// thread pool (at lowered priority, see core/thread_priority.hpp) and the
+// awaiting coroutine resumes on its own shard's executor, so one slow database
+// query or a large /metrics render never stalls the other requests of a
+// server thread.
 
 #include <type_traits>
 #include <utility>
@@ -12,6 +13,8 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "core/thread_priority.hpp"
+
 namespace gatewayz::gateway {
 
 // Exceptions thrown by `work` propagate to the awaiting coroutine.
@@ -20,7 +23,10 @@ namespace gatewayz::gateway {
 template <class F>
 boost::asio::awaitable<std::invoke_result_t<F>> on_pool(boost::asio::thread_pool& pool, F work) {
   using result = std::invoke_result_t<F>;
-  auto task = [work = std::move(work)]() -> boost::asio::awaitable<result> { co_return work(); };
+  auto task = [work = std::move(work)]() -> boost::asio::awaitable<result> {
+    lower_thread_priority();
+    co_return work();
+  };
   auto executor = pool.get_executor();
   co_return co_await boost::asio::co_spawn(executor, std::move(task), boost::asio::use_awaitable);
 }

@@ -7,6 +7,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "core/thread_priority.hpp"
 #include "health/breaker.hpp"
 #include "health/health.hpp"
 #include "telemetry/catalog.hpp"
@@ -296,6 +297,9 @@ void monitor::start() {
       } catch (const std::exception& e) {
         if (m.on_error) m.on_error(e.what());
       }
+      // Only after the first round: the scores serving starts with are
+      // computed at once, before any request can change them.
+      lower_thread_priority();
       lock.lock();
       m.wake.wait_for(lock, std::chrono::duration<double>(m.opts.interval_s), [&m] { return m.stopping; });
     }

@@ -1,0 +1,16 @@
+#pragma once
+// Background threads (ledger writer, health monitor, metrics render, store
+// queries) share cores with the request-serving shards; on a busy core their
+// bursts (a ledger batch, a large /metrics render) would otherwise preempt a
+// shard mid-request and show up as tail latency. Lowered, they still get CPU
+// time whenever a shard waits, and a fair share under saturation, but a shard
+// that becomes runnable is no longer made to wait behind them.
+
+namespace gatewayz {
+
+// Puts the calling thread in SCHED_BATCH (no wake-up preemption of others)
+// at nice +5. Idempotent per thread; failures are ignored (the thread then
+// simply keeps its priority).
+void lower_thread_priority() noexcept;
+
+}  // namespace gatewayz
