@@ -127,6 +127,13 @@ authenticator::authenticator(store::store& store, auth_options options, std::siz
   sha256_ = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   if (sha256_ == nullptr) throw std::runtime_error("authenticator: OpenSSL has no SHA-256");
   shards_ = std::make_unique<shard_cache[]>(shard_count);
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    shards_[i].sha256_ctx = EVP_MD_CTX_new();
+    if (shards_[i].sha256_ctx == nullptr) {
+      free_digest_contexts();
+      throw std::bad_alloc();
+    }
+  }
   if (metrics != nullptr) {
     has_metrics_ = true;
     for (std::size_t i = 0; i < shard_count; ++i) {
@@ -136,12 +143,26 @@ authenticator::authenticator(store::store& store, auth_options options, std::siz
   }
 }
 
-authenticator::~authenticator() { EVP_MD_free(sha256_); }
+authenticator::~authenticator() { free_digest_contexts(); }
 
-authenticator::digest authenticator::hash_key(std::string_view key) const {
+void authenticator::free_digest_contexts() noexcept {
+  if (shards_) {
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      EVP_MD_CTX_free(shards_[i].sha256_ctx);
+      shards_[i].sha256_ctx = nullptr;
+    }
+  }
+  EVP_MD_free(sha256_);
+  sha256_ = nullptr;
+}
+
+authenticator::digest authenticator::hash_key(shard_cache& cache, std::string_view key) const {
   digest d{};
   unsigned int size = 0;
-  if (EVP_Digest(key.data(), key.size(), d.data(), &size, sha256_, nullptr) != 1 || size != d.size()) {
+  // Re-initialising with the same digest keeps the context's state buffers.
+  if (EVP_DigestInit_ex2(cache.sha256_ctx, sha256_, nullptr) != 1 ||
+      EVP_DigestUpdate(cache.sha256_ctx, key.data(), key.size()) != 1 ||
+      EVP_DigestFinal_ex(cache.sha256_ctx, d.data(), &size) != 1 || size != d.size()) {
     throw std::runtime_error("authenticator: SHA-256 failed");
   }
   return d;
@@ -213,7 +234,7 @@ auth_result authenticator::authenticate(std::size_t shard, std::string_view cred
   if (key->empty()) return auth_result{auth_status::missing};
 
   shard_cache& cache = shards_[shard];
-  const digest d = hash_key(*key);
+  const digest d = hash_key(cache, *key);
   const auto now = clock_();
   auto cached = cache.entries.find(d);
   if (cached != cache.entries.end() && now < cached->second.expires) {

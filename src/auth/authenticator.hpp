@@ -39,7 +39,8 @@
 #include "store/store.hpp"
 #include "telemetry/catalog.hpp"
 
-struct evp_md_st;  // OpenSSL's EVP_MD
+struct evp_md_st;      // OpenSSL's EVP_MD
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
 
 namespace gatewayz::auth {
 
@@ -139,12 +140,16 @@ class authenticator {
     std::unordered_map<digest, entry, digest_hash, digest_equal> entries;
     std::unordered_map<std::int64_t, std::shared_ptr<customer_balance>> customers;
     std::atomic<std::uint64_t> lookups{0};  // written by this shard only
+    // Reused for every key this shard hashes: a one-shot EVP_Digest allocates
+    // and frees a context (and the provider's) on every request.
+    evp_md_ctx_st* sha256_ctx = nullptr;
     telemetry::counter_handle hits;
     telemetry::counter_handle misses;
   };
 
-  digest hash_key(std::string_view key) const;
+  digest hash_key(shard_cache& cache, std::string_view key) const;
   auth_result from_entry(const entry& e) const;
+  void free_digest_contexts() noexcept;
   void insert(shard_cache& cache, const digest& d, entry e, std::chrono::steady_clock::time_point now);
   std::shared_ptr<customer_balance> balance_of(shard_cache& cache, std::int64_t customer_id);
   std::chrono::steady_clock::duration seconds(double s) const;

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "core/thread_priority.hpp"
+
 namespace gatewayz::ledger {
 
 namespace {
@@ -130,6 +132,7 @@ writer_stats ledger_writer::stats() const {
 }
 
 void ledger_writer::run() {
+  lower_thread_priority();
   const auto interval = std::chrono::milliseconds(options_.flush_interval_ms);
   // The first flush replays a spill file left by an earlier run.
   guarded_flush(false);
@@ -159,22 +162,43 @@ void ledger_writer::guarded_flush(bool final) {
   }
 }
 
-std::vector<store::ledger_row> ledger_writer::drain_queues(bool final) {
-  std::vector<store::ledger_row> batch;
-  std::vector<store::ledger_row> taken;
+std::vector<store::ledger_row>& ledger_writer::drain_queues(bool final) {
+  // Each queue gets an emptied buffer that kept its capacity, so a shard
+  // thread never regrows its queue (copying every row queued so far) while
+  // it serves requests.
+  batch_.clear();
+  if (shard_count_ == 1) {
+    // The common one-thread setup: the queue's rows become the batch as is.
+    shard_queue& queue = queues_[0];
+    std::lock_guard lock{queue.mu};
+    if (final) queue.accepting = false;
+    batch_.swap(queue.rows);
+    queue.wake_sent = false;
+    return batch_;
+  }
   for (std::size_t i = 0; i < shard_count_; ++i) {
     shard_queue& queue = queues_[i];
+    spare_.clear();
     {
       std::lock_guard lock{queue.mu};
       if (final) queue.accepting = false;
-      taken.swap(queue.rows);
+      spare_.swap(queue.rows);
       queue.wake_sent = false;
     }
     // Moved out here, not under the shard's lock, so the shard waits only for a swap.
-    append_moved(batch, taken.begin(), taken.end());
-    taken.clear();
+    append_moved(batch_, spare_.begin(), spare_.end());
   }
-  return batch;
+  spare_.clear();
+  return batch_;
+}
+
+void ledger_writer::release_batch() noexcept {
+  batch_.clear();
+  // A burst (a store outage filling the queues) must not pin its memory for
+  // good: buffers beyond a few flushes' worth of rows are given back.
+  constexpr std::size_t keep_rows = 16 * 1024;
+  if (batch_.capacity() > keep_rows) std::vector<store::ledger_row>().swap(batch_);
+  if (spare_.capacity() > keep_rows) std::vector<store::ledger_row>().swap(spare_);
 }
 
 void ledger_writer::flush(bool final) {
@@ -183,7 +207,13 @@ void ledger_writer::flush(bool final) {
   failed_writes_this_flush_ = 0;
   unreachable_this_flush_ = false;
 
-  std::vector<store::ledger_row> batch = drain_queues(final);
+  // Emptied on every exit: a flush that throws (out of memory) loses its
+  // batch as it always did, and never hands moved-from rows to the next one.
+  struct release_on_exit {
+    ledger_writer& w;
+    ~release_on_exit() { w.release_batch(); }
+  } release{*this};
+  std::vector<store::ledger_row>& batch = drain_queues(final);
   const bool spill_pending = spill_.has_data();
   // With rows spilled, the store was down recently: a ping first, so an
   // outage costs one round trip per flush, not a failing write of every chunk.
@@ -192,17 +222,18 @@ void ledger_writer::flush(bool final) {
     last_error_ = "the store does not answer";
   }
   std::vector<store::ledger_row> unwritten;
+  const std::vector<store::ledger_row>* to_spill = &unwritten;
   if (unreachable_this_flush_) {
-    unwritten = std::move(batch);
+    to_spill = &batch;
   } else if (!batch.empty()) {
-    unwritten = write_rows(std::move(batch), written_);
+    unwritten = write_rows(batch, written_);
   }
   // Replayed after the new rows, so their success tells a poison row in the
   // spill file from a store that refuses everything.
   if (spill_pending && !unreachable_this_flush_) {
     try {
-      const std::size_t torn = spill_.replay(
-          [&](std::vector<store::ledger_row> spilled) { return write_rows(std::move(spilled), replayed_); });
+      const std::size_t torn =
+          spill_.replay([&](std::vector<store::ledger_row> spilled) { return write_rows(spilled, replayed_); });
       if (torn > 0) {
         report(fmt::format("ledger: discarded {} unreadable line(s) of spill file {} (torn by a crash)", torn,
                            spill_.path()));
@@ -211,13 +242,18 @@ void ledger_writer::flush(bool final) {
       report(fmt::format("ledger: cannot replay spill file: {}", e.what()));
     }
   }
-  if (!unwritten.empty()) spill(unwritten);
+  if (!to_spill->empty()) spill(*to_spill);
   flushes_.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::vector<store::ledger_row> ledger_writer::write_rows(std::vector<store::ledger_row> rows,
+std::vector<store::ledger_row> ledger_writer::write_rows(std::vector<store::ledger_row>& rows,
                                                          std::atomic<std::uint64_t>& committed) {
   std::vector<store::ledger_row> unwritten;
+  if (rows.size() <= options_.batch_max) {
+    // One chunk (the usual flush): written from where it is, no copy.
+    write_chunk(rows, committed, unwritten);
+    return unwritten;
+  }
   std::vector<store::ledger_row> chunk;
   for (std::size_t start = 0; start < rows.size(); start += options_.batch_max) {
     const auto first = rows.begin() + static_cast<std::ptrdiff_t>(start);

@@ -68,7 +68,10 @@ namespace gatewayz::ledger {
 struct writer_options {
   unsigned flush_interval_ms = 200;
   std::size_t queue_capacity = 64 * 1024;  // rows per shard
-  std::size_t batch_max = 1000;            // rows per write_ledger call
+  // Rows per write_ledger call (one transaction). Large enough that a whole
+  // flush at ~40k requests/s fits in one: with random request ids each row
+  // dirties an index page, and rows of one transaction share those pages.
+  std::size_t batch_max = 8192;
   std::string spill_path;                  // empty = "./gatewayz-ledger.spill"
 };
 
@@ -132,11 +135,13 @@ class ledger_writer {
   // `final` also stops the queues from accepting more.
   void flush(bool final);
   void guarded_flush(bool final);
-  std::vector<store::ledger_row> drain_queues(bool final);
-  // Writes `rows` in chunks; returns the rows still unwritten (the store is
-  // unreachable or refused them; see the header). Adds committed rows to
-  // `committed`.
-  std::vector<store::ledger_row> write_rows(std::vector<store::ledger_row> rows,
+  // Swaps every shard's queue out into batch_ (which it returns).
+  std::vector<store::ledger_row>& drain_queues(bool final);
+  void release_batch() noexcept;
+  // Writes `rows` in chunks (possibly moving rows out of it); returns the
+  // rows still unwritten (the store is unreachable or refused them; see the
+  // header). Adds committed rows to `committed`.
+  std::vector<store::ledger_row> write_rows(std::vector<store::ledger_row>& rows,
                                             std::atomic<std::uint64_t>& committed);
   // Writes one chunk, bisecting it when the store is up but refuses it.
   // Rows of `chunk` neither committed nor rejected go to `unwritten`.
@@ -166,6 +171,8 @@ class ledger_writer {
   bool stop_requested_ = false;
 
   // Writer thread only.
+  std::vector<store::ledger_row> batch_;  // the rows of the flush in progress
+  std::vector<store::ledger_row> spare_;  // an empty buffer handed to the next queue drained
   std::string last_error_;  // why the store last failed
   bool wrote_this_flush_ = false;
   bool wrote_last_flush_ = false;

@@ -21,10 +21,12 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
+#include <iterator>
 #include <mutex>
 #include <unordered_map>
 
@@ -97,6 +99,9 @@ const std::vector<migration>& migrations() {
           count BIGINT NOT NULL,
           PRIMARY KEY (minute, model, provider, bucket));
       )sql"},
+      // No query reads the ledger by customer and time (stats come from the
+      // rollups), and every index costs each ledger insert a B-tree update.
+      {2, "DROP INDEX IF EXISTS ledger_customer_time"},
   };
   return list;
 }
@@ -148,6 +153,10 @@ class result {
   std::string text(int row, int column) const {
     return std::string(PQgetvalue(r_.get(), row, column), static_cast<std::size_t>(PQgetlength(r_.get(), row, column)));
   }
+  // Valid while this result lives.
+  std::string_view view(int row, int column) const {
+    return {PQgetvalue(r_.get(), row, column), static_cast<std::size_t>(PQgetlength(r_.get(), row, column))};
+  }
   std::int64_t int64(int row, int column) const { return std::strtoll(PQgetvalue(r_.get(), row, column), nullptr, 10); }
   double real(int row, int column) const { return std::strtod(PQgetvalue(r_.get(), row, column), nullptr); }
   bool boolean(int row, int column) const { return PQgetvalue(r_.get(), row, column)[0] == 't'; }
@@ -181,34 +190,48 @@ class params {
 // parameter per column and is expanded with unnest() in one round trip.
 class array_literal {
  public:
-  void add(std::int64_t v) { element(std::to_string(v)); }
-  void add(double v) { element(fmt::format("{}", v)); }
-  void add(bool v) { element(v ? "t" : "f"); }
+  // Elements are formatted straight into the literal: a batch has thousands
+  // of rows, and the writer thread's CPU is shared with request serving.
+  void add(std::int64_t v) {
+    separate();
+    fmt::format_to(std::back_inserter(body_), "{}", v);
+  }
+  void add(double v) {
+    separate();
+    fmt::format_to(std::back_inserter(body_), "{}", v);
+  }
+  void add(bool v) {
+    separate();
+    body_ += v ? 't' : 'f';
+  }
   void add(std::string_view v) {
-    std::string quoted = "\"";
+    separate();
+    body_ += '"';
     for (const char c : v) {
-      if (c == '"' || c == '\\') quoted += '\\';
-      quoted += c;
+      if (c == '"' || c == '\\') body_ += '\\';
+      body_ += c;
     }
-    quoted += '"';
-    element(quoted);
+    body_ += '"';
   }
   template <typename T>
   void add(const std::optional<T>& v) {
     if (v) {
       add(*v);
     } else {
-      element("NULL");
+      separate();
+      body_ += "NULL";
     }
   }
-  std::string finish() const { return "{" + body_ + "}"; }
+  std::string finish() {
+    body_ += '}';
+    return std::move(body_);
+  }
 
  private:
-  void element(std::string_view e) {
-    if (!body_.empty()) body_ += ',';
-    body_ += e;
+  void separate() {
+    if (body_.size() > 1) body_ += ',';  // past the opening brace
   }
-  std::string body_;
+  std::string body_ = "{";
 };
 
 class connection {
@@ -598,8 +621,17 @@ class postgres_store final : public store {
  private:
   // The batch as one array literal per ledger column.
   static params ledger_arrays(const std::vector<ledger_row>& rows) {
+    // In request-id order: neighbouring inserts share index pages, and two
+    // instances replaying the same rows lock them in the same order. Stable,
+    // so of two rows with one id the first still wins.
+    std::vector<const ledger_row*> order;
+    order.reserve(rows.size());
+    for (const ledger_row& row : rows) order.push_back(&row);
+    std::stable_sort(order.begin(), order.end(),
+                     [](const ledger_row* a, const ledger_row* b) { return a->request_id < b->request_id; });
     std::vector<array_literal> columns(15);
-    for (const ledger_row& row : rows) {
+    for (const ledger_row* row_ptr : order) {
+      const ledger_row& row = *row_ptr;
       columns[0].add(std::string_view(row.request_id));
       columns[1].add(row.unix_ms);
       columns[2].add(row.customer_id);
@@ -617,7 +649,7 @@ class postgres_store final : public store {
       columns[14].add(row.streamed);
     }
     params p;
-    for (const auto& column : columns) p.add_text(column.finish());
+    for (auto& column : columns) p.add_text(column.finish());
     return p;
   }
 
@@ -638,32 +670,33 @@ class postgres_store final : public store {
     for (const ledger_row& row : rows) by_request_id.emplace(row.request_id, &row);  // first occurrence wins
     batch_effects effects;
     for (int i = 0; i < inserted.rows(); ++i) {
-      const std::string id = inserted.text(i, 0);
-      const auto it = by_request_id.find(id);
+      const auto it = by_request_id.find(inserted.view(i, 0));
       if (it != by_request_id.end()) effects.add(*it->second);
     }
 
+    effects.finish();
+
     // One statement per customer in id order: every instance locks
     // customers in the same order, and the debit is computed by the server.
-    for (const auto& [customer_id, cost] : effects.debits) {
+    for (const auto& debit : effects.debits()) {
       conn->exec("UPDATE customers SET balance_nanos = balance_nanos - $1 WHERE id = $2",
-                 params().add(cost).add(customer_id));
+                 params().add(debit.cost).add(debit.customer_id));
     }
-    if (!effects.rollups.empty()) {
+    if (!effects.rollups().empty()) {
       std::vector<array_literal> columns(9);
-      for (const auto& [key, sums] : effects.rollups) {  // sorted by key
-        columns[0].add(key.minute);
-        columns[1].add(std::string_view(key.model));
-        columns[2].add(std::string_view(key.provider));
-        columns[3].add(sums.requests);
-        columns[4].add(sums.successes);
-        columns[5].add(sums.failures);
-        columns[6].add(sums.latency_sum_ms);
-        columns[7].add(sums.tokens);
-        columns[8].add(sums.cost);
+      for (const auto& rollup : effects.rollups()) {  // sorted by key
+        columns[0].add(rollup.minute);
+        columns[1].add(rollup.model);
+        columns[2].add(rollup.provider);
+        columns[3].add(rollup.sums.requests);
+        columns[4].add(rollup.sums.successes);
+        columns[5].add(rollup.sums.failures);
+        columns[6].add(rollup.sums.latency_sum_ms);
+        columns[7].add(rollup.sums.tokens);
+        columns[8].add(rollup.sums.cost);
       }
       params p;
-      for (const auto& column : columns) p.add_text(column.finish());
+      for (auto& column : columns) p.add_text(column.finish());
       conn->exec(
           "INSERT INTO rollup_minutes AS r (minute, model, provider, requests, successes, failures, latency_sum_ms,"
           " tokens, cost_nanos)"
@@ -675,18 +708,18 @@ class postgres_store final : public store {
           " tokens = r.tokens + excluded.tokens, cost_nanos = r.cost_nanos + excluded.cost_nanos",
           p);
     }
-    if (!effects.buckets.empty()) {
+    if (!effects.buckets().empty()) {
       std::vector<array_literal> columns(5);
-      for (const auto& [key_and_bucket, count] : effects.buckets) {  // sorted by key, bucket
-        const auto& [key, bucket] = key_and_bucket;
-        columns[0].add(key.minute);
-        columns[1].add(std::string_view(key.model));
-        columns[2].add(std::string_view(key.provider));
-        columns[3].add(std::int64_t{bucket});
-        columns[4].add(count);
+      for (const auto& b : effects.buckets()) {  // sorted by key, bucket
+        const auto& rollup = effects.rollups()[b.rollup];
+        columns[0].add(rollup.minute);
+        columns[1].add(rollup.model);
+        columns[2].add(rollup.provider);
+        columns[3].add(std::int64_t{b.bucket});
+        columns[4].add(b.count);
       }
       params p;
-      for (const auto& column : columns) p.add_text(column.finish());
+      for (auto& column : columns) p.add_text(column.finish());
       conn->exec(
           "INSERT INTO rollup_latency_buckets AS b (minute, model, provider, bucket, count)"
           " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::bigint[])"

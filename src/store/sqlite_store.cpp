@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
@@ -83,6 +84,10 @@ const std::vector<migration>& migrations() {
                    count INTEGER NOT NULL,
                    PRIMARY KEY (minute, model, provider, bucket)))sql",
        }},
+      // No query reads the ledger by customer and time (stats come from the
+      // rollups), and every index costs each ledger insert a B-tree update on
+      // the writer thread, which shares a core with request serving.
+      {2, {"DROP INDEX IF EXISTS ledger_customer_time"}},
   };
   return list;
 }
@@ -106,6 +111,13 @@ class statement {
   statement& bind(int index, std::string_view value) {
     return check(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT));
   }
+  // Binds without copying: `value` must stay alive until reset() or the
+  // statement's release.
+  statement& bind_static(int index, std::string_view value) {
+    return check(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_STATIC));
+  }
+  // Ready to run again with new bindings (every parameter is rebound).
+  void reset() { sqlite3_reset(stmt_); }
   template <typename T>
   statement& bind(int index, const std::optional<T>& value) {
     if (!value) return check(sqlite3_bind_null(stmt_, index));
@@ -435,44 +447,56 @@ class sqlite_store final : public store {
     if (rows.empty()) return 0;
     auto conn = pool_.acquire();
     transaction tx(*conn, transaction::kind::write);
+    // In key order, consecutive inserts land on neighbouring pages of the
+    // request-id index, which with random ids is most of a row's cost. The
+    // sort is stable, so of two rows with one id the first still wins.
+    std::vector<const ledger_row*> order;
+    order.reserve(rows.size());
+    for (const ledger_row& row : rows) order.push_back(&row);
+    std::stable_sort(order.begin(), order.end(),
+                     [](const ledger_row* a, const ledger_row* b) { return a->request_id < b->request_id; });
     batch_effects effects;
     std::size_t inserted = 0;
-    for (const ledger_row& row : rows) {
-      conn->prepare(
-              "INSERT INTO ledger (request_id, unix_ms, customer_id, key_id, model, provider, attempts, status,"
-              " http_status, input_tokens, output_tokens, cost_nanos, latency_ms, ttft_ms, streamed)"
-              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-              " ON CONFLICT (request_id) DO NOTHING")
-          .bind(1, row.request_id)
-          .bind(2, row.unix_ms)
-          .bind(3, row.customer_id)
-          .bind(4, row.key_id)
-          .bind(5, row.model)
-          .bind(6, row.provider)
-          .bind(7, std::int64_t{row.attempts})
-          .bind(8, row.status)
-          .bind(9, std::int64_t{row.http_status})
-          .bind(10, row.input_tokens)
-          .bind(11, row.output_tokens)
-          .bind(12, row.cost)
-          .bind(13, storable_ms(row.latency_ms))
-          .bind(14, row.ttft_ms ? std::optional<double>(storable_ms(*row.ttft_ms)) : std::nullopt)
-          .bind(15, std::int64_t{row.streamed ? 1 : 0})
-          .run();
-      // Only a newly inserted row changes balances and rollups: a replayed
-      // batch (the writer retrying after an unclear failure) is a no-op.
-      if (conn->changes() == 1) {
-        effects.add(row);
-        ++inserted;
+    {
+      auto insert = conn->prepare(
+          "INSERT INTO ledger (request_id, unix_ms, customer_id, key_id, model, provider, attempts, status,"
+          " http_status, input_tokens, output_tokens, cost_nanos, latency_ms, ttft_ms, streamed)"
+          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+          " ON CONFLICT (request_id) DO NOTHING");
+      for (const ledger_row* row : order) {
+        insert.reset();
+        insert.bind_static(1, row->request_id)
+            .bind(2, row->unix_ms)
+            .bind(3, row->customer_id)
+            .bind(4, row->key_id)
+            .bind_static(5, row->model)
+            .bind_static(6, row->provider)
+            .bind(7, std::int64_t{row->attempts})
+            .bind_static(8, row->status)
+            .bind(9, std::int64_t{row->http_status})
+            .bind(10, row->input_tokens)
+            .bind(11, row->output_tokens)
+            .bind(12, row->cost)
+            .bind(13, storable_ms(row->latency_ms))
+            .bind(14, row->ttft_ms ? std::optional<double>(storable_ms(*row->ttft_ms)) : std::nullopt)
+            .bind(15, std::int64_t{row->streamed ? 1 : 0})
+            .run();
+        // Only a newly inserted row changes balances and rollups: a replayed
+        // batch (the writer retrying after an unclear failure) is a no-op.
+        if (conn->changes() == 1) {
+          effects.add(*row);
+          ++inserted;
+        }
       }
     }
-    for (const auto& [customer_id, cost] : effects.debits) {
+    effects.finish();
+    for (const auto& debit : effects.debits()) {
       conn->prepare("UPDATE customers SET balance_nanos = balance_nanos - ?1 WHERE id = ?2")
-          .bind(1, cost)
-          .bind(2, customer_id)
+          .bind(1, debit.cost)
+          .bind(2, debit.customer_id)
           .run();
     }
-    for (const auto& [key, sums] : effects.rollups) {
+    for (const auto& rollup : effects.rollups()) {
       conn->prepare(
               "INSERT INTO rollup_minutes (minute, model, provider, requests, successes, failures, latency_sum_ms,"
               " tokens, cost_nanos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -480,28 +504,28 @@ class sqlite_store final : public store {
               " requests = requests + excluded.requests, successes = successes + excluded.successes,"
               " failures = failures + excluded.failures, latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms,"
               " tokens = tokens + excluded.tokens, cost_nanos = cost_nanos + excluded.cost_nanos")
-          .bind(1, key.minute)
-          .bind(2, key.model)
-          .bind(3, key.provider)
-          .bind(4, sums.requests)
-          .bind(5, sums.successes)
-          .bind(6, sums.failures)
-          .bind(7, sums.latency_sum_ms)
-          .bind(8, sums.tokens)
-          .bind(9, sums.cost)
+          .bind(1, rollup.minute)
+          .bind_static(2, rollup.model)
+          .bind_static(3, rollup.provider)
+          .bind(4, rollup.sums.requests)
+          .bind(5, rollup.sums.successes)
+          .bind(6, rollup.sums.failures)
+          .bind(7, rollup.sums.latency_sum_ms)
+          .bind(8, rollup.sums.tokens)
+          .bind(9, rollup.sums.cost)
           .run();
     }
-    for (const auto& [key_and_bucket, count] : effects.buckets) {
-      const auto& [key, bucket] = key_and_bucket;
+    for (const auto& b : effects.buckets()) {
+      const auto& rollup = effects.rollups()[b.rollup];
       conn->prepare(
               "INSERT INTO rollup_latency_buckets (minute, model, provider, bucket, count)"
               " VALUES (?1, ?2, ?3, ?4, ?5)"
               " ON CONFLICT (minute, model, provider, bucket) DO UPDATE SET count = count + excluded.count")
-          .bind(1, key.minute)
-          .bind(2, key.model)
-          .bind(3, key.provider)
-          .bind(4, std::int64_t{bucket})
-          .bind(5, count)
+          .bind(1, rollup.minute)
+          .bind_static(2, rollup.model)
+          .bind_static(3, rollup.provider)
+          .bind(4, std::int64_t{b.bucket})
+          .bind(5, b.count)
           .run();
     }
     tx.commit();

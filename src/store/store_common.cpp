@@ -53,12 +53,21 @@ std::int64_t first_minute_of_window(std::int64_t now_ms, std::chrono::seconds wi
   return minute_of(now_ms - window_ms);
 }
 
+std::size_t batch_effects::key_hash::operator()(const key& k) const noexcept {
+  const std::hash<std::string_view> h;
+  std::size_t seed = std::hash<std::int64_t>{}(k.minute);
+  seed ^= h(k.model) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
+  seed ^= h(k.provider) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
+  return seed;
+}
+
 void batch_effects::add(const ledger_row& row) {
-  if (row.customer_id) debits[*row.customer_id] += row.cost;
-  rollup_key key{minute_of(row.unix_ms), row.model, row.provider};
+  if (row.customer_id) debit_sums_[*row.customer_id] += row.cost;
+  const auto [it, inserted] = rollup_index_.try_emplace(key{minute_of(row.unix_ms), row.model, row.provider},
+                                                        static_cast<std::uint32_t>(rollups_.size()));
+  if (inserted) rollups_.push_back(rollup{it->first.minute, it->first.model, it->first.provider, {}});
   const double latency_ms = storable_ms(row.latency_ms);
-  const int bucket = latency_histogram::bucket_of(latency_ms);
-  auto& sums = rollups[key];
+  rollup_sums& sums = rollups_[it->second].sums;
   sums.requests += 1;
   if (row.status == "success") {
     sums.successes += 1;
@@ -68,7 +77,50 @@ void batch_effects::add(const ledger_row& row) {
   sums.latency_sum_ms += latency_ms;
   sums.tokens += row.input_tokens + row.output_tokens;
   sums.cost += row.cost;
-  buckets[{std::move(key), bucket}] += 1;
+  static_assert(latency_histogram::bucket_count <= 0x10000, "a bucket must fit the low 16 bits");
+  bucket_hits_.push_back(std::uint64_t{it->second} << 16 |
+                         static_cast<std::uint64_t>(latency_histogram::bucket_of(latency_ms)));
+}
+
+void batch_effects::finish() {
+  debits_.clear();
+  debits_.reserve(debit_sums_.size());
+  for (const auto& [customer_id, cost] : debit_sums_) debits_.push_back(debit{customer_id, cost});
+  std::sort(debits_.begin(), debits_.end(), [](const debit& a, const debit& b) { return a.customer_id < b.customer_id; });
+
+  // Rollups in key order; `rank` maps an insertion index to its sorted place.
+  std::vector<std::uint32_t> order(rollups_.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [this](std::uint32_t a, std::uint32_t b) {
+    const rollup& x = rollups_[a];
+    const rollup& y = rollups_[b];
+    if (x.minute != y.minute) return x.minute < y.minute;
+    if (x.model != y.model) return x.model < y.model;
+    return x.provider < y.provider;
+  });
+  std::vector<std::uint32_t> rank(rollups_.size());
+  std::vector<rollup> sorted;
+  sorted.reserve(rollups_.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) {
+    rank[order[i]] = i;
+    sorted.push_back(rollups_[order[i]]);
+  }
+  rollups_ = std::move(sorted);
+  rollup_index_.clear();  // its indexes no longer match rollups_
+
+  for (std::uint64_t& hit : bucket_hits_) hit = std::uint64_t{rank[hit >> 16]} << 16 | (hit & 0xffff);
+  std::sort(bucket_hits_.begin(), bucket_hits_.end());
+  buckets_.clear();
+  for (const std::uint64_t hit : bucket_hits_) {
+    const std::size_t rollup = hit >> 16;
+    const int bucket = static_cast<int>(hit & 0xffff);
+    if (!buckets_.empty() && buckets_.back().rollup == rollup && buckets_.back().bucket == bucket) {
+      ++buckets_.back().count;
+    } else {
+      buckets_.push_back(bucket_count{rollup, bucket, 1});
+    }
+  }
+  bucket_hits_.clear();
 }
 
 std::vector<model_stats> finish_stats(const stats_by_model& merged) {

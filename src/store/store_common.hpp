@@ -10,7 +10,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "store/latency_histogram.hpp"
@@ -40,13 +40,6 @@ inline std::int64_t minute_of(std::int64_t unix_ms) {
 // First minute a stats() window includes, given the current time.
 std::int64_t first_minute_of_window(std::int64_t now_ms, std::chrono::seconds window);
 
-struct rollup_key {
-  std::int64_t minute = 0;
-  std::string model;
-  std::string provider;
-  auto operator<=>(const rollup_key&) const = default;
-};
-
 struct rollup_sums {
   std::int64_t requests = 0;
   std::int64_t successes = 0;
@@ -56,15 +49,62 @@ struct rollup_sums {
   nanos_usd cost = 0;
 };
 
-// What a batch's newly inserted rows change. Maps are ordered so every
-// writer touches rows in the same order (customer id, then rollup key),
-// which keeps concurrent PostgreSQL transactions from deadlocking.
-struct batch_effects {
-  std::map<std::int64_t, nanos_usd> debits;  // customer id → total cost
-  std::map<rollup_key, rollup_sums> rollups;
-  std::map<std::tuple<rollup_key, int>, std::int64_t> buckets;  // (key, bucket) → count
+// What a batch's newly inserted rows change: debits per customer, rollup
+// sums per (minute, model, provider) and latency-bucket counts per rollup.
+//
+// add() runs once per inserted row on the ledger writer's thread, which in
+// production shares a core with request serving, so it neither copies
+// strings nor allocates per row: keys are views into the rows (which must
+// outlive this object) and bucket hits are packed integers, counted by one
+// sort in finish(). Allocation happens per distinct key, not per row.
+//
+// finish() sorts every list (customer id; minute, model, provider; bucket),
+// so every writer touches rows in the same order, which keeps concurrent
+// PostgreSQL transactions from deadlocking.
+class batch_effects {
+ public:
+  struct debit {
+    std::int64_t customer_id = 0;
+    nanos_usd cost = 0;
+  };
+  struct rollup {
+    std::int64_t minute = 0;
+    std::string_view model;
+    std::string_view provider;
+    rollup_sums sums;
+  };
+  struct bucket_count {
+    std::size_t rollup = 0;  // index into rollups()
+    int bucket = 0;
+    std::int64_t count = 0;
+  };
 
   void add(const ledger_row& row);
+  // Once, after the last add().
+  void finish();
+
+  // Valid after finish(), in the order described above.
+  const std::vector<debit>& debits() const { return debits_; }
+  const std::vector<rollup>& rollups() const { return rollups_; }
+  const std::vector<bucket_count>& buckets() const { return buckets_; }
+
+ private:
+  struct key {
+    std::int64_t minute;
+    std::string_view model;
+    std::string_view provider;
+    bool operator==(const key&) const = default;
+  };
+  struct key_hash {
+    std::size_t operator()(const key& k) const noexcept;
+  };
+
+  std::unordered_map<std::int64_t, nanos_usd> debit_sums_;
+  std::unordered_map<key, std::uint32_t, key_hash> rollup_index_;
+  std::vector<std::uint64_t> bucket_hits_;  // rollup index << 16 | bucket, one per row
+  std::vector<debit> debits_;
+  std::vector<rollup> rollups_;
+  std::vector<bucket_count> buckets_;
 };
 
 // Rollup sums of one (model, provider) over a window, plus merged buckets.

@@ -148,6 +148,40 @@ TEST_F(LedgerWriterTest, RowsFromSeveralShardsAreWrittenExactlyOnceAndDebited) {
   EXPECT_EQ(row->cost, cost);
 }
 
+// Queue buffers are handed back to the shards from flush to flush, and a
+// flush larger than batch_max is split into several transactions: across
+// many flushes, one shard or several, every row lands once.
+TEST_F(LedgerWriterTest, RowsOfManyFlushesAndBatchBoundariesAreWrittenExactlyOnce) {
+  for (const std::size_t shards : {std::size_t{1}, std::size_t{3}}) {
+    for (const std::size_t batch_max : {std::size_t{7}, std::size_t{100'000}}) {
+      SCOPED_TRACE(fmt::format("{} shard(s), batch_max {}", shards, batch_max));
+      const std::int64_t rows_before = real->count_ledger_rows();
+      const store::nanos_usd before = balance();
+      auto o = options(5);
+      o.batch_max = batch_max;
+      ledger::ledger_writer writer{*real, o, shards, nullptr, collect_errors()};
+      constexpr int waves = 6;
+      constexpr int rows_per_wave = 50;
+      std::uint64_t enqueued = 0;
+      for (int wave = 0; wave < waves; ++wave) {
+        for (int i = 0; i < rows_per_wave; ++i) {
+          const std::size_t shard = static_cast<std::size_t>(i) % shards;
+          ASSERT_TRUE(writer.enqueue(
+              shard, make_row(fmt::format("s{}-b{}-w{}-r{}", shards, batch_max, wave, i), customer.id, 3)));
+          ++enqueued;
+        }
+        // Each wave is flushed before the next starts, so the queues are reused.
+        ASSERT_TRUE(eventually([&] { return writer.stats().written == enqueued; }));
+      }
+      writer.stop();
+      EXPECT_EQ(real->count_ledger_rows() - rows_before, waves * rows_per_wave);
+      EXPECT_EQ(balance(), before - waves * rows_per_wave * 3);
+      EXPECT_EQ(writer.stats().spilled, 0U);
+    }
+  }
+  EXPECT_TRUE(errors.empty()) << errors.front();
+}
+
 TEST_F(LedgerWriterTest, AQueuedRowReachesTheStoreWithinTwoFlushIntervals) {
   // The kill -9 bound: only rows younger than about one interval are ever
   // only in memory.

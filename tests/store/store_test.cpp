@@ -321,6 +321,174 @@ TEST_P(StoreTest, LedgerRowsRoundTripAndReplayIsIdempotent) {
   EXPECT_EQ(total, 4);
 }
 
+TEST_P(StoreTest, OfTwoRowsWithOneRequestIdInABatchTheFirstWins) {
+  const customer acme = store_->create_customer("acme", 1000);
+  const std::int64_t t = now_ms();
+  // "req-b" sorts after "req-a" but comes first: the write order must not decide.
+  EXPECT_EQ(store_->write_ledger({make_row("req-b", acme.id, 5, t), make_row("req-a", acme.id, 1, t),
+                                  make_row("req-b", acme.id, 99, t)}),
+            2u);
+  EXPECT_EQ(store_->find_ledger_row("req-b")->cost, 5);
+  EXPECT_EQ(store_->find_customer("acme")->balance, 1000 - 6);
+}
+
+TEST_P(StoreTest, ABatchMixingManyPairsAndMinutesRollsUpExactlyAsRowByRow) {
+  // The same rows, written as one batch to one database and one row per
+  // write_ledger call to another, must leave identical rollups and balances.
+  std::string other_url;
+  if (GetParam() == "sqlite") {
+    other_url = "sqlite://" + sqlite_dir_ + "/row-by-row.db";
+  } else {
+    other_url = test_support::postgres_server::shared().create_database();
+  }
+  auto row_by_row = open_store(other_url, nullptr);
+  row_by_row->migrate();
+  std::vector<std::int64_t> customers;
+  for (const char* name : {"a", "b", "c"}) {
+    customers.push_back(store_->create_customer(name, 10 * nanos_per_usd).id);
+    ASSERT_EQ(row_by_row->create_customer(name, 10 * nanos_per_usd).id, customers.back());
+  }
+
+  const std::int64_t minute_ms = (now_ms() / 60'000 - 3) * 60'000;
+  std::mt19937_64 rng{7};
+  std::vector<ledger_row> rows;
+  for (int i = 0; i < 900; ++i) {
+    const auto pick = [&](std::uint64_t n) { return static_cast<int>(rng() % n); };
+    const int customer = pick(4);
+    ledger_row row = make_row(
+        // Ids in no particular order, some repeated within the batch.
+        "req-" + std::to_string(rng() % 850), customer == 3 ? std::nullopt : std::optional(customers[customer]),
+        pick(5000), minute_ms + pick(4) * 60'000 + pick(60'000), 0.05 + std::exp(pick(1400) / 100.0),
+        "vendor/model-" + std::to_string(pick(7)), "provider-" + std::to_string(pick(3)),
+        pick(10) == 0 ? "error" : "success");
+    row.input_tokens = pick(1000);
+    row.output_tokens = pick(300);
+    rows.push_back(std::move(row));
+  }
+  // One row already stored by both: replayed, it changes nothing.
+  ASSERT_EQ(store_->write_ledger({rows[5]}), 1u);
+  ASSERT_EQ(row_by_row->write_ledger({rows[5]}), 1u);
+
+  const std::size_t inserted = store_->write_ledger(rows);
+  std::size_t inserted_one_by_one = 0;
+  for (const ledger_row& row : rows) inserted_one_by_one += row_by_row->write_ledger({row});
+  EXPECT_EQ(inserted, inserted_one_by_one);
+  EXPECT_EQ(store_->count_ledger_rows(), row_by_row->count_ledger_rows());
+
+  for (const char* name : {"a", "b", "c"}) {
+    EXPECT_EQ(store_->find_customer(name)->balance, row_by_row->find_customer(name)->balance) << name;
+  }
+  const std::string exact_sums =
+      "SELECT minute, model, provider, requests, successes, failures, tokens, cost_nanos FROM rollup_minutes"
+      " ORDER BY minute, model, provider";
+  const rows_t sums = raw_query(url_, exact_sums);
+  EXPECT_GE(sums.size(), 50u);
+  EXPECT_EQ(sums, raw_query(other_url, exact_sums));
+  const std::string buckets =
+      "SELECT minute, model, provider, bucket, count FROM rollup_latency_buckets ORDER BY minute, model, provider,"
+      " bucket";
+  EXPECT_EQ(raw_query(url_, buckets), raw_query(other_url, buckets));
+  // Latency sums are doubles added in another order: equal up to rounding.
+  const std::string latency = "SELECT latency_sum_ms FROM rollup_minutes ORDER BY minute, model, provider";
+  const rows_t latency_batch = raw_query(url_, latency);
+  const rows_t latency_rows = raw_query(other_url, latency);
+  ASSERT_EQ(latency_batch.size(), latency_rows.size());
+  for (std::size_t i = 0; i < latency_batch.size(); ++i) {
+    const double a = std::stod(latency_batch[i][0]);
+    const double b = std::stod(latency_rows[i][0]);
+    EXPECT_NEAR(a, b, 1e-9 * std::max(1.0, std::abs(b))) << i;
+  }
+}
+
+// Runs SQL (several statements allowed) on the database behind a store URL.
+void raw_exec(const std::string& url, const std::string& sql) {
+  if (url.starts_with("sqlite://")) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(url.substr(std::string_view("sqlite://").size()).c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
+    sqlite3_free(error);
+    sqlite3_close(db);
+    return;
+  }
+  PGconn* conn = PQconnectdb(url.c_str());
+  EXPECT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+  PGresult* result = PQexec(conn, sql.c_str());
+  EXPECT_EQ(PQresultStatus(result), PGRES_COMMAND_OK) << PQerrorMessage(conn);
+  PQclear(result);
+  PQfinish(conn);
+}
+
+// The schema exactly as the first release created it (schema version 1).
+std::string version_1_schema(bool postgres) {
+  const std::string big = postgres ? "BIGINT" : "INTEGER";
+  const std::string serial = postgres ? "BIGSERIAL" : "INTEGER";
+  const std::string real = postgres ? "DOUBLE PRECISION" : "REAL";
+  const std::string boolean = postgres ? "BOOLEAN" : "INTEGER";
+  return "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_unix_ms " + big + " NOT NULL);"
+         "INSERT INTO schema_version VALUES (1, 0);"
+         "CREATE TABLE customers (id " + serial + " PRIMARY KEY, name TEXT NOT NULL UNIQUE, balance_nanos " + big +
+         " NOT NULL, created_unix_ms " + big + " NOT NULL);"
+         "CREATE TABLE api_keys (id " + serial + " PRIMARY KEY, customer_id " + big +
+         " NOT NULL REFERENCES customers(id), key_hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, revoked " +
+         boolean + " NOT NULL DEFAULT " + (postgres ? "false" : "0") + ", created_unix_ms " + big + " NOT NULL);"
+         "CREATE TABLE ledger (request_id TEXT PRIMARY KEY, unix_ms " + big + " NOT NULL, customer_id " + big +
+         ", key_id " + big + ", model TEXT NOT NULL, provider TEXT NOT NULL, attempts INTEGER NOT NULL,"
+         " status TEXT NOT NULL, http_status INTEGER NOT NULL, input_tokens " + big + " NOT NULL, output_tokens " +
+         big + " NOT NULL, cost_nanos " + big + " NOT NULL, latency_ms " + real + " NOT NULL, ttft_ms " + real +
+         ", streamed " + boolean + " NOT NULL);"
+         "CREATE INDEX ledger_customer_time ON ledger (customer_id, unix_ms);"
+         "CREATE TABLE rollup_minutes (minute " + big + " NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL,"
+         " requests " + big + " NOT NULL, successes " + big + " NOT NULL, failures " + big +
+         " NOT NULL, latency_sum_ms " + real + " NOT NULL, tokens " + big + " NOT NULL, cost_nanos " + big +
+         " NOT NULL, PRIMARY KEY (minute, model, provider));"
+         "CREATE TABLE rollup_latency_buckets (minute " + big + " NOT NULL, model TEXT NOT NULL, provider TEXT NOT"
+         " NULL, bucket INTEGER NOT NULL, count " + big + " NOT NULL, PRIMARY KEY (minute, model, provider, bucket));";
+}
+
+TEST_P(StoreTest, ADatabaseCreatedBySchemaVersion1MigratesAndKeepsItsData) {
+  std::string url;
+  if (GetParam() == "sqlite") {
+    url = "sqlite://" + sqlite_dir_ + "/version-1.db";
+  } else {
+    url = test_support::postgres_server::shared().create_database();
+  }
+  const std::int64_t t = now_ms();
+  const std::string minute = std::to_string(t / 60'000);
+  const bool postgres = GetParam() == "postgres";
+  raw_exec(url, version_1_schema(postgres) +
+                    "INSERT INTO customers (name, balance_nanos, created_unix_ms) VALUES ('old', 1000, 0);"
+                    "INSERT INTO ledger VALUES ('req-old', " + std::to_string(t) +
+                    ", 1, NULL, 'm', 'p', 1, 'success', 200, 1, 2, 30, 10.0, NULL, " + (postgres ? "false" : "0") +
+                    ");"
+                    "INSERT INTO rollup_minutes VALUES (" + minute + ", 'm', 'p', 1, 1, 0, 10.0, 3, 30);"
+                    "INSERT INTO rollup_latency_buckets VALUES (" + minute + ", 'm', 'p', " +
+                    std::to_string(latency_histogram::bucket_of(10.0)) + ", 1);");
+
+  auto db = open_store(url, nullptr);
+  db->migrate();
+  db->migrate();
+  const rows_t versions = raw_query(url, "SELECT version FROM schema_version ORDER BY version");
+  ASSERT_GE(versions.size(), 2u);
+  EXPECT_EQ(versions[0][0], "1");
+  EXPECT_EQ(versions[1][0], "2");
+  const std::string index_query = postgres
+                                      ? "SELECT indexname FROM pg_indexes WHERE indexname = 'ledger_customer_time'"
+                                      : "SELECT name FROM sqlite_master WHERE name = 'ledger_customer_time'";
+  EXPECT_TRUE(raw_query(url, index_query).empty());
+
+  ASSERT_TRUE(db->find_ledger_row("req-old"));
+  EXPECT_EQ(db->find_ledger_row("req-old")->cost, 30);
+  // The old row still deduplicates a replay; new rows add to the old rollup.
+  EXPECT_EQ(db->write_ledger({make_row("req-old", 1, 30, t, 10.0, "m", "p"), make_row("req-new", 1, 70, t, 10.0, "m", "p")}),
+            1u);
+  EXPECT_EQ(db->find_customer("old")->balance, 1000 - 70);
+  const auto stats = db->stats(std::chrono::hours(1));
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].total_requests, 2);
+  EXPECT_EQ(stats[0].total_cost, 100);
+}
+
 TEST_P(StoreTest, DebitsAreExactInNanos) {
   const customer a = store_->create_customer("a", 3 * nanos_per_usd);
   const customer b = store_->create_customer("b", 0);
