@@ -1,6 +1,6 @@
 #pragma once
 // Running blocking or long work off the server threads: the work runs on a
-// thread pool (at lowered priority, see core/thread_priority.hpp) and the
+// thread pool (at lowered priority, see core/threads.hpp) and the
 // awaiting coroutine resumes on its own shard's executor, so one slow database
 // query or a large /metrics render never stalls the other requests of a
 // server thread.
@@ -13,7 +13,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "core/thread_priority.hpp"
+#include "core/threads.hpp"
 
 namespace gatewayz::gateway {
 
@@ -24,7 +24,12 @@ template <class F>
 boost::asio::awaitable<std::invoke_result_t<F>> on_pool(boost::asio::thread_pool& pool, F work) {
   using result = std::invoke_result_t<F>;
   auto task = [work = std::move(work)]() -> boost::asio::awaitable<result> {
-    lower_thread_priority();
+    thread_local const bool prepared = [] {
+      name_this_thread("gw-background");
+      lower_thread_priority();
+      return true;
+    }();
+    (void)prepared;
     co_return work();
   };
   auto executor = pool.get_executor();

@@ -22,7 +22,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
-#include "core/thread_priority.hpp"
+#include "core/threads.hpp"
 #include "core/api_error.hpp"
 #include "core/json_scan.hpp"
 #include "core/request_id.hpp"
@@ -587,6 +587,7 @@ gateway::gateway(config::gateway_config config, gateway_services services)
                                                  : health::dependency_state::unhealthy;
     // /health answers from this state; only this thread talks to the database for it.
     impl_->pinger = std::thread([self = impl_.get()] {
+      name_this_thread("gw-db-ping");
       lower_thread_priority();
       std::unique_lock lock(self->pinger_mu);
       while (!self->pinger_cv.wait_for(lock, std::chrono::seconds(5), [self] { return self->pinger_stop; })) {

@@ -7,7 +7,7 @@
 #include <thread>
 #include <unordered_set>
 
-#include "core/thread_priority.hpp"
+#include "core/threads.hpp"
 #include "health/breaker.hpp"
 #include "health/health.hpp"
 #include "telemetry/catalog.hpp"
@@ -288,19 +288,30 @@ void monitor::start() {
   std::lock_guard guard(m.thread_mu);
   if (m.thread.joinable()) return;
   m.stopping = false;
-  m.thread = std::thread([&m, this] {
+  // The constructor published the starting snapshot (every provider
+  // available, equal scores), so a round right away only matters for active
+  // probes, which should find a provider that is down at once. Without them the
+  // first round comes one interval in; a round racing the first requests would
+  // otherwise reorder providers by whichever failures it happened to see.
+  bool round_now = false;
+  if (m.probe) {
+    for (const auto& p : m.opts.providers) round_now = round_now || p.probe_interval_s > 0;
+  }
+  m.thread = std::thread([&m, this, round_now]() mutable {
+    name_this_thread("gw-health");
+    lower_thread_priority();
     std::unique_lock lock(m.thread_mu);
     while (!m.stopping) {
-      lock.unlock();
-      try {
-        run_once();
-      } catch (const std::exception& e) {
-        if (m.on_error) m.on_error(e.what());
+      if (round_now) {
+        lock.unlock();
+        try {
+          run_once();
+        } catch (const std::exception& e) {
+          if (m.on_error) m.on_error(e.what());
+        }
+        lock.lock();
       }
-      // Only after the first round: the scores serving starts with are
-      // computed at once, before any request can change them.
-      lower_thread_priority();
-      lock.lock();
+      round_now = true;
       m.wake.wait_for(lock, std::chrono::duration<double>(m.opts.interval_s), [&m] { return m.stopping; });
     }
   });

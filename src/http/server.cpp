@@ -27,6 +27,7 @@
 
 #include "core/api_error.hpp"
 #include "core/request_id.hpp"
+#include "core/threads.hpp"
 #include "http/wire.hpp"
 
 namespace gatewayz::http {
@@ -693,7 +694,11 @@ void server::run() {
   for (auto& sh : self.shards) asio::co_spawn(sh->io, self.accept_loop(*sh), asio::detached);
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < self.shards.size(); ++i) {
-    threads.emplace_back([&io = self.shards[i]->io] { io.run(); });
+    // Shard 0 runs on the calling thread, whose name is the process's.
+    threads.emplace_back([&io = self.shards[i]->io, i] {
+      name_this_thread("gw-shard-" + std::to_string(i));
+      io.run();
+    });
   }
   if (!self.shards.empty()) self.shards[0]->io.run();
   for (auto& t : threads) t.join();

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "core/thread_priority.hpp"
+#include "core/threads.hpp"
 
 namespace gatewayz::ledger {
 
@@ -132,6 +132,7 @@ writer_stats ledger_writer::stats() const {
 }
 
 void ledger_writer::run() {
+  name_this_thread("gw-ledger");
   lower_thread_priority();
   const auto interval = std::chrono::milliseconds(options_.flush_interval_ms);
   // The first flush replays a spill file left by an earlier run.
@@ -265,6 +266,7 @@ std::vector<store::ledger_row> ledger_writer::write_rows(std::vector<store::ledg
       append_moved(unwritten, last, rows.end());
       break;
     }
+    std::this_thread::yield();  // a shard waiting for this core goes first
   }
   return unwritten;
 }

@@ -1,4 +1,4 @@
-#include "core/thread_priority.hpp"
+#include "core/threads.hpp"
 
 #include <pthread.h>
 #include <sched.h>
@@ -6,6 +6,13 @@
 #include <unistd.h>
 
 namespace gatewayz {
+
+void name_this_thread(std::string_view name) noexcept {
+  char buffer[16] = {};
+  const std::size_t n = name.size() < sizeof(buffer) - 1 ? name.size() : sizeof(buffer) - 1;
+  for (std::size_t i = 0; i < n; ++i) buffer[i] = name[i];
+  (void)pthread_setname_np(pthread_self(), buffer);
+}
 
 void lower_thread_priority() noexcept {
   thread_local bool lowered = false;

@@ -1,4 +1,4 @@
-#include "core/thread_priority.hpp"
+#include "core/threads.hpp"
 
 #include <pthread.h>
 #include <sched.h>
@@ -44,6 +44,16 @@ TEST(ThreadPriority, LowersOnlyTheCallingThread) {
   const priority after = current();
   EXPECT_EQ(after.policy, before.policy);
   EXPECT_EQ(after.nice, before.nice);
+}
+
+TEST(ThreadName, IsSetAndTruncatedToWhatLinuxKeeps) {
+  char name[32] = {};
+  std::thread named([&] {
+    name_this_thread("gw-a-rather-long-thread-name");
+    pthread_getname_np(pthread_self(), name, sizeof(name));
+  });
+  named.join();
+  EXPECT_STREQ(name, "gw-a-rather-lon");
 }
 
 }  // namespace
