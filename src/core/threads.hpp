@@ -19,8 +19,9 @@ namespace gatewayz {
 void name_this_thread(std::string_view name) noexcept;
 
 // Puts the calling thread in SCHED_BATCH (no wake-up preemption of others)
-// at nice +5. Idempotent per thread; failures are ignored (the thread then
-// simply keeps its priority).
-void lower_thread_priority() noexcept;
+// and raises its nice value by `nice_increment` (relative to its current
+// one, at most 19). Idempotent per thread; failures are ignored (the thread
+// then simply keeps its priority).
+void lower_thread_priority(int nice_increment = 5) noexcept;
 
 }  // namespace gatewayz

@@ -342,6 +342,7 @@ void queue_watch(tcp::socket& socket, const std::shared_ptr<disconnect_watch>& w
                         return;
                       }
                       watch->armed = false;
+                      watch->wanted = false;  // fired: the sweep must not arm it again
                       watch->signal.emit(asio::cancellation_type::terminal);
                     });
 }

@@ -56,11 +56,22 @@ void append_request_head(bhttp::verb method, std::string_view path_base, std::st
   out.append(path_base);
   out.append(target);
   out.append(" HTTP/1.1\r\n");
+  // As Beast's fields::set did: a name given twice keeps its last value, and
+  // values lose surrounding spaces and tabs.
+  const auto sendable = [&](std::size_t i) {
+    const auto& [name, value] = headers[i];
+    if (name.empty() || frames_the_message(name) || !safe_value(name) || !safe_value(value)) return false;
+    for (std::size_t later = i + 1; later < headers.size(); ++later) {
+      if (text::iequals(headers[later].first, name) && safe_value(headers[later].second)) return false;
+    }
+    return true;
+  };
   bool has_host = false;
   bool has_user_agent = false;
-  for (const auto& [name, value] : headers) {
-    has_host = has_host || text::iequals(name, "host");
-    has_user_agent = has_user_agent || text::iequals(name, "user-agent");
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    if (!sendable(i)) continue;
+    has_host = has_host || text::iequals(headers[i].first, "host");
+    has_user_agent = has_user_agent || text::iequals(headers[i].first, "user-agent");
   }
   if (!has_host) {
     out.append("Host: ");
@@ -72,17 +83,17 @@ void append_request_head(bhttp::verb method, std::string_view path_base, std::st
     out.append(user_agent);
     out.append("\r\n");
   }
-  for (const auto& [name, value] : headers) {
-    if (name.empty() || frames_the_message(name) || !safe_value(name) || !safe_value(value)) continue;
-    out.append(name);
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    if (!sendable(i)) continue;
+    out.append(headers[i].first);
     out.append(": ");
-    out.append(value);
+    out.append(text::trim(headers[i].second));
     out.append("\r\n");
   }
   // As Beast's prepare_payload: methods that carry a body state its length
   // even when it is empty; others only when there is one.
   if (body_size > 0 || method == bhttp::verb::post || method == bhttp::verb::put ||
-      method == bhttp::verb::patch || method == bhttp::verb::options) {
+      method == bhttp::verb::options) {
     out.append("Content-Length: ");
     append_number(body_size, out);
     out.append("\r\n");

@@ -25,11 +25,12 @@ namespace gatewayz::http::wire {
 void append_response_head(const boost::beast::http::response_header<>& head, std::string& out);
 
 // Appends a request head: the request line, Host and User-Agent (unless
-// `headers` carries them), `headers` in order, Content-Length when the body
-// is non-empty or the method carries one, and the blank line. Headers the
-// connection manages (Content-Length, Transfer-Encoding, Connection) and
-// values containing CR, LF or NUL are left out: they could frame the
-// message differently from what we send.
+// `headers` carries them), `headers` in order (a repeated name keeps its last
+// value, values are trimmed, as Beast's fields::set did), Content-Length when
+// the body is non-empty or the method carries one, and the blank line.
+// Headers the connection manages (Content-Length, Transfer-Encoding,
+// Connection) and names or values containing CR, LF or NUL are left out: they
+// could frame the message differently from what we send.
 void append_request_head(boost::beast::http::verb method, std::string_view path_base,
                          std::string_view target, std::string_view host, std::string_view user_agent,
                          const std::vector<std::pair<std::string, std::string>>& headers,

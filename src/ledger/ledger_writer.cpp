@@ -1,6 +1,7 @@
 #include "ledger/ledger_writer.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <iterator>
 #include <stdexcept>
 #include <system_error>
@@ -133,7 +134,10 @@ writer_stats ledger_writer::stats() const {
 
 void ledger_writer::run() {
   name_this_thread("gw-ledger");
-  lower_thread_priority();
+  // No wake-up preemption of the shards, but no lower share of the CPU
+  // either: a writer that falls behind fills the queues, and a full queue
+  // loses billing rows. Its short transactions are what keep p99 down.
+  lower_thread_priority(0);
   const auto interval = std::chrono::milliseconds(options_.flush_interval_ms);
   // The first flush replays a spill file left by an earlier run.
   guarded_flush(false);
@@ -207,6 +211,7 @@ void ledger_writer::flush(bool final) {
   wrote_this_flush_ = false;
   failed_writes_this_flush_ = 0;
   unreachable_this_flush_ = false;
+  gave_up_this_flush_ = false;
 
   // Emptied on every exit: a flush that throws (out of memory) loses its
   // batch as it always did, and never hands moved-from rows to the next one.
@@ -274,14 +279,30 @@ std::vector<store::ledger_row> ledger_writer::write_rows(std::vector<store::ledg
 bool ledger_writer::write_chunk(const std::vector<store::ledger_row>& chunk, std::atomic<std::uint64_t>& committed,
                                 std::vector<store::ledger_row>& unwritten) {
   // Bounds the time one flush spends on a store that refuses writes while
-  // answering pings: each failure may have waited for a lock timeout.
-  constexpr unsigned failed_write_budget = 8;
+  // answering pings: each failure may have waited for a lock timeout. Enough
+  // to bisect one chunk down to its bad row and retry that row once.
+  const unsigned failed_write_budget = static_cast<unsigned>(std::bit_width(options_.batch_max)) + 2;
   const auto keep = [&] { unwritten.insert(unwritten.end(), chunk.begin(), chunk.end()); };
   if (unreachable_this_flush_) {
     keep();
     return false;
   }
   if (failed_writes_this_flush_ >= failed_write_budget) {
+    // Budget spent (a bad row was being isolated): the remaining chunks are
+    // still tried whole, since a bad row spoils only its own chunk, until
+    // one more fails; then the rest waits in the spill file for later.
+    if (!wrote_this_flush_ || gave_up_this_flush_) {
+      keep();
+      return true;
+    }
+    try {
+      store_.write_ledger(chunk);
+      committed.fetch_add(chunk.size(), std::memory_order_relaxed);
+      return true;
+    } catch (const std::exception& e) {
+      last_error_ = e.what();
+    }
+    gave_up_this_flush_ = true;
     keep();
     return true;
   }

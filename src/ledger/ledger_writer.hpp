@@ -26,8 +26,9 @@
 // because the store is briefly refusing everything (lock timeouts) or because
 // one row can never be stored (PostgreSQL refuses a NUL byte in text). The
 // writer bisects such a chunk only when the store accepted other rows in this
-// flush or the previous one, and spends at most 8 failed attempts per flush on
-// it (each may have waited for a lock timeout). A single row is set aside to
+// flush or the previous one, and spends at most log2(batch_max) + 2 failed
+// attempts per flush on it (each may have waited for a lock timeout); after
+// that the flush's other chunks are still tried whole until one more fails. A single row is set aside to
 // "<spill_path>.rejected" (kept for an operator, never retried) only when it
 // failed twice while other rows of the same flush were accepted. Everything
 // else the store refuses is spilled and retried, so a transient refusal never
@@ -180,6 +181,7 @@ class ledger_writer {
   bool wrote_last_flush_ = false;
   unsigned failed_writes_this_flush_ = 0;
   bool unreachable_this_flush_ = false;
+  bool gave_up_this_flush_ = false;  // the budget was spent and one more chunk failed
 
   std::mutex stop_mu_;  // serialises stop() callers
   bool stopped_ = false;

@@ -39,11 +39,23 @@ TEST(ThreadPriority, LowersOnlyTheCallingThread) {
   });
   background.join();
   EXPECT_EQ(lowered.policy, SCHED_BATCH);
-  EXPECT_GE(lowered.nice, before.nice + 5 > 19 ? 19 : before.nice + 5);
+  EXPECT_EQ(lowered.nice, before.nice + 5 > 19 ? 19 : before.nice + 5);
   EXPECT_EQ(again.nice, lowered.nice);
   const priority after = current();
   EXPECT_EQ(after.policy, before.policy);
   EXPECT_EQ(after.nice, before.nice);
+}
+
+TEST(ThreadPriority, ZeroIncrementOnlyChangesThePolicy) {
+  const priority before = current();
+  priority lowered;
+  std::thread background([&] {
+    lower_thread_priority(0);
+    lowered = current();
+  });
+  background.join();
+  EXPECT_EQ(lowered.policy, SCHED_BATCH);
+  EXPECT_EQ(lowered.nice, before.nice);
 }
 
 TEST(ThreadName, IsSetAndTruncatedToWhatLinuxKeeps) {

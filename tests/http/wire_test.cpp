@@ -114,6 +114,39 @@ TEST(Wire, RequestHeadLetsCallersOverrideHostAndAgentButNotFraming) {
   EXPECT_EQ(out, "GET /models HTTP/1.1\r\nhost: other\r\nUser-Agent: custom\r\n\r\n");
 }
 
+TEST(Wire, RequestHeadKeepsTheLastOfARepeatedNameAndTrimsValues) {
+  std::string out;
+  wire::append_request_head(bhttp::verb::post, "", "/x", "h", "a",
+                            {{"X-Request-Id", "from-config"}, {"authorization", " Bearer k \t"},
+                             {"x-request-id", "req_1"}},
+                            2, out);
+  EXPECT_EQ(out,
+            "POST /x HTTP/1.1\r\nHost: h\r\nUser-Agent: a\r\nauthorization: Bearer k\r\n"
+            "x-request-id: req_1\r\nContent-Length: 2\r\n\r\n");
+}
+
+TEST(Wire, AnUnsendableHostStillLeavesTheDefaultHost) {
+  std::string out;
+  wire::append_request_head(bhttp::verb::get, "", "/x", "h", "a", {{"Host", "evil\r\nX: 1"}}, 0, out);
+  EXPECT_EQ(out, "GET /x HTTP/1.1\r\nHost: h\r\nUser-Agent: a\r\n\r\n");
+}
+
+TEST(Wire, ContentLengthRulesMatchBeastsPreparePayload) {
+  for (const auto method : {bhttp::verb::get, bhttp::verb::post, bhttp::verb::put, bhttp::verb::patch,
+                            bhttp::verb::options, bhttp::verb::delete_}) {
+    for (const std::size_t size : {std::size_t{0}, std::size_t{3}}) {
+      bhttp::request<bhttp::string_body> beast_request{method, "/x", 11};
+      beast_request.body() = std::string(size, 'x');
+      beast_request.prepare_payload();
+      std::string out;
+      wire::append_request_head(method, "", "/x", "h", "a", {}, size, out);
+      EXPECT_EQ(out.find("Content-Length: ") != std::string::npos,
+                beast_request.find(bhttp::field::content_length) != beast_request.end())
+          << bhttp::to_string(method) << " with " << size << " body bytes";
+    }
+  }
+}
+
 TEST(Wire, PostWithEmptyBodyStillStatesItsLength) {
   std::string out;
   wire::append_request_head(bhttp::verb::post, "", "/x", "h", "a", {}, 0, out);

@@ -370,6 +370,27 @@ TEST_F(LedgerWriterTest, ARowTheHealthyStoreRefusesIsSetAsideWithoutBlockingOthe
   EXPECT_FALSE(std::filesystem::exists(dir.file("ledger.spill")));
 }
 
+// At the default chunk size the failure budget must still reach the bad row
+// (bisecting 256 rows takes 9 failed writes) and every other row gets written.
+TEST_F(LedgerWriterTest, ABadRowInAFullSizeChunkIsIsolatedAndTheRestOfTheFlushWritten) {
+  test::forwarding_store picky{*real};
+  picky.refuse_request_id("poison");
+  auto o = options(20);
+  o.batch_max = 256;
+  ledger::ledger_writer writer{picky, o, 1, nullptr, collect_errors()};
+  ASSERT_TRUE(writer.enqueue(0, make_row("warm-up", customer.id, 1)));
+  ASSERT_TRUE(eventually([&] { return writer.stats().written == 1; }));
+  for (int i = 0; i < 1000; ++i) {
+    const std::string id = i == 300 ? "poison" : fmt::format("row-{:04}", i);
+    ASSERT_TRUE(writer.enqueue(0, make_row(id, customer.id, 1)));
+  }
+  ASSERT_TRUE(eventually([&] { return writer.stats().rejected == 1 && real->count_ledger_rows() == 1000; }));
+  writer.stop();
+  const auto stats = writer.stats();
+  EXPECT_EQ(stats.rejected, 1U);
+  EXPECT_FALSE(real->find_ledger_row("poison").has_value());
+}
+
 TEST_F(LedgerWriterTest, AStoreRefusingEveryWriteWhileAnsweringPingsLosesNothing) {
   test::forwarding_store busy{*real};
   const store::nanos_usd before = balance();
