@@ -383,6 +383,12 @@ if [[ -n "${rps[gatewayz]:-}" && -n "${rps[gatewayz-keys]:-}" ]]; then
   r_keys_p99="$(ratio "${p99[gatewayz-keys]}" "${p99[gatewayz]}")"
   judge "$r_keys_rps" ">=" 0.90; v_keys="$verdict"
 fi
+# Issue 5's target: auth and ledger on (c'') versus both off (c*).
+r_all_rps="" v_all=""
+if [[ -n "${rps[gatewayz-keys]:-}" && -n "${rps[gatewayz-noledger]:-}" ]]; then
+  r_all_rps="$(ratio "${rps[gatewayz-keys]}" "${rps[gatewayz-noledger]}")"
+  judge "$r_all_rps" ">=" 0.90; v_all="$verdict"
+fi
 if [[ -n "$rss_kb" ]]; then
   rss_mb="$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
   hwm_mb="$(awk -v k="$hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
@@ -439,8 +445,10 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
   if [[ -n "${rps[gatewayz-noledger]:-}" ]]; then
     for row in gatewayz gatewayz-keys; do
       [[ -n "${rps[$row]:-}" ]] || continue
+      target="| |"
+      [[ $row == gatewayz-keys ]] && target="| >= 0.90x | $v_all |"
       echo "| RPS $row / gatewayz-noledger (ledger$([[ $row == gatewayz-keys ]] && echo ' + auth + charging') cost) |" \
-        "$(ratio "${rps[$row]}" "${rps[gatewayz-noledger]}")x | | |"
+        "$(ratio "${rps[$row]}" "${rps[gatewayz-noledger]}")x $target"
       echo "| p99 $row / gatewayz-noledger | $(ratio "${p99[$row]}" "${p99[gatewayz-noledger]}")x | | |"
     done
   fi
