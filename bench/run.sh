@@ -445,7 +445,7 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
   if [[ -n "${rps[gatewayz-noledger]:-}" ]]; then
     for row in gatewayz gatewayz-keys; do
       [[ -n "${rps[$row]:-}" ]] || continue
-      target="| |"
+      target="| | |"
       [[ $row == gatewayz-keys ]] && target="| >= 0.90x | $v_all |"
       echo "| RPS $row / gatewayz-noledger (ledger$([[ $row == gatewayz-keys ]] && echo ' + auth + charging') cost) |" \
         "$(ratio "${rps[$row]}" "${rps[gatewayz-noledger]}")x $target"
