@@ -33,19 +33,13 @@
 
 #include "telemetry/catalog.hpp"
 #include "telemetry/metrics.hpp"
+#include "deterministic_random.hpp"
 
 namespace {
 
 using namespace gatewayz;
 
-// Deterministic pseudo-random values, so every run renders the same bytes.
-struct lcg {
-  std::uint64_t s = 0x9e3779b97f4a7c15ULL;
-  double next01() {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<double>(s >> 11) / 9007199254740992.0;
-  }
-};
+using bench::lcg;  // deterministic: every run renders the same bytes
 
 // The handles gateway.cpp resolves per (model, provider) pair (request_accounting::handles).
 struct pair_handles {

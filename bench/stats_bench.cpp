@@ -38,6 +38,7 @@
 #include "store/models_stats.hpp"
 #include "store/store.hpp"
 #include "support/postgres_server.hpp"
+#include "deterministic_random.hpp"
 
 namespace {
 
@@ -69,13 +70,7 @@ double ms_since(steady::time_point start) {
   return std::chrono::duration<double, std::milli>(steady::now() - start).count();
 }
 
-struct lcg {
-  std::uint64_t s = 0x2545f4914f6cdd1dULL;
-  double next01() {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<double>(s >> 11) / 9007199254740992.0;
-  }
-};
+using bench::lcg;
 
 struct summary {
   double min = 0, median = 0, max = 0;
@@ -109,7 +104,7 @@ void run(store::store& db, const options& o, std::string_view label) {
   const std::int64_t start_ms = now_ms - span_ms;
   const int pairs = o.models * o.providers;
 
-  lcg rng;
+  lcg rng{0x2545f4914f6cdd1dULL};
   std::mt19937_64 id_rng{42};
   std::vector<store::ledger_row> batch;
   batch.reserve(static_cast<std::size_t>(o.batch));

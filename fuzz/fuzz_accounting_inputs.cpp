@@ -22,13 +22,7 @@
 #include "ledger/spill_file.hpp"
 #include "store/money.hpp"
 
-#define FUZZ_CHECK(cond)                                                                   \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
-      std::fprintf(stderr, "FUZZ_CHECK failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                        \
-    }                                                                                      \
-  } while (false)
+#include "fuzz_check.hpp"
 
 namespace {
 

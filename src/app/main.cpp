@@ -172,9 +172,6 @@ int serve(const std::string& config_path) {
     }};
     server.run();
   }
-  // Background work resumes requests on the server's io_contexts: finish it
-  // while they still exist.
-  gw->drain_background_work();
   // In-flight requests are done: write every queued ledger row (or spill it).
   if (ledger) {
     ledger->stop();

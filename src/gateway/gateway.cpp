@@ -136,6 +136,14 @@ struct gateway::impl {
   // which must not stall a server thread's other requests.
   asio::thread_pool scrape_pool{1};
   unsigned shards = 1;
+
+  // Waits for the work handed to background pools (metrics renders, store
+  // queries): it resumes its request on a shard's io_context, so it must be
+  // done before the server destroys them (see server_options().after_run).
+  void drain_background_work() {
+    scrape_pool.join();
+    if (store_endpoints) store_endpoints->drain();
+  }
   std::vector<std::unique_ptr<providers::provider_adapter>> adapters;  // per provider
   std::vector<http::upstream_endpoint> endpoints;                      // per provider
   std::unordered_map<std::string, std::vector<route_target>> routes;
@@ -601,13 +609,8 @@ gateway::gateway(config::gateway_config config, gateway_services services)
   impl_->health->start();
 }
 
-void gateway::drain_background_work() {
-  impl_->scrape_pool.join();
-  if (impl_->store_endpoints) impl_->store_endpoints->drain();
-}
-
 gateway::~gateway() {
-  drain_background_work();
+  impl_->drain_background_work();
   impl_->health->stop();
   if (impl_->pinger.joinable()) {
     {
@@ -644,6 +647,7 @@ http::server_options gateway::server_options() const {
   options.body_timeout = ms(s.body_timeout_s);
   options.idle_timeout = ms(s.idle_timeout_s);
   options.observer = impl_->http_observer;
+  options.after_run = [self = impl_.get()] { self->drain_background_work(); };
   return options;
 }
 

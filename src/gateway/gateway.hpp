@@ -106,7 +106,9 @@ class gateway {
 
   // Server threads: config.server.threads, or one per core when that is 0.
   unsigned shard_count() const;
-  // The server settings from config.server, with the HTTP metrics observer attached.
+  // The server settings from config.server, with the HTTP metrics observer
+  // attached and, as after_run, the wait for background work (the gateway
+  // must outlive the server's run()).
   http::server_options server_options() const;
 
   telemetry::catalog& metrics();
@@ -115,11 +117,6 @@ class gateway {
 
   // Providers serving `model`, in config order; empty if none.
   const std::vector<route_target>& routes(std::string_view model) const;
-
-  // Waits for the work handed to background pools (metrics renders, store
-  // queries) to finish. Call it after the server has stopped and before it is
-  // destroyed: that work resumes its request on the server's io_context.
-  void drain_background_work();
 
  private:
   struct shard_state;

@@ -44,7 +44,7 @@ class store_api {
   // is neither.
   boost::asio::awaitable<std::optional<http::response>> admin(const http::request& req, std::string_view path);
 
-  // Waits for queued store work; see gateway::drain_background_work().
+  // Waits for queued store work; see gateway::impl::drain_background_work().
   void drain() { pool_.join(); }
 
  private:

@@ -703,6 +703,7 @@ void server::run() {
   }
   if (!self.shards.empty()) self.shards[0]->io.run();
   for (auto& t : threads) t.join();
+  if (self.options.after_run) self.options.after_run();
 }
 
 void server::shutdown(std::chrono::milliseconds grace) {

@@ -73,6 +73,10 @@ struct server_options {
   std::chrono::milliseconds write_timeout{60'000};  // one write to the client
   std::optional<tls_files> tls;  // serve HTTPS instead of HTTP
   std::shared_ptr<exchange_observer> observer;  // optional
+  // Called by run() once every shard has stopped, while their io_contexts
+  // still exist: the place to wait for work on other threads that resumes on
+  // a shard (optional).
+  std::function<void()> after_run;
 };
 
 // The response side of one request. Exactly one of send() or

@@ -283,6 +283,16 @@ bool ledger_writer::write_chunk(const std::vector<store::ledger_row>& chunk, std
   // to bisect one chunk down to its bad row and retry that row once.
   const unsigned failed_write_budget = static_cast<unsigned>(std::bit_width(options_.batch_max)) + 2;
   const auto keep = [&] { unwritten.insert(unwritten.end(), chunk.begin(), chunk.end()); };
+  const auto try_write = [&] {
+    try {
+      store_.write_ledger(chunk);
+      committed.fetch_add(chunk.size(), std::memory_order_relaxed);
+      return true;
+    } catch (const std::exception& e) {
+      last_error_ = e.what();
+      return false;
+    }
+  };
   if (unreachable_this_flush_) {
     keep();
     return false;
@@ -291,28 +301,14 @@ bool ledger_writer::write_chunk(const std::vector<store::ledger_row>& chunk, std
     // Budget spent (a bad row was being isolated): the remaining chunks are
     // still tried whole, since a bad row spoils only its own chunk, until
     // one more fails; then the rest waits in the spill file for later.
-    if (!wrote_this_flush_ || gave_up_this_flush_) {
-      keep();
-      return true;
-    }
-    try {
-      store_.write_ledger(chunk);
-      committed.fetch_add(chunk.size(), std::memory_order_relaxed);
-      return true;
-    } catch (const std::exception& e) {
-      last_error_ = e.what();
-    }
-    gave_up_this_flush_ = true;
+    if (wrote_this_flush_ && !gave_up_this_flush_ && try_write()) return true;
+    if (wrote_this_flush_) gave_up_this_flush_ = true;
     keep();
     return true;
   }
-  try {
-    store_.write_ledger(chunk);
-    committed.fetch_add(chunk.size(), std::memory_order_relaxed);
+  if (try_write()) {
     wrote_this_flush_ = true;
     return true;
-  } catch (const std::exception& e) {
-    last_error_ = e.what();
   }
   ++failed_writes_this_flush_;
   if (!store_.ping()) {
@@ -331,13 +327,10 @@ bool ledger_writer::write_chunk(const std::vector<store::ledger_row>& chunk, std
       keep();
       return true;
     }
-    try {
-      // Once more, in case the failure was transient after all.
-      store_.write_ledger(chunk);
-      committed.fetch_add(1, std::memory_order_relaxed);
-    } catch (const std::exception& e) {
+    // Once more, in case the failure was transient after all.
+    if (!try_write()) {
       ++failed_writes_this_flush_;
-      reject(chunk.front(), e.what());
+      reject(chunk.front(), last_error_);
     }
     return true;
   }

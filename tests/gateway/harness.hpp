@@ -155,7 +155,6 @@ class gateway_server {
   ~gateway_server() {
     server_->shutdown(500ms);
     thread_.join();
-    gateway_->drain_background_work();  // as `gatewayz serve` does
   }
   gateway_server(const gateway_server&) = delete;
   gateway_server& operator=(const gateway_server&) = delete;

@@ -116,7 +116,6 @@ class gateway_under_test {
   ~gateway_under_test() {
     server_->shutdown(1s);
     thread_.join();
-    gateway_->drain_background_work();
   }
 
   std::uint16_t port() const { return server_->port(); }
