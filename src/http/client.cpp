@@ -13,12 +13,15 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
 
+#include "http/deadlines.hpp"
+#include "http/stream_io.hpp"
 #include "http/wire.hpp"
 
 namespace gatewayz::http {
@@ -31,7 +34,7 @@ using tcp = asio::ip::tcp;
 using clock = std::chrono::steady_clock;
 using namespace asio::experimental::awaitable_operators;
 
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using detail::use_tuple;
 constexpr std::size_t read_chunk_bytes = 16 * 1024;
 constexpr std::string_view user_agent = "gatewayz/0.1";
 
@@ -129,10 +132,12 @@ struct upstream_pool::tls_state {
 };
 
 struct upstream_pool::connection {
-  std::optional<beast::tcp_stream> plain;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
-  // Sized for a whole small response (head and body) in one read; Beast
-  // otherwise reads 512 bytes at a time into a fresh buffer.
+  // One of the two is set. Not Beast's tcp_stream: timeouts come from the
+  // shard's deadline sweeper, not a timer per operation (http/deadlines.hpp).
+  std::optional<detail::plain_stream> plain;
+  std::optional<detail::tls_stream> secure;
+  std::optional<io_deadline> deadline;  // after the streams: destroyed before them
+  // Sized for a whole small response (head and body) in one read.
   beast::flat_buffer buffer{};
   std::string head;  // the request head being sent, reused per exchange
   // Body bytes are parsed into this per-connection scratch area and then
@@ -140,7 +145,7 @@ struct upstream_pool::connection {
   // of a zero-filled 16 KiB string growth per read.
   std::unique_ptr<char[]> scratch = std::make_unique<char[]>(read_chunk_bytes);
 
-  beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+  tcp::socket& lowest() { return secure ? secure->next_layer() : *plain; }
 };
 
 struct upstream_exchange::state {
@@ -158,22 +163,24 @@ struct upstream_exchange::state {
     detail = std::move(d);
     if (conn) {
       boost::system::error_code ignored;
-      conn->lowest().socket().close(ignored);
+      conn->lowest().close(ignored);
     }
-  }
-
-  void arm() {
-    conn->lowest().expires_at(std::min(deadline, clock::now() + read_timeout));
   }
 };
 
 namespace {
 
+// Reads more bytes into the connection's buffer, by `until`. Returns eof
+// as such; a timeout as beast::error::timeout.
 template <class Stream>
-asio::awaitable<boost::system::error_code> read_body_some(Stream& stream, beast::flat_buffer& buffer,
-                                                          bhttp::response_parser<bhttp::buffer_body>& parser) {
-  auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, use_tuple);
-  if (ec == bhttp::error::need_buffer) ec = {};
+asio::awaitable<boost::system::error_code> read_more(Stream& stream, beast::flat_buffer& buffer,
+                                                     io_deadline& deadline, clock::time_point until) {
+  deadline.expires_at(until);
+  const std::size_t want = beast::read_size(buffer, read_chunk_bytes);
+  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(want), use_tuple);
+  deadline.clear();
+  buffer.commit(n);
+  if (ec && ec != asio::error::eof && deadline.expired()) ec = beast::error::timeout;
   co_return ec;
 }
 
@@ -181,19 +188,17 @@ template <class Stream>
 asio::awaitable<boost::system::error_code> write_and_read_head(
     Stream& stream, beast::flat_buffer& buffer, std::string& head, const outgoing_request& request,
     const upstream_endpoint& endpoint, bhttp::response_parser<bhttp::buffer_body>& parser,
-    beast::tcp_stream& lowest, clock::time_point write_until, clock::time_point head_until,
+    io_deadline& deadline, clock::time_point write_until, clock::time_point head_until,
     bool& response_started) {
   head.clear();
   wire::append_request_head(request.method, endpoint.base_path, request.target, endpoint.host_header,
                             user_agent, request.headers, request.body.size(), head);
   const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(request.body)};
 
-  lowest.expires_at(write_until);
-  auto [wec, wn] = co_await asio::async_write(stream, buffers, use_tuple);
+  auto [wec, wn] = co_await detail::write_all(stream, buffers, deadline, write_until);
   if (wec) co_return wec;
-  lowest.expires_at(head_until);
-  auto [rec, rn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
-  response_started = rn > 0 || buffer.size() > 0;
+  auto rec = co_await detail::read_message(stream, buffer, parser, true, deadline, head_until);
+  response_started = parser.got_some() || buffer.size() > 0;
   co_return rec;
 }
 
@@ -222,27 +227,57 @@ bool upstream_exchange::body_complete() const { return state_->complete; }
 asio::awaitable<bool> upstream_exchange::read_some(std::string& out) {
   auto& s = *state_;
   if (s.failure != upstream_failure::none || s.complete) co_return false;
-  while (!s.complete) {
-    auto& body = s.parser->get().body();
-    body.data = s.conn->scratch.get();
+  auto& conn = *s.conn;
+  auto& parser = *s.parser;
+  for (;;) {
+    // Parse what is buffered first: a small body usually came with the head.
+    auto& body = parser.get().body();
+    body.data = conn.scratch.get();
     body.size = read_chunk_bytes;
-    s.arm();
     boost::system::error_code ec;
-    if (s.conn->secure) {
-      ec = co_await read_body_some(*s.conn->secure, s.conn->buffer, *s.parser);
-    } else {
-      ec = co_await read_body_some(*s.conn->plain, s.conn->buffer, *s.parser);
+    std::size_t used = 0;
+    if (conn.buffer.size() > 0) {
+      used = parser.put(conn.buffer.data(), ec);
+      conn.buffer.consume(used);
+      // need_buffer: the scratch area is full; need_more: a chunk header is split.
+      if (ec == bhttp::error::need_buffer || ec == bhttp::error::need_more) ec = {};
     }
-    const std::size_t got = read_chunk_bytes - s.parser->get().body().size;
-    out.append(s.conn->scratch.get(), got);
+    const std::size_t got = read_chunk_bytes - parser.get().body().size;
+    out.append(conn.scratch.get(), got);
     if (ec) {
       s.fail(classify(ec), fmt::format("reading response body: {}", ec.message()));
       co_return got > 0;
     }
-    if (s.parser->is_done()) s.complete = true;
+    if (parser.is_done()) {
+      s.complete = true;
+      co_return got > 0;
+    }
     if (got > 0) co_return true;
+    if (used > 0 && conn.buffer.size() > 0) continue;  // the parser took a step (e.g. a chunk header)
+
+    const auto until = std::min(s.deadline, coarse_now() + s.read_timeout);
+    boost::system::error_code rec;
+    if (conn.secure) {
+      rec = co_await read_more(*conn.secure, conn.buffer, *conn.deadline, until);
+    } else {
+      rec = co_await read_more(*conn.plain, conn.buffer, *conn.deadline, until);
+    }
+    if (rec == asio::error::eof) {
+      // A body delimited by the connection's end is complete now; any other is cut short.
+      boost::system::error_code eof_ec;
+      parser.put_eof(eof_ec);
+      if (eof_ec) {
+        s.fail(classify(eof_ec), fmt::format("reading response body: {}", eof_ec.message()));
+        co_return false;
+      }
+      s.complete = true;
+      co_return false;
+    }
+    if (rec) {
+      s.fail(classify(rec), fmt::format("reading response body: {}", rec.message()));
+      co_return false;
+    }
   }
-  co_return false;
 }
 
 asio::awaitable<bool> upstream_exchange::read_all(std::string& out, std::size_t limit) {
@@ -277,7 +312,7 @@ std::size_t upstream_pool::idle_connections() const { return idle_.size(); }
 
 void upstream_pool::release(std::unique_ptr<connection> c) {
   if (idle_.size() >= settings_.max_idle_connections) return;  // closes on destruction
-  c->lowest().expires_never();
+  c->deadline->clear();
   idle_.push_back(std::move(c));
 }
 
@@ -310,17 +345,21 @@ asio::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::conne
     c->plain.emplace(io_);
   }
   auto& lowest = c->lowest();
-  lowest.expires_at(until);
-  auto [cec, ep] = co_await lowest.async_connect(results, use_tuple);
+  c->deadline.emplace(deadline_sweeper::of(io_), lowest);
+  // One deadline for connect and TLS handshake together.
+  c->deadline->expires_at(until);
+  auto [cec, ep] = co_await asio::async_connect(lowest, results, use_tuple);
   if (cec) {
-    failure = cec == beast::error::timeout ? upstream_failure::timeout
+    failure = c->deadline->expired()                   ? upstream_failure::timeout
               : cec == asio::error::operation_aborted ? upstream_failure::cancelled
                                                       : upstream_failure::connect;
-    detail = fmt::format("connecting to {}:{}: {}", endpoint_.host, endpoint_.port, cec.message());
+    detail = fmt::format("connecting to {}:{}: {}", endpoint_.host, endpoint_.port,
+                         failure == upstream_failure::timeout ? "timed out" : cec.message());
     co_return nullptr;
   }
   boost::system::error_code ignored;
-  lowest.socket().set_option(tcp::no_delay(true), ignored);
+  lowest.set_option(tcp::no_delay(true), ignored);
+  lowest.non_blocking(true, ignored);  // for write_all's direct write
 
   if (tls_) {
     auto& stream = *c->secure;
@@ -336,13 +375,14 @@ asio::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::conne
     if (settings_.verify_tls) stream.set_verify_callback(ssl::host_name_verification(endpoint_.host));
     auto [hec] = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
     if (hec) {
-      failure = hec == beast::error::timeout ? upstream_failure::timeout
+      failure = c->deadline->expired()         ? upstream_failure::timeout
                 : hec == asio::error::operation_aborted ? upstream_failure::cancelled
                                                         : upstream_failure::connect;
       detail = fmt::format("TLS handshake with {}: {}", endpoint_.host, hec.message());
       co_return nullptr;
     }
   }
+  c->deadline->clear();
   co_return c;
 }
 
@@ -361,7 +401,7 @@ asio::awaitable<std::unique_ptr<upstream_exchange>> upstream_pool::send(const ou
     while (attempt == 0 && !s->conn && !idle_.empty()) {
       auto candidate = std::move(idle_.back());
       idle_.pop_back();
-      if (candidate->buffer.size() == 0 && idle_socket_quiet(candidate->lowest().socket())) {
+      if (candidate->buffer.size() == 0 && idle_socket_quiet(candidate->lowest())) {
         s->conn = std::move(candidate);
       }
     }
@@ -380,19 +420,23 @@ asio::awaitable<std::unique_ptr<upstream_exchange>> upstream_pool::send(const ou
     s->parser.emplace();
     s->parser->header_limit(64 * 1024);
     s->parser->body_limit(boost::none);  // callers bound what they keep (read_all's limit)
-    const auto write_until = std::min(deadline, clock::now() + settings_.write_timeout);
-    const auto head_until = std::min(deadline, clock::now() + settings_.read_timeout);
+    const auto now = coarse_now();
+    const auto write_until = std::min(deadline, now + settings_.write_timeout);
+    const auto head_until = std::min(deadline, now + settings_.read_timeout);
     bool response_started = false;
     boost::system::error_code ec;
-    auto& lowest = s->conn->lowest();
-    if (s->conn->secure) {
-      ec = co_await write_and_read_head(*s->conn->secure, s->conn->buffer, s->conn->head, request, endpoint_,
-                                        *s->parser, lowest, write_until, head_until, response_started);
+    auto& conn = *s->conn;
+    if (conn.secure) {
+      ec = co_await write_and_read_head(*conn.secure, conn.buffer, conn.head, request, endpoint_, *s->parser,
+                                        *conn.deadline, write_until, head_until, response_started);
     } else {
-      ec = co_await write_and_read_head(*s->conn->plain, s->conn->buffer, s->conn->head, request, endpoint_,
-                                        *s->parser, lowest, write_until, head_until, response_started);
+      ec = co_await write_and_read_head(*conn.plain, conn.buffer, conn.head, request, endpoint_, *s->parser,
+                                        *conn.deadline, write_until, head_until, response_started);
     }
+    auto& lowest = conn.lowest();
     if (!ec) {
+      // From here on the body is parsed as far as the input goes in one call.
+      s->parser->eager(true);
       if (s->parser->is_done()) s->complete = true;
       co_return std::unique_ptr<upstream_exchange>(new upstream_exchange(std::move(s)));
     }
@@ -401,7 +445,7 @@ asio::awaitable<std::unique_ptr<upstream_exchange>> upstream_pool::send(const ou
     // response byte: that says nothing about the provider, so retry once fresh.
     if (reused && !response_started && failure == upstream_failure::closed) {
       boost::system::error_code ignored;
-      lowest.socket().close(ignored);
+      lowest.close(ignored);
       s->conn.reset();
       continue;
     }

@@ -21,13 +21,18 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 
 #include "core/api_error.hpp"
 #include "core/request_id.hpp"
 #include "core/threads.hpp"
+#include "http/deadlines.hpp"
+#include "http/stream_io.hpp"
 #include "http/wire.hpp"
 
 namespace gatewayz::http {
@@ -38,15 +43,20 @@ namespace bhttp = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::string_view server_name = "gatewayz";
 
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
-tcp::socket& lowest_socket(beast::tcp_stream& s) { return s.socket(); }
-tcp::socket& lowest_socket(beast::ssl_stream<beast::tcp_stream>& s) {
-  return beast::get_lowest_layer(s).socket();
-}
+// Connections are plain sockets or TLS over them. Neither is wrapped in
+// Beast's tcp_stream: timeouts come from the shard's deadline sweeper (see
+// http/deadlines.hpp) instead of a timer per operation.
+using detail::is_plain;
+using detail::lowest_socket;
+using detail::plain_stream;
+using detail::read_message;
+using detail::tls_stream;
+using detail::use_tuple;
+using detail::write_all;
 
 struct disconnect_watch;  // defined below, with the code that uses it
 
@@ -120,9 +130,10 @@ class connection_writer final : public response_writer {
  public:
   // `head_buffer` is the connection's scratch space for response heads,
   // reused from one request to the next.
-  connection_writer(Stream& stream, bool keep_alive, unsigned version,
+  connection_writer(Stream& stream, io_deadline& deadline, bool keep_alive, unsigned version,
                     std::chrono::milliseconds write_timeout, std::string& head_buffer)
       : stream_(stream),
+        deadline_(deadline),
         keep_alive_(keep_alive),
         version_(version),
         write_timeout_(write_timeout),
@@ -140,8 +151,8 @@ class connection_writer final : public response_writer {
     head_.clear();
     wire::append_response_head(message.base(), head_);
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(message.body())};
-    arm_timer();
-    auto [ec, n] = co_await asio::async_write(stream_, buffers, use_tuple);
+    const auto until = coarse_now() + write_timeout_;
+    auto [ec, n] = co_await write_all(stream_, buffers, deadline_, until);
     bytes_sent_ += n;
     co_return note(ec);
   }
@@ -164,8 +175,9 @@ class connection_writer final : public response_writer {
     status_ = message.result_int();
     head_.clear();
     wire::append_response_head(message.base(), head_);
-    arm_timer();
-    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(head_), use_tuple);
+    const asio::const_buffer buffer = asio::buffer(head_);
+    const auto until = coarse_now() + write_timeout_;
+    auto [ec, n] = co_await write_all(stream_, buffer, deadline_, until);
     bytes_sent_ += n;
     co_return note(ec);
   }
@@ -173,18 +185,19 @@ class connection_writer final : public response_writer {
   asio::awaitable<bool> write_chunk(std::string_view data) override {
     if (state_ != state::streaming) co_return false;
     if (data.empty()) co_return true;
-    arm_timer();
     if (version_ >= 11) {
       head_.clear();
       wire::append_chunk_size(data.size(), head_);
       const std::array<asio::const_buffer, 3> chunk{asio::buffer(head_), asio::buffer(data.data(), data.size()),
                                                     asio::buffer("\r\n", 2)};
-      auto [ec, n] = co_await asio::async_write(stream_, chunk, use_tuple);
+      const auto until = coarse_now() + write_timeout_;
+      auto [ec, n] = co_await write_all(stream_, chunk, deadline_, until);
       bytes_sent_ += n;
       co_return note(ec);
     }
-    auto [ec, n] = co_await asio::async_write(stream_, asio::const_buffer(data.data(), data.size()),
-                                              use_tuple);
+    const asio::const_buffer raw(data.data(), data.size());
+    const auto until = coarse_now() + write_timeout_;
+    auto [ec, n] = co_await write_all(stream_, raw, deadline_, until);
     bytes_sent_ += n;
     co_return note(ec);
   }
@@ -193,8 +206,9 @@ class connection_writer final : public response_writer {
     if (state_ != state::streaming) co_return false;
     state_ = state::finished;
     if (version_ < 11) co_return true;
-    arm_timer();
-    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer("0\r\n\r\n", 5), use_tuple);
+    const asio::const_buffer last = asio::buffer("0\r\n\r\n", 5);
+    const auto until = coarse_now() + write_timeout_;
+    auto [ec, n] = co_await write_all(stream_, last, deadline_, until);
     bytes_sent_ += n;
     co_return note(ec);
   }
@@ -220,8 +234,6 @@ class connection_writer final : public response_writer {
  private:
   enum class state { idle, streaming, finished, failed };
 
-  void arm_timer() { beast::get_lowest_layer(stream_).expires_after(write_timeout_); }
-
   bool note(const boost::system::error_code& ec) {
     if (ec) {
       state_ = state::failed;
@@ -231,6 +243,7 @@ class connection_writer final : public response_writer {
   }
 
   Stream& stream_;
+  io_deadline& deadline_;
   bool keep_alive_;
   unsigned version_;
   std::chrono::milliseconds write_timeout_;
@@ -403,13 +416,20 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     }
   } cleanup{this, &s, reg, std::prev(reg->connections.end())};
 
-  if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
-    beast::get_lowest_layer(stream).expires_after(options.header_timeout);
+  // Declared after `stream` (a parameter), so it goes before the socket does.
+  io_deadline deadline{deadline_sweeper::of(s.io), lowest_socket(stream)};
+  if constexpr (is_plain<Stream>) {
+    boost::system::error_code ignored;
+    stream.non_blocking(true, ignored);  // for write_all's direct write
+  } else {
+    deadline.expires_after(options.header_timeout);
     auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_tuple);
+    deadline.clear();
     if (ec) co_return;
   }
 
   beast::flat_buffer buffer;
+  buffer.reserve(4096);  // most request heads and small bodies arrive in one read
   std::string head_buffer;
   bool first = true;
   bool linger = false;  // a refused request's body may still be arriving
@@ -421,9 +441,8 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     // Waiting for the next request on a kept-alive connection uses the idle
     // timeout; the first request's headers must arrive within header_timeout.
     entry.in_request = false;
-    beast::get_lowest_layer(stream).expires_after(first ? options.header_timeout
-                                                        : options.idle_timeout);
-    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
+    const auto head_until = coarse_now() + (first ? options.header_timeout : options.idle_timeout);
+    auto hec = co_await read_message(stream, buffer, parser, true, deadline, head_until);
     first = false;
     entry.in_request = true;
     const unsigned version = parser.is_header_done() ? parser.get().version() : 11;
@@ -451,14 +470,14 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
         reject = api_error::bad_request("Malformed HTTP request", "bad_http_request");
       }
     } else {
-      if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
-        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
-        beast::get_lowest_layer(stream).expires_after(options.write_timeout);
-        auto [cec, cn] = co_await bhttp::async_write(stream, cont, use_tuple);
+      if (version >= 11 && beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+        const asio::const_buffer cont = asio::buffer("HTTP/1.1 100 Continue\r\n\r\n", 25);
+        const auto write_until = coarse_now() + options.write_timeout;
+        auto [cec, cn] = co_await write_all(stream, cont, deadline, write_until);
         if (cec) break;
       }
-      beast::get_lowest_layer(stream).expires_after(options.body_timeout);
-      auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+      const auto body_until = coarse_now() + options.body_timeout;
+      auto bec = co_await read_message(stream, buffer, parser, false, deadline, body_until);
       if (bec) {
         hec = bec;
         if (bec == bhttp::error::body_limit) {
@@ -470,7 +489,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     }
     if (hec) {
       if (reject) {
-        connection_writer<Stream> writer{stream, false, version, options.write_timeout, head_buffer};
+        connection_writer<Stream> writer{stream, deadline, false, version, options.write_timeout, head_buffer};
         response answer = error_response(*reject, version);
         answer.set("x-request-id", request_id_for(parser.get()["x-request-id"]));
         linger = co_await writer.send(std::move(answer));
@@ -481,12 +500,12 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
 
     request req = parser.release();
     const bool keep_alive = req.keep_alive() && !draining.load(std::memory_order_relaxed);
-    connection_writer<Stream> writer{stream, keep_alive, req.version(), options.write_timeout, head_buffer};
+    connection_writer<Stream> writer{stream, deadline, keep_alive, req.version(), options.write_timeout,
+                                     head_buffer};
     request_context ctx{req, writer, s.index, remote, std::chrono::steady_clock::now()};
 
     // While the handler runs, a client that goes away cancels it (and with it
     // any upstream call) through the connection's cancellation signal.
-    beast::get_lowest_layer(stream).expires_never();
     auto& socket = lowest_socket(stream);
     want_watch(s, *watch, ctx.received_at);
     co_await run_handler(s.handler, ctx);
@@ -517,9 +536,10 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
 
   // Graceful close: send FIN so the client reads the last response fully.
   boost::system::error_code ignored;
-  if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+  if constexpr (!is_plain<Stream>) {
+    deadline.expires_after(std::chrono::seconds(1));
     co_await stream.async_shutdown(use_tuple);
+    deadline.clear();
   }
   lowest_socket(stream).shutdown(tcp::socket::shutdown_send, ignored);
 
@@ -529,14 +549,15 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     // connection, and the client may then never read our answer. So read and
     // drop what still arrives until the client closes, bounded in time.
     entry.in_request = false;  // nothing in flight: a shutdown may close it at once
-    auto& lowest = beast::get_lowest_layer(stream);
-    const auto until = std::chrono::steady_clock::now() + options.body_timeout;
+    auto& lowest = lowest_socket(stream);
+    const auto until = coarse_now() + options.body_timeout;
     std::array<char, 16 * 1024> sink;
     for (;;) {
-      lowest.expires_at(std::min(until, std::chrono::steady_clock::now() + std::chrono::seconds(2)));
+      deadline.expires_at(std::min(until, coarse_now() + std::chrono::seconds(2)));
       auto [lec, ln] = co_await lowest.async_read_some(asio::buffer(sink), use_tuple);
       if (lec) break;
     }
+    deadline.clear();
   }
 }
 
@@ -565,15 +586,10 @@ asio::awaitable<void> server::impl::accept_loop(shard& s) {
     // belongs to outlives every use co_spawn makes of that slot.
     auto done = asio::bind_cancellation_slot(signal.slot(), [keep = watch](std::exception_ptr) {});
     if (tls_context) {
-      asio::co_spawn(s.io,
-                     serve_connection(s, beast::ssl_stream<beast::tcp_stream>(std::move(socket),
-                                                                              *tls_context),
-                                      remote, watch),
+      asio::co_spawn(s.io, serve_connection(s, tls_stream(std::move(socket), *tls_context), remote, watch),
                      std::move(done));
     } else {
-      asio::co_spawn(s.io,
-                     serve_connection(s, beast::tcp_stream(std::move(socket)), remote, watch),
-                     std::move(done));
+      asio::co_spawn(s.io, serve_connection(s, std::move(socket), remote, watch), std::move(done));
     }
   }
 }

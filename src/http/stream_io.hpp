@@ -1,0 +1,134 @@
+#pragma once
+// Reading and writing HTTP/1.1 messages on a connection, shared by the server
+// and the upstream client (private to the http library).
+//
+// Both sides use plain sockets or TLS over them, with io_deadline for
+// timeouts, and drive Beast's parser themselves instead of calling Beast's
+// composed read operations: what is already buffered is parsed without any
+// asynchronous operation (a small response often arrives with its head), and
+// a write that fits the socket's send buffer completes without one too. Each
+// asynchronous operation avoided is a trip through the scheduler saved.
+
+#include <chrono>
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/http/error.hpp>
+
+#include "http/deadlines.hpp"
+
+namespace gatewayz::http::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+using plain_stream = asio::ip::tcp::socket;
+using tls_stream = asio::ssl::stream<asio::ip::tcp::socket>;
+
+inline asio::ip::tcp::socket& lowest_socket(plain_stream& s) { return s; }
+inline asio::ip::tcp::socket& lowest_socket(tls_stream& s) { return s.next_layer(); }
+
+template <class Stream>
+constexpr bool is_plain = std::is_same_v<Stream, plain_stream>;
+
+inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// Writes all of `buffers`, by `until`. On a plain socket (which must be in
+// non-blocking mode) it first writes directly: a message usually fits the
+// socket's send buffer, and then no asynchronous operation is needed, as in
+// nginx. Whatever does not fit is written asynchronously.
+template <class Stream, class Buffers>
+asio::awaitable<std::pair<boost::system::error_code, std::size_t>> write_all(
+    Stream& stream, const Buffers& buffers, io_deadline& deadline, std::chrono::steady_clock::time_point until) {
+  std::size_t sent = 0;
+  if constexpr (is_plain<Stream>) {
+    boost::system::error_code ec;
+    sent = stream.write_some(buffers, ec);
+    if (ec && ec != asio::error::would_block) co_return std::pair{ec, sent};
+    if (sent == asio::buffer_size(buffers)) co_return std::pair{boost::system::error_code{}, sent};
+  }
+  beast::buffers_suffix<Buffers> rest(buffers);
+  rest.consume(sent);
+  deadline.expires_at(until);
+  auto [ec, n] = co_await asio::async_write(stream, rest, use_tuple);
+  deadline.clear();
+  if (ec && deadline.expired()) ec = beast::error::timeout;
+  co_return std::pair{ec, sent + n};
+}
+
+// Feeds what is buffered to `parser` and reads more until it has the header
+// (`header_only`) or the whole message, by `until`. Errors are those of
+// Beast's own read: end_of_stream when the connection ends before the first
+// byte, partial_message within one, timeout, or a parse error.
+template <class Stream, class Parser>
+asio::awaitable<boost::system::error_code> read_message(Stream& stream, beast::flat_buffer& buffer, Parser& parser,
+                                                        bool header_only, io_deadline& deadline,
+                                                        std::chrono::steady_clock::time_point until) {
+  namespace bhttp = beast::http;
+  const auto complete = [&] { return header_only ? parser.is_header_done() : parser.is_done(); };
+  boost::system::error_code ec;
+  bool armed = false;
+  bool finished = complete();
+  while (!finished) {
+    // Parse what is buffered; the parser may take it in several steps.
+    bool need_input = buffer.size() == 0;
+    while (!need_input) {
+      ec = {};
+      const std::size_t used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec == bhttp::error::need_more) {
+        ec = {};
+        need_input = true;
+      } else if (ec || complete()) {
+        finished = true;
+        break;
+      } else if (used == 0 || buffer.size() == 0) {
+        need_input = true;
+      }
+    }
+    if (finished) break;
+    if (!armed) {
+      deadline.expires_at(until);
+      armed = true;
+      // Let the other ready connections run first: the peer is usually
+      // answering what we just wrote, and reading right away would mostly
+      // cost a failed recv() (asio reads speculatively), a syscall, where a
+      // trip through the scheduler costs far less.
+      co_await asio::post(asio::use_awaitable);
+    }
+    const std::size_t want = beast::read_size(buffer, 64 * 1024);
+    auto [rec, n] = co_await stream.async_read_some(buffer.prepare(want), use_tuple);
+    buffer.commit(n);
+    if (rec == asio::error::eof) {
+      if (!parser.got_some()) {
+        ec = bhttp::error::end_of_stream;
+      } else {
+        ec = {};
+        parser.put_eof(ec);
+        if (!ec && !complete()) ec = bhttp::error::partial_message;
+      }
+      break;
+    }
+    if (rec) {
+      ec = deadline.expired() ? boost::system::error_code(beast::error::timeout) : rec;
+      break;
+    }
+  }
+  if (armed) deadline.clear();
+  co_return ec;
+}
+
+}  // namespace gatewayz::http::detail
