@@ -88,6 +88,31 @@ const std::vector<migration>& migrations() {
       // rollups), and every index costs each ledger insert a B-tree update on
       // the writer thread, which shares a core with request serving.
       {2, {"DROP INDEX IF EXISTS ledger_customer_time"}},
+      // The ledger keyed by request id alone (WITHOUT ROWID): one B-tree per
+      // insert instead of the rowid table plus the primary-key index.
+      {3,
+       {
+           R"sql(CREATE TABLE ledger_keyed (
+                   request_id TEXT PRIMARY KEY,
+                   unix_ms INTEGER NOT NULL,
+                   customer_id INTEGER,
+                   key_id INTEGER,
+                   model TEXT NOT NULL,
+                   provider TEXT NOT NULL,
+                   attempts INTEGER NOT NULL,
+                   status TEXT NOT NULL,
+                   http_status INTEGER NOT NULL,
+                   input_tokens INTEGER NOT NULL,
+                   output_tokens INTEGER NOT NULL,
+                   cost_nanos INTEGER NOT NULL,
+                   latency_ms REAL NOT NULL,
+                   ttft_ms REAL,
+                   streamed INTEGER NOT NULL) WITHOUT ROWID)sql",
+           "INSERT INTO ledger_keyed SELECT request_id, unix_ms, customer_id, key_id, model, provider, attempts,"
+           " status, http_status, input_tokens, output_tokens, cost_nanos, latency_ms, ttft_ms, streamed FROM ledger",
+           "DROP TABLE ledger",
+           "ALTER TABLE ledger_keyed RENAME TO ledger",
+       }},
   };
   return list;
 }
@@ -149,9 +174,22 @@ class statement {
   sqlite3_stmt* stmt_;
 };
 
+// SQLite's memory statistics take a global mutex on every allocation, and
+// nothing here reads them; they can only be switched off before SQLite
+// initialises, so this runs ahead of the first open (later calls are refused
+// by SQLite and change nothing).
+void configure_sqlite_once() {
+  static const bool configured = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)configured;
+}
+
 class connection {
  public:
   explicit connection(const std::string& path) {
+    configure_sqlite_once();
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
     const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
