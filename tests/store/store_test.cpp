@@ -739,6 +739,51 @@ TEST(OpenStore, SqliteInMemoryWorksForThrowawayRuns) {
   EXPECT_EQ(mem->find_customer("x")->balance, 7);
 }
 
+// A database written by a gateway at schema version 2 (ledger as a rowid
+// table) keeps its rows when migration 3 re-keys the ledger by request id.
+TEST(OpenStore, SqliteLedgerRekeyingMigrationKeepsExistingRows) {
+  std::string dir = (std::filesystem::temp_directory_path() / "gwz-migrate-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string path = dir + "/old.db";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const char* old_schema = R"sql(
+      CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_unix_ms INTEGER NOT NULL);
+      INSERT INTO schema_version VALUES (1, 0), (2, 0);
+      CREATE TABLE ledger (request_id TEXT PRIMARY KEY, unix_ms INTEGER NOT NULL, customer_id INTEGER,
+        key_id INTEGER, model TEXT NOT NULL, provider TEXT NOT NULL, attempts INTEGER NOT NULL,
+        status TEXT NOT NULL, http_status INTEGER NOT NULL, input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL, cost_nanos INTEGER NOT NULL, latency_ms REAL NOT NULL,
+        ttft_ms REAL, streamed INTEGER NOT NULL);
+      INSERT INTO ledger VALUES ('req_old', 1700000000000, 7, 9, 'gpt-4o-mini', 'openai', 2, 'success',
+        200, 11, 22, 33, 44.5, 5.5, 1);)sql";
+    char* error = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, old_schema, nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
+    sqlite3_close(db);
+  }
+  {
+    auto migrated = open_store("sqlite://" + path, nullptr);
+    migrated->migrate();
+    const auto row = migrated->find_ledger_row("req_old");
+    ASSERT_TRUE(row);
+    EXPECT_EQ(row->customer_id, 7);
+    EXPECT_EQ(row->key_id, 9);
+    EXPECT_EQ(row->attempts, 2u);
+    EXPECT_EQ(row->output_tokens, 22);
+    EXPECT_EQ(row->cost, 33);
+    EXPECT_DOUBLE_EQ(row->latency_ms, 44.5);
+    ASSERT_TRUE(row->ttft_ms);
+    EXPECT_DOUBLE_EQ(*row->ttft_ms, 5.5);
+    EXPECT_TRUE(row->streamed);
+  }
+  const rows_t schema = raw_query("sqlite://" + path, "SELECT sql FROM sqlite_master WHERE name = 'ledger'");
+  ASSERT_EQ(schema.size(), 1u);
+  EXPECT_NE(schema[0][0].find("WITHOUT ROWID"), std::string::npos);
+  EXPECT_EQ(raw_query("sqlite://" + path, "SELECT MAX(version) FROM schema_version")[0][0], "3");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(PostgresStore, RestartMakesCallsFailPromptlyThenTheSameStoreRecovers) {
   auto& server = test_support::postgres_server::shared();
   const std::string url = server.create_database();
