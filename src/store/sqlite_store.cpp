@@ -89,7 +89,9 @@ const std::vector<migration>& migrations() {
       // the writer thread, which shares a core with request serving.
       {2, {"DROP INDEX IF EXISTS ledger_customer_time"}},
       // The ledger keyed by request id alone (WITHOUT ROWID): one B-tree per
-      // insert instead of the rowid table plus the primary-key index.
+      // insert instead of the rowid table plus the primary-key index. The
+      // column list restates migration 1's on purpose: released migrations
+      // are frozen history, not shared definitions.
       {3,
        {
            R"sql(CREATE TABLE ledger_keyed (

@@ -26,13 +26,17 @@ struct socket_pair {
   tcp::socket b;
 };
 
-TEST(DeadlinesTest, AnExpiredDeadlineCancelsThePendingReadAndSaysSo) {
+// One io_context with one watched connection and a read buffer.
+class DeadlinesTest : public ::testing::Test {
+ protected:
   asio::io_context io;
-  socket_pair pair(io);
-  auto& sweeper = deadline_sweeper::of(io);
-  io_deadline deadline(sweeper, pair.a);
-
+  socket_pair pair{io};
+  deadline_sweeper& sweeper = deadline_sweeper::of(io);
+  io_deadline deadline{sweeper, pair.a};
   std::array<char, 16> buffer{};
+};
+
+TEST_F(DeadlinesTest, AnExpiredDeadlineCancelsThePendingReadAndSaysSo) {
   boost::system::error_code result;
   deadline.expires_after(40ms);
   EXPECT_EQ(sweeper.armed(), 1u);
@@ -48,13 +52,7 @@ TEST(DeadlinesTest, AnExpiredDeadlineCancelsThePendingReadAndSaysSo) {
   EXPECT_LT(waited, 2s);
 }
 
-TEST(DeadlinesTest, AClearedDeadlineNeverFires) {
-  asio::io_context io;
-  socket_pair pair(io);
-  auto& sweeper = deadline_sweeper::of(io);
-  io_deadline deadline(sweeper, pair.a);
-
-  std::array<char, 16> buffer{};
+TEST_F(DeadlinesTest, AClearedDeadlineNeverFires) {
   boost::system::error_code result = asio::error::would_block;
   std::size_t got = 0;
   deadline.expires_after(60ms);
@@ -72,7 +70,7 @@ TEST(DeadlinesTest, AClearedDeadlineNeverFires) {
   EXPECT_EQ(sweeper.armed(), 0u);
 }
 
-TEST(DeadlinesTest, OnlyThePassedDeadlineFiresAndRearmingClearsExpired) {
+TEST(DeadlinesSweep, OnlyThePassedDeadlineFiresAndRearmingClearsExpired) {
   asio::io_context io;
   socket_pair first(io);
   socket_pair second(io);
@@ -108,7 +106,7 @@ TEST(DeadlinesTest, OnlyThePassedDeadlineFiresAndRearmingClearsExpired) {
   EXPECT_EQ(sweeper.armed(), 0u);
 }
 
-TEST(DeadlinesTest, DeadlinesOutlivingTheirIoContextAreDetachedSafely) {
+TEST(DeadlinesSweep, DeadlinesOutlivingTheirIoContextAreDetachedSafely) {
   auto io = std::make_unique<asio::io_context>();
   auto pair = std::make_unique<socket_pair>(*io);
   auto deadline = std::make_unique<io_deadline>(deadline_sweeper::of(*io), pair->a);
@@ -125,7 +123,7 @@ TEST(DeadlinesTest, DeadlinesOutlivingTheirIoContextAreDetachedSafely) {
   SUCCEED();
 }
 
-TEST(DeadlinesTest, CoarseNowTracksTheSteadyClock) {
+TEST(DeadlinesSweep, CoarseNowTracksTheSteadyClock) {
   const auto coarse = coarse_now();
   const auto precise = std::chrono::steady_clock::now();
   EXPECT_LE(coarse, precise);
