@@ -368,10 +368,10 @@ asio::awaitable<attempt_result> attempt::run() {
     report.provider_failure = true;
     co_return attempt_result::retryable;
   }
-  http::response res{bhttp::status::ok, ctx.req.version()};
-  res.base() = head(200, "application/json");
+  // Built around the head, not assigned into a default one: assigning copies
+  // every field.
+  http::response res{head(200, "application/json"), std::move(body)};
   res.version(ctx.req.version());
-  res.body() = std::move(body);
   report.client_status = 200;
   const bool sent = co_await ctx.writer.send(std::move(res));
   if (!sent) co_return attempt_result::client_gone;

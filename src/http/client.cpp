@@ -145,18 +145,54 @@ struct upstream_pool::connection {
   beast::flat_buffer buffer{};
   std::string head;  // the request head being sent, reused per exchange
   clock::time_point idle_since;  // when it was last returned to the pool
-  // Body bytes are parsed into this per-connection scratch area and then
-  // appended to the caller's string: one allocation per connection instead
-  // of a zero-filled 16 KiB string growth per read.
-  std::unique_ptr<char[]> scratch = std::make_unique<char[]>(read_chunk_bytes);
 
   tcp::socket& lowest() { return secure ? secure->next_layer() : *plain; }
 };
 
+namespace {
+
+// Beast's parser with nothing stored: the gateway needs an upstream
+// response's status, framing and body, never its header fields, so none are
+// copied into a fields container (an allocation each), and body bytes go
+// straight into the caller's string.
+class response_reader final : public bhttp::basic_parser<false> {
+ public:
+  unsigned status() const { return status_; }
+  // Where body bytes go; while unset, the body is left in the input.
+  void sink(std::string* out) { sink_ = out; }
+
+ private:
+  void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
+                       boost::system::error_code&) override {}
+  void on_response_impl(int code, beast::string_view, int, boost::system::error_code&) override {
+    status_ = static_cast<unsigned>(code);
+  }
+  void on_field_impl(bhttp::field, beast::string_view, beast::string_view, boost::system::error_code&) override {}
+  void on_header_impl(boost::system::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, boost::system::error_code&) override {}
+  std::size_t on_body_impl(beast::string_view body, boost::system::error_code&) override { return take(body); }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, boost::system::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, boost::system::error_code&) override {
+    return take(body);
+  }
+  void on_finish_impl(boost::system::error_code&) override {}
+
+  std::size_t take(beast::string_view body) {
+    if (sink_ == nullptr) return 0;
+    sink_->append(body.data(), body.size());
+    return body.size();
+  }
+
+  unsigned status_ = 0;
+  std::string* sink_ = nullptr;
+};
+
+}  // namespace
+
 struct upstream_exchange::state {
   std::shared_ptr<upstream_pool> pool;
   std::unique_ptr<upstream_pool::connection> conn;
-  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;  // re-emplaced per attempt
+  std::optional<response_reader> parser;  // re-emplaced per attempt
   upstream_failure failure = upstream_failure::none;
   std::string detail;
   bool complete = false;
@@ -175,24 +211,10 @@ struct upstream_exchange::state {
 
 namespace {
 
-// Reads more bytes into the connection's buffer, by `until`. Returns eof
-// as such; a timeout as beast::error::timeout.
-template <class Stream>
-asio::awaitable<boost::system::error_code> read_more(Stream& stream, beast::flat_buffer& buffer,
-                                                     io_deadline& deadline, clock::time_point until) {
-  deadline.expires_at(until);
-  const std::size_t want = beast::read_size(buffer, read_chunk_bytes);
-  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(want), use_tuple);
-  deadline.clear();
-  buffer.commit(n);
-  if (ec && ec != asio::error::eof && deadline.expired()) ec = beast::error::timeout;
-  co_return ec;
-}
-
 template <class Stream>
 asio::awaitable<boost::system::error_code> write_and_read_head(
     Stream& stream, beast::flat_buffer& buffer, std::string& head, const outgoing_request& request,
-    const upstream_endpoint& endpoint, bhttp::response_parser<bhttp::buffer_body>& parser,
+    const upstream_endpoint& endpoint, response_reader& parser,
     io_deadline& deadline, clock::time_point write_until, clock::time_point head_until,
     bool& response_started) {
   head.clear();
@@ -213,20 +235,14 @@ upstream_exchange::upstream_exchange(std::unique_ptr<state> s) : state_(std::mov
 
 upstream_exchange::~upstream_exchange() {
   if (state_ && state_->conn && state_->complete && state_->failure == upstream_failure::none &&
-      state_->parser && state_->parser->get().keep_alive()) {
+      state_->parser && state_->parser->keep_alive()) {
     state_->pool->release(std::move(state_->conn));
   }
 }
 
 upstream_failure upstream_exchange::failure() const { return state_->failure; }
 const std::string& upstream_exchange::failure_detail() const { return state_->detail; }
-unsigned upstream_exchange::status() const {
-  return state_->parser ? state_->parser->get().result_int() : 0;
-}
-const beast::http::fields& upstream_exchange::headers() const {
-  static const beast::http::fields empty;
-  return state_->parser ? state_->parser->get().base() : empty;
-}
+unsigned upstream_exchange::status() const { return state_->parser ? state_->parser->status() : 0; }
 bool upstream_exchange::body_complete() const { return state_->complete; }
 
 asio::awaitable<bool> upstream_exchange::read_some(std::string& out) {
@@ -236,19 +252,17 @@ asio::awaitable<bool> upstream_exchange::read_some(std::string& out) {
   auto& parser = *s.parser;
   for (;;) {
     // Parse what is buffered first: a small body usually came with the head.
-    auto& body = parser.get().body();
-    body.data = conn.scratch.get();
-    body.size = read_chunk_bytes;
+    const std::size_t before = out.size();
     boost::system::error_code ec;
     std::size_t used = 0;
     if (conn.buffer.size() > 0) {
+      parser.sink(&out);
       used = parser.put(conn.buffer.data(), ec);
+      parser.sink(nullptr);
       conn.buffer.consume(used);
-      // need_buffer: the scratch area is full; need_more: a chunk header is split.
-      if (ec == bhttp::error::need_buffer || ec == bhttp::error::need_more) ec = {};
+      if (ec == bhttp::error::need_more) ec = {};  // a chunk header is split across reads
     }
-    const std::size_t got = read_chunk_bytes - parser.get().body().size;
-    out.append(conn.scratch.get(), got);
+    const std::size_t got = out.size() - before;
     if (ec) {
       s.fail(classify(ec), fmt::format("reading response body: {}", ec.message()));
       co_return got > 0;
@@ -263,14 +277,16 @@ asio::awaitable<bool> upstream_exchange::read_some(std::string& out) {
     const auto until = std::min(s.deadline, coarse_now() + s.read_timeout);
     boost::system::error_code rec;
     if (conn.secure) {
-      rec = co_await read_more(*conn.secure, conn.buffer, *conn.deadline, until);
+      rec = co_await detail::read_some_into(*conn.secure, conn.buffer, read_chunk_bytes, *conn.deadline, until);
     } else {
-      rec = co_await read_more(*conn.plain, conn.buffer, *conn.deadline, until);
+      rec = co_await detail::read_some_into(*conn.plain, conn.buffer, read_chunk_bytes, *conn.deadline, until);
     }
     if (rec == asio::error::eof) {
       // A body delimited by the connection's end is complete now; any other is cut short.
       boost::system::error_code eof_ec;
+      parser.sink(&out);
       parser.put_eof(eof_ec);
+      parser.sink(nullptr);
       if (eof_ec) {
         s.fail(classify(eof_ec), fmt::format("reading response body: {}", eof_ec.message()));
         co_return false;

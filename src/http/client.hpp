@@ -23,7 +23,6 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/verb.hpp>
 
 namespace gatewayz::http {
@@ -86,7 +85,6 @@ class upstream_exchange {
   upstream_failure failure() const;     // none while healthy
   const std::string& failure_detail() const;  // for logs; contains no secrets
   unsigned status() const;              // valid when send() succeeded
-  const beast::http::fields& headers() const;
 
   // Appends the next body bytes to `out`. Returns false once the body is
   // complete (failure() == none) or on error (failure() says why).

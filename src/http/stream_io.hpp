@@ -69,6 +69,35 @@ asio::awaitable<std::pair<boost::system::error_code, std::size_t>> write_all(
   co_return std::pair{ec, sent + n};
 }
 
+// Reads what the peer has sent into `buffer` (at most `max` bytes at once),
+// by `until`. First the coroutine lets the shard's other ready work run: the
+// peer is usually still answering what we just wrote, and reading at once
+// would mostly cost a recv() failing with EAGAIN, a syscall, where a trip
+// through the scheduler costs far less. Then a plain socket is read
+// directly, which needs no asynchronous operation when bytes are waiting;
+// only when none are does it wait asynchronously (with the deadline).
+template <class Stream>
+asio::awaitable<boost::system::error_code> read_some_into(Stream& stream, beast::flat_buffer& buffer, std::size_t max,
+                                                          io_deadline& deadline,
+                                                          std::chrono::steady_clock::time_point until) {
+  co_await asio::post(asio::use_awaitable);
+  const std::size_t want = beast::read_size(buffer, max);
+  if constexpr (is_plain<Stream>) {
+    boost::system::error_code ec;
+    const std::size_t n = stream.read_some(buffer.prepare(want), ec);
+    if (ec != asio::error::would_block) {
+      buffer.commit(n);
+      co_return ec;
+    }
+  }
+  deadline.expires_at(until);
+  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(want), use_tuple);
+  deadline.clear();
+  buffer.commit(n);
+  if (ec && ec != asio::error::eof && deadline.expired()) ec = beast::error::timeout;
+  co_return ec;
+}
+
 // Feeds what is buffered to `parser` and reads more until it has the header
 // (`header_only`) or the whole message, by `until`. Errors are those of
 // Beast's own read: end_of_stream when the connection ends before the first
@@ -80,7 +109,6 @@ asio::awaitable<boost::system::error_code> read_message(Stream& stream, beast::f
   namespace bhttp = beast::http;
   const auto complete = [&] { return header_only ? parser.is_header_done() : parser.is_done(); };
   boost::system::error_code ec;
-  bool armed = false;
   bool finished = complete();
   while (!finished) {
     // Parse what is buffered; the parser may take it in several steps.
@@ -100,18 +128,7 @@ asio::awaitable<boost::system::error_code> read_message(Stream& stream, beast::f
       }
     }
     if (finished) break;
-    if (!armed) {
-      deadline.expires_at(until);
-      armed = true;
-      // Let the other ready connections run first: the peer is usually
-      // answering what we just wrote, and reading right away would mostly
-      // cost a failed recv() (asio reads speculatively), a syscall, where a
-      // trip through the scheduler costs far less.
-      co_await asio::post(asio::use_awaitable);
-    }
-    const std::size_t want = beast::read_size(buffer, 64 * 1024);
-    auto [rec, n] = co_await stream.async_read_some(buffer.prepare(want), use_tuple);
-    buffer.commit(n);
+    const auto rec = co_await read_some_into(stream, buffer, 64 * 1024, deadline, until);
     if (rec == asio::error::eof) {
       if (!parser.got_some()) {
         ec = bhttp::error::end_of_stream;
@@ -123,11 +140,10 @@ asio::awaitable<boost::system::error_code> read_message(Stream& stream, beast::f
       break;
     }
     if (rec) {
-      ec = deadline.expired() ? boost::system::error_code(beast::error::timeout) : rec;
+      ec = rec;
       break;
     }
   }
-  if (armed) deadline.clear();
   co_return ec;
 }
 
