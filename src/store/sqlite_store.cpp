@@ -119,6 +119,35 @@ const std::vector<migration>& migrations() {
   return list;
 }
 
+// Ledger inserts: one row, or ledger_group_rows rows in one statement.
+constexpr std::size_t ledger_columns = 15;
+constexpr std::size_t ledger_group_rows = 16;
+#define GW_LEDGER_COLUMNS                                                                               \
+  "request_id, unix_ms, customer_id, key_id, model, provider, attempts, status, http_status, input_tokens," \
+  " output_tokens, cost_nanos, latency_ms, ttft_ms, streamed"
+constexpr const char* ledger_insert_one =
+    "INSERT INTO ledger (" GW_LEDGER_COLUMNS ")"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+    " ON CONFLICT (request_id) DO NOTHING";
+
+// Without ON CONFLICT: a duplicate must fail the whole group (see write_ledger).
+const std::string& ledger_insert_group() {
+  static const std::string sql = [] {
+    std::string text = "INSERT INTO ledger (" GW_LEDGER_COLUMNS ") VALUES ";
+    for (std::size_t row = 0; row < ledger_group_rows; ++row) {
+      text += row == 0 ? "(" : ", (";
+      for (std::size_t column = 0; column < ledger_columns; ++column) {
+        if (column > 0) text += ", ";
+        text += "?" + std::to_string(row * ledger_columns + column + 1);
+      }
+      text += ")";
+    }
+    return text;
+  }();
+  return sql;
+}
+#undef GW_LEDGER_COLUMNS
+
 class connection;
 
 // A prepared statement borrowed from a connection's cache; reset on release
@@ -158,6 +187,18 @@ class statement {
     while (step()) {
     }
   }
+  // Runs a row-less statement; false when it broke a primary-key or
+  // uniqueness constraint, in which case SQLite backed out all its changes
+  // (the transaction stays open). Other failures throw, as run() does.
+  bool run_unless_conflict() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_DONE) return true;
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
+      sqlite3_reset(stmt_);
+      return false;
+    }
+    return step_failed();
+  }
 
   std::int64_t int64(int column) const { return sqlite3_column_int64(stmt_, column); }
   double real(int column) const { return sqlite3_column_double(stmt_, column); }
@@ -171,6 +212,7 @@ class statement {
 
  private:
   statement& check(int rc);
+  [[noreturn]] bool step_failed();
 
   connection& conn_;
   sqlite3_stmt* stmt_;
@@ -252,8 +294,10 @@ bool statement::step() {
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  conn_.fail("step");
+  return step_failed();
 }
+
+bool statement::step_failed() { conn_.fail("step"); }
 
 statement& statement::check(int rc) {
   if (rc != SQLITE_OK) conn_.fail("bind");
@@ -493,41 +537,60 @@ class sqlite_store final : public store {
     std::vector<const ledger_row*> order;
     order.reserve(rows.size());
     for (const ledger_row& row : rows) order.push_back(&row);
-    std::stable_sort(order.begin(), order.end(),
-                     [](const ledger_row* a, const ledger_row* b) { return a->request_id < b->request_id; });
+    const auto by_id = [](const ledger_row* a, const ledger_row* b) { return a->request_id < b->request_id; };
+    // Rows from one shard arrive in id order already (ids start with the time).
+    if (!std::is_sorted(order.begin(), order.end(), by_id)) std::stable_sort(order.begin(), order.end(), by_id);
     batch_effects effects;
     std::size_t inserted = 0;
     {
-      auto insert = conn->prepare(
-          "INSERT INTO ledger (request_id, unix_ms, customer_id, key_id, model, provider, attempts, status,"
-          " http_status, input_tokens, output_tokens, cost_nanos, latency_ms, ttft_ms, streamed)"
-          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-          " ON CONFLICT (request_id) DO NOTHING");
-      for (const ledger_row* row : order) {
-        insert.reset();
-        insert.bind_static(1, row->request_id)
-            .bind(2, row->unix_ms)
-            .bind(3, row->customer_id)
-            .bind(4, row->key_id)
-            .bind_static(5, row->model)
-            .bind_static(6, row->provider)
-            .bind(7, std::int64_t{row->attempts})
-            .bind_static(8, row->status)
-            .bind(9, std::int64_t{row->http_status})
-            .bind(10, row->input_tokens)
-            .bind(11, row->output_tokens)
-            .bind(12, row->cost)
-            .bind(13, storable_ms(row->latency_ms))
-            .bind(14, row->ttft_ms ? std::optional<double>(storable_ms(*row->ttft_ms)) : std::nullopt)
-            .bind(15, std::int64_t{row->streamed ? 1 : 0})
-            .run();
+      const auto bind_row = [](statement& st, int first, const ledger_row& row) {
+        st.bind_static(first + 1, row.request_id)
+            .bind(first + 2, row.unix_ms)
+            .bind(first + 3, row.customer_id)
+            .bind(first + 4, row.key_id)
+            .bind_static(first + 5, row.model)
+            .bind_static(first + 6, row.provider)
+            .bind(first + 7, std::int64_t{row.attempts})
+            .bind_static(first + 8, row.status)
+            .bind(first + 9, std::int64_t{row.http_status})
+            .bind(first + 10, row.input_tokens)
+            .bind(first + 11, row.output_tokens)
+            .bind(first + 12, row.cost)
+            .bind(first + 13, storable_ms(row.latency_ms))
+            .bind(first + 14, row.ttft_ms ? std::optional<double>(storable_ms(*row.ttft_ms)) : std::nullopt)
+            .bind(first + 15, std::int64_t{row.streamed ? 1 : 0});
+      };
+      auto single = conn->prepare(ledger_insert_one);
+      const auto insert_one = [&](const ledger_row& row) {
+        single.reset();
+        bind_row(single, 0, row);
+        single.run();
         // Only a newly inserted row changes balances and rollups: a replayed
         // batch (the writer retrying after an unclear failure) is a no-op.
         if (conn->changes() == 1) {
-          effects.add(*row);
+          effects.add(row);
           ++inserted;
         }
+      };
+      // Rows go in groups of ledger_group_rows per statement, which spares
+      // SQLite a statement's set-up and tear-down per row. A group holding a
+      // row that exists already (a replayed batch) fails as a whole, changes
+      // nothing, and is then inserted row by row.
+      auto group = conn->prepare(ledger_insert_group().c_str());
+      std::size_t next = 0;
+      for (; next + ledger_group_rows <= order.size(); next += ledger_group_rows) {
+        group.reset();
+        for (std::size_t k = 0; k < ledger_group_rows; ++k) {
+          bind_row(group, static_cast<int>(k * ledger_columns), *order[next + k]);
+        }
+        if (group.run_unless_conflict()) {
+          for (std::size_t k = 0; k < ledger_group_rows; ++k) effects.add(*order[next + k]);
+          inserted += ledger_group_rows;
+        } else {
+          for (std::size_t k = 0; k < ledger_group_rows; ++k) insert_one(*order[next + k]);
+        }
       }
+      for (; next < order.size(); ++next) insert_one(*order[next]);
     }
     effects.finish();
     for (const auto& debit : effects.debits()) {
