@@ -344,6 +344,15 @@ hwm_kb=""
 for name in "${!gw_pids[@]}"; do
   kill -0 "${gw_pids[$name]}" 2>/dev/null || die "gatewayz ($name) died during the run (log: $tmp_dir/$name.log)"
 done
+# A ledger that kept up: a writer that fell behind would drop rows (and look
+# cheaper than it is). Read from each ledger-writing gatewayz that serves /metrics.
+ledger_dropped=""
+for name in gatewayz gatewayz-keys; do
+  [[ -n "${gw_ports[$name]:-}" ]] || continue
+  dropped="$(curl -sf "http://127.0.0.1:${gw_ports[$name]}/metrics" |
+    awk '/^gatewayz_telemetry_dropped_total\{pipeline="ledger"\}/ { print $2 }')"
+  ledger_dropped=$(( ${ledger_dropped:-0} + ${dropped:-0} ))
+done
 if [[ -n "$gw_pid" ]]; then
   rss_kb="$(awk '/^VmRSS:/ { print $2 }' "/proc/$gw_pid/status")"
   hwm_kb="$(awk '/^VmHWM:/ { print $2 }' "/proc/$gw_pid/status")"
@@ -388,6 +397,10 @@ r_all_rps="" v_all=""
 if [[ -n "${rps[gatewayz-keys]:-}" && -n "${rps[gatewayz-noledger]:-}" ]]; then
   r_all_rps="$(ratio "${rps[gatewayz-keys]}" "${rps[gatewayz-noledger]}")"
   judge "$r_all_rps" ">=" 0.90; v_all="$verdict"
+fi
+v_dropped=""
+if [[ -n "$ledger_dropped" ]]; then
+  judge "$ledger_dropped" "<=" 0; v_dropped="$verdict"
 fi
 if [[ -n "$rss_kb" ]]; then
   rss_mb="$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
@@ -461,6 +474,9 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
   if [[ -n "${rps[gatewayz-stream]:-}" && -n "${rps[mock-stream]:-}" ]]; then
     echo "| stream RPS gatewayz / mock direct | $(ratio "${rps[gatewayz-stream]}" "${rps[mock-stream]}")x | | |"
     echo "| stream p99 gatewayz / mock direct | $(ratio "${p99[gatewayz-stream]}" "${p99[mock-stream]}")x | | |"
+  fi
+  if [[ -n "$ledger_dropped" ]]; then
+    echo "| ledger rows dropped (gatewayz, gatewayz-keys) | ${ledger_dropped} | 0 | $v_dropped |"
   fi
   if [[ -n "$rss_mb" ]]; then
     echo "| gatewayz RSS after the run (VmRSS) | ${rss_mb} MB | < 50 MB | $v_rss |"
