@@ -305,11 +305,9 @@ asio::awaitable<attempt_result> attempt::run() {
   out.headers.emplace_back("x-request-id", request_id);
 
   report.sent_at = clock::now();
-  std::unique_ptr<http::upstream_exchange> exchange;
-  {
-    wait_timer timing{report};
-    exchange = co_await pool.send(out, deadline);
-  }
+  std::unique_ptr<http::upstream_exchange> exchange = co_await pool.send(out, deadline);
+  const auto answered_at = clock::now();  // the response head, or the failure
+  report.upstream_wait += answered_at - report.sent_at;
   if (exchange->failure() == http::upstream_failure::cancelled) co_return attempt_result::client_gone;
   if (exchange->failure() != http::upstream_failure::none) {
     last_error = error_for(exchange->failure(), provider.name);
@@ -317,7 +315,7 @@ asio::awaitable<attempt_result> attempt::run() {
     report.provider_failure = true;
     co_return attempt_result::retryable;
   }
-  report.ttfb = clock::now() - report.sent_at;
+  report.ttfb = answered_at - report.sent_at;
 
   const unsigned status = exchange->status();
   report.upstream_status = status;

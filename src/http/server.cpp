@@ -263,12 +263,12 @@ class observed_exchange {
   observed_exchange& operator=(const observed_exchange&) = delete;
   ~observed_exchange() { finish(); }
 
-  void start(bhttp::verb method, std::string_view target) {
+  void start(bhttp::verb method, std::string_view target, std::chrono::steady_clock::time_point now) {
     if (observer_ == nullptr) return;
     finish();
     method_ = method;
     token_ = observer_->started(shard_, method, target);
-    started_at_ = std::chrono::steady_clock::now();
+    started_at_ = now;
     active_ = true;
   }
   // Status 0 (nothing sent) is reported as 499, nginx's "client closed request".
@@ -443,6 +443,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     entry.in_request = false;
     const auto head_until = coarse_now() + (first ? options.header_timeout : options.idle_timeout);
     auto hec = co_await read_message(stream, buffer, parser, true, deadline, head_until);
+    const auto head_read_at = std::chrono::steady_clock::now();
     first = false;
     entry.in_request = true;
     const unsigned version = parser.is_header_done() ? parser.get().version() : 11;
@@ -450,10 +451,10 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     // A Content-Length over the body limit fails the header read, but the
     // request line has been parsed by then.
     if (parser.is_header_done() || hec == bhttp::error::body_limit) {
-      observed.start(parser.get().method(), parser.get().target());
+      observed.start(parser.get().method(), parser.get().target(), head_read_at);
     } else if (hec && hec != bhttp::error::end_of_stream && hec != asio::error::eof &&
                hec != beast::error::timeout) {
-      observed.start(bhttp::verb::unknown, {});
+      observed.start(bhttp::verb::unknown, {}, head_read_at);
     }
 
     // An answer for a request we reject before any handler sees it. (Built
@@ -502,7 +503,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     const bool keep_alive = req.keep_alive() && !draining.load(std::memory_order_relaxed);
     connection_writer<Stream> writer{stream, deadline, keep_alive, req.version(), options.write_timeout,
                                      head_buffer};
-    request_context ctx{req, writer, s.index, remote, std::chrono::steady_clock::now()};
+    request_context ctx{req, writer, s.index, remote, head_read_at};
 
     // While the handler runs, a client that goes away cancels it (and with it
     // any upstream call) through the connection's cancellation signal.
