@@ -370,7 +370,14 @@ asio::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::conne
   c->deadline.emplace(deadline_sweeper::of(io_), lowest);
   // One deadline for connect and TLS handshake together.
   c->deadline->expires_at(until);
-  auto [cec, ep] = co_await asio::async_connect(lowest, results, use_tuple);
+  // The deadline only cancels the attempt in progress; the condition keeps
+  // async_connect from going on to the next address (with no deadline left).
+  auto& deadline_ref = *c->deadline;
+  const auto before_expiry = [&deadline_ref](const boost::system::error_code&, const tcp::endpoint&) {
+    return !deadline_ref.expired();
+  };
+  auto [cec, ep] = co_await asio::async_connect(lowest, results, before_expiry, use_tuple);
+  if (!cec && c->deadline->expired()) cec = asio::error::timed_out;  // connected just as time ran out
   if (cec) {
     failure = c->deadline->expired()                   ? upstream_failure::timeout
               : cec == asio::error::operation_aborted ? upstream_failure::cancelled

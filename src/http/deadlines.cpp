@@ -94,8 +94,10 @@ void deadline_sweeper::schedule() {
   scheduled_ = true;
   timer_.expires_after(tick_);
   timer_.async_wait([this](const boost::system::error_code& ec) {
+    // Aborted: the sweeper is shutting down or destroyed; touch nothing.
+    if (ec) return;
     scheduled_ = false;
-    if (ec || stopped_) return;
+    if (stopped_) return;
     sweep();
   });
 }

@@ -347,7 +347,15 @@ void queue_watch(tcp::socket& socket, const std::shared_ptr<disconnect_watch>& w
                  std::uint64_t generation) {
   socket.async_wait(tcp::socket::wait_read,
                     [watch, generation, &socket](const boost::system::error_code& ec) {
-                      if (ec || !watch->armed || watch->generation != generation) return;
+                      if (!watch->armed || watch->generation != generation) return;
+                      if (ec == asio::error::operation_aborted) {
+                        // Cancelled by something else on the socket (an
+                        // expiring write deadline), not by end_watch: the
+                        // request still runs, so keep watching.
+                        queue_watch(socket, watch, generation);
+                        return;
+                      }
+                      if (ec) return;
                       const int state = peek_state(socket.native_handle());
                       if (state == 1) return;
                       if (state == -1) {
@@ -646,7 +654,9 @@ void server::impl::begin_drain(shard& s, std::chrono::milliseconds grace) {
   if (s.acceptor) s.acceptor->close(ignored);
   for (auto& c : s.reg->connections) {
     // Idle keep-alive connections have nothing in flight: close them now.
-    if (!c.in_request) c.socket->cancel(ignored);
+    // (Closed, not cancelled: a connection between reads, yielding before
+    // its next one, has nothing pending that a cancel would reach.)
+    if (!c.in_request) c.socket->close(ignored);
   }
   s.grace_timer.emplace(s.io, grace);
   s.grace_timer->async_wait([this, &s](boost::system::error_code ec) {
