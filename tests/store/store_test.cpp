@@ -335,6 +335,7 @@ TEST_P(StoreTest, OfTwoRowsWithOneRequestIdInABatchTheFirstWins) {
 // Large batches are inserted many rows per statement (SQLite); replayed rows
 // and repeated ids inside such a group must still count exactly once.
 TEST_P(StoreTest, LargeBatchesCountReplayedAndRepeatedRowsOnce) {
+  // SQLite takes 64 rows per statement: these batches span several groups.
   const customer acme = store_->create_customer("acme", 1'000'000);
   const std::int64_t t = now_ms();
   const auto id = [](int i) {
@@ -342,22 +343,22 @@ TEST_P(StoreTest, LargeBatchesCountReplayedAndRepeatedRowsOnce) {
     return "req-" + std::string(3 - text.size(), '0') + text;
   };
   std::vector<ledger_row> first;
-  for (int i = 0; i < 40; ++i) first.push_back(make_row(id(i), acme.id, 1, t));
-  EXPECT_EQ(store_->write_ledger(first), 40u);
+  for (int i = 0; i < 150; ++i) first.push_back(make_row(id(i), acme.id, 1, t));
+  EXPECT_EQ(store_->write_ledger(first), 150u);
 
-  // 10 replayed rows (inside the first group), 40 new ones, and one new id
+  // 30 replayed rows (inside the first group), 170 new ones, and one new id
   // twice within a group: the first of the two wins.
   std::vector<ledger_row> second;
-  for (int i = 30; i < 80; ++i) second.push_back(make_row(id(i), acme.id, 1, t));
-  second.insert(second.begin() + 25, make_row(id(50), acme.id, 1000, t));  // after id 50 itself
-  EXPECT_EQ(store_->write_ledger(second), 40u);
+  for (int i = 120; i < 320; ++i) second.push_back(make_row(id(i), acme.id, 1, t));
+  second.insert(second.begin() + 90, make_row(id(200), acme.id, 1000, t));  // after id 200 itself
+  EXPECT_EQ(store_->write_ledger(second), 170u);
 
-  EXPECT_EQ(store_->count_ledger_rows(), 80);
-  EXPECT_EQ(store_->find_customer("acme")->balance, 1'000'000 - 80);
-  EXPECT_EQ(store_->find_ledger_row(id(50))->cost, 1);
+  EXPECT_EQ(store_->count_ledger_rows(), 320);
+  EXPECT_EQ(store_->find_customer("acme")->balance, 1'000'000 - 320);
+  EXPECT_EQ(store_->find_ledger_row(id(200))->cost, 1);
   std::int64_t total = 0;
   for (const auto& s : store_->stats(std::chrono::hours(1))) total += s.total_requests;
-  EXPECT_EQ(total, 80);
+  EXPECT_EQ(total, 320);
 }
 
 TEST_P(StoreTest, ABatchMixingManyPairsAndMinutesRollsUpExactlyAsRowByRow) {
