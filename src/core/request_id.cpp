@@ -4,8 +4,6 @@
 #include <cstdint>
 #include <random>
 
-#include <fmt/format.h>
-
 namespace gatewayz {
 
 std::string make_request_id() {
@@ -16,8 +14,19 @@ std::string make_request_id() {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
-  return fmt::format("req_{:012x}{:012x}", static_cast<std::uint64_t>(ms) & 0xffffffffffffULL,
-                     rng() & 0xffffffffffffULL);
+  // "req_" + 12 hex digits of each, written directly (this runs per request).
+  std::string id(4 + 24, '0');
+  id[0] = 'r';
+  id[1] = 'e';
+  id[2] = 'q';
+  id[3] = '_';
+  constexpr char digits[] = "0123456789abcdef";
+  const auto put = [&](std::uint64_t value, std::size_t at) {
+    for (std::size_t i = 0; i < 12; ++i) id[at + 11 - i] = digits[(value >> (4 * i)) & 0xf];
+  };
+  put(static_cast<std::uint64_t>(ms) & 0xffffffffffffULL, 4);
+  put(rng() & 0xffffffffffffULL, 16);
+  return id;
 }
 
 std::string request_id_for(std::string_view inbound) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <list>
 #include <mutex>
 #include <system_error>
@@ -144,12 +145,27 @@ class connection_writer final : public response_writer {
     state_ = state::finished;
     started_ = true;
     message.version(version_);
-    message.keep_alive(keep_alive_);
-    message.set(bhttp::field::server, server_name);
-    message.prepare_payload();
-    status_ = message.result_int();
     head_.clear();
-    wire::append_response_head(message.base(), head_);
+    if (fields_left_to_us(message)) {
+      // Connection, Server and Content-Length go straight into the head
+      // rather than into the fields (an allocation and a lookup each), in
+      // the order and form Beast's keep_alive(), set() and prepare_payload()
+      // would have added them.
+      wire::append_response_head(message.base(), head_);
+      head_.resize(head_.size() - 2);  // reopen the head before its blank line
+      if (version_ >= 11 && !keep_alive_) head_.append("Connection: close\r\n");
+      if (version_ < 11 && keep_alive_) head_.append("Connection: keep-alive\r\n");
+      head_.append("Server: ").append(server_name).append("\r\nContent-Length: ");
+      std::array<char, 24> digits{};
+      const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), message.body().size()).ptr;
+      head_.append(digits.data(), end).append("\r\n\r\n");
+    } else {
+      message.keep_alive(keep_alive_);
+      message.set(bhttp::field::server, server_name);
+      message.prepare_payload();
+      wire::append_response_head(message.base(), head_);
+    }
+    status_ = message.result_int();
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(message.body())};
     const auto until = coarse_now() + write_timeout_;
     auto [ec, n] = co_await write_all(stream_, buffers, deadline_, until);
@@ -223,6 +239,18 @@ class connection_writer final : public response_writer {
   }
 
   bool started() const override { return started_; }
+
+  // The usual answer: a status that carries a body and none of the fields
+  // the connection manages set by the handler.
+  static bool fields_left_to_us(const response& m) {
+    const auto status = m.result();
+    if (bhttp::to_status_class(status) == bhttp::status_class::informational ||
+        status == bhttp::status::no_content || status == bhttp::status::not_modified) {
+      return false;
+    }
+    return m.find(bhttp::field::server) == m.end() && m.find(bhttp::field::content_length) == m.end() &&
+           m.find(bhttp::field::transfer_encoding) == m.end() && m.find(bhttp::field::connection) == m.end();
+  }
 
   bool finished() const { return state_ == state::finished; }
   bool failed() const { return state_ == state::failed; }

@@ -155,6 +155,38 @@ TEST_F(server_fixture, keep_alive_serves_several_requests_on_one_connection) {
   }
 }
 
+// The connection's own fields (Connection, Server, Content-Length) are added
+// exactly as Beast's keep_alive(), set() and prepare_payload() would.
+TEST_F(server_fixture, response_heads_carry_the_connection_fields_byte_for_byte) {
+  start({});
+  {
+    auto s = connect();
+    send_raw(s, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok");
+    char buf[256];
+    const auto n = s.read_some(asio::buffer(buf));
+    EXPECT_EQ(std::string(buf, n), "HTTP/1.1 200 OK\r\nServer: gatewayz\r\nContent-Length: 2\r\n\r\nok");
+  }
+  {
+    auto s = connect();
+    send_raw(s, "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    EXPECT_EQ(read_until_close(s),
+              "HTTP/1.1 200 OK\r\nConnection: close\r\nServer: gatewayz\r\nContent-Length: 0\r\n\r\n");
+  }
+  {
+    auto s = connect();
+    send_raw(s, "POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc");
+    char buf[256];
+    const auto n = s.read_some(asio::buffer(buf));
+    EXPECT_EQ(std::string(buf, n),
+              "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nServer: gatewayz\r\nContent-Length: 3\r\n\r\nabc");
+  }
+  {
+    auto s = connect();
+    send_raw(s, "POST /echo HTTP/1.0\r\nContent-Length: 1\r\n\r\nz");
+    EXPECT_EQ(read_until_close(s), "HTTP/1.0 200 OK\r\nServer: gatewayz\r\nContent-Length: 1\r\n\r\nz");
+  }
+}
+
 TEST_F(server_fixture, pipelined_requests_are_answered_in_order) {
   start({});
   auto s = connect();
