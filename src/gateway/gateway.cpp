@@ -247,17 +247,30 @@ std::string_view status_name(unsigned status) {
   }
 }
 
-// Adds the time a provider call takes to the attempt's upstream wait.
+// Adds the time a provider call takes to the attempt's upstream wait, also
+// when the call ends by an exception (the client went away).
 class wait_timer {
  public:
-  explicit wait_timer(attempt_report& report) : report_(report), start_(clock::now()) {}
-  ~wait_timer() { report_.upstream_wait += clock::now() - start_; }
+  explicit wait_timer(attempt_report& report, clock::time_point start = clock::now())
+      : report_(report), start_(start) {}
+  ~wait_timer() {
+    if (running_) stop();
+  }
   wait_timer(const wait_timer&) = delete;
   wait_timer& operator=(const wait_timer&) = delete;
+
+  // Ends the wait now; returns when.
+  clock::time_point stop() {
+    const auto now = clock::now();
+    report_.upstream_wait += now - start_;
+    running_ = false;
+    return now;
+  }
 
  private:
   attempt_report& report_;
   clock::time_point start_;
+  bool running_ = true;
 };
 
 // One attempt against one provider, owning everything the attempt needs.
@@ -305,9 +318,13 @@ asio::awaitable<attempt_result> attempt::run() {
   out.headers.emplace_back("x-request-id", request_id);
 
   report.sent_at = clock::now();
-  std::unique_ptr<http::upstream_exchange> exchange = co_await pool.send(out, deadline);
-  const auto answered_at = clock::now();  // the response head, or the failure
-  report.upstream_wait += answered_at - report.sent_at;
+  std::unique_ptr<http::upstream_exchange> exchange;
+  clock::time_point answered_at;  // the response head, or the failure
+  {
+    wait_timer timing{report, report.sent_at};
+    exchange = co_await pool.send(out, deadline);
+    answered_at = timing.stop();
+  }
   if (exchange->failure() == http::upstream_failure::cancelled) co_return attempt_result::client_gone;
   if (exchange->failure() != http::upstream_failure::none) {
     last_error = error_for(exchange->failure(), provider.name);
