@@ -158,8 +158,14 @@ namespace {
 class response_reader final : public bhttp::basic_parser<false> {
  public:
   unsigned status() const { return status_; }
-  // Where body bytes go; while unset, the body is left in the input.
-  void sink(std::string* out) { sink_ = out; }
+  // put(), with the body bytes it parses appended to `out`. (Plain put()
+  // leaves body bytes in the input: the head is read that way.)
+  std::size_t put_into(std::string& out, asio::const_buffer input, boost::system::error_code& ec) {
+    sink_ = &out;
+    const std::size_t used = put(input, ec);
+    sink_ = nullptr;
+    return used;
+  }
 
  private:
   void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
@@ -256,9 +262,7 @@ asio::awaitable<bool> upstream_exchange::read_some(std::string& out) {
     boost::system::error_code ec;
     std::size_t used = 0;
     if (conn.buffer.size() > 0) {
-      parser.sink(&out);
-      used = parser.put(conn.buffer.data(), ec);
-      parser.sink(nullptr);
+      used = parser.put_into(out, conn.buffer.data(), ec);
       conn.buffer.consume(used);
       if (ec == bhttp::error::need_more) ec = {};  // a chunk header is split across reads
     }
@@ -282,11 +286,10 @@ asio::awaitable<bool> upstream_exchange::read_some(std::string& out) {
       rec = co_await detail::read_some_into(*conn.plain, conn.buffer, read_chunk_bytes, *conn.deadline, until);
     }
     if (rec == asio::error::eof) {
-      // A body delimited by the connection's end is complete now; any other is cut short.
+      // A body delimited by the connection's end is complete now; any other is
+      // cut short. (put_eof() delivers no body bytes: put() took them all.)
       boost::system::error_code eof_ec;
-      parser.sink(&out);
       parser.put_eof(eof_ec);
-      parser.sink(nullptr);
       if (eof_ec) {
         s.fail(classify(eof_ec), fmt::format("reading response body: {}", eof_ec.message()));
         co_return false;

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <charconv>
 #include <list>
 #include <mutex>
 #include <system_error>
@@ -147,18 +146,10 @@ class connection_writer final : public response_writer {
     message.version(version_);
     head_.clear();
     if (fields_left_to_us(message)) {
-      // Connection, Server and Content-Length go straight into the head
-      // rather than into the fields (an allocation and a lookup each), in
-      // the order and form Beast's keep_alive(), set() and prepare_payload()
-      // would have added them.
-      wire::append_response_head(message.base(), head_);
-      head_.resize(head_.size() - 2);  // reopen the head before its blank line
-      if (version_ >= 11 && !keep_alive_) head_.append("Connection: close\r\n");
-      if (version_ < 11 && keep_alive_) head_.append("Connection: keep-alive\r\n");
-      head_.append("Server: ").append(server_name).append("\r\nContent-Length: ");
-      std::array<char, 24> digits{};
-      const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), message.body().size()).ptr;
-      head_.append(digits.data(), end).append("\r\n\r\n");
+      // What keep_alive() would add: HTTP/1.1 says close, HTTP/1.0 keep-alive.
+      const std::string_view connection = version_ >= 11 ? (keep_alive_ ? "" : "close")
+                                                         : (keep_alive_ ? "keep-alive" : "");
+      wire::append_response_head(message.base(), {connection, server_name, message.body().size()}, head_);
     } else {
       message.keep_alive(keep_alive_);
       message.set(bhttp::field::server, server_name);
@@ -167,10 +158,7 @@ class connection_writer final : public response_writer {
     }
     status_ = message.result_int();
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(message.body())};
-    const auto until = coarse_now() + write_timeout_;
-    auto [ec, n] = co_await write_all(stream_, buffers, deadline_, until);
-    bytes_sent_ += n;
-    co_return note(ec);
+    co_return co_await write(buffers);
   }
 
   asio::awaitable<bool> begin_stream(response_head head) override {
@@ -192,10 +180,7 @@ class connection_writer final : public response_writer {
     head_.clear();
     wire::append_response_head(message.base(), head_);
     const asio::const_buffer buffer = asio::buffer(head_);
-    const auto until = coarse_now() + write_timeout_;
-    auto [ec, n] = co_await write_all(stream_, buffer, deadline_, until);
-    bytes_sent_ += n;
-    co_return note(ec);
+    co_return co_await write(buffer);
   }
 
   asio::awaitable<bool> write_chunk(std::string_view data) override {
@@ -206,16 +191,10 @@ class connection_writer final : public response_writer {
       wire::append_chunk_size(data.size(), head_);
       const std::array<asio::const_buffer, 3> chunk{asio::buffer(head_), asio::buffer(data.data(), data.size()),
                                                     asio::buffer("\r\n", 2)};
-      const auto until = coarse_now() + write_timeout_;
-      auto [ec, n] = co_await write_all(stream_, chunk, deadline_, until);
-      bytes_sent_ += n;
-      co_return note(ec);
+      co_return co_await write(chunk);
     }
     const asio::const_buffer raw(data.data(), data.size());
-    const auto until = coarse_now() + write_timeout_;
-    auto [ec, n] = co_await write_all(stream_, raw, deadline_, until);
-    bytes_sent_ += n;
-    co_return note(ec);
+    co_return co_await write(raw);
   }
 
   asio::awaitable<bool> end_stream() override {
@@ -223,10 +202,7 @@ class connection_writer final : public response_writer {
     state_ = state::finished;
     if (version_ < 11) co_return true;
     const asio::const_buffer last = asio::buffer("0\r\n\r\n", 5);
-    const auto until = coarse_now() + write_timeout_;
-    auto [ec, n] = co_await write_all(stream_, last, deadline_, until);
-    bytes_sent_ += n;
-    co_return note(ec);
+    co_return co_await write(last);
   }
 
   void reset() override {
@@ -261,6 +237,15 @@ class connection_writer final : public response_writer {
 
  private:
   enum class state { idle, streaming, finished, failed };
+
+  // One write of the response, within write_timeout; false once it failed.
+  template <class Buffers>
+  asio::awaitable<bool> write(const Buffers& buffers) {
+    const auto until = coarse_now() + write_timeout_;
+    auto [ec, n] = co_await write_all(stream_, buffers, deadline_, until);
+    bytes_sent_ += n;
+    co_return note(ec);
+  }
 
   bool note(const boost::system::error_code& ec) {
     if (ec) {

@@ -33,7 +33,10 @@ bool safe_value(std::string_view value) {
 
 }  // namespace
 
-void append_response_head(const bhttp::response_header<>& head, std::string& out) {
+namespace {
+
+// The status line and the head's own fields, without the blank line.
+void append_status_and_fields(const bhttp::response_header<>& head, std::string& out) {
   out.append(head.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
   append_number(head.result_int(), out);
   out.push_back(' ');
@@ -48,7 +51,22 @@ void append_response_head(const bhttp::response_header<>& head, std::string& out
     out.append(value.data(), value.size());
     out.append("\r\n");
   }
+}
+
+}  // namespace
+
+void append_response_head(const bhttp::response_header<>& head, std::string& out) {
+  append_status_and_fields(head, out);
   out.append("\r\n");
+}
+
+void append_response_head(const bhttp::response_header<>& head, const connection_fields& added,
+                          std::string& out) {
+  append_status_and_fields(head, out);
+  if (!added.connection.empty()) out.append("Connection: ").append(added.connection).append("\r\n");
+  out.append("Server: ").append(added.server).append("\r\nContent-Length: ");
+  append_number(added.content_length, out);
+  out.append("\r\n\r\n");
 }
 
 void append_request_head(bhttp::verb method, std::string_view path_base, std::string_view target,

@@ -24,6 +24,19 @@ namespace gatewayz::http::wire {
 // Appends "HTTP/1.x <code> <reason>\r\n", every field and the blank line.
 void append_response_head(const boost::beast::http::response_header<>& head, std::string& out);
 
+// The fields a connection adds to a handler's response. Written after the
+// head's own fields, in the order and form Beast's keep_alive(), set(server)
+// and prepare_payload() append them, without going through the fields
+// container (an allocation and a lookup each); only for a head that holds
+// none of them itself.
+struct connection_fields {
+  std::string_view connection;  // "close", "keep-alive" or empty
+  std::string_view server;
+  std::size_t content_length = 0;
+};
+void append_response_head(const boost::beast::http::response_header<>& head, const connection_fields& added,
+                          std::string& out);
+
 // Appends a request head: the request line, Host and User-Agent (unless
 // `headers` carries them), `headers` in order (a repeated name keeps its last
 // value, values are trimmed, as Beast's fields::set did), Content-Length when

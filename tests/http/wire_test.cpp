@@ -60,6 +60,32 @@ TEST(Wire, ResponseHeadMatchesBeastForCommonResponses) {
   EXPECT_EQ(wire_head(http10.base()).substr(0, 22), "HTTP/1.0 404 Not Found");
 }
 
+// The connection's own fields, written directly, match what Beast's
+// keep_alive(), set(server) and prepare_payload() make of the same response.
+TEST(Wire, ConnectionFieldsMatchBeastsOwn) {
+  struct variant {
+    unsigned version;
+    bool keep_alive;
+    std::string_view connection;
+  };
+  for (const variant v : {variant{11, true, ""}, variant{11, false, "close"}, variant{10, true, "keep-alive"},
+                          variant{10, false, ""}}) {
+    bhttp::response<bhttp::string_body> handler_view{bhttp::status::created, v.version};
+    handler_view.set(bhttp::field::content_type, "application/json");
+    handler_view.set("x-request-id", "req_0123");
+    handler_view.body() = R"({"id":7})";
+
+    std::string direct;
+    wire::append_response_head(handler_view.base(), {v.connection, "gatewayz", handler_view.body().size()}, direct);
+
+    auto beast_view = handler_view;
+    beast_view.keep_alive(v.keep_alive);
+    beast_view.set(bhttp::field::server, "gatewayz");
+    beast_view.prepare_payload();
+    EXPECT_EQ(direct, beast_head(beast_view.base())) << v.version << " keep-alive " << v.keep_alive;
+  }
+}
+
 TEST(Wire, UnknownStatusAndCustomReasonMatchBeast) {
   bhttp::response_header<> unknown;
   unknown.result(529);  // passed on from an upstream
