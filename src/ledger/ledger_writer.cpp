@@ -59,6 +59,7 @@ ledger_writer::ledger_writer(store::store& store, writer_options options, std::s
     has_metrics_ = true;
   }
   queues_ = std::make_unique<shard_queue[]>(shard_count);
+  pause_ = [this](std::size_t rows_written) { pace(rows_written); };
   thread_ = std::thread([this] { run(); });
 }
 
@@ -162,6 +163,25 @@ void ledger_writer::run() {
   guarded_flush(true);
 }
 
+void ledger_writer::pace(std::size_t rows_written) {
+  const auto now = std::chrono::steady_clock::now();
+  const auto turn = now - turn_start_;
+  if (turn < options_.writer_turn) return;
+  if (turn < 4 * options_.writer_turn) {
+    // Behind when done / total < elapsed / interval: this call's rows would
+    // not be written by the time the next flush is due.
+    const auto interval = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::milliseconds(options_.flush_interval_ms));
+    const auto elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(now - pace_start_);
+    const std::size_t done = pace_rows_done_ + rows_written;
+    const bool behind = static_cast<double>(done) * static_cast<double>(interval.count()) <
+                        static_cast<double>(pace_rows_total_) * static_cast<double>(elapsed.count());
+    if (behind) return;
+  }
+  std::this_thread::yield();
+  turn_start_ = std::chrono::steady_clock::now();
+}
+
 void ledger_writer::guarded_flush(bool final) {
   try {
     flush(final);
@@ -259,6 +279,10 @@ void ledger_writer::flush(bool final) {
 
 std::vector<store::ledger_row> ledger_writer::write_rows(std::vector<store::ledger_row>& rows,
                                                          std::atomic<std::uint64_t>& committed) {
+  pace_start_ = std::chrono::steady_clock::now();
+  pace_rows_total_ = rows.size();
+  pace_rows_done_ = 0;
+  turn_start_ = pace_start_;  // just woken, or after a flush's other work
   std::vector<store::ledger_row> unwritten;
   if (rows.size() <= options_.batch_max) {
     // One chunk (the usual flush): written from where it is, no copy.
@@ -276,7 +300,8 @@ std::vector<store::ledger_row> ledger_writer::write_rows(std::vector<store::ledg
       append_moved(unwritten, last, rows.end());
       break;
     }
-    std::this_thread::yield();  // a shard waiting for this core goes first
+    pace_rows_done_ += chunk.size();
+    pace(0);
   }
   return unwritten;
 }
@@ -290,7 +315,7 @@ bool ledger_writer::write_chunk(const std::vector<store::ledger_row>& chunk, std
   const auto keep = [&] { unwritten.insert(unwritten.end(), chunk.begin(), chunk.end()); };
   const auto try_write = [&] {
     try {
-      store_.write_ledger(chunk);
+      store_.write_ledger(chunk, pause_);
       committed.fetch_add(chunk.size(), std::memory_order_relaxed);
       return true;
     } catch (const std::exception& e) {

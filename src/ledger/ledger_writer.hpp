@@ -14,8 +14,9 @@
 //
 // Writer thread: every flush_interval_ms (or as soon as a queue is half full)
 // it swaps out every shard's queue and calls store.write_ledger in chunks of
-// batch_max, yielding the CPU between chunks. When the store fails (database unreachable) the rows are
-// appended to the spill file (JSON lines, fsync'd) and the writer carries on;
+// batch_max (one transaction each), yielding the CPU every writer_turn, also
+// inside a transaction (see pace_*). When the store fails (database
+// unreachable) the rows are appended to the spill file (JSON lines, fsync'd) and the writer carries on;
 // each later flush, once the store answers ping() again, also replays the
 // spill file (write_ledger skips request ids it already has, so replaying
 // after a partial success is harmless) and removes the replayed rows only
@@ -69,15 +70,15 @@ namespace gatewayz::ledger {
 struct writer_options {
   unsigned flush_interval_ms = 200;
   std::size_t queue_capacity = 64 * 1024;  // rows per shard
-  // Rows per write_ledger call (one transaction); the writer yields the CPU
-  // between calls. The writer shares cores with the server shards, and a
-  // shard waits for whatever the writer runs without a break. With the proxy
-  // pinned to one core (bench/run.sh) a pinned shard's p99 was 5.4 ms with
-  // one 10k-row transaction per 200 ms flush, 5.8 ms with 1024-row ones and
-  // 3.6 ms with 256-row ones, at the same throughput within noise. Smaller
-  // chunks do cost more per row: SQLite 3.86 us/row at 256 vs 3.62 at 1024
-  // and 3.61 at 8192; PostgreSQL 67k rows/s at 256 vs 88k at 8192.
-  std::size_t batch_max = 256;
+  // Rows per write_ledger call (one transaction). Each commit costs WAL
+  // frames for the pages it touched and one upsert per rollup it changed, so
+  // a flush's rows go in as few transactions as possible: SQLite writer CPU
+  // was 1.25 us/row at 4096 rows against 1.5 at 256, at full load on one
+  // core (bench/run.sh setup). How long the writer holds its core at a time
+  // is paced separately (see ledger_writer::pace).
+  std::size_t batch_max = 4096;
+  // How long the writer runs before it yields its core (see pace_*).
+  std::chrono::microseconds writer_turn{300};
   std::string spill_path;                  // empty = "./gatewayz-ledger.spill"
 };
 
@@ -137,6 +138,9 @@ class ledger_writer {
   };
 
   void run();
+  // The store's pause inside a long write, and the writer's between chunks.
+  // See pace_* below.
+  void pace(std::size_t rows_written);
   // One cycle: replay the spill file, then write (or spill) the queued rows.
   // `final` also stops the queues from accepting more.
   void flush(bool final);
@@ -177,6 +181,21 @@ class ledger_writer {
   bool stop_requested_ = false;
 
   // Writer thread only.
+  // Pacing. The writer shares cores with the shards, and a shard waits for
+  // whatever the writer runs without a break. But a core the writer yields
+  // comes back only when the shard blocks or the scheduler's next tick ends
+  // the shard's turn (4 ms at HZ=250): yielding after every 64-row group
+  // starved the writer at full load (half the rows dropped), and yielding
+  // only while ahead of schedule made turns long after each wait (p99 3.0
+  // against 2.5 ms). So a turn lasts options_.writer_turn, or up to four
+  // times that while the writer is behind a schedule that spreads a
+  // write_rows call's rows over one flush interval: it always gets at least
+  // a quarter of a busy core when it needs it.
+  store::store::ledger_pause pause_;
+  std::chrono::steady_clock::time_point pace_start_{};
+  std::chrono::steady_clock::time_point turn_start_{};
+  std::size_t pace_rows_total_ = 0;
+  std::size_t pace_rows_done_ = 0;  // in earlier chunks of the current write_rows call
   std::vector<store::ledger_row> batch_;  // the rows of the flush in progress
   std::vector<store::ledger_row> spare_;  // an empty buffer handed to the next queue drained
   std::string last_error_;  // why the store last failed

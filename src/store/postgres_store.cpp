@@ -542,7 +542,8 @@ class postgres_store final : public store {
     return key_lookup{r.int64(0, 0), r.int64(0, 1), r.boolean(0, 2), r.int64(0, 3)};
   }
 
-  std::size_t write_ledger(const std::vector<ledger_row>& rows) override {
+  std::size_t write_ledger(const std::vector<ledger_row>& rows, const ledger_pause& /*pause*/) override {
+    // One statement: the rows are inserted by the server, not on this thread.
     query_timer timer(metrics_, "write_ledger");
     if (rows.empty()) return 0;
     const params ledger_columns = ledger_arrays(rows);

@@ -526,7 +526,7 @@ class sqlite_store final : public store {
     return key_lookup{st.int64(0), st.int64(1), st.int64(2) != 0, st.int64(3)};
   }
 
-  std::size_t write_ledger(const std::vector<ledger_row>& rows) override {
+  std::size_t write_ledger(const std::vector<ledger_row>& rows, const ledger_pause& pause) override {
     query_timer timer(metrics_, "write_ledger");
     if (rows.empty()) return 0;
     auto conn = pool_.acquire();
@@ -589,6 +589,7 @@ class sqlite_store final : public store {
         } else {
           for (std::size_t k = 0; k < ledger_group_rows; ++k) insert_one(*order[next + k]);
         }
+        if (pause) pause(next + ledger_group_rows);
       }
       for (; next < order.size(); ++next) insert_one(*order[next]);
     }

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -134,7 +135,16 @@ class store {
   // harmless), debits each customer by the cost of its newly inserted rows,
   // and adds the new rows to the per-minute rollups. All or nothing.
   // Returns how many rows were new.
-  virtual std::size_t write_ledger(const std::vector<ledger_row>& rows) = 0;
+  //
+  // `pause` (may be empty) is called between groups of rows inside the
+  // transaction, with the number of rows written so far; the caller may give
+  // its core away for a moment there. The ledger writer shares cores with
+  // request serving, and one long transaction costs less per row than many
+  // short ones (WAL frames and rollup upserts per commit). A backend whose
+  // work runs elsewhere (the PostgreSQL server) need not call it.
+  using ledger_pause = std::function<void(std::size_t rows_written)>;
+  std::size_t write_ledger(const std::vector<ledger_row>& rows) { return write_ledger(rows, ledger_pause{}); }
+  virtual std::size_t write_ledger(const std::vector<ledger_row>& rows, const ledger_pause& pause) = 0;
 
   // Ledger rows of one request, for tests and audits.
   virtual std::optional<ledger_row> find_ledger_row(std::string_view request_id) = 0;

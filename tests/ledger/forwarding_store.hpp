@@ -88,7 +88,8 @@ class forwarding_store final : public db::store {
     check();
     return real_.find_key(secret);
   }
-  std::size_t write_ledger(const std::vector<db::ledger_row>& rows) override {
+  using db::store::write_ledger;
+  std::size_t write_ledger(const std::vector<db::ledger_row>& rows, const ledger_pause& pause) override {
     ++write_ledger_calls;
     {
       std::unique_lock lock{mu_};
@@ -106,7 +107,7 @@ class forwarding_store final : public db::store {
     }
     check();
     if (refuse_writes.load()) throw db::store_error("test: lock timeout");
-    return real_.write_ledger(rows);
+    return real_.write_ledger(rows, pause);
   }
   std::optional<db::ledger_row> find_ledger_row(std::string_view request_id) override {
     check();

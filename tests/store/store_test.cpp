@@ -361,6 +361,30 @@ TEST_P(StoreTest, LargeBatchesCountReplayedAndRepeatedRowsOnce) {
   EXPECT_EQ(total, 320);
 }
 
+// The ledger writer gives its core away between groups of rows without
+// committing: the pause sees the rows written so far, none of them visible
+// to other connections until the transaction commits.
+TEST_P(StoreTest, WriteLedgerPausesBetweenGroupsInsideItsTransaction) {
+  const customer acme = store_->create_customer("acme", 1'000'000);
+  const std::int64_t t = now_ms();
+  std::vector<ledger_row> rows;
+  for (int i = 0; i < 200; ++i) rows.push_back(make_row("req-" + std::to_string(1000 + i), acme.id, 1, t));
+  std::vector<std::size_t> paused_at;
+  std::vector<std::int64_t> visible_at_pause;
+  const std::size_t inserted = store_->write_ledger(rows, [&](std::size_t written) {
+    paused_at.push_back(written);
+    visible_at_pause.push_back(store_->count_ledger_rows());
+  });
+  EXPECT_EQ(inserted, 200u);
+  EXPECT_EQ(store_->count_ledger_rows(), 200);
+  if (GetParam() == "sqlite") {
+    EXPECT_EQ(paused_at, (std::vector<std::size_t>{64, 128, 192}));  // 64 rows per statement
+    EXPECT_EQ(visible_at_pause, (std::vector<std::int64_t>{0, 0, 0}));
+  } else {
+    EXPECT_TRUE(paused_at.empty());  // one statement, run by the server
+  }
+}
+
 TEST_P(StoreTest, ABatchMixingManyPairsAndMinutesRollsUpExactlyAsRowByRow) {
   // The same rows, written as one batch to one database and one row per
   // write_ledger call to another, must leave identical rollups and balances.
