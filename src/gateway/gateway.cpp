@@ -1270,27 +1270,25 @@ void gateway::impl::request_accounting::publish(request_summary& summary) noexce
   }
   for (auto* sink : gw_.sinks) sink->on_request(shard_.index, summary);
   if (gw_.ledger == nullptr) return;
-  try {
-    store::ledger_row row;
-    row.request_id = std::string(summary.ledger_id);
+  // Written into the queue slot in place; every field is set, the slot
+  // holds an earlier request's row (a full queue is counted by the writer).
+  gw_.ledger->enqueue_with(shard_.index, [&summary](store::ledger_row& row) {
+    row.request_id.assign(summary.ledger_id);
     row.unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(summary.received_wall.time_since_epoch()).count();
     row.customer_id = summary.customer_id;
     row.key_id = summary.key_id;
-    row.model = std::string(summary.model);
-    row.provider = std::string(summary.provider);
+    row.model.assign(summary.model);
+    row.provider.assign(summary.provider);
     row.attempts = summary.attempts;
-    row.status = summary.success ? "success" : "error";
+    row.status.assign(summary.success ? "success" : "error");
     row.http_status = summary.http_status;
     row.input_tokens = summary.input_tokens;
     row.output_tokens = summary.output_tokens;
     row.cost = summary.cost_nanos;
     row.latency_ms = summary.latency_s * 1000.0;
-    if (summary.time_to_first_chunk_s) row.ttft_ms = *summary.time_to_first_chunk_s * 1000.0;
+    row.ttft_ms = summary.time_to_first_chunk_s ? std::optional(*summary.time_to_first_chunk_s * 1000.0) : std::nullopt;
     row.streamed = summary.streamed;
-    gw_.ledger->enqueue(shard_.index, std::move(row));  // a full queue is counted by the writer
-  } catch (const std::bad_alloc&) {
-    // Out of memory building the row: nothing sensible is left to do here.
-  }
+  });
 }
 
 

@@ -59,6 +59,7 @@ ledger_writer::ledger_writer(store::store& store, writer_options options, std::s
     has_metrics_ = true;
   }
   queues_ = std::make_unique<shard_queue[]>(shard_count);
+  drained_ = std::make_unique<row_buffer[]>(shard_count);
   pause_ = [this](std::size_t rows_written) { pace(rows_written); };
   thread_ = std::thread([this] { run(); });
 }
@@ -66,15 +67,22 @@ ledger_writer::ledger_writer(store::store& store, writer_options options, std::s
 ledger_writer::~ledger_writer() { stop(); }
 
 bool ledger_writer::enqueue(std::size_t shard, store::ledger_row row) noexcept {
+  return enqueue_with(shard, [&row](store::ledger_row& slot) { slot = std::move(row); });
+}
+
+bool ledger_writer::enqueue_fill(std::size_t shard, fill_function fill, const void* context) noexcept {
   if (shard >= shard_count_) return false;
   shard_queue& queue = queues_[shard];
   bool accepted = false;
   bool wake_writer = false;
   {
     std::lock_guard lock{queue.mu};
-    if (queue.accepting && queue.rows.size() < options_.queue_capacity) {
+    row_buffer& buffer = queue.rows;
+    if (queue.accepting && buffer.used < options_.queue_capacity) {
       try {
-        queue.rows.push_back(std::move(row));
+        if (buffer.used == buffer.slots.size()) buffer.slots.emplace_back();
+        fill(buffer.slots[buffer.used], context);
+        ++buffer.used;
         accepted = true;
       } catch (const std::bad_alloc&) {
         // Out of memory: the row is dropped and counted like an overflow.
@@ -82,7 +90,7 @@ bool ledger_writer::enqueue(std::size_t shard, store::ledger_row row) noexcept {
     }
     if (accepted) {
       ++queue.enqueued;
-      if (!queue.wake_sent && queue.rows.size() * 2 >= options_.queue_capacity) {
+      if (!queue.wake_sent && buffer.used * 2 >= options_.queue_capacity) {
         queue.wake_sent = true;
         wake_writer = true;
       }
@@ -192,43 +200,27 @@ void ledger_writer::guarded_flush(bool final) {
   }
 }
 
-std::vector<store::ledger_row>& ledger_writer::drain_queues(bool final) {
-  // Each queue gets an emptied buffer that kept its capacity, so a shard
-  // thread never regrows its queue (copying every row queued so far) while
-  // it serves requests.
-  batch_.clear();
-  if (shard_count_ == 1) {
-    // The common one-thread setup: the queue's rows become the batch as is.
-    shard_queue& queue = queues_[0];
-    std::lock_guard lock{queue.mu};
-    if (final) queue.accepting = false;
-    batch_.swap(queue.rows);
-    queue.wake_sent = false;
-    return batch_;
-  }
+void ledger_writer::drain_queues(bool final) {
   for (std::size_t i = 0; i < shard_count_; ++i) {
     shard_queue& queue = queues_[i];
-    spare_.clear();
-    {
-      std::lock_guard lock{queue.mu};
-      if (final) queue.accepting = false;
-      spare_.swap(queue.rows);
-      queue.wake_sent = false;
-    }
-    // Moved out here, not under the shard's lock, so the shard waits only for a swap.
-    append_moved(batch_, spare_.begin(), spare_.end());
+    row_buffer& drained = drained_[i];
+    drained.used = 0;  // its rows were written (or spilled) by the last flush
+    std::lock_guard lock{queue.mu};
+    if (final) queue.accepting = false;
+    std::swap(drained, queue.rows);
+    queue.wake_sent = false;
   }
-  spare_.clear();
-  return batch_;
 }
 
-void ledger_writer::release_batch() noexcept {
-  batch_.clear();
+void ledger_writer::release_drained() noexcept {
   // A burst (a store outage filling the queues) must not pin its memory for
   // good: buffers beyond a few flushes' worth of rows are given back.
   constexpr std::size_t keep_rows = 16 * 1024;
-  if (batch_.capacity() > keep_rows) std::vector<store::ledger_row>().swap(batch_);
-  if (spare_.capacity() > keep_rows) std::vector<store::ledger_row>().swap(spare_);
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    row_buffer& drained = drained_[i];
+    drained.used = 0;
+    if (drained.slots.capacity() > keep_rows) std::vector<store::ledger_row>().swap(drained.slots);
+  }
 }
 
 void ledger_writer::flush(bool final) {
@@ -239,12 +231,12 @@ void ledger_writer::flush(bool final) {
   gave_up_this_flush_ = false;
 
   // Emptied on every exit: a flush that throws (out of memory) loses its
-  // batch as it always did, and never hands moved-from rows to the next one.
+  // batch as it always did, and never hands its rows to the next one.
   struct release_on_exit {
     ledger_writer& w;
-    ~release_on_exit() { w.release_batch(); }
+    ~release_on_exit() { w.release_drained(); }
   } release{*this};
-  std::vector<store::ledger_row>& batch = drain_queues(final);
+  drain_queues(final);
   const bool spill_pending = spill_.has_data();
   // With rows spilled, the store was down recently: a ping first, so an
   // outage costs one round trip per flush, not a failing write of every chunk.
@@ -252,12 +244,22 @@ void ledger_writer::flush(bool final) {
     unreachable_this_flush_ = true;
     last_error_ = "the store does not answer";
   }
+  // Each shard's rows go in as their own transactions: they are in id order
+  // already, and the writer never moves rows between buffers.
   std::vector<store::ledger_row> unwritten;
-  const std::vector<store::ledger_row>* to_spill = &unwritten;
-  if (unreachable_this_flush_) {
-    to_spill = &batch;
-  } else if (!batch.empty()) {
-    unwritten = write_rows(batch, written_);
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    const auto rows = drained_[i].rows();
+    if (rows.empty()) continue;
+    if (unreachable_this_flush_) {
+      unwritten.insert(unwritten.end(), rows.begin(), rows.end());
+      continue;
+    }
+    auto left = write_rows(rows, written_);
+    if (unwritten.empty()) {
+      unwritten = std::move(left);
+    } else {
+      append_moved(unwritten, left.begin(), left.end());
+    }
   }
   // Replayed after the new rows, so their success tells a poison row in the
   // spill file from a store that refuses everything.
@@ -273,40 +275,32 @@ void ledger_writer::flush(bool final) {
       report(fmt::format("ledger: cannot replay spill file: {}", e.what()));
     }
   }
-  if (!to_spill->empty()) spill(*to_spill);
+  if (!unwritten.empty()) spill(unwritten);
   flushes_.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::vector<store::ledger_row> ledger_writer::write_rows(std::vector<store::ledger_row>& rows,
+std::vector<store::ledger_row> ledger_writer::write_rows(std::span<const store::ledger_row> rows,
                                                          std::atomic<std::uint64_t>& committed) {
   pace_start_ = std::chrono::steady_clock::now();
   pace_rows_total_ = rows.size();
   pace_rows_done_ = 0;
   turn_start_ = pace_start_;  // just woken, or after a flush's other work
   std::vector<store::ledger_row> unwritten;
-  if (rows.size() <= options_.batch_max) {
-    // One chunk (the usual flush): written from where it is, no copy.
-    write_chunk(rows, committed, unwritten);
-    return unwritten;
-  }
-  std::vector<store::ledger_row> chunk;
   for (std::size_t start = 0; start < rows.size(); start += options_.batch_max) {
-    const auto first = rows.begin() + static_cast<std::ptrdiff_t>(start);
-    const auto last = rows.begin() + static_cast<std::ptrdiff_t>(std::min(rows.size(), start + options_.batch_max));
-    chunk.clear();
-    append_moved(chunk, first, last);
+    const auto chunk = rows.subspan(start, std::min(options_.batch_max, rows.size() - start));
     if (!write_chunk(chunk, committed, unwritten)) {
       // Unreachable: everything after this chunk stays unwritten too.
-      append_moved(unwritten, last, rows.end());
+      const auto rest = rows.subspan(start + chunk.size());
+      unwritten.insert(unwritten.end(), rest.begin(), rest.end());
       break;
     }
     pace_rows_done_ += chunk.size();
-    pace(0);
+    if (pace_rows_done_ < rows.size()) pace(0);
   }
   return unwritten;
 }
 
-bool ledger_writer::write_chunk(const std::vector<store::ledger_row>& chunk, std::atomic<std::uint64_t>& committed,
+bool ledger_writer::write_chunk(std::span<const store::ledger_row> chunk, std::atomic<std::uint64_t>& committed,
                                 std::vector<store::ledger_row>& unwritten) {
   // Bounds the time one flush spends on a store that refuses writes while
   // answering pings: each failure may have waited for a lock timeout. Enough
@@ -364,9 +358,8 @@ bool ledger_writer::write_chunk(const std::vector<store::ledger_row>& chunk, std
     }
     return true;
   }
-  const auto middle = chunk.begin() + static_cast<std::ptrdiff_t>(chunk.size() / 2);
-  const std::vector<store::ledger_row> front(chunk.begin(), middle);
-  const std::vector<store::ledger_row> back(middle, chunk.end());
+  const auto front = chunk.first(chunk.size() / 2);
+  const auto back = chunk.subspan(front.size());
   if (!write_chunk(front, committed, unwritten)) {
     unwritten.insert(unwritten.end(), back.begin(), back.end());
     return false;
@@ -389,7 +382,7 @@ void ledger_writer::spill(const std::vector<store::ledger_row>& rows) {
 
 void ledger_writer::reject(const store::ledger_row& row, std::string_view why) {
   try {
-    rejected_.append({row});
+    rejected_.append(std::span<const store::ledger_row>(&row, 1));
     rejected_count_.fetch_add(1, std::memory_order_relaxed);
     report(fmt::format("ledger: the store refused row {}; moved to {}: {}", row.request_id, rejected_.path(), why));
   } catch (const std::exception& e) {

@@ -5,7 +5,13 @@
 // Request path (enqueue): one short critical section on the shard's own
 // mutex (no lock is shared between shards; a shard only touches the writer's
 // wake-up mutex when its queue passes half full, so the writer flushes early).
-// No I/O, no waiting on the writer. When a shard's queue is full the row is
+// No I/O, no waiting on the writer, and no heap traffic between threads: the
+// row is moved into a slot of the shard's buffer, whose old occupant (a row
+// written in an earlier flush) is freed right there, on the thread that
+// allocated it. The writer only reads rows; it never frees one. (Rows freed
+// by the writer, 14k per flush at full load, cost the shard 3% throughput
+// and 0.5 ms of p99: the frees ran in one burst on its core, and the
+// allocator then collected them on the shard's own allocations.) When a shard's queue is full the row is
 // counted in gatewayz_telemetry_dropped_total{pipeline="ledger"} and enqueue
 // returns false: the request itself never fails because of the ledger. A full
 // queue means the writer is stuck for longer than capacity / request rate
@@ -56,9 +62,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "ledger/spill_file.hpp"
@@ -118,6 +126,17 @@ class ledger_writer {
   // Never blocks on I/O and never throws; false when the row was dropped
   // (queue full, writer stopped) or `shard` is out of range.
   bool enqueue(std::size_t shard, store::ledger_row row) noexcept;
+  // The same, writing the row straight into its queue slot: `fill(row)`
+  // must set every field, since the slot holds a row of an earlier flush
+  // (whose string buffers are then reused: no allocation per row). Called
+  // under the shard's queue lock; it must not throw (std::bad_alloc aside,
+  // which drops the row) and must not enqueue.
+  template <typename Fill>
+  bool enqueue_with(std::size_t shard, Fill&& fill) noexcept {
+    return enqueue_fill(
+        shard, [](store::ledger_row& row, const void* f) { (*static_cast<const std::remove_reference_t<Fill>*>(f))(row); },
+        &fill);
+  }
 
   // Stops accepting rows, writes everything queued (replaying the spill file
   // first), spills whatever the store does not take, and joins the thread.
@@ -128,15 +147,24 @@ class ledger_writer {
   const std::string& spill_path() const { return spill_.path(); }
 
  private:
+  // Rows [0, used) are queued (or being written); slots past `used` hold
+  // rows written earlier, overwritten in place by later enqueues.
+  struct row_buffer {
+    std::vector<store::ledger_row> slots;
+    std::size_t used = 0;
+    std::span<const store::ledger_row> rows() const { return {slots.data(), used}; }
+  };
   struct alignas(64) shard_queue {
     std::mutex mu;
-    std::vector<store::ledger_row> rows;
+    row_buffer rows;
     bool accepting = true;
     bool wake_sent = false;  // one early wake-up per fill
     std::uint64_t enqueued = 0;
     std::uint64_t dropped = 0;
   };
 
+  using fill_function = void (*)(store::ledger_row& row, const void* context);
+  bool enqueue_fill(std::size_t shard, fill_function fill, const void* context) noexcept;
   void run();
   // The store's pause inside a long write, and the writer's between chunks.
   // See pace_* below.
@@ -145,18 +173,18 @@ class ledger_writer {
   // `final` also stops the queues from accepting more.
   void flush(bool final);
   void guarded_flush(bool final);
-  // Swaps every shard's queue out into batch_ (which it returns).
-  std::vector<store::ledger_row>& drain_queues(bool final);
-  void release_batch() noexcept;
-  // Writes `rows` in chunks (possibly moving rows out of it); returns the
-  // rows still unwritten (the store is unreachable or refused them; see the
-  // header). Adds committed rows to `committed`.
-  std::vector<store::ledger_row> write_rows(std::vector<store::ledger_row>& rows,
+  // Swaps every shard's queued rows into drained_[shard].
+  void drain_queues(bool final);
+  void release_drained() noexcept;
+  // Writes `rows` in chunks; returns the rows still unwritten (the store is
+  // unreachable or refused them; see the header). Adds committed rows to
+  // `committed`.
+  std::vector<store::ledger_row> write_rows(std::span<const store::ledger_row> rows,
                                             std::atomic<std::uint64_t>& committed);
   // Writes one chunk, bisecting it when the store is up but refuses it.
   // Rows of `chunk` neither committed nor rejected go to `unwritten`.
   // Returns false when the store is unreachable (stop writing this flush).
-  bool write_chunk(const std::vector<store::ledger_row>& chunk, std::atomic<std::uint64_t>& committed,
+  bool write_chunk(std::span<const store::ledger_row> chunk, std::atomic<std::uint64_t>& committed,
                    std::vector<store::ledger_row>& unwritten);
   void spill(const std::vector<store::ledger_row>& rows);
   void reject(const store::ledger_row& row, std::string_view why);
@@ -196,8 +224,7 @@ class ledger_writer {
   std::chrono::steady_clock::time_point turn_start_{};
   std::size_t pace_rows_total_ = 0;
   std::size_t pace_rows_done_ = 0;  // in earlier chunks of the current write_rows call
-  std::vector<store::ledger_row> batch_;  // the rows of the flush in progress
-  std::vector<store::ledger_row> spare_;  // an empty buffer handed to the next queue drained
+  std::unique_ptr<row_buffer[]> drained_;  // per shard: the rows of the flush in progress
   std::string last_error_;  // why the store last failed
   bool wrote_this_flush_ = false;
   bool wrote_last_flush_ = false;

@@ -54,7 +54,7 @@ void fsync_directory_of(const std::string& path) {
   fsync_or_throw(fd, path);
 }
 
-std::string encode_lines(const std::vector<store::ledger_row>& rows) {
+std::string encode_lines(std::span<const store::ledger_row> rows) {
   std::string out;
   for (const auto& row : rows) {
     out += encode_row(row);
@@ -174,7 +174,7 @@ bool spill_file::has_data() const {
   return ::stat(path_.c_str(), &st) == 0 && st.st_size > 0;
 }
 
-void spill_file::append(const std::vector<store::ledger_row>& rows) const {
+void spill_file::append(std::span<const store::ledger_row> rows) const {
   if (rows.empty()) return;
   lock_guard lock{*this};
   const bool existed = std::filesystem::exists(path_);

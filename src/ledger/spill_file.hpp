@@ -14,6 +14,7 @@
 // never renamed, so appends, replays and rewrites never interleave.
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,7 +36,7 @@ class spill_file {
 
   // Appends the rows and fsyncs. Throws std::system_error on I/O failure
   // (disk full, permissions): the caller decides what losing them means.
-  void append(const std::vector<store::ledger_row>& rows) const;
+  void append(std::span<const store::ledger_row> rows) const;
 
   // Under the file lock: reads every row, lets `replay` consume them, and
   // then keeps only the rows `replay` hands back (rewritten atomically via a

@@ -542,7 +542,7 @@ class postgres_store final : public store {
     return key_lookup{r.int64(0, 0), r.int64(0, 1), r.boolean(0, 2), r.int64(0, 3)};
   }
 
-  std::size_t write_ledger(const std::vector<ledger_row>& rows, const ledger_pause& /*pause*/) override {
+  std::size_t write_ledger(std::span<const ledger_row> rows, const ledger_pause& /*pause*/) override {
     // One statement: the rows are inserted by the server, not on this thread.
     query_timer timer(metrics_, "write_ledger");
     if (rows.empty()) return 0;
@@ -621,7 +621,7 @@ class postgres_store final : public store {
 
  private:
   // The batch as one array literal per ledger column.
-  static params ledger_arrays(const std::vector<ledger_row>& rows) {
+  static params ledger_arrays(std::span<const ledger_row> rows) {
     // In request-id order: neighbouring inserts share index pages, and two
     // instances replaying the same rows lock them in the same order. Stable,
     // so of two rows with one id the first still wins.
@@ -654,7 +654,7 @@ class postgres_store final : public store {
     return p;
   }
 
-  std::size_t write_ledger_once(const std::vector<ledger_row>& rows, const params& ledger_columns) {
+  std::size_t write_ledger_once(std::span<const ledger_row> rows, const params& ledger_columns) {
     auto conn = pool_.acquire();
     transaction tx(*conn);
     // RETURNING names exactly the rows this transaction inserted; replayed

@@ -526,7 +526,7 @@ class sqlite_store final : public store {
     return key_lookup{st.int64(0), st.int64(1), st.int64(2) != 0, st.int64(3)};
   }
 
-  std::size_t write_ledger(const std::vector<ledger_row>& rows, const ledger_pause& pause) override {
+  std::size_t write_ledger(std::span<const ledger_row> rows, const ledger_pause& pause) override {
     query_timer timer(metrics_, "write_ledger");
     if (rows.empty()) return 0;
     auto conn = pool_.acquire();

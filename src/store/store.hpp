@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -143,8 +144,10 @@ class store {
   // short ones (WAL frames and rollup upserts per commit). A backend whose
   // work runs elsewhere (the PostgreSQL server) need not call it.
   using ledger_pause = std::function<void(std::size_t rows_written)>;
-  std::size_t write_ledger(const std::vector<ledger_row>& rows) { return write_ledger(rows, ledger_pause{}); }
-  virtual std::size_t write_ledger(const std::vector<ledger_row>& rows, const ledger_pause& pause) = 0;
+  std::size_t write_ledger(const std::vector<ledger_row>& rows) {
+    return write_ledger(std::span<const ledger_row>(rows), ledger_pause{});
+  }
+  virtual std::size_t write_ledger(std::span<const ledger_row> rows, const ledger_pause& pause) = 0;
 
   // Ledger rows of one request, for tests and audits.
   virtual std::optional<ledger_row> find_ledger_row(std::string_view request_id) = 0;

@@ -89,7 +89,7 @@ class forwarding_store final : public db::store {
     return real_.find_key(secret);
   }
   using db::store::write_ledger;
-  std::size_t write_ledger(const std::vector<db::ledger_row>& rows, const ledger_pause& pause) override {
+  std::size_t write_ledger(std::span<const db::ledger_row> rows, const ledger_pause& pause) override {
     ++write_ledger_calls;
     {
       std::unique_lock lock{mu_};

@@ -182,6 +182,53 @@ TEST_F(LedgerWriterTest, RowsOfManyFlushesAndBatchBoundariesAreWrittenExactlyOnc
   EXPECT_TRUE(errors.empty()) << errors.front();
 }
 
+// Shards write rows straight into queue slots that held rows of earlier
+// flushes: over many flushes, every row must arrive exactly as filled in,
+// never mixed with the slot's earlier row or overwritten while written.
+TEST_F(LedgerWriterTest, RowsFilledInPlaceArriveIntactOverManyFlushes) {
+  constexpr int rows = 3000;
+  ledger::writer_options o = options(2);
+  o.batch_max = 64;
+  ledger::ledger_writer writer{*real, o, 1, nullptr, collect_errors()};
+  for (int i = 0; i < rows; ++i) {
+    const std::string id = fmt::format("fill-{:05}", i);
+    const bool odd = i % 2 == 1;
+    ASSERT_TRUE(writer.enqueue_with(0, [&](store::ledger_row& row) {
+      row.request_id.assign(id);
+      row.unix_ms = 1'700'000'000'000 + i;
+      row.customer_id = odd ? std::optional<std::int64_t>(customer.id) : std::nullopt;
+      row.key_id = std::nullopt;
+      row.model.assign(odd ? "a-model-name-longer-than-sso" : "m");
+      row.provider.assign("p");
+      row.attempts = 1;
+      row.status.assign("success");
+      row.http_status = 200;
+      row.input_tokens = i;
+      row.output_tokens = 2 * i;
+      row.cost = odd ? 1 : 0;
+      row.latency_ms = 1.5;
+      row.ttft_ms = odd ? std::optional(0.5) : std::nullopt;
+      row.streamed = odd;
+    }));
+    if (i % 500 == 0) std::this_thread::sleep_for(5ms);  // several flushes, slots reused
+  }
+  writer.stop();
+  EXPECT_EQ(writer.stats().written, static_cast<std::uint64_t>(rows));
+  EXPECT_EQ(real->count_ledger_rows(), rows);
+  for (int i = 0; i < rows; i += 7) {
+    const auto row = real->find_ledger_row(fmt::format("fill-{:05}", i));
+    ASSERT_TRUE(row) << i;
+    const bool odd = i % 2 == 1;
+    EXPECT_EQ(row->input_tokens, i);
+    EXPECT_EQ(row->output_tokens, 2 * i);
+    EXPECT_EQ(row->model, odd ? "a-model-name-longer-than-sso" : "m") << i;
+    EXPECT_EQ(row->customer_id.has_value(), odd) << i;
+    EXPECT_EQ(row->ttft_ms.has_value(), odd) << i;
+    EXPECT_EQ(row->streamed, odd) << i;
+  }
+  EXPECT_EQ(balance(), 1000 * store::nanos_per_usd - rows / 2);
+}
+
 TEST_F(LedgerWriterTest, AQueuedRowReachesTheStoreWithinTwoFlushIntervals) {
   // The kill -9 bound: only rows younger than about one interval are ever
   // only in memory.
@@ -325,14 +372,14 @@ TEST_F(LedgerWriterTest, ReplayingRowsAlreadyCommittedDebitsThemOnlyOnce) {
 TEST_F(LedgerWriterTest, ATornLastLineFromACrashIsSkippedAndTheRestReplayed) {
   const std::string path = dir.file("ledger.spill");
   ledger::spill_file spill{path};
-  spill.append({make_row("torn-0", customer.id, 1), make_row("torn-1", customer.id, 1)});
+  spill.append(std::vector{make_row("torn-0", customer.id, 1), make_row("torn-1", customer.id, 1)});
   {
     std::ofstream out(path, std::ios::app);
     const std::string whole = ledger::encode_row(make_row("torn-2", customer.id, 1));
     out << whole.substr(0, whole.size() / 2);  // the crash happened mid-write
   }
   // An append after the crash must start on a new line.
-  spill.append({make_row("torn-3", customer.id, 1)});
+  spill.append(std::vector{make_row("torn-3", customer.id, 1)});
 
   ledger::ledger_writer writer{*real, options(), 1, nullptr, collect_errors()};
   ASSERT_TRUE(eventually([&] { return !std::filesystem::exists(path); }));
