@@ -3,7 +3,7 @@
 // Opens a fresh store, migrates it, writes N ledger rows (default 1,000,000)
 // spread evenly over the last 24 hours across MODELS x PROVIDERS pairs with
 // store::write_ledger in batches (default 8192 rows, the bulk-load case; the
-// ledger writer's own transactions are 256 rows), then times store.stats() for the 1h, 24h and 7d windows and
+// ledger writer's own transactions are up to 4096 rows), then times store.stats() for the 1h, 24h and 7d windows and
 // render_models_stats() of the result. Reports the write throughput (rows/s,
 // per-batch latency) and the stats latency (min / median / max of R runs).
 //
