@@ -469,6 +469,7 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
     for row in gatewayz-nometrics gatewayz-noledger gatewayz-keys; do
       [[ -n "${rps[$row]:-}" ]] || continue
       echo "| RPS $row / nginx proxy | $(ratio "${rps[$row]}" "${rps[nginx-proxy]}")x | | |"
+      echo "| p99 $row / nginx proxy | $(ratio "${p99[$row]}" "${p99[nginx-proxy]}")x | | |"
     done
   fi
   if [[ -n "${rps[gatewayz-stream]:-}" && -n "${rps[mock-stream]:-}" ]]; then

@@ -452,10 +452,6 @@ const member* object_scan::find(std::string_view raw_key) const {
 }
 
 bool scan_object(std::string_view text, object_scan& out, scan_error& error, unsigned max_depth) {
-  // Requests and responses have a handful of top-level members; one
-  // allocation up front instead of the vector's 1, 2, 4, 8 growth.
-  constexpr std::size_t typical_members = 16;
-  if (out.members.capacity() < typical_members) out.members.reserve(typical_members);
   return scan<true>(text, max_depth, error, &out);
 }
 

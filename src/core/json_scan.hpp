@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 namespace gatewayz::json_scan {
 
 enum class value_kind : std::uint8_t { object, array, string, number, boolean_true, boolean_false, null };
@@ -36,7 +38,10 @@ struct member {
 };
 
 struct object_scan {
-  std::vector<member> members;  // in document order; duplicates kept
+  // In document order; duplicates kept. Inline up to 16: requests and
+  // responses have a handful of top-level members, and a scan per request
+  // then allocates nothing.
+  boost::container::small_vector<member, 16> members;
   span object_span;             // '{' .. '}' inclusive
   // Returns the LAST member with this (raw) key, as JSON parsers do, or nullptr.
   const member* find(std::string_view raw_key) const;

@@ -311,10 +311,9 @@ asio::awaitable<attempt_result> attempt::run() {
   }
   http::outgoing_request out;
   out.method = bhttp::verb::post;
-  out.target = std::move(built.path);
-  out.body = std::move(built.body);
-  out.headers.reserve(built.headers.size() + 1);
-  for (auto& h : built.headers) out.headers.emplace_back(std::move(h.name), std::move(h.value));
+  out.target = built.path;
+  out.body = built.payload();
+  for (const auto& h : built.headers) out.headers.emplace_back(h.name, h.value);
   out.headers.emplace_back("x-request-id", request_id);
 
   report.sent_at = clock::now();

@@ -47,7 +47,7 @@ asio::awaitable<probe_result> probe_one(target& t) {
   http::outgoing_request request;
   request.method = boost::beast::http::verb::get;
   request.target = t.path;
-  request.headers = t.headers;
+  for (const auto& [name, value] : t.headers) request.headers.emplace_back(name, value);
   const auto deadline = clock::now() + t.timeout;
   std::unique_ptr<http::upstream_exchange> exchange = co_await t.pool->send(request, deadline);
   probe_result result;
@@ -104,13 +104,14 @@ std::vector<std::pair<std::string, std::string>> probe_headers(const config::pro
   }
   std::vector<std::pair<std::string, std::string>> headers;
   bool has_accept = false;
-  for (auto& h : built.headers) {
+  for (const auto& h : built.headers) {
     if (iequals(h.name, "content-type")) continue;  // a GET has no body
     if (iequals(h.name, "accept")) {
       has_accept = true;
-      h.value = "application/json";
+      headers.emplace_back(h.name, "application/json");
+      continue;
     }
-    headers.emplace_back(std::move(h.name), std::move(h.value));
+    headers.emplace_back(h.name, h.value);
   }
   if (!has_accept) headers.emplace_back("accept", "application/json");
   return headers;

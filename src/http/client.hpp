@@ -24,6 +24,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <boost/container/small_vector.hpp>
 
 namespace gatewayz::http {
 
@@ -64,11 +65,16 @@ enum class upstream_failure : std::uint8_t {
 
 std::string_view to_string(upstream_failure failure);
 
+// A request header by reference: name and value must outlive the send.
+using header_ref = std::pair<std::string_view, std::string_view>;
+
 struct outgoing_request {
   beast::http::verb method = beast::http::verb::post;
-  std::string target;  // path (and query) after the endpoint's base_path
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
+  std::string_view target;  // path (and query) after the endpoint's base_path; must outlive the send
+  // Views, kept inline: a proxied request's headers (the provider's
+  // constant ones and the request id) cost no allocation.
+  boost::container::small_vector<header_ref, 8> headers;
+  std::string_view body;  // must outlive the send
 };
 
 class upstream_pool;

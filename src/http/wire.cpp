@@ -71,7 +71,7 @@ void append_response_head(const bhttp::response_header<>& head, const connection
 
 void append_request_head(bhttp::verb method, std::string_view path_base, std::string_view target,
                          std::string_view host, std::string_view user_agent,
-                         const std::vector<std::pair<std::string, std::string>>& headers,
+                         std::span<const std::pair<std::string_view, std::string_view>> headers,
                          std::size_t body_size, std::string& out) {
   const auto method_name = bhttp::to_string(method);
   out.append(method_name.data(), method_name.size());

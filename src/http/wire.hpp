@@ -10,6 +10,7 @@
 // (prepare_payload, keep_alive, chunked); this only writes it out.
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -47,7 +48,7 @@ void append_response_head(const boost::beast::http::response_header<>& head, con
 // entries of `headers` are considered (adapters send a handful).
 void append_request_head(boost::beast::http::verb method, std::string_view path_base,
                          std::string_view target, std::string_view host, std::string_view user_agent,
-                         const std::vector<std::pair<std::string, std::string>>& headers,
+                         std::span<const std::pair<std::string_view, std::string_view>> headers,
                          std::size_t body_size, std::string& out);
 
 // Appends a chunk-size line ("1a2\r\n") of chunked transfer coding.

@@ -722,10 +722,23 @@ class anthropic_stream_translator final : public stream_translator {
 
 }  // namespace
 
+namespace {
+
+std::vector<header> anthropic_headers(const config::provider_config& provider, bool streaming) {
+  std::vector<header> defaults;
+  if (!provider.api_key.empty()) defaults.push_back({"x-api-key", provider.api_key});
+  defaults.push_back({"anthropic-version", provider.anthropic_version});
+  defaults.push_back({"content-type", "application/json"});
+  defaults.push_back({"accept", streaming ? "text/event-stream" : "application/json"});
+  return detail::merge_headers(std::move(defaults), detail::configured_headers(provider.headers));
+}
+
+}  // namespace
+
 anthropic_adapter::anthropic_adapter(const config::provider_config& provider)
     : api_key_(provider.api_key),
-      anthropic_version_(provider.anthropic_version),
-      extra_headers_(detail::configured_headers(provider.headers)) {}
+      json_headers_(anthropic_headers(provider, false)),
+      stream_headers_(anthropic_headers(provider, true)) {}
 
 bool anthropic_adapter::supports(operation op) const { return op == operation::chat_completions; }
 
@@ -746,12 +759,7 @@ bool anthropic_adapter::build_request(const inbound_request& request, const conf
   if (!converter.convert(parsed.get_object(), detail::upstream_model(model), request.stream, body)) return false;
 
   out.path = "/messages";
-  std::vector<header> defaults;
-  if (!api_key_.empty()) defaults.push_back({"x-api-key", api_key_});
-  defaults.push_back({"anthropic-version", anthropic_version_});
-  defaults.push_back({"content-type", "application/json"});
-  defaults.push_back({"accept", request.stream ? "text/event-stream" : "application/json"});
-  out.headers = detail::merge_headers(std::move(defaults), extra_headers_);
+  out.headers = request.stream ? stream_headers_ : json_headers_;
   out.body = json::serialize(body);
   return true;
 }

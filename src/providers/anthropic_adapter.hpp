@@ -42,8 +42,10 @@ class anthropic_adapter final : public provider_adapter {
 
  private:
   std::string api_key_;
-  std::string anthropic_version_;
-  std::vector<header> extra_headers_;
+  // Sent upstream: x-api-key, anthropic-version, content type, accept, then
+  // the configured headers (which replace defaults of the same name).
+  std::vector<header> json_headers_;
+  std::vector<header> stream_headers_;
 };
 
 }  // namespace gatewayz::providers

@@ -113,8 +113,22 @@ class openai_stream_translator final : public stream_translator {
 
 }  // namespace
 
+namespace {
+
+std::vector<header> openai_headers(const config::provider_config& provider, bool streaming) {
+  std::vector<header> defaults;
+  if (!provider.api_key.empty()) defaults.push_back({"authorization", "Bearer " + provider.api_key});
+  defaults.push_back({"content-type", "application/json"});
+  defaults.push_back({"accept", streaming ? "text/event-stream" : "application/json"});
+  return detail::merge_headers(std::move(defaults), detail::configured_headers(provider.headers));
+}
+
+}  // namespace
+
 openai_adapter::openai_adapter(const config::provider_config& provider)
-    : api_key_(provider.api_key), extra_headers_(detail::configured_headers(provider.headers)) {}
+    : api_key_(provider.api_key),
+      json_headers_(openai_headers(provider, false)),
+      stream_headers_(openai_headers(provider, true)) {}
 
 bool openai_adapter::supports(operation) const { return true; }
 
@@ -133,11 +147,7 @@ bool openai_adapter::build_request(const inbound_request& request, const config:
   }
   const bool streaming = request.stream && request.op != operation::embeddings;
 
-  std::vector<header> defaults;
-  if (!api_key_.empty()) defaults.push_back({"authorization", "Bearer " + api_key_});
-  defaults.push_back({"content-type", "application/json"});
-  defaults.push_back({"accept", streaming ? "text/event-stream" : "application/json"});
-  out.headers = detail::merge_headers(std::move(defaults), extra_headers_);
+  out.headers = streaming ? stream_headers_ : json_headers_;
 
   json_scan::object_scan local_scan;
   const json_scan::object_scan* scan = request.scan;
@@ -158,7 +168,12 @@ bool openai_adapter::build_request(const inbound_request& request, const config:
   if (streaming) {
     if (auto e = include_usage_edit(request.body, *scan)) edits.push_back(std::move(*e));
   }
-  out.body = edits.empty() ? std::string(request.body) : json_scan::splice(request.body, std::move(edits));
+  out.forwards_inbound = edits.empty();
+  if (out.forwards_inbound) {
+    out.inbound_body = request.body;
+  } else {
+    out.body = json_scan::splice(request.body, std::move(edits));
+  }
   return true;
 }
 

@@ -33,7 +33,10 @@ class openai_adapter final : public provider_adapter {
 
  private:
   std::string api_key_;
-  std::vector<header> extra_headers_;
+  // Sent upstream: auth, content type, accept, then the configured headers
+  // (which replace defaults of the same name).
+  std::vector<header> json_headers_;
+  std::vector<header> stream_headers_;
 };
 
 }  // namespace gatewayz::providers

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,10 +51,19 @@ struct header {
 
 // The request to send upstream. `path` is appended to the provider's base_url
 // path (e.g. base ".../api/v1" + "/chat/completions").
+// `path` and `headers` are the adapter's own constants (they depend only on
+// the provider and on whether the answer is streamed), so building a request
+// copies none of them; they live as long as the adapter.
 struct upstream_request {
-  std::string path;
-  std::vector<header> headers;  // auth and content headers; host is added by transport
+  std::string_view path;
+  std::span<const header> headers;  // auth and content headers; host is added by transport
+  // What to send: `body` when the adapter wrote one, else (forwards_inbound)
+  // the inbound body itself, unchanged and not copied; it lives as long as
+  // the request.
   std::string body;
+  std::string_view inbound_body;
+  bool forwards_inbound = false;
+  std::string_view payload() const { return forwards_inbound ? inbound_body : std::string_view(body); }
 };
 
 // Translates one upstream event stream into OpenAI chat.completion.chunk SSE.

@@ -11,6 +11,8 @@
 namespace gatewayz::http {
 namespace {
 
+using header_list = std::vector<std::pair<std::string_view, std::string_view>>;
+
 namespace bhttp = boost::beast::http;
 
 std::string beast_head(const bhttp::response_header<>& head) {
@@ -109,7 +111,7 @@ TEST(Wire, ChunkedStreamHeadMatchesBeast) {
 TEST(Wire, RequestHeadCarriesHostAgentHeadersAndLength) {
   std::string out;
   wire::append_request_head(bhttp::verb::post, "/api/v1", "/chat/completions", "example.com:8443", "gatewayz/0.1",
-                            {{"Authorization", "Bearer k"}, {"content-type", "application/json"}}, 17, out);
+                            header_list{{"Authorization", "Bearer k"}, {"content-type", "application/json"}}, 17, out);
   EXPECT_EQ(out,
             "POST /api/v1/chat/completions HTTP/1.1\r\nHost: example.com:8443\r\nUser-Agent: gatewayz/0.1\r\n"
             "Authorization: Bearer k\r\ncontent-type: application/json\r\nContent-Length: 17\r\n\r\n");
@@ -130,7 +132,7 @@ TEST(Wire, RequestHeadCarriesHostAgentHeadersAndLength) {
 TEST(Wire, RequestHeadLetsCallersOverrideHostAndAgentButNotFraming) {
   std::string out;
   wire::append_request_head(bhttp::verb::get, "", "/models", "h", "gatewayz/0.1",
-                            {{"host", "other"},
+                            header_list{{"host", "other"},
                              {"User-Agent", "custom"},
                              {"Content-Length", "99"},
                              {"Transfer-Encoding", "chunked"},
@@ -143,7 +145,7 @@ TEST(Wire, RequestHeadLetsCallersOverrideHostAndAgentButNotFraming) {
 TEST(Wire, RequestHeadKeepsTheLastOfARepeatedNameAndTrimsValues) {
   std::string out;
   wire::append_request_head(bhttp::verb::post, "", "/x", "h", "a",
-                            {{"X-Request-Id", "from-config"}, {"authorization", " Bearer k \t"},
+                            header_list{{"X-Request-Id", "from-config"}, {"authorization", " Bearer k \t"},
                              {"x-request-id", "req_1"}},
                             2, out);
   EXPECT_EQ(out,
@@ -153,7 +155,7 @@ TEST(Wire, RequestHeadKeepsTheLastOfARepeatedNameAndTrimsValues) {
 
 TEST(Wire, AnUnsendableHostStillLeavesTheDefaultHost) {
   std::string out;
-  wire::append_request_head(bhttp::verb::get, "", "/x", "h", "a", {{"Host", "evil\r\nX: 1"}}, 0, out);
+  wire::append_request_head(bhttp::verb::get, "", "/x", "h", "a", header_list{{"Host", "evil\r\nX: 1"}}, 0, out);
   EXPECT_EQ(out, "GET /x HTTP/1.1\r\nHost: h\r\nUser-Agent: a\r\n\r\n");
 }
 

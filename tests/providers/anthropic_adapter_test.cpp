@@ -29,8 +29,8 @@ class AnthropicAdapter : public ::testing::Test {
     EXPECT_TRUE(adapter_.build_request(in->request, model_, request, error)) << error;
     if (request_out != nullptr) *request_out = request;
     json::error_code ec;
-    json::value parsed = parse_json(request.body, ec);
-    EXPECT_FALSE(ec) << request.body;
+    json::value parsed = parse_json(request.payload(), ec);
+    EXPECT_FALSE(ec) << request.payload();
     return parsed;
   }
 
@@ -39,7 +39,7 @@ class AnthropicAdapter : public ::testing::Test {
     const auto in = make_inbound(body);
     upstream_request request;
     std::string error;
-    EXPECT_FALSE(adapter_.build_request(in->request, model_, request, error)) << request.body;
+    EXPECT_FALSE(adapter_.build_request(in->request, model_, request, error)) << request.payload();
     EXPECT_FALSE(error.empty());
     return error;
   }

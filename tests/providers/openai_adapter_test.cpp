@@ -70,7 +70,7 @@ TEST_F(OpenAiAdapter, UnchangedRequestIsCopiedByteForByte) {
   const auto in = make_inbound(chat_body);
   const built b = build(adapter_, *in, same_name_);
   ASSERT_TRUE(b.ok) << b.error;
-  EXPECT_EQ(b.request.body, chat_body);
+  EXPECT_EQ(b.request.payload(), chat_body);
   EXPECT_EQ(b.request.path, "/chat/completions");
   EXPECT_EQ(header_value(b.request, "authorization"), "Bearer " + std::string(test_api_key));
   EXPECT_EQ(header_value(b.request, "content-type"), "application/json");
@@ -81,7 +81,7 @@ TEST_F(OpenAiAdapter, ModelRewriteKeepsEveryOtherByte) {
   const auto in = make_inbound(chat_body);
   const built b = build(adapter_, *in, renamed_);
   ASSERT_TRUE(b.ok) << b.error;
-  EXPECT_EQ(b.request.body, replace_once(chat_body, "\"gpt-4o\"", "\"openai/gpt-4o\""));
+  EXPECT_EQ(b.request.payload(), replace_once(chat_body, "\"gpt-4o\"", "\"openai/gpt-4o\""));
 }
 
 TEST_F(OpenAiAdapter, ModelRewriteReplacesTheLastDuplicate) {
@@ -90,14 +90,14 @@ TEST_F(OpenAiAdapter, ModelRewriteReplacesTheLastDuplicate) {
   const auto in = make_inbound(body);
   const built b = build(adapter_, *in, renamed_);
   ASSERT_TRUE(b.ok);
-  EXPECT_EQ(b.request.body, R"({"model":"a","model":"openai/gpt-4o","messages":[]})");
+  EXPECT_EQ(b.request.payload(), R"({"model":"a","model":"openai/gpt-4o","messages":[]})");
 }
 
 TEST_F(OpenAiAdapter, UpstreamNameIsEscaped) {
   const auto in = make_inbound(R"({"model":"gpt-4o","messages":[]})");
   const built b = build(adapter_, *in, make_model("gpt-4o", "we\"ird"));
   ASSERT_TRUE(b.ok);
-  EXPECT_EQ(b.request.body, R"({"model":"we\"ird","messages":[]})");
+  EXPECT_EQ(b.request.payload(), R"({"model":"we\"ird","messages":[]})");
 }
 
 TEST_F(OpenAiAdapter, NoAuthorizationWithoutKey) {
@@ -127,7 +127,7 @@ TEST_F(OpenAiAdapter, StreamingInsertsIncludeUsage) {
   const auto in = make_inbound(body);
   const built b = build(adapter_, *in, same_name_);
   ASSERT_TRUE(b.ok);
-  EXPECT_EQ(b.request.body, "{\"model\":\"gpt-4o\", \"stream\": true, \"messages\":[],\"stream_options\":{\"include_usage\":true}\n}");
+  EXPECT_EQ(b.request.payload(), "{\"model\":\"gpt-4o\", \"stream\": true, \"messages\":[],\"stream_options\":{\"include_usage\":true}\n}");
   EXPECT_EQ(header_value(b.request, "accept"), "text/event-stream");
 }
 
@@ -137,7 +137,7 @@ TEST_F(OpenAiAdapter, StreamingFlipsIncludeUsageAndKeepsOtherOptions) {
   const auto in = make_inbound(body);
   const built b = build(adapter_, *in, same_name_);
   ASSERT_TRUE(b.ok);
-  EXPECT_EQ(b.request.body, replace_once(body, "false", "true"));
+  EXPECT_EQ(b.request.payload(), replace_once(body, "false", "true"));
 }
 
 TEST_F(OpenAiAdapter, StreamingAddsIncludeUsageToExistingOptions) {
@@ -145,9 +145,9 @@ TEST_F(OpenAiAdapter, StreamingAddsIncludeUsageToExistingOptions) {
   const auto in = make_inbound(body);
   const built b = build(adapter_, *in, same_name_);
   ASSERT_TRUE(b.ok);
-  EXPECT_EQ(b.request.body, replace_once(body, R"({"continuous_usage_stats":true})",
+  EXPECT_EQ(b.request.payload(), replace_once(body, R"({"continuous_usage_stats":true})",
                                          R"({"continuous_usage_stats":true,"include_usage":true})"));
-  const auto parsed = boost::json::parse(b.request.body);
+  const auto parsed = boost::json::parse(b.request.payload());
   EXPECT_EQ(parsed.at("stream_options").at("continuous_usage_stats"), true);
   EXPECT_EQ(parsed.at("stream_options").at("include_usage"), true);
 }
@@ -157,13 +157,13 @@ TEST_F(OpenAiAdapter, StreamingFillsEmptyOrNullOptions) {
     const std::string body = R"({"model":"gpt-4o","stream":true,"stream_options":{},"messages":[]})";
     const auto in = make_inbound(body);
     const built b = build(adapter_, *in, same_name_);
-    EXPECT_EQ(b.request.body, replace_once(body, "{}", R"({"include_usage":true})"));
+    EXPECT_EQ(b.request.payload(), replace_once(body, "{}", R"({"include_usage":true})"));
   }
   {
     const std::string body = R"({"model":"gpt-4o","stream":true,"stream_options":null,"messages":[]})";
     const auto in = make_inbound(body);
     const built b = build(adapter_, *in, same_name_);
-    EXPECT_EQ(b.request.body, replace_once(body, "null", R"({"include_usage":true})"));
+    EXPECT_EQ(b.request.payload(), replace_once(body, "null", R"({"include_usage":true})"));
   }
 }
 
@@ -173,7 +173,7 @@ TEST_F(OpenAiAdapter, StreamingWithIncludeUsageAlreadySetIsUntouched) {
   EXPECT_TRUE(in->request.client_wants_usage);
   const built b = build(adapter_, *in, same_name_);
   ASSERT_TRUE(b.ok);
-  EXPECT_EQ(b.request.body, body);
+  EXPECT_EQ(b.request.payload(), body);
 }
 
 TEST_F(OpenAiAdapter, ModelRewriteAndIncludeUsageTogether) {
@@ -181,7 +181,7 @@ TEST_F(OpenAiAdapter, ModelRewriteAndIncludeUsageTogether) {
   const auto in = make_inbound(body);
   const built b = build(adapter_, *in, renamed_);
   ASSERT_TRUE(b.ok);
-  EXPECT_EQ(b.request.body,
+  EXPECT_EQ(b.request.payload(),
             R"({"stream":true,"model":"openai/gpt-4o","messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true}})");
 }
 
@@ -189,7 +189,7 @@ TEST_F(OpenAiAdapter, NonStreamingLeavesStreamOptionsAlone) {
   const std::string body = R"({"model":"gpt-4o","stream":false,"messages":[]})";
   const auto in = make_inbound(body);
   const built b = build(adapter_, *in, same_name_);
-  EXPECT_EQ(b.request.body, body);
+  EXPECT_EQ(b.request.payload(), body);
 }
 
 TEST_F(OpenAiAdapter, CompletionsPathAndStreaming) {
@@ -198,7 +198,7 @@ TEST_F(OpenAiAdapter, CompletionsPathAndStreaming) {
   const built b = build(adapter_, *in, same_name_);
   ASSERT_TRUE(b.ok);
   EXPECT_EQ(b.request.path, "/completions");
-  EXPECT_EQ(b.request.body, R"({"model":"gpt-4o","prompt":"Say hi","stream":true,"stream_options":{"include_usage":true}})");
+  EXPECT_EQ(b.request.payload(), R"({"model":"gpt-4o","prompt":"Say hi","stream":true,"stream_options":{"include_usage":true}})");
 }
 
 TEST_F(OpenAiAdapter, EmbeddingsPathAndModelRewrite) {
@@ -207,7 +207,7 @@ TEST_F(OpenAiAdapter, EmbeddingsPathAndModelRewrite) {
   const built b = build(adapter_, *in, renamed_);
   ASSERT_TRUE(b.ok);
   EXPECT_EQ(b.request.path, "/embeddings");
-  EXPECT_EQ(b.request.body, R"({"input":["a","b"],"model":"openai/gpt-4o","encoding_format":"float"})");
+  EXPECT_EQ(b.request.payload(), R"({"input":["a","b"],"model":"openai/gpt-4o","encoding_format":"float"})");
   EXPECT_EQ(header_value(b.request, "accept"), "application/json");
 }
 
@@ -216,7 +216,7 @@ TEST_F(OpenAiAdapter, WorksWithoutPrecomputedScan) {
   in->request.scan = nullptr;
   const built b = build(adapter_, *in, renamed_);
   ASSERT_TRUE(b.ok) << b.error;
-  EXPECT_EQ(b.request.body, R"({"model":"openai/gpt-4o","messages":[]})");
+  EXPECT_EQ(b.request.payload(), R"({"model":"openai/gpt-4o","messages":[]})");
 }
 
 TEST_F(OpenAiAdapter, TranslateResponseExtractsUsageAndKeepsBytes) {
