@@ -215,11 +215,15 @@ void ledger_writer::drain_queues(bool final) {
 void ledger_writer::release_drained() noexcept {
   // A burst (a store outage filling the queues) must not pin its memory for
   // good: buffers beyond a few flushes' worth of rows are given back.
+  // Only a buffer far larger than this flush needed goes: one that merely
+  // crossed a power of two at full load would otherwise be freed and
+  // regrown by its shard every flush.
   constexpr std::size_t keep_rows = 16 * 1024;
   for (std::size_t i = 0; i < shard_count_; ++i) {
     row_buffer& drained = drained_[i];
+    const std::size_t capacity = drained.slots.capacity();
+    if (capacity > keep_rows && capacity > 4 * drained.used) std::vector<store::ledger_row>().swap(drained.slots);
     drained.used = 0;
-    if (drained.slots.capacity() > keep_rows) std::vector<store::ledger_row>().swap(drained.slots);
   }
 }
 
@@ -245,13 +249,17 @@ void ledger_writer::flush(bool final) {
     last_error_ = "the store does not answer";
   }
   // Each shard's rows go in as their own transactions: they are in id order
-  // already, and the writer never moves rows between buffers.
+  // already, and the writer never moves rows between buffers. One pacing
+  // schedule covers the whole flush.
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < shard_count_; ++i) total += drained_[i].used;
+  begin_pacing(total);
   std::vector<store::ledger_row> unwritten;
   for (std::size_t i = 0; i < shard_count_; ++i) {
     const auto rows = drained_[i].rows();
     if (rows.empty()) continue;
     if (unreachable_this_flush_) {
-      unwritten.insert(unwritten.end(), rows.begin(), rows.end());
+      spill(rows);  // straight from the buffer: an outage copies nothing
       continue;
     }
     auto left = write_rows(rows, written_);
@@ -266,7 +274,10 @@ void ledger_writer::flush(bool final) {
   if (spill_pending && !unreachable_this_flush_) {
     try {
       const std::size_t torn =
-          spill_.replay([&](std::vector<store::ledger_row> spilled) { return write_rows(spilled, replayed_); });
+          spill_.replay([&](std::vector<store::ledger_row> spilled) {
+            begin_pacing(spilled.size());
+            return write_rows(spilled, replayed_);
+          });
       if (torn > 0) {
         report(fmt::format("ledger: discarded {} unreadable line(s) of spill file {} (torn by a crash)", torn,
                            spill_.path()));
@@ -279,12 +290,15 @@ void ledger_writer::flush(bool final) {
   flushes_.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::vector<store::ledger_row> ledger_writer::write_rows(std::span<const store::ledger_row> rows,
-                                                         std::atomic<std::uint64_t>& committed) {
+void ledger_writer::begin_pacing(std::size_t total_rows) {
   pace_start_ = std::chrono::steady_clock::now();
-  pace_rows_total_ = rows.size();
+  pace_rows_total_ = total_rows;
   pace_rows_done_ = 0;
   turn_start_ = pace_start_;  // just woken, or after a flush's other work
+}
+
+std::vector<store::ledger_row> ledger_writer::write_rows(std::span<const store::ledger_row> rows,
+                                                         std::atomic<std::uint64_t>& committed) {
   std::vector<store::ledger_row> unwritten;
   for (std::size_t start = 0; start < rows.size(); start += options_.batch_max) {
     const auto chunk = rows.subspan(start, std::min(options_.batch_max, rows.size() - start));
@@ -295,7 +309,7 @@ std::vector<store::ledger_row> ledger_writer::write_rows(std::span<const store::
       break;
     }
     pace_rows_done_ += chunk.size();
-    if (pace_rows_done_ < rows.size()) pace(0);
+    pace(0);  // between chunks, and between shards
   }
   return unwritten;
 }
@@ -367,7 +381,7 @@ bool ledger_writer::write_chunk(std::span<const store::ledger_row> chunk, std::a
   return write_chunk(back, committed, unwritten);
 }
 
-void ledger_writer::spill(const std::vector<store::ledger_row>& rows) {
+void ledger_writer::spill(std::span<const store::ledger_row> rows) {
   try {
     spill_.append(rows);
     spilled_.fetch_add(rows.size(), std::memory_order_relaxed);

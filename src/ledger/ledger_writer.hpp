@@ -169,6 +169,8 @@ class ledger_writer {
   // The store's pause inside a long write, and the writer's between chunks.
   // See pace_* below.
   void pace(std::size_t rows_written);
+  // Starts a pacing schedule for `total_rows` rows (a flush, or a replay).
+  void begin_pacing(std::size_t total_rows);
   // One cycle: replay the spill file, then write (or spill) the queued rows.
   // `final` also stops the queues from accepting more.
   void flush(bool final);
@@ -186,7 +188,7 @@ class ledger_writer {
   // Returns false when the store is unreachable (stop writing this flush).
   bool write_chunk(std::span<const store::ledger_row> chunk, std::atomic<std::uint64_t>& committed,
                    std::vector<store::ledger_row>& unwritten);
-  void spill(const std::vector<store::ledger_row>& rows);
+  void spill(std::span<const store::ledger_row> rows);
   void reject(const store::ledger_row& row, std::string_view why);
   void report(std::string_view message) const;
   void count_background_drop(std::size_t rows);
@@ -217,13 +219,13 @@ class ledger_writer {
   // only while ahead of schedule made turns long after each wait (p99 3.0
   // against 2.5 ms). So a turn lasts options_.writer_turn, or up to four
   // times that while the writer is behind a schedule that spreads a
-  // write_rows call's rows over one flush interval: it always gets at least
+  // flush's rows (or a replay's) over one flush interval: it always gets at least
   // a quarter of a busy core when it needs it.
   store::store::ledger_pause pause_;
   std::chrono::steady_clock::time_point pace_start_{};
   std::chrono::steady_clock::time_point turn_start_{};
   std::size_t pace_rows_total_ = 0;
-  std::size_t pace_rows_done_ = 0;  // in earlier chunks of the current write_rows call
+  std::size_t pace_rows_done_ = 0;  // in chunks written since begin_pacing
   std::unique_ptr<row_buffer[]> drained_;  // per shard: the rows of the flush in progress
   std::string last_error_;  // why the store last failed
   bool wrote_this_flush_ = false;

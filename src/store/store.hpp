@@ -142,7 +142,9 @@ class store {
   // its core away for a moment there. The ledger writer shares cores with
   // request serving, and one long transaction costs less per row than many
   // short ones (WAL frames and rollup upserts per commit). A backend whose
-  // work runs elsewhere (the PostgreSQL server) need not call it.
+  // work runs elsewhere (the PostgreSQL server) need not call it. The write
+  // lock is held through the pauses, and the write_ledger query duration
+  // (database_query_duration_seconds) includes them.
   using ledger_pause = std::function<void(std::size_t rows_written)>;
   std::size_t write_ledger(const std::vector<ledger_row>& rows) {
     return write_ledger(std::span<const ledger_row>(rows), ledger_pause{});
