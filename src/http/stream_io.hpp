@@ -9,6 +9,13 @@
 // a write that fits the socket's send buffer completes without one too. Each
 // asynchronous operation avoided is a trip through the scheduler saved.
 
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <type_traits>
@@ -46,6 +53,50 @@ constexpr bool is_plain = std::is_same_v<Stream, plain_stream>;
 
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+// The direct reads and writes below go to the kernel through syscall(2), not
+// libc's recv/sendmsg: those are cancellation points, and in a threaded
+// process each call brackets the syscall with switching asynchronous
+// cancellation on and off (about 1% of a proxied request's CPU, for four
+// calls). Nothing here uses thread cancellation.
+inline std::size_t send_direct(asio::ip::tcp::socket& socket, const iovec* parts, std::size_t count,
+                               boost::system::error_code& ec) {
+  msghdr message{};
+  message.msg_iov = const_cast<iovec*>(parts);
+  message.msg_iovlen = count;
+  for (;;) {
+    const long n = ::syscall(SYS_sendmsg, socket.native_handle(), &message, MSG_NOSIGNAL);
+    if (n >= 0) {
+      ec = {};
+      return static_cast<std::size_t>(n);
+    }
+    if (errno == EINTR) continue;
+    ec = (errno == EAGAIN || errno == EWOULDBLOCK)
+             ? boost::system::error_code(asio::error::would_block)
+             : boost::system::error_code(errno, asio::error::get_system_category());
+    return 0;
+  }
+}
+
+inline std::size_t receive_direct(asio::ip::tcp::socket& socket, asio::mutable_buffer into,
+                                  boost::system::error_code& ec) {
+  for (;;) {
+    const long n = ::syscall(SYS_recvfrom, socket.native_handle(), into.data(), into.size(), 0, nullptr, nullptr);
+    if (n > 0) {
+      ec = {};
+      return static_cast<std::size_t>(n);
+    }
+    if (n == 0) {
+      ec = into.size() == 0 ? boost::system::error_code{} : boost::system::error_code(asio::error::eof);
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    ec = (errno == EAGAIN || errno == EWOULDBLOCK)
+             ? boost::system::error_code(asio::error::would_block)
+             : boost::system::error_code(errno, asio::error::get_system_category());
+    return 0;
+  }
+}
+
 // Writes all of `buffers`, by `until`. On a plain socket (which must be in
 // non-blocking mode) it first writes directly: a message usually fits the
 // socket's send buffer, and then no asynchronous operation is needed, as in
@@ -55,10 +106,22 @@ asio::awaitable<std::pair<boost::system::error_code, std::size_t>> write_all(
     Stream& stream, const Buffers& buffers, io_deadline& deadline, std::chrono::steady_clock::time_point until) {
   std::size_t sent = 0;
   if constexpr (is_plain<Stream>) {
+    std::array<iovec, 8> parts;
+    std::size_t count = 0;
+    bool fits = true;
+    for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
+      const asio::const_buffer b(*it);
+      if (b.size() == 0) continue;
+      if (count == parts.size()) {
+        fits = false;  // more pieces than one direct write takes: the rest goes asynchronously
+        break;
+      }
+      parts[count++] = iovec{const_cast<void*>(b.data()), b.size()};
+    }
     boost::system::error_code ec;
-    sent = stream.write_some(buffers, ec);
+    sent = send_direct(stream, parts.data(), count, ec);
     if (ec && ec != asio::error::would_block) co_return std::pair{ec, sent};
-    if (sent == asio::buffer_size(buffers)) co_return std::pair{boost::system::error_code{}, sent};
+    if (fits && sent == asio::buffer_size(buffers)) co_return std::pair{boost::system::error_code{}, sent};
   }
   beast::buffers_suffix<Buffers> rest(buffers);
   rest.consume(sent);
@@ -84,7 +147,7 @@ asio::awaitable<boost::system::error_code> read_some_into(Stream& stream, beast:
   const std::size_t want = beast::read_size(buffer, max);
   if constexpr (is_plain<Stream>) {
     boost::system::error_code ec;
-    const std::size_t n = stream.read_some(buffer.prepare(want), ec);
+    const std::size_t n = receive_direct(stream, buffer.prepare(want), ec);
     if (ec != asio::error::would_block) {
       buffer.commit(n);
       co_return ec;
