@@ -6,13 +6,13 @@
 // mutex (no lock is shared between shards; a shard only touches the writer's
 // wake-up mutex when its queue passes half full, so the writer flushes early).
 // No I/O, no waiting on the writer, and no heap traffic between threads: the
-// row is moved into a slot of the shard's buffer, whose old occupant (a row
-// written in an earlier flush) is freed right there, on the thread that
-// allocated it. The writer only reads rows; it never frees one. (Rows freed
-// by the writer, 14k per flush at full load, cost the shard 3% throughput
-// and 0.5 ms of p99: the frees ran in one burst on its core, and the
-// allocator then collected them on the shard's own allocations.) When a shard's queue is full the row is
-// counted in gatewayz_telemetry_dropped_total{pipeline="ledger"} and enqueue
+// row is written into a slot of the shard's buffer over a row of an earlier
+// flush, reusing its string buffers (enqueue_with), on the thread that
+// allocated them. The writer only reads rows; it never frees one. (Rows
+// freed by the writer, 14k per flush at full load, cost the shard 3%
+// throughput and 0.5 ms of p99: the frees ran in one burst on its core, and
+// the allocator then collected them on the shard's own allocations.) When a
+// shard's queue is full the row is counted in gatewayz_telemetry_dropped_total{pipeline="ledger"} and enqueue
 // returns false: the request itself never fails because of the ledger. A full
 // queue means the writer is stuck for longer than capacity / request rate
 // (64k rows per shard by default), so this is an overload signal, not a normal

@@ -119,6 +119,13 @@ std::vector<header> configured_headers(const std::map<std::string, std::string>&
   return out;
 }
 
+std::vector<header> request_headers(std::vector<header> credentials, const config::provider_config& provider,
+                                    bool streaming) {
+  credentials.push_back({"content-type", "application/json"});
+  credentials.push_back({"accept", streaming ? "text/event-stream" : "application/json"});
+  return merge_headers(std::move(credentials), configured_headers(provider.headers));
+}
+
 std::string_view upstream_model(const config::model_config& model) {
   return model.upstream.empty() ? std::string_view(model.id) : std::string_view(model.upstream);
 }

@@ -81,6 +81,13 @@ std::vector<header> merge_headers(std::vector<header> defaults, const std::vecto
 // The provider's configured headers as a list (built once per adapter).
 std::vector<header> configured_headers(const std::map<std::string, std::string>& headers);
 
+// An adapter's upstream headers, built once per adapter and kind of answer:
+// `credentials` (the provider's own auth and version headers), a JSON
+// content type, an `accept` for JSON or (streaming) an event stream, then
+// the provider's configured headers, which replace defaults of the same name.
+std::vector<header> request_headers(std::vector<header> credentials, const config::provider_config& provider,
+                                    bool streaming);
+
 // The model name sent upstream: `upstream`, or `id` when upstream is empty.
 std::string_view upstream_model(const config::model_config& model);
 

@@ -720,17 +720,11 @@ class anthropic_stream_translator final : public stream_translator {
   std::string type_scratch_;
 };
 
-}  // namespace
-
-namespace {
-
 std::vector<header> anthropic_headers(const config::provider_config& provider, bool streaming) {
-  std::vector<header> defaults;
-  if (!provider.api_key.empty()) defaults.push_back({"x-api-key", provider.api_key});
-  defaults.push_back({"anthropic-version", provider.anthropic_version});
-  defaults.push_back({"content-type", "application/json"});
-  defaults.push_back({"accept", streaming ? "text/event-stream" : "application/json"});
-  return detail::merge_headers(std::move(defaults), detail::configured_headers(provider.headers));
+  std::vector<header> credentials;
+  if (!provider.api_key.empty()) credentials.push_back({"x-api-key", provider.api_key});
+  credentials.push_back({"anthropic-version", provider.anthropic_version});
+  return detail::request_headers(std::move(credentials), provider, streaming);
 }
 
 }  // namespace

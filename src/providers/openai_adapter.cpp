@@ -111,16 +111,10 @@ class openai_stream_translator final : public stream_translator {
   json_scan::object_scan usage_scan_;
 };
 
-}  // namespace
-
-namespace {
-
 std::vector<header> openai_headers(const config::provider_config& provider, bool streaming) {
-  std::vector<header> defaults;
-  if (!provider.api_key.empty()) defaults.push_back({"authorization", "Bearer " + provider.api_key});
-  defaults.push_back({"content-type", "application/json"});
-  defaults.push_back({"accept", streaming ? "text/event-stream" : "application/json"});
-  return detail::merge_headers(std::move(defaults), detail::configured_headers(provider.headers));
+  std::vector<header> credentials;
+  if (!provider.api_key.empty()) credentials.push_back({"authorization", "Bearer " + provider.api_key});
+  return detail::request_headers(std::move(credentials), provider, streaming);
 }
 
 }  // namespace
