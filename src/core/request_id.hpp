@@ -8,7 +8,8 @@
 namespace gatewayz {
 
 // A new id: "req_" + 12 hex digits of the wall clock in milliseconds + 12 hex
-// digits from a per-thread generator (no locks). Ids sort by creation time.
+// digits of a per-thread sequence with a random start (no locks). The ids of
+// one thread sort by creation.
 std::string make_request_id();
 
 // The client's X-Request-ID when it is usable (1-128 printable ASCII bytes,

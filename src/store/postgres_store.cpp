@@ -623,13 +623,8 @@ class postgres_store final : public store {
   // The batch as one array literal per ledger column.
   static params ledger_arrays(std::span<const ledger_row> rows) {
     // In request-id order: neighbouring inserts share index pages, and two
-    // instances replaying the same rows lock them in the same order. Stable,
-    // so of two rows with one id the first still wins.
-    std::vector<const ledger_row*> order;
-    order.reserve(rows.size());
-    for (const ledger_row& row : rows) order.push_back(&row);
-    std::stable_sort(order.begin(), order.end(),
-                     [](const ledger_row* a, const ledger_row* b) { return a->request_id < b->request_id; });
+    // instances replaying the same rows lock them in the same order.
+    const std::vector<const ledger_row*> order = rows_in_key_order(rows);
     std::vector<array_literal> columns(15);
     for (const ledger_row* row_ptr : order) {
       const ledger_row& row = *row_ptr;

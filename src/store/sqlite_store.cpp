@@ -532,14 +532,8 @@ class sqlite_store final : public store {
     auto conn = pool_.acquire();
     transaction tx(*conn, transaction::kind::write);
     // In key order, consecutive inserts land on neighbouring pages of the
-    // request-id index, which with random ids is most of a row's cost. The
-    // sort is stable, so of two rows with one id the first still wins.
-    std::vector<const ledger_row*> order;
-    order.reserve(rows.size());
-    for (const ledger_row& row : rows) order.push_back(&row);
-    const auto by_id = [](const ledger_row* a, const ledger_row* b) { return a->request_id < b->request_id; };
-    // Rows from one shard arrive in id order already (ids start with the time).
-    if (!std::is_sorted(order.begin(), order.end(), by_id)) std::stable_sort(order.begin(), order.end(), by_id);
+    // request-id index, which with ids in no order is most of a row's cost.
+    const std::vector<const ledger_row*> order = rows_in_key_order(rows);
     batch_effects effects;
     std::size_t inserted = 0;
     {

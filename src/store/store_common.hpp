@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -31,6 +32,14 @@ std::string sha256_hex(std::string_view data);
 // Latencies as stored: NaN and infinities cannot be stored by both
 // backends, and a latency is never negative, so those become 0.
 inline double storable_ms(double ms) { return ms > 0.0 && ms < 1e300 ? ms : 0.0; }
+
+// The rows in request-id order (stable: of two rows with one id the first
+// stays first). Inserts in key order land on neighbouring index pages.
+// A shard's rows arrive nearly sorted already (ids start with the time and
+// a per-thread sequence; only requests that finish out of order move), so
+// this is an insertion sort, one comparison per row plus one per place a
+// row moves, falling back to a merge sort when rows move too far.
+std::vector<const ledger_row*> rows_in_key_order(std::span<const ledger_row> rows);
 
 // Minute of a timestamp, the rollup key's time part.
 inline std::int64_t minute_of(std::int64_t unix_ms) {
