@@ -81,6 +81,12 @@ api_error api_error::service_unavailable(std::string message) {
   return {503, "api_error", "service_unavailable", std::move(message)};
 }
 
+api_error api_error::ledger_backlog() {
+  return {503, "api_error", "ledger_backlog",
+          "The gateway cannot record more requests right now: its usage ledger is behind the database. "
+          "Retry shortly."};
+}
+
 api_error api_error::internal(std::string message) {
   return {500, "api_error", "internal_error", std::move(message)};
 }

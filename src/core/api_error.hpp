@@ -32,6 +32,8 @@ struct api_error {
   static api_error upstream_status(int status, std::string_view provider, std::string message);
   static api_error no_provider_available(std::string_view model);
   static api_error service_unavailable(std::string message);
+  // 503: the usage ledger cannot take another row (the database is behind).
+  static api_error ledger_backlog();
   static api_error internal(std::string message);
 };
 

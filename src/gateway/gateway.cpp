@@ -99,6 +99,9 @@ struct gateway::shard_state {
   std::vector<std::array<target_metrics, 3>> targets;  // [target_index][operation]
   // gen_ai_client_operation_duration_seconds of failed calls, by (target, op, error.type).
   std::map<std::tuple<std::size_t, int, std::string_view>, telemetry::histogram_handle> failed_calls;
+  // Accepted requests whose ledger row is not queued yet (request_accounting
+  // counts them): the ledger queue must have room for all of them.
+  std::size_t ledger_rows_pending = 0;
 };
 
 // Metric handles of one provider.
@@ -1069,10 +1072,15 @@ class gateway::impl::request_accounting {
       : gw_(gw), shard_(shard), request_(request), request_id_(request_id),
         client_chose_id_(client_chose_id), received_at_(received_at),
         received_wall_(std::chrono::system_clock::now() -
-                       std::chrono::duration_cast<std::chrono::system_clock::duration>(clock::now() - received_at)) {}
+                       std::chrono::duration_cast<std::chrono::system_clock::duration>(clock::now() - received_at)) {
+    ++shard_.ledger_rows_pending;
+  }
   request_accounting(const request_accounting&) = delete;
   request_accounting& operator=(const request_accounting&) = delete;
-  ~request_accounting() { finish(); }
+  ~request_accounting() {
+    finish();
+    --shard_.ledger_rows_pending;
+  }
 
   void record_attempt(const route_target& target, const attempt_report& report, attempt_result result);
 
@@ -1306,6 +1314,14 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
   if (it == routes.end()) {
     const auto error = api_error::model_not_found(request.model);
     co_await send_error(ctx, error, request_id);
+    co_return;
+  }
+
+  // Every accepted request is billed from its ledger row. While the ledger
+  // queue is full (the database is behind the traffic) a request is refused
+  // rather than served unrecorded, which would give its tokens away.
+  if (ledger != nullptr && !ledger->has_room(shard.index, shard.ledger_rows_pending)) {
+    co_await send_error(ctx, api_error::ledger_backlog(), request_id);
     co_return;
   }
 

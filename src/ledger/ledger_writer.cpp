@@ -70,6 +70,11 @@ bool ledger_writer::enqueue(std::size_t shard, store::ledger_row row) noexcept {
   return enqueue_with(shard, [&row](store::ledger_row& slot) { slot = std::move(row); });
 }
 
+bool ledger_writer::has_room(std::size_t shard, std::size_t more) const noexcept {
+  if (shard >= shard_count_) return false;
+  return queues_[shard].queued.load(std::memory_order_relaxed) + more < options_.queue_capacity;
+}
+
 bool ledger_writer::enqueue_fill(std::size_t shard, fill_function fill, const void* context) noexcept {
   if (shard >= shard_count_) return false;
   shard_queue& queue = queues_[shard];
@@ -83,6 +88,7 @@ bool ledger_writer::enqueue_fill(std::size_t shard, fill_function fill, const vo
         if (buffer.used == buffer.slots.size()) buffer.slots.emplace_back();
         fill(buffer.slots[buffer.used], context);
         ++buffer.used;
+        queue.queued.store(buffer.used, std::memory_order_relaxed);
         accepted = true;
       } catch (const std::bad_alloc&) {
         // Out of memory: the row is dropped and counted like an overflow.
@@ -208,6 +214,7 @@ void ledger_writer::drain_queues(bool final) {
     std::lock_guard lock{queue.mu};
     if (final) queue.accepting = false;
     std::swap(drained, queue.rows);
+    queue.queued.store(queue.rows.used, std::memory_order_relaxed);
     queue.wake_sent = false;
   }
 }

@@ -13,10 +13,13 @@
 // throughput and 0.5 ms of p99: the frees ran in one burst on its core, and
 // the allocator then collected them on the shard's own allocations.) When a
 // shard's queue is full the row is counted in gatewayz_telemetry_dropped_total{pipeline="ledger"} and enqueue
-// returns false: the request itself never fails because of the ledger. A full
-// queue means the writer is stuck for longer than capacity / request rate
-// (64k rows per shard by default), so this is an overload signal, not a normal
-// path; the request thread deliberately does no file I/O to save the row.
+// returns false. A full queue means the store has taken longer than
+// capacity / request rate (64k rows per shard by default) to accept the
+// rows: a database slower than the traffic, or one stuck on a lock (an
+// unreachable one is spilled, which keeps the queues moving). The gateway
+// therefore asks has_room() before it accepts a request and answers 503
+// while the queue is full, so requests are refused rather than served
+// unrecorded; the request thread deliberately does no file I/O to save a row.
 //
 // Writer thread: every flush_interval_ms (or as soon as a queue is half full)
 // it swaps out every shard's queue and calls store.write_ledger in chunks of
@@ -138,6 +141,12 @@ class ledger_writer {
         &fill);
   }
 
+  // Whether shard `shard`'s queue can take `more` rows beyond those queued
+  // now. Lock-free (a relaxed read of the count), so a shard can ask before
+  // it accepts a request: a billing gateway refuses a request (503) rather
+  // than serve one it could not record. False for an unknown shard.
+  bool has_room(std::size_t shard, std::size_t more) const noexcept;
+
   // Stops accepting rows, writes everything queued (replaying the spill file
   // first), spills whatever the store does not take, and joins the thread.
   // Idempotent; the destructor calls it.
@@ -157,6 +166,7 @@ class ledger_writer {
   struct alignas(64) shard_queue {
     std::mutex mu;
     row_buffer rows;
+    std::atomic<std::size_t> queued{0};  // rows.used, for has_room() without the lock
     bool accepting = true;
     bool wake_sent = false;  // one early wake-up per fill
     std::uint64_t enqueued = 0;

@@ -1,9 +1,12 @@
 // Keys, credits, the ledger and /models/stats through the real request path,
 // against a real SQLite store in a temporary directory.
 
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -212,6 +215,64 @@ TEST_F(AccountingTest, EveryAcceptedRequestIsInTheLedgerAndDebitedExactly) {
   const auto customer = store_->find_customer("acme");
   ASSERT_TRUE(customer.has_value());
   EXPECT_EQ(customer->balance, credit - spent);
+}
+
+TEST_F(AccountingTest, ALedgerBehindTheDatabaseRefusesRequestsInsteadOfLosingTheirRows) {
+  // Queues of three rows per shard, and a database another connection holds
+  // the write lock on: the writer waits on the lock, the queues fill, and the
+  // gateway answers 503 rather than serve requests it could not record.
+  ledger_.reset();
+  ledger::writer_options options;
+  options.flush_interval_ms = 20;
+  options.queue_capacity = 3;
+  options.spill_path = (dir_ / "ledger.spill").string();
+  ledger_ = std::make_unique<ledger::ledger_writer>(*store_, options, 2, catalog_.get());
+  auto& m = add_mock();
+  auto cfg = one_provider(m);
+  cfg.server.threads = 2;
+  start_gateway(cfg, services());
+  ASSERT_EQ(post("/v1/chat/completions", chat_body).status, 200U);
+  wait_for_ledger(1);
+
+  // Released on every exit, so a failing assertion does not leave the
+  // writer waiting out its busy timeout.
+  const auto release = [](sqlite3* db) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  };
+  std::unique_ptr<sqlite3, decltype(release)> holder(nullptr, release);
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "gatewayz.db").string().c_str(), &db), SQLITE_OK);
+    holder.reset(db);
+  }
+  ASSERT_EQ(sqlite3_exec(holder.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::int64_t served = 1;
+  std::optional<reply> refused;
+  for (int i = 0; i < 40 && !refused; ++i) {
+    auto r = post("/v1/chat/completions", chat_body);
+    if (r.status == 200U) {
+      ++served;
+    } else {
+      refused = std::move(r);
+    }
+    std::this_thread::sleep_for(5ms);  // lets the writer take a row and block on the lock
+  }
+  ASSERT_TRUE(refused.has_value()) << "every request was served while the ledger could not write";
+  EXPECT_EQ(refused->status, 503U) << refused->body;
+  const auto error = refused->json().at("error");
+  EXPECT_EQ(error.at("code").as_string(), "ledger_backlog");
+  EXPECT_EQ(error.at("type").as_string(), "api_error");
+  // At most two queues' worth in the flush the writer is stuck on, and two
+  // more queued behind it.
+  EXPECT_LE(served, 1 + 2 * 3 + 2 * 3);
+
+  holder.reset();
+  wait_for_ledger(served);
+  EXPECT_EQ(ledger_->stats().dropped, 0U);
+  // Room again once the writer catches up.
+  EXPECT_EQ(post("/v1/chat/completions", chat_body).status, 200U);
+  wait_for_ledger(served + 1);
 }
 
 TEST_F(AccountingTest, AReusedClientRequestIdCannotShadowAnotherRequestsLedgerRow) {
