@@ -120,6 +120,7 @@ struct gateway::impl {
   std::size_t target_count = 0;                    // route_target::target_index values in use
   std::array<telemetry::histogram_handle, 3> overhead;  // per operation
   telemetry::histogram_handle backend_ttfb;
+  telemetry::counter_handle ledger_backlog_rejected;
   telemetry::histogram_handle streaming_duration;
   std::shared_ptr<http_metrics> http_observer;
   std::vector<request_sink*> sinks;
@@ -539,6 +540,7 @@ gateway::gateway(config::gateway_config config, gateway_services services)
   impl_->http_observer = std::make_shared<http_metrics>(*impl_->metrics, impl_->shards, impl_->metrics_enabled);
   auto& m = *impl_->metrics;
   impl_->backend_ttfb = m.backend_ttfb.series();
+  impl_->ledger_backlog_rejected = m.ledger_backlog_rejected.series();
   impl_->streaming_duration = m.streaming_duration.series();
   for (const auto op : {operation::chat_completions, operation::completions, operation::embeddings}) {
     impl_->overhead[static_cast<std::size_t>(op)] = m.overhead.series({route_templates[static_cast<std::size_t>(op)]});
@@ -1321,6 +1323,7 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
   // queue is full (the database is behind the traffic) a request is refused
   // rather than served unrecorded, which would give its tokens away.
   if (ledger != nullptr && !ledger->has_room(shard.index, shard.ledger_rows_pending)) {
+    if (metrics_enabled) ledger_backlog_rejected.inc(shard.index);
     co_await send_error(ctx, api_error::ledger_backlog(), request_id);
     co_return;
   }

@@ -145,6 +145,9 @@ catalog::catalog(registry& r, std::string version)
       telemetry_dropped(r.counter("gatewayz_telemetry_dropped_total",
                                   "Telemetry records dropped because a bounded queue was full.",
                                   labels{"pipeline"})),
+      ledger_backlog_rejected(r.counter(
+          "gatewayz_ledger_backlog_rejected_requests_total",
+          "Requests refused with 503 because the usage ledger's queue was full (the database is behind).")),
       build_info(r.gauge("gatewayz_build_info", "Build information; the value is always 1.", labels{"version"})),
       process(r) {
   build_info.series({version}).set(1.0);

@@ -106,6 +106,7 @@ struct catalog {
   // Failover and telemetry-pipeline health.
   counter_family& failovers;                    // gatewayz_failovers_total{model,from_provider}
   counter_family& telemetry_dropped;            // gatewayz_telemetry_dropped_total{pipeline}
+  counter_family& ledger_backlog_rejected;      // gatewayz_ledger_backlog_rejected_requests_total
 
   gauge_family& build_info;                     // gatewayz_build_info{version}
   process_collector process;

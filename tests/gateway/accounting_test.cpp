@@ -263,6 +263,13 @@ TEST_F(AccountingTest, ALedgerBehindTheDatabaseRefusesRequestsInsteadOfLosingThe
   const auto error = refused->json().at("error");
   EXPECT_EQ(error.at("code").as_string(), "ledger_backlog");
   EXPECT_EQ(error.at("type").as_string(), "api_error");
+  {
+    const std::string text = get("/metrics").body;
+    const std::string name = "\ngatewayz_ledger_backlog_rejected_requests_total ";
+    const auto at = text.find(name);
+    ASSERT_NE(at, std::string::npos) << text;
+    EXPECT_GE(std::stod(text.substr(at + name.size())), 1.0);
+  }
   // At most two queues' worth in the flush the writer is stuck on, and two
   // more queued behind it.
   EXPECT_LE(served, 1 + 2 * 3 + 2 * 3);
