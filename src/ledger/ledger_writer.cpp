@@ -37,8 +37,9 @@ ledger_writer::ledger_writer(store::store& store, writer_options options, std::s
                              telemetry::catalog* metrics, error_callback on_error)
     : store_(store),
       options_(std::move(options)),
-      spill_(options_.spill_path.empty() ? std::string(default_spill_file) : options_.spill_path),
-      rejected_(spill_.path() + ".rejected"),
+      spill_(options_.spill_path.empty() ? std::string(default_spill_file) : options_.spill_path,
+             options_.spill_segment_bytes),
+      rejected_(spill_.path() + ".rejected", 0),  // only appended to: never sealed
       on_error_(std::move(on_error)),
       shard_count_(shard_count) {
   if (shard_count == 0) throw std::invalid_argument("ledger writer: shard_count must be at least 1");

@@ -26,10 +26,10 @@
 // batch_max (one transaction each), yielding the CPU every writer_turn, also
 // inside a transaction (see pace_*). When the store fails (database
 // unreachable) the rows are appended to the spill file (JSON lines, fsync'd) and the writer carries on;
-// each later flush, once the store answers ping() again, also replays the
-// spill file (write_ledger skips request ids it already has, so replaying
-// after a partial success is harmless) and removes the replayed rows only
-// once they are committed. A writer started on an existing spill file replays
+// each later flush, once the store answers ping() again, also replays a
+// piece of the spill file (write_ledger skips request ids it already has, so
+// replaying after a partial success is harmless) and removes the replayed
+// rows only once they are committed. A writer started on an existing spill file replays
 // it first, so spilled rows survive restarts.
 //
 // Poison rows: a chunk can fail while the store answers ping(), either
@@ -47,9 +47,9 @@
 // Loss bound: a kill -9 loses only the rows still queued, i.e. at most one
 // flush interval's worth (plus the write in progress, which the store commits
 // atomically or not at all). stop() (the SIGTERM path) writes or spills
-// everything queued. Replay reads the spill file whole: a spill file larger
-// than memory (hours of outage at thousands of requests per second) would
-// need replay in pieces, which this does not do yet.
+// everything queued. Replay goes a piece per flush (the spill file is sealed
+// into segments of about 60k rows, see spill_file.hpp), so a spill of hours
+// of outage is replayed oldest first without holding it all in memory.
 //
 // Metrics: the enqueuing shard counts its own drops on its own metric shard.
 // The writer thread counts rows it could neither write nor spill on metric
@@ -91,6 +91,8 @@ struct writer_options {
   // How long the writer runs before it yields its core (see pace_*).
   std::chrono::microseconds writer_turn{300};
   std::string spill_path;                  // empty = "./gatewayz-ledger.spill"
+  // Size at which the spill file is sealed into a segment (a replay piece).
+  std::size_t spill_segment_bytes = spill_file::default_segment_bytes;
 };
 
 // The spill path for a store URL when the config names none: next to an

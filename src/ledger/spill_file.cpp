@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <optional>
 #include <filesystem>
 #include <system_error>
 
@@ -150,7 +153,52 @@ bool decode_row(std::string_view line, store::ledger_row& row) {
   return true;
 }
 
-spill_file::spill_file(std::string path) : path_(std::move(path)) {}
+namespace {
+
+constexpr std::string_view segment_marker = ".seg-";
+constexpr std::size_t segment_digits = 10;
+
+// The segment number in `name` when it is "<base>.seg-<10 digits>".
+std::optional<std::uint64_t> segment_number(std::string_view name, std::string_view base) {
+  if (name.size() != base.size() + segment_marker.size() + segment_digits) return std::nullopt;
+  if (name.substr(0, base.size()) != base) return std::nullopt;
+  if (name.substr(base.size(), segment_marker.size()) != segment_marker) return std::nullopt;
+  std::uint64_t number = 0;
+  for (const char c : name.substr(base.size() + segment_marker.size())) {
+    if (c < '0' || c > '9') return std::nullopt;
+    number = number * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return number;
+}
+
+}  // namespace
+
+spill_file::spill_file(std::string path, std::size_t segment_bytes)
+    : path_(std::move(path)), segment_bytes_(segment_bytes) {}
+
+std::vector<std::string> spill_file::sealed_segments() const {
+  const std::filesystem::path file(path_);
+  std::filesystem::path dir = file.parent_path();
+  if (dir.empty()) dir = ".";
+  const std::string base = file.filename().string();
+  std::vector<std::pair<std::uint64_t, std::string>> found;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (const auto number = segment_number(name, base)) found.emplace_back(*number, entry.path().string());
+  }
+  if (ec) throw std::system_error(ec, "cannot list the directory of " + path_);
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> paths;
+  paths.reserve(found.size());
+  for (auto& [number, p] : found) paths.push_back(std::move(p));
+  return paths;
+}
+
+std::string spill_file::oldest_piece() const {
+  auto segments = sealed_segments();
+  return segments.empty() ? path_ : std::move(segments.front());
+}
 
 spill_file::lock_guard::lock_guard(const spill_file& file) {
   const std::string lock_path = file.path_ + ".lock";
@@ -171,7 +219,8 @@ spill_file::lock_guard::~lock_guard() {
 
 bool spill_file::has_data() const {
   struct stat st {};
-  return ::stat(path_.c_str(), &st) == 0 && st.st_size > 0;
+  if (::stat(path_.c_str(), &st) == 0 && st.st_size > 0) return true;
+  return !sealed_segments().empty();
 }
 
 void spill_file::append(std::span<const store::ledger_row> rows) const {
@@ -196,14 +245,29 @@ void spill_file::append(std::span<const store::ledger_row> rows) const {
   write_all(fd, data, path_);
   fsync_or_throw(fd, path_);
   if (!existed) fsync_directory_of(path_);
+  if (segment_bytes_ > 0 && static_cast<std::size_t>(st.st_size) + data.size() >= segment_bytes_) {
+    // Sealed under the next number; the next append starts a new file.
+    const auto segments = sealed_segments();
+    std::uint64_t next = 1;
+    if (!segments.empty()) {
+      next = *segment_number(std::filesystem::path(segments.back()).filename().string(),
+                             std::filesystem::path(path_).filename().string()) +
+             1;
+    }
+    std::string number = std::to_string(next);
+    if (number.size() < segment_digits) number.insert(0, segment_digits - number.size(), '0');
+    const std::string sealed = path_ + std::string(segment_marker) + number;
+    if (::rename(path_.c_str(), sealed.c_str()) != 0) throw_errno("cannot seal", path_);
+    fsync_directory_of(path_);
+  }
 }
 
-std::vector<store::ledger_row> spill_file::read_all(std::size_t& unreadable) const {
+std::vector<store::ledger_row> spill_file::read_all(const std::string& piece, std::size_t& unreadable) const {
   std::vector<store::ledger_row> rows;
-  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(piece.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return rows;
-    throw_errno("cannot open", path_);
+    throw_errno("cannot open", piece);
   }
   fd_closer closer{fd};
   std::string content;
@@ -212,7 +276,7 @@ std::vector<store::ledger_row> spill_file::read_all(std::size_t& unreadable) con
     const ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw_errno("cannot read", path_);
+      throw_errno("cannot read", piece);
     }
     if (n == 0) break;
     content.append(buffer, static_cast<std::size_t>(n));
@@ -233,10 +297,10 @@ std::vector<store::ledger_row> spill_file::read_all(std::size_t& unreadable) con
   return rows;
 }
 
-void spill_file::rewrite(const std::vector<store::ledger_row>& rows) const {
+void spill_file::rewrite(const std::string& piece, const std::vector<store::ledger_row>& rows) const {
   if (rows.empty()) {
-    if (::unlink(path_.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove", path_);
-    fsync_directory_of(path_);
+    if (::unlink(piece.c_str()) != 0 && errno != ENOENT) throw_errno("cannot remove", piece);
+    fsync_directory_of(piece);
     return;
   }
   // Write the survivors beside the file and rename over it: a crash leaves
@@ -249,8 +313,8 @@ void spill_file::rewrite(const std::vector<store::ledger_row>& rows) const {
     write_all(fd, encode_lines(rows), tmp);
     fsync_or_throw(fd, tmp);
   }
-  if (::rename(tmp.c_str(), path_.c_str()) != 0) throw_errno("cannot rename onto", path_);
-  fsync_directory_of(path_);
+  if (::rename(tmp.c_str(), piece.c_str()) != 0) throw_errno("cannot rename onto", piece);
+  fsync_directory_of(piece);
 }
 
 }  // namespace gatewayz::ledger

@@ -12,6 +12,13 @@
 // Several processes may share one spill path (two instances on one host):
 // every operation holds an exclusive flock on "<path>.lock", a file that is
 // never renamed, so appends, replays and rewrites never interleave.
+//
+// Segments: an outage of hours spills millions of rows, more than a replay
+// should hold in memory at once. Once the file at `path` reaches
+// `segment_bytes` an append seals it: it is renamed "<path>.seg-NNNNNNNNNN"
+// (numbered in order) and the next append starts a new file. A replay takes
+// one piece, the oldest sealed segment or else the open file, so it holds at
+// most about `segment_bytes` of rows, and rows are replayed oldest first.
 
 #include <cstddef>
 #include <span>
@@ -30,7 +37,10 @@ bool decode_row(std::string_view line, store::ledger_row& row);
 
 class spill_file {
  public:
-  explicit spill_file(std::string path);
+  // `segment_bytes` 0: the file is never sealed (one piece, for files that
+  // are only appended to, such as rejected rows).
+  static constexpr std::size_t default_segment_bytes = 16 * 1024 * 1024;  // ~60k rows
+  explicit spill_file(std::string path, std::size_t segment_bytes = default_segment_bytes);
 
   const std::string& path() const { return path_; }
 
@@ -38,28 +48,35 @@ class spill_file {
   // (disk full, permissions): the caller decides what losing them means.
   void append(std::span<const store::ledger_row> rows) const;
 
-  // Under the file lock: reads every row, lets `replay` consume them, and
-  // then keeps only the rows `replay` hands back (rewritten atomically via a
-  // temporary file and rename, or the file removed when none remain).
-  // `replay` receives all rows and returns the ones still unwritten (a
-  // subset of what it received).
+  // Under the file lock: reads the rows of one piece (the oldest sealed
+  // segment, else the open file), lets `replay` consume them, and then keeps
+  // only the rows `replay` hands back (rewritten atomically via a temporary
+  // file and rename, or the piece removed when none remain). `replay`
+  // receives the piece's rows and returns the ones still unwritten (a subset
+  // of what it received). Call again for the next piece (see has_data()).
   // Returns the number of unreadable (torn) lines that were discarded.
-  // Throws std::system_error on I/O failure, leaving the file as it was.
+  // Throws std::system_error on I/O failure, leaving the piece as it was.
   template <typename Replay>
   std::size_t replay(Replay&& replay_rows) const {
     lock_guard lock{*this};
+    const std::string piece = oldest_piece();
     std::size_t unreadable = 0;
-    std::vector<store::ledger_row> rows = read_all(unreadable);
-    if (rows.empty() && unreadable == 0) return 0;
+    std::vector<store::ledger_row> rows = read_all(piece, unreadable);
+    if (rows.empty() && unreadable == 0) {
+      if (piece != path_) rewrite(piece, rows);  // an empty sealed segment: remove it
+      return 0;
+    }
     const std::size_t read = rows.size();
     std::vector<store::ledger_row> remaining = replay_rows(std::move(rows));
-    // Nothing consumed and nothing torn: the file already says exactly this.
-    if (remaining.size() < read || unreadable > 0) rewrite(remaining);
+    // Nothing consumed and nothing torn: the piece already says exactly this.
+    if (remaining.size() < read || unreadable > 0) rewrite(piece, remaining);
     return unreadable;
   }
 
-  // True when the file exists and holds at least one byte.
+  // True when a sealed segment exists or the open file holds at least one byte.
   bool has_data() const;
+  // The sealed segments, oldest first (for tests and operators).
+  std::vector<std::string> sealed_segments() const;
 
  private:
   // flock(LOCK_EX) on "<path>.lock" for the lifetime of the guard.
@@ -74,10 +91,13 @@ class spill_file {
     int fd_ = -1;
   };
 
-  std::vector<store::ledger_row> read_all(std::size_t& unreadable) const;
-  void rewrite(const std::vector<store::ledger_row>& rows) const;
+  // The piece a replay takes: the oldest sealed segment, else path_.
+  std::string oldest_piece() const;
+  std::vector<store::ledger_row> read_all(const std::string& piece, std::size_t& unreadable) const;
+  void rewrite(const std::string& piece, const std::vector<store::ledger_row>& rows) const;
 
   std::string path_;
+  std::size_t segment_bytes_;
 };
 
 }  // namespace gatewayz::ledger

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -329,6 +330,33 @@ TEST_F(LedgerWriterTest, RowsSpilledDuringAnOutageAreReplayedWhenTheStoreReturns
   EXPECT_EQ(stats.dropped, 0U);
 }
 
+TEST_F(LedgerWriterTest, ALongOutageSpillsIntoSegmentsThatAreReplayedOnePieceAtATime) {
+  test::forwarding_store flaky{*real};
+  auto o = options(20);
+  o.spill_segment_bytes = 4096;  // about 15 rows a segment
+  ledger::ledger_writer writer{flaky, o, 1, nullptr, collect_errors()};
+  ledger::spill_file view{writer.spill_path()};
+
+  flaky.down = true;
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(writer.enqueue(0, make_row(fmt::format("seg-{:04}", i), customer.id, 10)));
+    if (i % 20 == 0) std::this_thread::sleep_for(25ms);  // spread over several flushes
+  }
+  ASSERT_TRUE(eventually([&] { return writer.stats().spilled == 300; }));
+  const auto segments = view.sealed_segments();
+  EXPECT_GE(segments.size(), 5U);
+  std::size_t spilled_lines = count_lines(writer.spill_path());
+  for (const auto& segment : segments) spilled_lines += count_lines(segment);
+  EXPECT_EQ(spilled_lines, 300U);
+
+  flaky.down = false;
+  ASSERT_TRUE(eventually([&] { return real->count_ledger_rows() == 300; }));
+  ASSERT_TRUE(eventually([&] { return !view.has_data(); }));
+  writer.stop();
+  EXPECT_EQ(writer.stats().replayed, 300U);
+  EXPECT_EQ(writer.stats().dropped, 0U);
+}
+
 TEST_F(LedgerWriterTest, StopSpillsWhatTheStoreCannotTakeAndANewWriterReplaysIt) {
   test::forwarding_store flaky{*real};
   const store::nanos_usd before = balance();
@@ -485,6 +513,48 @@ TEST(SpillFormat, RowsRoundTripThroughJsonLines) {
   store::ledger_row ignored;
   EXPECT_FALSE(ledger::decode_row(R"({"request_id":"x"})", ignored));
   EXPECT_FALSE(ledger::decode_row("{\"request_id\":\"x\",\"unix", ignored));
+}
+
+TEST(SpillSegments, ReplayTakesTheOldestPieceFirstAndKeepsWhatItHandsBack) {
+  temp_dir dir;
+  const std::string path = dir.file("ledger.spill");
+  const std::size_t row_bytes = ledger::encode_row(make_row("id-0000", 1, 1)).size() + 1;
+  ledger::spill_file spill{path, 10 * row_bytes};  // sealed at ten rows
+  for (int batch = 0; batch < 7; ++batch) {
+    std::vector<store::ledger_row> rows;
+    for (int i = 0; i < 4; ++i) rows.push_back(make_row(fmt::format("id-{:04}", batch * 4 + i), 1, 1));
+    spill.append(rows);
+  }
+  // 28 rows: sealed after 12 and after 24 (an append seals once it crosses
+  // the size), 4 left in the open file.
+  ASSERT_EQ(spill.sealed_segments().size(), 2U);
+  EXPECT_EQ(count_lines(path), 4U);
+  // A segment that another spill file's name merely starts with is not ours.
+  std::ofstream(path + ".rejected.seg-0000000001") << "x\n";
+
+  std::vector<std::string> seen;
+  bool handed_back = false;
+  for (int call = 0; call < 10 && spill.has_data(); ++call) {
+    spill.replay([&](std::vector<store::ledger_row> rows) {
+      EXPECT_LE(rows.size(), 12U);
+      std::vector<store::ledger_row> keep;
+      for (auto& row : rows) {
+        // The first piece hands its last row back once: it comes first next time.
+        if (!handed_back && &row == &rows.back()) {
+          handed_back = true;
+          keep.push_back(row);
+          continue;
+        }
+        seen.push_back(row.request_id);
+      }
+      return keep;
+    });
+  }
+  EXPECT_FALSE(spill.has_data());
+  ASSERT_EQ(seen.size(), 28U);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));  // oldest first
+  EXPECT_TRUE(spill.sealed_segments().empty());
+  EXPECT_TRUE(std::filesystem::exists(path + ".rejected.seg-0000000001"));
 }
 
 TEST(SpillPath, SitsNextToAnSqliteDatabaseElseInTheWorkingDirectory) {
