@@ -78,7 +78,7 @@ struct storage_config {
   unsigned flush_interval_ms = 200;            // ledger batch period: the most a kill -9 can lose
   std::string spill_path;                      // rows wait here while the database is down;
                                                // empty = gatewayz-ledger.spill in the working dir
-  std::size_t queue_capacity = 65536;          // ledger rows queued per server thread
+  std::size_t queue_capacity = 65536;          // ledger rows queued + requests in progress per server thread
   double stats_cache_s = 30;                   // GET /models/stats is recomputed at most this often
                                                // (rounded up to whole seconds; 0 = no cache)
 };

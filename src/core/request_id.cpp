@@ -1,5 +1,6 @@
 #include "core/request_id.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -11,31 +12,44 @@ std::string make_request_id() {
   // grows at its right edge instead of touching a random page per insert
   // (3.6x faster ledger writes on SQLite, see bench/README.md).
   //
-  // The second half is a per-thread sequence from a random start, not a
-  // fresh random number: the ids one thread makes within a millisecond then
-  // sort too, so a shard's ledger rows reach the writer in key order and
-  // need no sort. Starting below 2^47 leaves room for 2^47 ids before the
-  // 48 bits wrap. Two threads (or instances) clash only if both the
-  // millisecond and the sequence value meet.
-  thread_local std::uint64_t sequence = [] {
-    std::mt19937_64 rng{std::random_device{}()};
-    return rng() & 0x7fffffffffffULL;
-  }();
+  // Then a per-thread count of the ids made within that millisecond, so the
+  // ids one thread makes sort too and a shard's rows reach the ledger writer
+  // nearly in key order. It restarts every millisecond, so an id tells a
+  // client nothing about the traffic of others beyond that one millisecond.
+  // Then 48 random bits, so ids of different threads and instances differ
+  // (as before: two ids clash only with the same millisecond, count and
+  // random part).
+  struct generator {
+    std::mt19937_64 rng;
+    std::int64_t last_ms = -1;
+    std::uint64_t count = 0;
+  };
+  thread_local generator gen{[] {
+    std::random_device device;
+    std::seed_seq seeds{device(), device(), device(), device()};
+    return std::mt19937_64(seeds);
+  }()};
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
-  // "req_" + 12 hex digits of each, written directly (this runs per request).
-  std::string id(4 + 24, '0');
+  if (ms != gen.last_ms) {
+    gen.last_ms = ms;
+    gen.count = 0;
+  }
+  // "req_" + 12 hex digits of milliseconds + 4 of the count + 12 random ones,
+  // written directly (this runs per request).
+  std::string id(4 + 28, '0');
   id[0] = 'r';
   id[1] = 'e';
   id[2] = 'q';
   id[3] = '_';
   constexpr char digits[] = "0123456789abcdef";
-  const auto put = [&](std::uint64_t value, std::size_t at) {
-    for (std::size_t i = 0; i < 12; ++i) id[at + 11 - i] = digits[(value >> (4 * i)) & 0xf];
+  const auto put = [&](std::uint64_t value, std::size_t at, std::size_t width) {
+    for (std::size_t i = 0; i < width; ++i) id[at + width - 1 - i] = digits[(value >> (4 * i)) & 0xf];
   };
-  put(static_cast<std::uint64_t>(ms) & 0xffffffffffffULL, 4);
-  put(sequence++ & 0xffffffffffffULL, 16);
+  put(static_cast<std::uint64_t>(ms) & 0xffffffffffffULL, 4, 12);
+  put(std::min<std::uint64_t>(gen.count++, 0xffff), 16, 4);  // 65k ids in one millisecond: the rest tie
+  put(gen.rng() & 0xffffffffffffULL, 20, 12);
   return id;
 }
 

@@ -7,9 +7,9 @@
 
 namespace gatewayz {
 
-// A new id: "req_" + 12 hex digits of the wall clock in milliseconds + 12 hex
-// digits of a per-thread sequence with a random start (no locks). The ids of
-// one thread sort by creation.
+// A new id: "req_" + 12 hex digits of the wall clock in milliseconds + 4 of
+// a per-thread count of the ids made in that millisecond + 12 random ones
+// (per-thread generator, no locks). The ids one thread makes sort by creation.
 std::string make_request_id();
 
 // The client's X-Request-ID when it is usable (1-128 printable ASCII bytes,

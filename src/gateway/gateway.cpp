@@ -607,6 +607,11 @@ gateway::gateway(config::gateway_config config, gateway_services services)
   impl_->store = services.store;
   impl_->auth = services.auth;
   impl_->ledger = services.ledger;
+  if (impl_->ledger != nullptr && impl_->ledger->shard_count() < impl_->shards) {
+    // A shard without a queue could never record a request (every one 503).
+    throw std::invalid_argument(fmt::format("gateway: the ledger writer has queues for {} server threads, not {}",
+                                            impl_->ledger->shard_count(), impl_->shards));
+  }
   if (impl_->store != nullptr) {
     impl_->store_endpoints = std::make_unique<store_api>(
         *impl_->store, std::chrono::seconds(static_cast<std::int64_t>(std::ceil(config_.storage.stats_cache_s))));

@@ -71,9 +71,9 @@ bool ledger_writer::enqueue(std::size_t shard, store::ledger_row row) noexcept {
   return enqueue_with(shard, [&row](store::ledger_row& slot) { slot = std::move(row); });
 }
 
-bool ledger_writer::has_room(std::size_t shard, std::size_t more) const noexcept {
+bool ledger_writer::has_room(std::size_t shard, std::size_t reserved) const noexcept {
   if (shard >= shard_count_) return false;
-  return queues_[shard].queued.load(std::memory_order_relaxed) + more < options_.queue_capacity;
+  return queues_[shard].queued.load(std::memory_order_relaxed) + reserved < options_.queue_capacity;
 }
 
 bool ledger_writer::enqueue_fill(std::size_t shard, fill_function fill, const void* context) noexcept {
@@ -215,7 +215,8 @@ void ledger_writer::drain_queues(bool final) {
     std::lock_guard lock{queue.mu};
     if (final) queue.accepting = false;
     std::swap(drained, queue.rows);
-    queue.queued.store(queue.rows.used, std::memory_order_relaxed);
+    // A stopped queue takes nothing more: has_room() says so from now on.
+    queue.queued.store(final ? options_.queue_capacity : queue.rows.used, std::memory_order_relaxed);
     queue.wake_sent = false;
   }
 }
@@ -256,8 +257,8 @@ void ledger_writer::flush(bool final) {
     unreachable_this_flush_ = true;
     last_error_ = "the store does not answer";
   }
-  // Each shard's rows go in as their own transactions: they are in id order
-  // already, and the writer never moves rows between buffers. One pacing
+  // Each shard's rows go in as their own transactions: they are nearly in
+  // id order already, and the writer never moves rows between buffers. One pacing
   // schedule covers the whole flush.
   std::size_t total = 0;
   for (std::size_t i = 0; i < shard_count_; ++i) total += drained_[i].used;

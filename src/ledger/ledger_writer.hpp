@@ -143,11 +143,14 @@ class ledger_writer {
         &fill);
   }
 
-  // Whether shard `shard`'s queue can take `more` rows beyond those queued
-  // now. Lock-free (a relaxed read of the count), so a shard can ask before
-  // it accepts a request: a billing gateway refuses a request (503) rather
-  // than serve one it could not record. False for an unknown shard.
-  bool has_room(std::size_t shard, std::size_t more) const noexcept;
+  // Whether shard `shard`'s queue has room for one more row once `reserved`
+  // rows (requests in progress whose rows are not queued yet) are added to
+  // those queued now. Lock-free (a relaxed read of the count), so a shard can
+  // ask before it accepts a request: a billing gateway refuses a request
+  // (503) rather than serve one whose row it would have to drop. False for an
+  // unknown shard and after stop().
+  bool has_room(std::size_t shard, std::size_t reserved) const noexcept;
+  std::size_t shard_count() const noexcept { return shard_count_; }
 
   // Stops accepting rows, writes everything queued (replaying the spill file
   // first), spills whatever the store does not take, and joins the thread.

@@ -16,16 +16,18 @@ std::vector<const ledger_row*> rows_in_key_order(std::span<const ledger_row> row
   order.reserve(rows.size());
   for (const ledger_row& row : rows) order.push_back(&row);
   const auto by_id = [](const ledger_row* a, const ledger_row* b) { return a->request_id < b->request_id; };
-  // A budget of moves keeps the worst case (ids in no order: client-chosen
-  // ids, a clock stepped back) at a few passes before the merge sort.
-  std::size_t moves_left = 8 * order.size() + 64;
+  // Rows far from key order (slow upstreams finish in no particular order,
+  // client-chosen ids, a clock stepped back) go to the merge sort early: the
+  // moves may not outgrow four per row so far (plus slack), which rows in no
+  // order exceed within the first fifty or so.
+  std::size_t moves = 0;
   for (std::size_t i = 1; i < order.size(); ++i) {
     const ledger_row* row = order[i];
     std::size_t at = i;
     while (at > 0 && by_id(row, order[at - 1])) {
       order[at] = order[at - 1];
       --at;
-      if (--moves_left == 0) {
+      if (++moves > 4 * i + 256) {
         order[at] = row;
         // Equal ids never passed each other above, so stability holds.
         std::stable_sort(order.begin(), order.end(), by_id);

@@ -35,10 +35,10 @@ inline double storable_ms(double ms) { return ms > 0.0 && ms < 1e300 ? ms : 0.0;
 
 // The rows in request-id order (stable: of two rows with one id the first
 // stays first). Inserts in key order land on neighbouring index pages.
-// A shard's rows arrive nearly sorted already (ids start with the time and
-// a per-thread sequence; only requests that finish out of order move), so
-// this is an insertion sort, one comparison per row plus one per place a
-// row moves, falling back to a merge sort when rows move too far.
+// With fast upstreams a shard's rows arrive nearly sorted (ids start with
+// the time and a per-thread count; only requests that finish out of order
+// move), so this is an insertion sort, one comparison per row plus one per
+// place a row moves, that hands rows far from order to a merge sort early.
 std::vector<const ledger_row*> rows_in_key_order(std::span<const ledger_row> rows);
 
 // Minute of a timestamp, the rollup key's time part.

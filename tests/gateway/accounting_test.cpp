@@ -246,6 +246,7 @@ TEST_F(AccountingTest, ALedgerBehindTheDatabaseRefusesRequestsInsteadOfLosingThe
     ASSERT_EQ(sqlite3_open((dir_ / "gatewayz.db").string().c_str(), &db), SQLITE_OK);
     holder.reset(db);
   }
+  sqlite3_busy_timeout(holder.get(), 5000);  // the writer may be committing right now
   ASSERT_EQ(sqlite3_exec(holder.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
   std::int64_t served = 1;
   std::optional<reply> refused;
@@ -280,6 +281,18 @@ TEST_F(AccountingTest, ALedgerBehindTheDatabaseRefusesRequestsInsteadOfLosingThe
   // Room again once the writer catches up.
   EXPECT_EQ(post("/v1/chat/completions", chat_body).status, 200U);
   wait_for_ledger(served + 1);
+}
+
+TEST_F(AccountingTest, AGatewayWithMoreThreadsThanLedgerQueuesIsRefusedAtStart) {
+  // Such a thread could record nothing: it would answer every request 503.
+  ledger_.reset();
+  ledger::writer_options options;
+  options.spill_path = (dir_ / "ledger.spill").string();
+  ledger_ = std::make_unique<ledger::ledger_writer>(*store_, options, 1, catalog_.get());
+  auto& m = add_mock();
+  auto cfg = one_provider(m);
+  cfg.server.threads = 2;
+  EXPECT_THROW(start_gateway(cfg, services()), std::invalid_argument);
 }
 
 TEST_F(AccountingTest, AReusedClientRequestIdCannotShadowAnotherRequestsLedgerRow) {
