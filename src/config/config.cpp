@@ -781,6 +781,15 @@ void loader::load_root(const YAML::Node& root, gateway_config& out) {
     }
     return true;
   });
+  if (out.storage.url != "none" && out.storage.queue_capacity < out.server.max_connections) {
+    // Every request in progress holds a place in its thread's ledger queue
+    // (the gateway answers 503 when there is none), so a smaller queue would
+    // refuse requests on a healthy database.
+    fail("storage.queue_capacity",
+         fmt::format("must be at least server.max_connections ({}): every request in progress holds a place "
+                     "in the ledger queue (got {})",
+                     out.server.max_connections, out.storage.queue_capacity));
+  }
   if (out.storage.url == "none" && out.auth.mode == "keys") {
     fail("storage.url", "none leaves nowhere to keep API keys: auth.mode keys needs a store");
   }

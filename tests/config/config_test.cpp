@@ -769,7 +769,7 @@ health: {window_s: 60, interval_s: 5, dashboard_cache_s: 45}
 circuit_breaker: {failure_threshold: 3, error_rate_threshold: 0.25, min_requests: 4, open_s: 2,
                   half_open_requests: 1, max_open_s: 8}
 storage: {url: "postgres://u:pw@127.0.0.1:5432/db", flush_interval_ms: 50, spill_path: /tmp/x.spill,
-          queue_capacity: 100, stats_cache_s: 60}
+          queue_capacity: 20000, stats_cache_s: 60}
 metrics: {enabled: false, bearer_token: "${TOKEN}"}
 auth: {mode: none, key_cache_ttl_s: 5}
 )", env_of({{"TOKEN", "scrape-secret"}}));
@@ -780,7 +780,7 @@ auth: {mode: none, key_cache_ttl_s: 5}
   EXPECT_DOUBLE_EQ(config.circuit_breaker.max_open_s, 8);
   EXPECT_EQ(config.storage.url, "postgres://u:pw@127.0.0.1:5432/db");
   EXPECT_EQ(config.storage.spill_path, "/tmp/x.spill");
-  EXPECT_EQ(config.storage.queue_capacity, 100U);
+  EXPECT_EQ(config.storage.queue_capacity, 20000U);
   EXPECT_FALSE(config.metrics.enabled);
   EXPECT_EQ(config.metrics.bearer_token, "scrape-secret");
   EXPECT_DOUBLE_EQ(config.auth.key_cache_ttl_s, 5);
@@ -793,6 +793,8 @@ TEST(ConfigSections, RejectsBadValuesByPathWithoutEchoingSecrets) {
   expect_error_at(base + "circuit_breaker: {open_s: 10, max_open_s: 5}\n", "circuit_breaker.max_open_s",
                   "must be at least open_s");
   expect_error_at(base + "health: {interval_s: 0}\n", "health.interval_s", "must be a number of seconds");
+  expect_error_at(base + "storage: {queue_capacity: 100}\n", "storage.queue_capacity",
+                  "must be at least server.max_connections (10000)");
   expect_error_at(base + "health: {windows: 3}\n", "health.windows", "unknown key");
   const auto lines = errors_of(base + "storage: {url: \"mysql://root:hunter2@db/x\"}\n");
   ASSERT_EQ(lines.size(), 1U);
