@@ -171,7 +171,8 @@ class ledger_writer {
   struct alignas(64) shard_queue {
     std::mutex mu;
     row_buffer rows;
-    std::atomic<std::size_t> queued{0};  // rows.used, for has_room() without the lock
+    // rows.used (queue_capacity once stopped), for has_room() without the lock.
+    std::atomic<std::size_t> queued{0};
     bool accepting = true;
     bool wake_sent = false;  // one early wake-up per fill
     std::uint64_t enqueued = 0;

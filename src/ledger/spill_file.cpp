@@ -8,11 +8,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <optional>
 #include <filesystem>
+#include <optional>
 #include <system_error>
 
 #include <boost/json.hpp>
+#include <fmt/format.h>
 
 namespace gatewayz::ledger {
 
@@ -176,28 +177,32 @@ std::optional<std::uint64_t> segment_number(std::string_view name, std::string_v
 spill_file::spill_file(std::string path, std::size_t segment_bytes)
     : path_(std::move(path)), segment_bytes_(segment_bytes) {}
 
-std::vector<std::string> spill_file::sealed_segments() const {
+std::vector<spill_file::segment> spill_file::list_segments() const {
   const std::filesystem::path file(path_);
   std::filesystem::path dir = file.parent_path();
   if (dir.empty()) dir = ".";
   const std::string base = file.filename().string();
-  std::vector<std::pair<std::uint64_t, std::string>> found;
+  std::vector<segment> found;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (const auto number = segment_number(name, base)) found.emplace_back(*number, entry.path().string());
+    if (const auto number = segment_number(entry.path().filename().string(), base)) {
+      found.push_back({*number, entry.path().string()});
+    }
   }
   if (ec) throw std::system_error(ec, "cannot list the directory of " + path_);
-  std::sort(found.begin(), found.end());
+  std::sort(found.begin(), found.end(), [](const segment& a, const segment& b) { return a.number < b.number; });
+  return found;
+}
+
+std::vector<std::string> spill_file::sealed_segments() const {
   std::vector<std::string> paths;
-  paths.reserve(found.size());
-  for (auto& [number, p] : found) paths.push_back(std::move(p));
+  for (auto& s : list_segments()) paths.push_back(std::move(s.path));
   return paths;
 }
 
 std::string spill_file::oldest_piece() const {
-  auto segments = sealed_segments();
-  return segments.empty() ? path_ : std::move(segments.front());
+  auto segments = list_segments();
+  return segments.empty() ? path_ : std::move(segments.front().path);
 }
 
 spill_file::lock_guard::lock_guard(const spill_file& file) {
@@ -220,7 +225,7 @@ spill_file::lock_guard::~lock_guard() {
 bool spill_file::has_data() const {
   struct stat st {};
   if (::stat(path_.c_str(), &st) == 0 && st.st_size > 0) return true;
-  return !sealed_segments().empty();
+  return !list_segments().empty();
 }
 
 void spill_file::append(std::span<const store::ledger_row> rows) const {
@@ -247,16 +252,9 @@ void spill_file::append(std::span<const store::ledger_row> rows) const {
   if (!existed) fsync_directory_of(path_);
   if (segment_bytes_ > 0 && static_cast<std::size_t>(st.st_size) + data.size() >= segment_bytes_) {
     // Sealed under the next number; the next append starts a new file.
-    const auto segments = sealed_segments();
-    std::uint64_t next = 1;
-    if (!segments.empty()) {
-      next = *segment_number(std::filesystem::path(segments.back()).filename().string(),
-                             std::filesystem::path(path_).filename().string()) +
-             1;
-    }
-    std::string number = std::to_string(next);
-    if (number.size() < segment_digits) number.insert(0, segment_digits - number.size(), '0');
-    const std::string sealed = path_ + std::string(segment_marker) + number;
+    const auto segments = list_segments();
+    const std::uint64_t next = segments.empty() ? 1 : segments.back().number + 1;
+    const std::string sealed = fmt::format("{}{}{:0{}}", path_, segment_marker, next, segment_digits);
     if (::rename(path_.c_str(), sealed.c_str()) != 0) throw_errno("cannot seal", path_);
     fsync_directory_of(path_);
   }

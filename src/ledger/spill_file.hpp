@@ -21,6 +21,7 @@
 // most about `segment_bytes` of rows, and rows are replayed oldest first.
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -91,6 +92,12 @@ class spill_file {
     int fd_ = -1;
   };
 
+  struct segment {
+    std::uint64_t number;
+    std::string path;
+  };
+  // The sealed segments, by number.
+  std::vector<segment> list_segments() const;
   // The piece a replay takes: the oldest sealed segment, else path_.
   std::string oldest_piece() const;
   std::vector<store::ledger_row> read_all(const std::string& piece, std::size_t& unreadable) const;
