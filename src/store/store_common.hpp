@@ -163,7 +163,18 @@ class query_timer {
   std::chrono::steady_clock::time_point start_;
 };
 
-std::unique_ptr<store> open_sqlite_store(std::string_view url, telemetry::catalog* metrics);
+// When a file-backed SQLite store checkpoints its WAL (see sqlite_store.cpp).
+struct sqlite_options {
+  // WAL length (pages) at which a commit wakes the idle-time checkpointer;
+  // 0: no checkpointer thread. 1000 is SQLite's autocheckpoint default.
+  std::size_t idle_checkpoint_pages = 1000;
+  // WAL length at which the committing connection checkpoints itself
+  // because the core was never idle (64 MB of 4 KB pages); 0: never.
+  std::size_t backstop_checkpoint_pages = 16384;
+};
+
+std::unique_ptr<store> open_sqlite_store(std::string_view url, telemetry::catalog* metrics,
+                                         const sqlite_options& options = {});
 std::unique_ptr<store> open_postgres_store(std::string_view url, telemetry::catalog* metrics);
 
 }  // namespace gatewayz::store::detail
