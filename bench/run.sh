@@ -4,6 +4,9 @@
 # Rows, each measured with wrk (POST /v1/chat/completions, --latency):
 #   nginx-direct     (a) nginx answering a fixed chat.completion body
 #   nginx-proxy      (b) nginx reverse proxy (keep-alive upstream) -> (a)
+#   nginx-proxy-log  (b') as (b) with nginx's default access log (a line per request,
+#                        unbuffered): like gatewayz's ledger, it records every request;
+#                        informational, the targets compare with (b)
 #   gatewayz         (c) gatewayz serve (threads: 1)               -> (a)
 #   gatewayz-nometrics (c') as (c) with metrics.enabled: false     -> (a)
 #   gatewayz-noledger (c*) as (c) with storage.url: none (no store, no ledger) -> (a)
@@ -19,10 +22,10 @@
 # Environment:
 #   DURATION=15      seconds per row       WARMUP=1   seconds of unrecorded load first
 #   CONNECTIONS=64   THREADS=2             wrk settings
-#   ROWS=nginx-direct,nginx-proxy,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,mock-stream,gatewayz-stream
+#   ROWS=nginx-direct,nginx-proxy,nginx-proxy-log,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,mock-stream,gatewayz-stream
 #   ROUNDS=1         measure every row this many times (interleaved); the table shows medians
 #   GATEWAYZ_BIN=build-release/src/app/gatewayz   SKIP_BUILD=1: do not build it
-#   BASE_PORT=18480  nginx ports are BASE_PORT and BASE_PORT+1 (gatewayz/mock pick their own)
+#   BASE_PORT=18480  nginx ports are BASE_PORT to BASE_PORT+2 (gatewayz/mock pick their own)
 #   PROXY_CPU=0 LOAD_CPU=1
 #   BENCH_STRICT=1   exit 1 when a target is missed
 #   KEEP_TMP=1       keep the temp dir (configs, logs)
@@ -38,7 +41,7 @@ duration="${DURATION:-15}"
 warmup="${WARMUP:-1}"
 connections="${CONNECTIONS:-64}"
 wrk_threads="${THREADS:-2}"
-all_rows="nginx-direct,nginx-proxy,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,mock-stream,gatewayz-stream"
+all_rows="nginx-direct,nginx-proxy,nginx-proxy-log,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,mock-stream,gatewayz-stream"
 rows="${ROWS:-$all_rows}"
 rounds="${ROUNDS:-1}"
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "bench: ROUNDS must be a positive integer" >&2; exit 1; }
@@ -49,6 +52,7 @@ bin="${GATEWAYZ_BIN:-$repo_root/build-release/src/app/gatewayz}"
 
 nginx_direct_port="$base_port"
 nginx_proxy_port="$((base_port + 1))"
+nginx_proxy_log_port="$((base_port + 2))"
 
 chat_body='{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello, benchmark"}]}'
 stream_body_mock='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello, benchmark"}],"stream":true}'
@@ -60,7 +64,8 @@ need_gatewayz() {
     want_row mock-stream || want_row gatewayz-stream
 }
 need_nginx_direct() {
-  want_row nginx-direct || want_row nginx-proxy || want_row gatewayz || want_row gatewayz-nometrics ||
+  want_row nginx-direct || want_row nginx-proxy || want_row nginx-proxy-log || want_row gatewayz ||
+    want_row gatewayz-nometrics ||
     want_row gatewayz-noledger || want_row gatewayz-keys
 }
 
@@ -144,18 +149,21 @@ check_target() {
   die "$name is not ready"
 }
 
-# start_nginx NAME TEMPLATE PORT [UPSTREAM_PORT]
+# start_nginx NAME TEMPLATE PORT [UPSTREAM_PORT [ACCESS_LOG]]: ACCESS_LOG "on" logs every request
+# to NAME/access.log in nginx's default (combined, unbuffered) format; otherwise no access log.
 start_nginx() {
-  local name="$1" template="$2" port="$3" upstream_port="${4:-0}"
+  local name="$1" template="$2" port="$3" upstream_port="${4:-0}" access_log="off"
   local prefix="$tmp_dir/$name" body
+  [[ "${5:-off}" == on ]] && access_log="$prefix/access.log"
   port_in_use "$port" && die "port $port is in use (set BASE_PORT)"
   mkdir -p "$prefix"
   body="$(tr -d '\n' <"$bench_dir/chat-response.json")"
   # The body goes in with awk: it contains characters sed would interpret.
-  sed -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$port|g" -e "s|@UPSTREAM_PORT@|$upstream_port|g" "$template" |
+  sed -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$port|g" -e "s|@UPSTREAM_PORT@|$upstream_port|g" \
+    -e "s|@ACCESS_LOG@|$access_log|g" "$template" |
     BODY="$body" awk '{ gsub(/@BODY@/, ENVIRON["BODY"]); print }' >"$prefix/nginx.conf"
   local pin=("${pin_load[@]}")
-  [[ "$name" == nginx-proxy ]] && pin=("${pin_proxy[@]}")
+  [[ "$name" == nginx-proxy* ]] && pin=("${pin_proxy[@]}")
   "${pin[@]}" "$nginx_bin" -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf" \
     >"$prefix/stdout.log" 2>&1 &
   pids+=("$!")
@@ -219,6 +227,10 @@ fi
 if want_row nginx-proxy; then
   start_nginx nginx-proxy "$bench_dir/nginx-proxy.conf" "$nginx_proxy_port" "$nginx_direct_port"
   check_target nginx-proxy "http://127.0.0.1:$nginx_proxy_port/v1/chat/completions" "$chat_body"
+fi
+if want_row nginx-proxy-log; then
+  start_nginx nginx-proxy-log "$bench_dir/nginx-proxy.conf" "$nginx_proxy_log_port" "$nginx_direct_port" on
+  check_target nginx-proxy-log "http://127.0.0.1:$nginx_proxy_log_port/v1/chat/completions" "$chat_body"
 fi
 
 mock_port=""
@@ -325,6 +337,8 @@ for ((round = 1; round <= rounds; round++)); do
     "http://127.0.0.1:$nginx_direct_port/v1/chat/completions" "$chat_body"
   want_row nginx-proxy && measure nginx-proxy "(b) nginx reverse proxy -> (a)" \
     "http://127.0.0.1:$nginx_proxy_port/v1/chat/completions" "$chat_body"
+  want_row nginx-proxy-log && measure nginx-proxy-log "(b') nginx reverse proxy with its default access log -> (a)" \
+    "http://127.0.0.1:$nginx_proxy_log_port/v1/chat/completions" "$chat_body"
   want_row gatewayz && measure gatewayz "(c) gatewayz -> (a)" \
     "http://127.0.0.1:$gw_port/v1/chat/completions" "$chat_body"
   want_row gatewayz-nometrics && measure gatewayz-nometrics "(c') gatewayz, metrics.enabled false -> (a)" \
@@ -432,8 +446,8 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
   echo
   echo "| row | RPS | p50 | p99 | errors |"
   echo "|---|---:|---:|---:|---:|"
-  for row in nginx-direct nginx-proxy gatewayz gatewayz-nometrics gatewayz-noledger gatewayz-keys mock-stream \
-    gatewayz-stream; do
+  for row in nginx-direct nginx-proxy nginx-proxy-log gatewayz gatewayz-nometrics gatewayz-noledger gatewayz-keys \
+    mock-stream gatewayz-stream; do
     [[ -n "${rps[$row]:-}" ]] || continue
     echo "| ${desc[$row]} | ${rps[$row]} | $(ms "${p50[$row]}") | $(ms "${p99[$row]}") | ${errs[$row]} |"
   done
@@ -471,6 +485,19 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
       echo "| RPS $row / nginx proxy | $(ratio "${rps[$row]}" "${rps[nginx-proxy]}")x | | |"
       echo "| p99 $row / nginx proxy | $(ratio "${p99[$row]}" "${p99[nginx-proxy]}")x | | |"
     done
+  fi
+  if [[ -n "${rps[nginx-proxy-log]:-}" ]]; then
+    # Like for like: both record every request (nginx a log line, gatewayz a ledger row). No target.
+    for row in gatewayz gatewayz-keys; do
+      [[ -n "${rps[$row]:-}" ]] || continue
+      echo "| RPS $row / nginx proxy with access log (both record every request) |" \
+        "$(ratio "${rps[$row]}" "${rps[nginx-proxy-log]}")x | | |"
+      echo "| p99 $row / nginx proxy with access log | $(ratio "${p99[$row]}" "${p99[nginx-proxy-log]}")x | | |"
+    done
+    if [[ -n "${rps[nginx-proxy]:-}" ]]; then
+      echo "| RPS nginx proxy with access log / without (cost of nginx's log) |" \
+        "$(ratio "${rps[nginx-proxy-log]}" "${rps[nginx-proxy]}")x | | |"
+    fi
   fi
   if [[ -n "${rps[gatewayz-stream]:-}" && -n "${rps[mock-stream]:-}" ]]; then
     echo "| stream RPS gatewayz / mock direct | $(ratio "${rps[gatewayz-stream]}" "${rps[mock-stream]}")x | | |"
