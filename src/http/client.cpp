@@ -251,6 +251,10 @@ const std::string& upstream_exchange::failure_detail() const { return state_->de
 unsigned upstream_exchange::status() const { return state_->parser ? state_->parser->status() : 0; }
 bool upstream_exchange::body_complete() const { return state_->complete; }
 
+void upstream_exchange::shorten_deadline(std::chrono::steady_clock::time_point until) {
+  state_->deadline = std::min(state_->deadline, until);
+}
+
 asio::awaitable<bool> upstream_exchange::read_some(std::string& out) {
   auto& s = *state_;
   if (s.failure != upstream_failure::none || s.complete) co_return false;
