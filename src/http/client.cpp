@@ -261,6 +261,13 @@ asio::awaitable<bool> upstream_exchange::read_some(std::string& out) {
   auto& conn = *s.conn;
   auto& parser = *s.parser;
   for (;;) {
+    // The sweeper enforces the deadline only on a read that waits; bytes that
+    // are always already there (an upstream trickling to a busy shard) would
+    // otherwise let a read loop run past it.
+    if (coarse_now() >= s.deadline) {
+      s.fail(upstream_failure::timeout, "reading response body: deadline passed");
+      co_return false;
+    }
     // Parse what is buffered first: a small body usually came with the head.
     const std::size_t before = out.size();
     boost::system::error_code ec;

@@ -101,9 +101,10 @@ class upstream_exchange {
 
   bool body_complete() const;
 
-  // Brings the exchange's deadline forward to `until` (never later), so a
-  // read still waiting then fails with a timeout; e.g. to drain the end of
-  // a body briefly without a timer of its own.
+  // Brings the exchange's deadline forward to `until` (never later): reads
+  // started afterwards fail with a timeout once it passes (one already
+  // waiting keeps the deadline it started with). E.g. to drain the end of a
+  // body briefly without a timer of its own.
   void shorten_deadline(std::chrono::steady_clock::time_point until);
 
  private:
