@@ -26,10 +26,6 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
-#include <pthread.h>
-#include <sched.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -38,6 +34,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/threads.hpp"
 #include "store/store_common.hpp"
 
 namespace gatewayz::store::detail {
@@ -376,13 +373,7 @@ class wal_checkpointer {
   void committed(sqlite3* db, const char* schema, int wal_pages) {
     const auto pages = static_cast<std::size_t>(wal_pages);
     if (options_.backstop_checkpoint_pages > 0 && pages >= options_.backstop_checkpoint_pages) {
-      // Passive: copies what no reader still needs. SQLITE_BUSY (the idle
-      // thread is mid-checkpoint) only means the next commit tries again;
-      // only checkpoints that ran are timed.
-      const auto start = std::chrono::steady_clock::now();
-      if (sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) == SQLITE_OK) {
-        metrics_.record("wal_checkpoint_backstop", std::chrono::steady_clock::now() - start);
-      }
+      checkpoint(db, schema, "wal_checkpoint_backstop");
       return;
     }
     if (!thread_.joinable() || pages < options_.idle_checkpoint_pages) return;
@@ -397,15 +388,20 @@ class wal_checkpointer {
   }
 
  private:
-  void run() {
-    pthread_setname_np(pthread_self(), "gw-checkpoint");
-    // SCHED_IDLE: runs only when the core has nothing else to do, and any
-    // waking request thread preempts it at once. Lowering one's own policy
-    // needs no privilege; should it fail, nice 19 is the next best.
-    sched_param param{};
-    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) != 0) {
-      [[maybe_unused]] const int niceness = nice(19);
+  // A passive checkpoint: copies what no reader still needs, never waits for
+  // the write lock. SQLITE_BUSY (another checkpoint is running, e.g. the idle
+  // thread's) only means a later commit tries again, so only checkpoints
+  // that ran are timed, as `operation`.
+  void checkpoint(sqlite3* db, const char* schema, std::string_view operation) {
+    const auto start = std::chrono::steady_clock::now();
+    if (sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) == SQLITE_OK) {
+      metrics_.record(operation, std::chrono::steady_clock::now() - start);
     }
+  }
+
+  void run() {
+    name_this_thread("gw-checkpoint");
+    make_this_thread_idle_priority();
     std::unique_lock lock(mu_);
     for (;;) {
       wake_.wait(lock, [this] { return signalled_ || stopping_; });
@@ -416,11 +412,7 @@ class wal_checkpointer {
       wanted_.store(false, std::memory_order_release);
       try {
         if (!conn_) conn_ = std::make_unique<connection>(path_, nullptr);
-        const auto start = std::chrono::steady_clock::now();
-        if (sqlite3_wal_checkpoint_v2(conn_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) ==
-            SQLITE_OK) {
-          metrics_.record("wal_checkpoint", std::chrono::steady_clock::now() - start);
-        }
+        checkpoint(conn_->handle(), nullptr, "wal_checkpoint");
       } catch (const store_error&) {
         // The database cannot be opened right now; the next commit retries,
         // and the backstop still bounds the WAL.

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/ledger_rows.hpp"
 #include "store/store_common.hpp"
 #include "telemetry/catalog.hpp"
 
@@ -45,19 +46,11 @@ class SqliteCheckpoints : public ::testing::Test {
 
   // One transaction of `count` ledger rows (about 100 bytes each).
   void write_round(store& s, int round, int count = 1000) {
-    std::vector<ledger_row> rows(static_cast<std::size_t>(count));
+    std::vector<ledger_row> rows;
+    rows.reserve(static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) {
-      ledger_row& row = rows[static_cast<std::size_t>(i)];
-      row.request_id = "req_" + std::to_string(round) + "_" + std::to_string(100000 + i);
-      row.unix_ms = 1'790'000'000'000 + round;
-      row.model = "gpt-4o-mini";
-      row.provider = "mock";
-      row.attempts = 1;
-      row.status = "success";
-      row.http_status = 200;
-      row.input_tokens = 12;
-      row.output_tokens = 34;
-      row.latency_ms = 1.5;
+      rows.push_back(test_rows::make_row("req_" + std::to_string(round) + "_" + std::to_string(100000 + i),
+                                         std::nullopt, 0, 1'790'000'000'000 + round, 1.5, "gpt-4o-mini", "mock"));
     }
     ASSERT_EQ(s.write_ledger(rows), rows.size());
   }

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "store/latency_histogram.hpp"
+#include "store/ledger_rows.hpp"
 #include "support/postgres_server.hpp"
 #include "telemetry/catalog.hpp"
 
@@ -80,24 +81,7 @@ rows_t raw_query(const std::string& url, const std::string& sql) {
   return rows;
 }
 
-ledger_row make_row(std::string request_id, std::optional<std::int64_t> customer_id, nanos_usd cost,
-                    std::int64_t unix_ms, double latency_ms = 100.0, std::string model = "gpt-4o-mini",
-                    std::string provider = "openai", std::string status = "success") {
-  ledger_row row;
-  row.request_id = std::move(request_id);
-  row.unix_ms = unix_ms;
-  row.customer_id = customer_id;
-  row.model = std::move(model);
-  row.provider = std::move(provider);
-  row.attempts = 1;
-  row.status = std::move(status);
-  row.http_status = row.status == "success" ? 200 : 502;
-  row.input_tokens = 10;
-  row.output_tokens = 5;
-  row.cost = cost;
-  row.latency_ms = latency_ms;
-  return row;
-}
+using test_rows::make_row;
 
 std::string fmt_request_id(int writer, int batch, int row) {
   return "w" + std::to_string(writer) + "-b" + std::to_string(batch) + "-r" + std::to_string(row);
