@@ -19,10 +19,13 @@
 #include "core/json_scan.hpp"
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <string>
 #include <string_view>
@@ -171,6 +174,38 @@ boost::json::value boost_parse(std::string_view text, boost::json::error_code& e
 }
 
 // Edits the object the way the gateway does and checks the result.
+// Equality of two parsed values, with doubles equal within a few ulps:
+// Boost.JSON 1.81's fast (not correctly rounded) number parsing can give a
+// long mantissa a different last bit depending on where the number sits in
+// the text it parses, e.g. 80.80200000000037603701 alone and inside an object.
+bool same_value(const boost::json::value& a, const boost::json::value& b) {
+  if (a.is_double() && b.is_double()) {
+    const double x = a.get_double();
+    const double y = b.get_double();
+    return x == y || std::fabs(x - y) <= 4 * std::numeric_limits<double>::epsilon() * std::max(std::fabs(x), std::fabs(y));
+  }
+  if (a.is_array() && b.is_array()) {
+    const auto& p = a.get_array();
+    const auto& q = b.get_array();
+    if (p.size() != q.size()) return false;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      if (!same_value(p[i], q[i])) return false;
+    }
+    return true;
+  }
+  if (a.is_object() && b.is_object()) {
+    const auto& p = a.get_object();
+    const auto& q = b.get_object();
+    if (p.size() != q.size()) return false;
+    for (const auto& entry : p) {
+      const boost::json::value* other = q.if_contains(entry.key());
+      if (other == nullptr || !same_value(entry.value(), *other)) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
+
 void check_edits(std::string_view text, const object_scan& scan) {
   constexpr std::string_view new_key = R"(gw\"fuzz)";
   const std::string new_value = R"({"k":[true,false,null,-1.5e3,"\u00e9"]})";
@@ -253,7 +288,7 @@ void check_object(std::string_view text, const object_scan& scan, bool boost_ok,
     FUZZ_CHECK(expected != nullptr);
     boost::json::error_code ec;
     const boost::json::value ours = boost_parse(slice(text, m->value_span), ec);
-    FUZZ_CHECK(!ec && ours == *expected);
+    FUZZ_CHECK(!ec && same_value(ours, *expected));
     if (expected->is_string()) {
       const std::optional<std::string> decoded = decode_string(slice(text, m->value_span));
       FUZZ_CHECK(decoded.has_value() && *decoded == std::string_view(expected->get_string()));

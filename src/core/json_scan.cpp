@@ -36,7 +36,14 @@ class level_stack {
     if (depth_ >= max_depth_) return false;
     const unsigned index = depth_;
     if (index < inline_levels) {
-      set_bit(inline_[index / 64], index % 64, is_object);
+      // Levels open in order, so a word's first level (bit 0) comes first
+      // and sets the whole word: the array needs no zeroing per scan.
+      std::uint64_t& word = inline_[index / 64];
+      if (index % 64 == 0) {
+        word = is_object ? 1U : 0U;
+      } else {
+        set_bit(word, index % 64, is_object);
+      }
     } else {
       const unsigned over = index - inline_levels;
       if (over / 64 >= overflow_.size()) overflow_.push_back(0);
@@ -64,7 +71,9 @@ class level_stack {
 
   unsigned max_depth_;
   unsigned depth_ = 0;
-  std::array<std::uint64_t, inline_levels / 64> inline_{};
+  // Deliberately not zeroed (512 bytes per scan, most scans are tiny): push()
+  // writes each word whole before any of its bits is read.
+  std::array<std::uint64_t, inline_levels / 64> inline_;
   std::vector<std::uint64_t> overflow_;
 };
 
@@ -150,14 +159,17 @@ byte_ptr fail_unexpected(scan_error& error, byte_ptr base, byte_ptr at, byte_ptr
 }
 
 // Scans a string token; `p` points at the opening quote. Returns the position
-// just past the closing quote, or nullptr after filling `error`.
-byte_ptr scan_string(byte_ptr p, byte_ptr end, byte_ptr base, scan_error& error) {
+// just past the closing quote, or nullptr after filling `error`. Inlined into
+// the scanner: a request or response is mostly short strings, where the
+// call itself was a good part of the cost.
+[[gnu::always_inline]] inline byte_ptr scan_string(byte_ptr p, byte_ptr end, byte_ptr base, scan_error& error) {
   const byte_ptr open = p;
   ++p;
   for (;;) {
     // Plain ASCII runs are the common case (keys, model names, most text):
     // test 16 (SSE2) or 8 bytes per step and only fall to the byte loop at
     // a quote, a backslash, a control byte or a non-ASCII byte.
+    bool at_special = false;
 #if defined(__SSE2__)
     while (end - p >= 16) {
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
@@ -169,12 +181,14 @@ byte_ptr scan_string(byte_ptr p, byte_ptr end, byte_ptr base, scan_error& error)
       const int mask = _mm_movemask_epi8(special);
       if (mask != 0) {
         p += std::countr_zero(static_cast<unsigned>(mask));
+        at_special = true;
         break;
       }
       p += 16;
     }
 #endif
-    while (end - p >= 8) {
+    // The tail the 16-byte steps cannot take (and, without SSE2, all of it).
+    while (!at_special && end - p >= 8) {
       std::uint64_t word;
       std::memcpy(&word, p, sizeof word);
       if (has_special_byte(word)) break;
