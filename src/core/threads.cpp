@@ -35,10 +35,4 @@ void lower_thread_priority(int nice_increment) noexcept {
   (void)setpriority(PRIO_PROCESS, tid, std::min(current + nice_increment, 19));
 }
 
-void make_this_thread_idle_priority() noexcept {
-  sched_param param{};
-  param.sched_priority = 0;
-  if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) != 0) lower_thread_priority(19);
-}
-
 }  // namespace gatewayz

@@ -24,11 +24,4 @@ void name_this_thread(std::string_view name) noexcept;
 // then simply keeps its priority).
 void lower_thread_priority(int nice_increment = 5) noexcept;
 
-// Puts the calling thread in SCHED_IDLE: it runs only when its core has
-// nothing else to run, and any other thread that wakes preempts it at once.
-// For work that can wait for a lull (SQLite checkpoints). Unprivileged
-// threads cannot leave SCHED_IDLE again. If it is refused, the thread gets
-// lower_thread_priority(19) instead.
-void make_this_thread_idle_priority() noexcept;
-
 }  // namespace gatewayz

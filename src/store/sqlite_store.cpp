@@ -12,16 +12,24 @@
 // would: a checkpoint of 1000 pages takes ~4 ms of CPU in one piece, and on
 // the ledger writer, which shares its core with request serving, that piece
 // was the largest source of the default config's p99. Instead every commit's
-// WAL hook wakes wal_checkpointer, a SCHED_IDLE thread with its own
-// connection, which runs passive checkpoints in the core's idle time (they
-// neither take nor wait for the write lock). A backstop bounds the WAL when
-// the core is never idle: a commit that leaves more than
-// backstop_checkpoint_pages in it checkpoints inline, as autocheckpoint does.
-// The bound is soft: while the idle thread is part-way through a checkpoint
-// (it still gets a sliver of a saturated core) the inline one finds the
-// checkpoint lock taken and the WAL grows until that checkpoint ends. Request
-// threads share no lock with the idle thread except on an API-key cache miss
-// (SQLite's short shared-memory mutex, and query_metrics' mutex).
+// WAL hook wakes wal_checkpointer, a thread with its own connection at the
+// lowest priority (SCHED_BATCH, nice 19), which runs passive checkpoints
+// (they neither take nor wait for the write lock): in the core's idle time
+// when there is any, and with a small fair share (~1% next to one busy
+// thread) when the core is saturated. Not SCHED_IDLE: its ~0.2% share under
+// sustained saturation was less than the checkpoints need at ~65k rows/s, so
+// the WAL grew to the backstop, whose one large inline checkpoint (64 MB: 0.27
+// s and more, fsync included) held up the ledger writer long enough to fill
+// the ledger queue, and the gateway then refused requests with 503 (seen in
+// bench/run.sh: 47,597 of 601,970 requests in one 8 s round). A backstop
+// still bounds the WAL if the thread cannot keep up: a commit that leaves
+// more than backstop_checkpoint_pages in it checkpoints inline, as
+// autocheckpoint does, and the bound is small enough (16 MB) that this one
+// checkpoint stays far shorter than the ledger queue's slack. The bound is
+// soft: while the thread is part-way through a checkpoint the inline one finds
+// the checkpoint lock taken and the WAL grows until that checkpoint ends.
+// Request threads share no lock with the checkpointer except on an API-key
+// cache miss (SQLite's short shared-memory mutex, and query_metrics' mutex).
 
 #include <fmt/format.h>
 #include <sqlite3.h>
@@ -362,8 +370,8 @@ class wal_checkpointer {
     wake_.notify_one();
     thread_.join();
     // Closed here, on the stopping thread: when it is the database's last
-    // connection its close runs a full checkpoint, which must not wait for
-    // idle time.
+    // connection its close runs a full checkpoint, which must not wait at
+    // the lowest priority.
     conn_.reset();
   }
 
@@ -401,7 +409,7 @@ class wal_checkpointer {
 
   void run() {
     name_this_thread("gw-checkpoint");
-    make_this_thread_idle_priority();
+    lower_thread_priority(19);
     std::unique_lock lock(mu_);
     for (;;) {
       wake_.wait(lock, [this] { return signalled_ || stopping_; });

@@ -165,12 +165,15 @@ class query_timer {
 
 // When a file-backed SQLite store checkpoints its WAL (see sqlite_store.cpp).
 struct sqlite_options {
-  // WAL length (pages) at which a commit wakes the idle-time checkpointer;
-  // 0: no checkpointer thread. 1000 is SQLite's autocheckpoint default.
+  // WAL length (pages) at which a commit wakes the low-priority
+  // checkpointer thread; 0: no checkpointer thread. 1000 is SQLite's
+  // autocheckpoint default.
   std::size_t idle_checkpoint_pages = 1000;
   // WAL length at which the committing connection checkpoints itself
-  // because the core was never idle (64 MB of 4 KB pages); 0: never.
-  std::size_t backstop_checkpoint_pages = 16384;
+  // because the thread did not keep up (16 MB of 4 KB pages: one such
+  // checkpoint, fsync included, stays well under the ~1 s of rows the ledger
+  // queue holds at full load); 0: never.
+  std::size_t backstop_checkpoint_pages = 4096;
 };
 
 std::unique_ptr<store> open_sqlite_store(std::string_view url, telemetry::catalog* metrics,
