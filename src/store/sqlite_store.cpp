@@ -357,7 +357,7 @@ class wal_checkpointer {
  public:
   wal_checkpointer(std::string path, const sqlite_options& options, query_metrics& metrics)
       : path_(std::move(path)), options_(options), metrics_(metrics) {
-    if (options_.idle_checkpoint_pages > 0) thread_ = std::thread([this] { run(); });
+    if (options_.thread_checkpoint_pages > 0) thread_ = std::thread([this] { run(); });
   }
   wal_checkpointer(const wal_checkpointer&) = delete;
   wal_checkpointer& operator=(const wal_checkpointer&) = delete;
@@ -384,7 +384,7 @@ class wal_checkpointer {
       checkpoint(db, schema, "wal_checkpoint_backstop");
       return;
     }
-    if (!thread_.joinable() || pages < options_.idle_checkpoint_pages) return;
+    if (!thread_.joinable() || pages < options_.thread_checkpoint_pages) return;
     // One wake-up per checkpoint: commits while one is pending cost an
     // atomic exchange, not a lock.
     if (wanted_.exchange(true, std::memory_order_acq_rel)) return;
@@ -397,7 +397,7 @@ class wal_checkpointer {
 
  private:
   // A passive checkpoint: copies what no reader still needs, never waits for
-  // the write lock. SQLITE_BUSY (another checkpoint is running, e.g. the idle
+  // the write lock. SQLITE_BUSY (another checkpoint is running, e.g. the
   // thread's) only means a later commit tries again, so only checkpoints
   // that ran are timed, as `operation`.
   void checkpoint(sqlite3* db, const char* schema, std::string_view operation) {

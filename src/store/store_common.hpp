@@ -168,7 +168,7 @@ struct sqlite_options {
   // WAL length (pages) at which a commit wakes the low-priority
   // checkpointer thread; 0: no checkpointer thread. 1000 is SQLite's
   // autocheckpoint default.
-  std::size_t idle_checkpoint_pages = 1000;
+  std::size_t thread_checkpoint_pages = 1000;
   // WAL length at which the committing connection checkpoints itself
   // because the thread did not keep up (16 MB of 4 KB pages: one such
   // checkpoint, fsync included, stays well under the ~1 s of rows the ledger

@@ -38,7 +38,7 @@ class SqliteCheckpoints : public ::testing::Test {
   // under test opens, so that no checkpoint is pending when a test starts
   // (closing the last connection checkpoints and removes the WAL).
   std::unique_ptr<store> open(const detail::sqlite_options& options) {
-    detail::open_sqlite_store("sqlite://" + db_, nullptr, {.idle_checkpoint_pages = 0})->migrate();
+    detail::open_sqlite_store("sqlite://" + db_, nullptr, {.thread_checkpoint_pages = 0})->migrate();
     auto s = detail::open_sqlite_store("sqlite://" + db_, &catalog_, options);
     s->migrate();  // nothing left to do: no commit, no checkpoint
     return s;
@@ -108,7 +108,7 @@ int nice_of_thread(const std::string& name) { return stat_field_of_thread(name, 
 
 TEST_F(SqliteCheckpoints, TheCheckpointerThreadKeepsTheWalShortWhileWritersNeverCheckpoint) {
   // A backstop that is never reached: only the checkpointer can copy pages.
-  auto s = open({.idle_checkpoint_pages = 20, .backstop_checkpoint_pages = 0});
+  auto s = open({.thread_checkpoint_pages = 20, .backstop_checkpoint_pages = 0});
   // The thread names itself and lowers its priority as it starts: the
   // lowest there is short of SCHED_IDLE, whose share of a saturated core is
   // too small for the checkpoints to keep up (see sqlite_store.cpp).
@@ -140,10 +140,10 @@ TEST_F(SqliteCheckpoints, TheCheckpointerThreadKeepsTheWalShortWhileWritersNever
   EXPECT_EQ(checkpoints("wal_checkpoint_backstop"), 0u);
 }
 
-TEST_F(SqliteCheckpoints, WithoutIdleTimeTheBackstopBoundsTheWalOnTheCommittingConnection) {
-  // No checkpointer thread (as if the core were never idle); a round is
+TEST_F(SqliteCheckpoints, WithoutTheThreadTheBackstopBoundsTheWalOnTheCommittingConnection) {
+  // No checkpointer thread (as if it could not keep up); a round is
   // about 30 pages, so every second commit passes the 40-page backstop.
-  auto s = open({.idle_checkpoint_pages = 0, .backstop_checkpoint_pages = 40});
+  auto s = open({.thread_checkpoint_pages = 0, .backstop_checkpoint_pages = 40});
   EXPECT_EQ(policy_of_thread("gw-checkpoint"), -1);
 
   const std::uintmax_t migrated_wal = wal_bytes();
@@ -162,7 +162,7 @@ TEST_F(SqliteCheckpoints, CommitsBelowBothThresholdsLeaveTheWalToGrowPastSqlites
   // The control for the two tests above: the same rounds with thresholds
   // never reached grow the WAL, also past the 1000 pages at which SQLite's
   // own autocheckpoint (which the hook replaces) would have copied it.
-  auto s = open({.idle_checkpoint_pages = 100'000, .backstop_checkpoint_pages = 100'000});
+  auto s = open({.thread_checkpoint_pages = 100'000, .backstop_checkpoint_pages = 100'000});
   const std::uintmax_t migrated_wal = wal_bytes();
   std::uintmax_t round_wal = 0;
   constexpr int rounds = 40;
