@@ -383,12 +383,12 @@ asio::awaitable<attempt_result> attempt::run() {
     report.provider_failure = true;
     co_return attempt_result::retryable;
   }
-  // Built around the head, not assigned into a default one: assigning copies
-  // every field.
-  http::response res{head(200, "application/json"), std::move(body)};
-  res.version(ctx.req.version());
+  // Written from views: no fields container, no allocation per field.
+  const std::array<http::header_ref, 3> fields{http::header_ref{"Content-Type", "application/json"},
+                                               http::header_ref{"x-request-id", request_id},
+                                               http::header_ref{"x-gatewayz-provider", provider.name}};
   report.client_status = 200;
-  const bool sent = co_await ctx.writer.send(std::move(res));
+  const bool sent = co_await ctx.writer.send(200, fields, body);
   if (!sent) co_return attempt_result::client_gone;
   co_return attempt_result::served;
 }

@@ -26,6 +26,8 @@
 #include <boost/beast/http/verb.hpp>
 #include <boost/container/small_vector.hpp>
 
+#include "http/header_ref.hpp"
+
 namespace gatewayz::http {
 
 namespace asio = boost::asio;
@@ -64,9 +66,6 @@ enum class upstream_failure : std::uint8_t {
 };
 
 std::string_view to_string(upstream_failure failure);
-
-// A request header by reference: name and value must outlive the send.
-using header_ref = std::pair<std::string_view, std::string_view>;
 
 struct outgoing_request {
   beast::http::verb method = beast::http::verb::post;

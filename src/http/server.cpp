@@ -146,10 +146,7 @@ class connection_writer final : public response_writer {
     message.version(version_);
     head_.clear();
     if (fields_left_to_us(message)) {
-      // What keep_alive() would add: HTTP/1.1 says close, HTTP/1.0 keep-alive.
-      const std::string_view connection = version_ >= 11 ? (keep_alive_ ? "" : "close")
-                                                         : (keep_alive_ ? "keep-alive" : "");
-      wire::append_response_head(message.base(), {connection, server_name, message.body().size()}, head_);
+      wire::append_response_head(message.base(), {connection_field(), server_name, message.body().size()}, head_);
     } else {
       message.keep_alive(keep_alive_);
       message.set(bhttp::field::server, server_name);
@@ -158,6 +155,25 @@ class connection_writer final : public response_writer {
     }
     status_ = message.result_int();
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(message.body())};
+    co_return co_await write(buffers);
+  }
+
+  asio::awaitable<bool> send(unsigned status, std::span<const header_ref> fields, std::string_view body) override {
+    const auto code = static_cast<bhttp::status>(status);
+    if (bhttp::to_status_class(code) == bhttp::status_class::informational || code == bhttp::status::no_content ||
+        code == bhttp::status::not_modified) {
+      // No body and no Content-Length: Beast's rules, through the other send().
+      response message{code, version_};
+      for (const auto& [name, value] : fields) message.set(name, value);
+      co_return co_await send(std::move(message));
+    }
+    if (state_ != state::idle) co_return false;
+    state_ = state::finished;
+    started_ = true;
+    head_.clear();
+    wire::append_response_head(status, version_, fields, {connection_field(), server_name, body.size()}, head_);
+    status_ = status;
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body.data(), body.size())};
     co_return co_await write(buffers);
   }
 
@@ -226,6 +242,11 @@ class connection_writer final : public response_writer {
     }
     return m.find(bhttp::field::server) == m.end() && m.find(bhttp::field::content_length) == m.end() &&
            m.find(bhttp::field::transfer_encoding) == m.end() && m.find(bhttp::field::connection) == m.end();
+  }
+
+  // What Beast's keep_alive() would add: HTTP/1.1 says close, HTTP/1.0 keep-alive.
+  std::string_view connection_field() const {
+    return version_ >= 11 ? (keep_alive_ ? "" : "close") : (keep_alive_ ? "keep-alive" : "");
   }
 
   bool finished() const { return state_ == state::finished; }
@@ -452,10 +473,11 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
   beast::flat_buffer buffer;
   buffer.reserve(4096);  // most request heads and small bodies arrive in one read
   std::string head_buffer;
+  request req;  // reused by every request on the connection (see http/request.hpp)
   bool first = true;
   bool linger = false;  // a refused request's body may still be arriving
   while (!draining.load(std::memory_order_relaxed)) {
-    bhttp::request_parser<bhttp::string_body> parser;
+    request_reader parser{req};
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
     parser.body_limit(options.max_body_bytes);
 
@@ -520,7 +542,6 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
       break;
     }
 
-    request req = parser.release();
     const bool keep_alive = req.keep_alive() && !draining.load(std::memory_order_relaxed);
     connection_writer<Stream> writer{stream, deadline, keep_alive, req.version(), options.write_timeout,
                                      head_buffer};

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -30,12 +31,14 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "http/header_ref.hpp"
+#include "http/request.hpp"
+
 namespace gatewayz::http {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 
-using request = beast::http::request<beast::http::string_body>;
 using response = beast::http::response<beast::http::string_body>;
 using response_head = beast::http::response_header<>;
 
@@ -88,6 +91,13 @@ class response_writer {
 
   // Sends a complete response; Content-Length is set from the body.
   virtual asio::awaitable<bool> send(response message) = 0;
+  // The same for a response given as views: the status, `fields` written in
+  // order, and the body. No fields container is built (an allocation per
+  // field), which is why the proxy's own answers use it. Fields containing
+  // CR, LF or NUL, and fields the connection manages (Content-Length,
+  // Transfer-Encoding, Connection), are left out.
+  virtual asio::awaitable<bool> send(unsigned status, std::span<const header_ref> fields,
+                                     std::string_view body) = 0;
 
   // Sends the head of a chunked response (Transfer-Encoding: chunked is set).
   virtual asio::awaitable<bool> begin_stream(response_head head) = 0;

@@ -69,6 +69,25 @@ void append_response_head(const bhttp::response_header<>& head, const connection
   out.append("\r\n\r\n");
 }
 
+void append_response_head(unsigned status, unsigned version,
+                          std::span<const std::pair<std::string_view, std::string_view>> fields,
+                          const connection_fields& added, std::string& out) {
+  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_number(status, out);
+  out.push_back(' ');
+  const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+  out.append(reason.data(), reason.size());
+  out.append("\r\n");
+  for (const auto& [name, value] : fields) {
+    if (name.empty() || frames_the_message(name) || !safe_value(name) || !safe_value(value)) continue;
+    out.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (!added.connection.empty()) out.append("Connection: ").append(added.connection).append("\r\n");
+  out.append("Server: ").append(added.server).append("\r\nContent-Length: ");
+  append_number(added.content_length, out);
+  out.append("\r\n\r\n");
+}
+
 void append_request_head(bhttp::verb method, std::string_view path_base, std::string_view target,
                          std::string_view host, std::string_view user_agent,
                          std::span<const std::pair<std::string_view, std::string_view>> headers,

@@ -37,6 +37,12 @@ struct connection_fields {
 };
 void append_response_head(const boost::beast::http::response_header<>& head, const connection_fields& added,
                           std::string& out);
+// The same from views: the status line (with the standard reason phrase),
+// `fields` in order, then `added`. Fields the connection manages and names or
+// values containing CR, LF or NUL are left out, as in append_request_head.
+void append_response_head(unsigned status, unsigned version,
+                          std::span<const std::pair<std::string_view, std::string_view>> fields,
+                          const connection_fields& added, std::string& out);
 
 // Appends a request head: the request line, Host and User-Agent (unless
 // `headers` carries them), `headers` in order (a repeated name keeps its last

@@ -88,6 +88,44 @@ TEST(Wire, ConnectionFieldsMatchBeastsOwn) {
   }
 }
 
+// A head given as views (the proxy's own answers) is the same bytes as the
+// Beast response it replaced, for every connection variant and for a status
+// Beast knows no reason for.
+TEST(Wire, ResponseHeadFromViewsMatchesBeast) {
+  struct variant {
+    unsigned status;
+    unsigned version;
+    bool keep_alive;
+    std::string_view connection;
+  };
+  for (const variant v : {variant{200, 11, true, ""}, variant{200, 11, false, "close"},
+                          variant{200, 10, true, "keep-alive"}, variant{529, 10, false, ""}}) {
+    const std::string body = R"({"id":7})";
+    const header_list fields{{"Content-Type", "application/json"}, {"x-request-id", "req_0123"},
+                             {"x-gatewayz-provider", "openrouter"}};
+    std::string direct;
+    wire::append_response_head(v.status, v.version, fields, {v.connection, "gatewayz", body.size()}, direct);
+
+    bhttp::response<bhttp::string_body> beast_view{static_cast<bhttp::status>(v.status), v.version};
+    beast_view.set(bhttp::field::content_type, "application/json");
+    beast_view.set("x-request-id", "req_0123");
+    beast_view.set("x-gatewayz-provider", "openrouter");
+    beast_view.body() = body;
+    beast_view.keep_alive(v.keep_alive);
+    beast_view.set(bhttp::field::server, "gatewayz");
+    beast_view.prepare_payload();
+    EXPECT_EQ(direct, beast_head(beast_view.base())) << v.status << " " << v.version << " " << v.keep_alive;
+  }
+}
+
+TEST(Wire, ResponseHeadFromViewsLeavesOutFramingAndUnsafeFields) {
+  const header_list fields{{"Content-Length", "99"}, {"connection", "upgrade"}, {"X-Split", "a\r\nInjected: 1"},
+                           {"", "no name"}, {"X-Fine", "ok"}};
+  std::string direct;
+  wire::append_response_head(200, 11, fields, {"", "gatewayz", 2}, direct);
+  EXPECT_EQ(direct, "HTTP/1.1 200 OK\r\nX-Fine: ok\r\nServer: gatewayz\r\nContent-Length: 2\r\n\r\n");
+}
+
 TEST(Wire, UnknownStatusAndCustomReasonMatchBeast) {
   bhttp::response_header<> unknown;
   unknown.result(529);  // passed on from an upstream
