@@ -30,6 +30,7 @@
 #include "gateway/store_api.hpp"
 #include "health/http_prober.hpp"
 #include "http/client.hpp"
+#include "http/deadlines.hpp"
 #include "http/sse.hpp"
 
 #ifndef GATEWAYZ_VERSION
@@ -365,7 +366,10 @@ asio::awaitable<attempt_result> attempt::run() {
 
   std::string body;
   bool complete = false;
-  {
+  if (exchange->read_buffered(body, provider.max_response_bytes)) {
+    // The body came with the head: no wait to time, no coroutine to run.
+    complete = exchange->failure() == http::upstream_failure::none;
+  } else {
     wait_timer timing{report};
     complete = co_await exchange->read_all(body, provider.max_response_bytes);
   }
@@ -1054,9 +1058,9 @@ namespace {
 // streams (their length is the answer's length, not the provider's speed)
 // and the whole call otherwise.
 health::attempt_result health_result(const route_target& target, const attempt_report& report,
-                                     attempt_result result) {
+                                     attempt_result result, clock::time_point finished) {
   health::attempt_result out;
-  out.finished = clock::now();
+  out.finished = finished;
   out.model = target.model_slot;
   if (result == attempt_result::client_gone || report.sent_at == clock::time_point{}) {
     out.result = health::outcome::cancelled;
@@ -1082,9 +1086,7 @@ class gateway::impl::request_accounting {
   request_accounting(impl& gw, shard_state& shard, const providers::inbound_request& request,
                      const std::string& request_id, bool client_chose_id, clock::time_point received_at)
       : gw_(gw), shard_(shard), request_(request), request_id_(request_id),
-        client_chose_id_(client_chose_id), received_at_(received_at),
-        received_wall_(std::chrono::system_clock::now() -
-                       std::chrono::duration_cast<std::chrono::system_clock::duration>(clock::now() - received_at)) {
+        client_chose_id_(client_chose_id), received_at_(received_at) {
     ++shard_.ledger_rows_pending;
   }
   request_accounting(const request_accounting&) = delete;
@@ -1094,7 +1096,9 @@ class gateway::impl::request_accounting {
     --shard_.ledger_rows_pending;
   }
 
-  void record_attempt(const route_target& target, const attempt_report& report, attempt_result result);
+  // `finished`: when the attempt ended.
+  void record_attempt(const route_target& target, const attempt_report& report, attempt_result result,
+                      clock::time_point finished);
 
   unsigned client_status = 0;  // set when the gateway itself answered with an error
   std::optional<std::int64_t> customer_id;
@@ -1112,7 +1116,12 @@ class gateway::impl::request_accounting {
   const std::string& request_id_;
   bool client_chose_id_;
   clock::time_point received_at_;
-  std::chrono::system_clock::time_point received_wall_;
+  // The wall-clock time the request arrived, from the steady time `now`:
+  // worked out only when a summary needs it (two clock reads).
+  std::chrono::system_clock::time_point received_wall(clock::time_point now) const {
+    return std::chrono::system_clock::now() -
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(now - received_at_);
+  }
   const route_target* last_target_ = nullptr;
   attempt_report last_report_;
   attempt_result last_result_ = attempt_result::retryable;
@@ -1146,7 +1155,7 @@ target_metrics& gateway::impl::request_accounting::handles(const route_target& t
 }
 
 void gateway::impl::request_accounting::record_attempt(const route_target& target, const attempt_report& report,
-                                                       attempt_result result) {
+                                                       attempt_result result, clock::time_point finished) {
   ++attempts_;
   last_target_ = &target;
   last_report_ = report;
@@ -1154,11 +1163,10 @@ void gateway::impl::request_accounting::record_attempt(const route_target& targe
   upstream_wait_ += report.upstream_wait;
   if (!gw_.metrics_enabled) return;
   const std::size_t shard = shard_.index;
-  const auto now = clock::now();
   auto& t = handles(target);
   auto& provider = gw_.provider_handles[target.provider_index];
   if (report.sent_at != clock::time_point{}) {
-    const double call_s = std::chrono::duration<double>(now - report.sent_at).count();
+    const double call_s = std::chrono::duration<double>(finished - report.sent_at).count();
     provider.response_time.observe(shard, call_s);
     if (report.ttfb) gw_.backend_ttfb.observe(shard, std::chrono::duration<double>(*report.ttfb).count());
     if (report.error_type.empty()) {
@@ -1245,7 +1253,7 @@ void gateway::impl::request_accounting::finish() noexcept {
   if (gw_.sinks.empty() && gw_.ledger == nullptr) return;
   request_summary summary;
   summary.request_id = request_id_;
-  summary.received_wall = received_wall_;
+  summary.received_wall = received_wall(now);
   summary.model = request_.model;
   summary.provider = provider_cfg.name;
   summary.op = request_.op;
@@ -1265,13 +1273,14 @@ void gateway::impl::request_accounting::finish() noexcept {
 
 void gateway::impl::request_accounting::finish_untried() noexcept {
   if (gw_.sinks.empty() && gw_.ledger == nullptr) return;
+  const auto now = clock::now();
   request_summary summary;
   summary.request_id = request_id_;
-  summary.received_wall = received_wall_;
+  summary.received_wall = received_wall(now);
   summary.model = request_.model;
   summary.op = request_.op;
   summary.http_status = client_status == 0 ? 499 : client_status;
-  summary.latency_s = std::chrono::duration<double>(clock::now() - received_at_).count();
+  summary.latency_s = std::chrono::duration<double>(now - received_at_).count();
   summary.streamed = request_.stream;
   summary.customer_id = customer_id;
   summary.key_id = key_id;
@@ -1374,7 +1383,8 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
     const auto& adapter = *adapters[target.provider_index];
     if (!adapter.supports(op)) continue;
     ++supported;
-    if (attempts >= config->server.max_attempts || clock::now() >= deadline) break;
+    // (The coarse clock: a deadline of seconds needs no finer reading.)
+    if (attempts >= config->server.max_attempts || http::coarse_now() >= deadline) break;
     // Admission by the provider's circuit breaker; recorded exactly once
     // below, or as cancelled if this coroutine is destroyed first.
     health::attempt_guard admitted{*health, shard.index, target.provider_index};
@@ -1394,8 +1404,9 @@ asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_con
               {},
               {}};
     const auto result = co_await a.run();
-    accounting.record_attempt(target, a.report, result);
-    admitted.finish(health_result(target, a.report, result));
+    const auto attempt_finished = clock::now();  // one reading for metrics and health
+    accounting.record_attempt(target, a.report, result, attempt_finished);
+    admitted.finish(health_result(target, a.report, result, attempt_finished));
     if (result == attempt_result::client_gone) co_return;
     if (result == attempt_result::served) {
       if (!ctx.writer.started()) {

@@ -228,7 +228,13 @@ asio::awaitable<boost::system::error_code> write_and_read_head(
                             user_agent, request.headers, request.body.size(), head);
   const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(request.body)};
 
-  auto [wec, wn] = co_await detail::write_all(stream, buffers, deadline, write_until);
+  bool all = false;
+  boost::system::error_code wec;
+  const std::size_t sent = detail::write_now(stream, buffers, all, wec);
+  if (!wec && !all) {
+    auto [rest_ec, rest_n] = co_await detail::write_rest(stream, buffers, sent, deadline, write_until);
+    wec = rest_ec;
+  }
   if (wec) co_return wec;
   auto rec = co_await detail::read_message(stream, buffer, parser, true, deadline, head_until);
   response_started = parser.got_some() || buffer.size() > 0;
@@ -255,9 +261,8 @@ void upstream_exchange::shorten_deadline(std::chrono::steady_clock::time_point u
   state_->deadline = std::min(state_->deadline, until);
 }
 
-asio::awaitable<bool> upstream_exchange::read_some(std::string& out) {
+upstream_exchange::body_step upstream_exchange::parse_buffered(std::string& out) {
   auto& s = *state_;
-  if (s.failure != upstream_failure::none || s.complete) co_return false;
   auto& conn = *s.conn;
   auto& parser = *s.parser;
   for (;;) {
@@ -266,9 +271,8 @@ asio::awaitable<bool> upstream_exchange::read_some(std::string& out) {
     // otherwise let a read loop run past it.
     if (coarse_now() >= s.deadline) {
       s.fail(upstream_failure::timeout, "reading response body: deadline passed");
-      co_return false;
+      return body_step::finished;
     }
-    // Parse what is buffered first: a small body usually came with the head.
     const std::size_t before = out.size();
     boost::system::error_code ec;
     std::size_t used = 0;
@@ -277,24 +281,57 @@ asio::awaitable<bool> upstream_exchange::read_some(std::string& out) {
       conn.buffer.consume(used);
       if (ec == bhttp::error::need_more) ec = {};  // a chunk header is split across reads
     }
-    const std::size_t got = out.size() - before;
     if (ec) {
       s.fail(classify(ec), fmt::format("reading response body: {}", ec.message()));
-      co_return got > 0;
+      return body_step::finished;
     }
     if (parser.is_done()) {
       s.complete = true;
-      co_return got > 0;
+      return body_step::finished;
     }
-    if (got > 0) co_return true;
+    if (out.size() > before) return body_step::progress;
     if (used > 0 && conn.buffer.size() > 0) continue;  // the parser took a step (e.g. a chunk header)
+    return body_step::need_input;
+  }
+}
 
-    const auto until = std::min(s.deadline, coarse_now() + s.read_timeout);
-    boost::system::error_code rec;
-    if (conn.secure) {
-      rec = co_await detail::read_some_into(*conn.secure, conn.buffer, read_chunk_bytes, *conn.deadline, until);
-    } else {
-      rec = co_await detail::read_some_into(*conn.plain, conn.buffer, read_chunk_bytes, *conn.deadline, until);
+bool upstream_exchange::read_buffered(std::string& out, std::size_t limit) {
+  auto& s = *state_;
+  for (;;) {
+    if (s.failure != upstream_failure::none || s.complete) return true;
+    const auto step = parse_buffered(out);
+    if (out.size() > limit) {
+      s.fail(upstream_failure::too_large, fmt::format("response body over {} bytes", limit));
+      return true;
+    }
+    if (step == body_step::need_input) return false;
+  }
+}
+
+asio::awaitable<bool> upstream_exchange::read_some(std::string& out) {
+  auto& s = *state_;
+  if (s.failure != upstream_failure::none || s.complete) co_return false;
+  auto& conn = *s.conn;
+  auto& parser = *s.parser;
+  for (;;) {
+    // Parse what is buffered first: a small body usually came with the head.
+    const std::size_t before = out.size();
+    const auto step = parse_buffered(out);
+    if (step == body_step::finished) co_return out.size() > before;
+    if (step == body_step::progress) co_return true;
+
+    // Let the shard's other ready work run first, then read what is there
+    // and wait only if nothing is (see detail::read_message).
+    co_await asio::post(asio::use_awaitable);
+    boost::system::error_code rec = asio::error::would_block;
+    if (!conn.secure) rec = detail::read_now(*conn.plain, conn.buffer, read_chunk_bytes);
+    if (rec == asio::error::would_block) {
+      const auto until = std::min(s.deadline, coarse_now() + s.read_timeout);
+      if (conn.secure) {
+        rec = co_await detail::read_waiting(*conn.secure, conn.buffer, read_chunk_bytes, *conn.deadline, until);
+      } else {
+        rec = co_await detail::read_waiting(*conn.plain, conn.buffer, read_chunk_bytes, *conn.deadline, until);
+      }
     }
     if (rec == asio::error::eof) {
       // A body delimited by the connection's end is complete now; any other is
@@ -316,6 +353,7 @@ asio::awaitable<bool> upstream_exchange::read_some(std::string& out) {
 }
 
 asio::awaitable<bool> upstream_exchange::read_all(std::string& out, std::size_t limit) {
+  if (read_buffered(out, limit)) co_return state_->failure == upstream_failure::none;
   // (co_await is kept out of loop conditions: GCC 12 miscompiles some of those.)
   for (;;) {
     const bool more = co_await read_some(out);

@@ -98,6 +98,13 @@ class upstream_exchange {
   // Reads the remaining body into `out`, failing with too_large past `limit` bytes.
   asio::awaitable<bool> read_all(std::string& out, std::size_t limit);
 
+  // Takes what has already arrived of the body into `out`, without waiting
+  // (and without a coroutine: a small body usually comes with the head).
+  // True when that settled the body: complete, or failed (see failure(); past
+  // `limit` bytes it fails with too_large); false when read_all() must read
+  // the rest.
+  bool read_buffered(std::string& out, std::size_t limit);
+
   bool body_complete() const;
 
   // Brings the exchange's deadline forward to `until` (never later): reads
@@ -109,6 +116,10 @@ class upstream_exchange {
  private:
   friend class upstream_pool;
   struct state;
+  enum class body_step { progress, need_input, finished };
+  // Parses buffered body bytes into `out`: some arrived (progress), none
+  // without reading (need_input), or the body is complete or failed.
+  body_step parse_buffered(std::string& out);
   explicit upstream_exchange(std::unique_ptr<state> s);
   std::unique_ptr<state> state_;
 };

@@ -155,7 +155,9 @@ class connection_writer final : public response_writer {
     }
     status_ = message.result_int();
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(message.body())};
-    co_return co_await write(buffers);
+    std::size_t sent = 0;
+    if (try_write(buffers, sent)) co_return !failed();
+    co_return co_await finish_write(buffers, sent);
   }
 
   asio::awaitable<bool> send(unsigned status, std::span<const header_ref> fields, std::string_view body) override {
@@ -174,7 +176,9 @@ class connection_writer final : public response_writer {
     wire::append_response_head(status, version_, fields, {connection_field(), server_name, body.size()}, head_);
     status_ = status;
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body.data(), body.size())};
-    co_return co_await write(buffers);
+    std::size_t sent = 0;
+    if (try_write(buffers, sent)) co_return !failed();
+    co_return co_await finish_write(buffers, sent);
   }
 
   asio::awaitable<bool> begin_stream(response_head head) override {
@@ -196,7 +200,9 @@ class connection_writer final : public response_writer {
     head_.clear();
     wire::append_response_head(message.base(), head_);
     const asio::const_buffer buffer = asio::buffer(head_);
-    co_return co_await write(buffer);
+    std::size_t sent = 0;
+    if (try_write(buffer, sent)) co_return !failed();
+    co_return co_await finish_write(buffer, sent);
   }
 
   asio::awaitable<bool> write_chunk(std::string_view data) override {
@@ -207,10 +213,14 @@ class connection_writer final : public response_writer {
       wire::append_chunk_size(data.size(), head_);
       const std::array<asio::const_buffer, 3> chunk{asio::buffer(head_), asio::buffer(data.data(), data.size()),
                                                     asio::buffer("\r\n", 2)};
-      co_return co_await write(chunk);
+      std::size_t sent = 0;
+      if (try_write(chunk, sent)) co_return !failed();
+      co_return co_await finish_write(chunk, sent);
     }
     const asio::const_buffer raw(data.data(), data.size());
-    co_return co_await write(raw);
+    std::size_t sent = 0;
+    if (try_write(raw, sent)) co_return !failed();
+    co_return co_await finish_write(raw, sent);
   }
 
   asio::awaitable<bool> end_stream() override {
@@ -218,7 +228,9 @@ class connection_writer final : public response_writer {
     state_ = state::finished;
     if (version_ < 11) co_return true;
     const asio::const_buffer last = asio::buffer("0\r\n\r\n", 5);
-    co_return co_await write(last);
+    std::size_t sent = 0;
+    if (try_write(last, sent)) co_return !failed();
+    co_return co_await finish_write(last, sent);
   }
 
   void reset() override {
@@ -259,11 +271,25 @@ class connection_writer final : public response_writer {
  private:
   enum class state { idle, streaming, finished, failed };
 
-  // One write of the response, within write_timeout; false once it failed.
+  // Writing a piece of the response: try_write() writes what the socket takes
+  // at once, without a coroutine of its own, and says whether that settled it
+  // (everything written, or failed); only then does a caller await
+  // finish_write() for the rest, within write_timeout. Callers then answer
+  // false once the write failed.
   template <class Buffers>
-  asio::awaitable<bool> write(const Buffers& buffers) {
+  bool try_write(const Buffers& buffers, std::size_t& sent) {
+    bool all = false;
+    boost::system::error_code ec;
+    sent = detail::write_now(stream_, buffers, all, ec);
+    bytes_sent_ += sent;
+    if (ec) note(ec);
+    return ec || all;
+  }
+
+  template <class Buffers>
+  asio::awaitable<bool> finish_write(Buffers buffers, std::size_t sent) {
     const auto until = coarse_now() + write_timeout_;
-    auto [ec, n] = co_await write_all(stream_, buffers, deadline_, until);
+    auto [ec, n] = co_await detail::write_rest(stream_, buffers, sent, deadline_, until);
     bytes_sent_ += n;
     co_return note(ec);
   }
@@ -520,8 +546,12 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
         auto [cec, cn] = co_await write_all(stream, cont, deadline, write_until);
         if (cec) break;
       }
-      const auto body_until = coarse_now() + options.body_timeout;
-      auto bec = co_await read_message(stream, buffer, parser, false, deadline, body_until);
+      // A small body usually arrived with the head: then no read, no coroutine.
+      boost::system::error_code bec;
+      if (!detail::parse_buffered(buffer, parser, false, bec)) {
+        const auto body_until = coarse_now() + options.body_timeout;
+        bec = co_await read_message(stream, buffer, parser, false, deadline, body_until);
+      }
       if (bec) {
         hec = bec;
         if (bec == bhttp::error::body_limit) {

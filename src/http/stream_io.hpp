@@ -99,14 +99,20 @@ inline std::size_t receive_direct(asio::ip::tcp::socket& socket, asio::mutable_b
   }
 }
 
-// Writes all of `buffers`, by `until`. On a plain socket (which must be in
-// non-blocking mode) it first writes directly: a message usually fits the
-// socket's send buffer, and then no asynchronous operation is needed, as in
-// nginx. Whatever does not fit is written asynchronously.
+// Most reads and writes here complete without waiting, so each comes as a
+// plain function for that case and a coroutine only for the rest: calling a
+// coroutine costs a frame and a trip through Asio's coroutine machinery even
+// when it never suspends, and a proxied request makes a dozen such calls.
+
+// Writes what the socket takes of `buffers` now, without waiting, and returns
+// how many bytes that was; `all` says whether that was everything. On a plain
+// socket (which must be in non-blocking mode) that is usually the whole
+// message, as in nginx. TLS streams write nothing here. `ec` is set on an
+// error other than a full send buffer.
 template <class Stream, class Buffers>
-asio::awaitable<std::pair<boost::system::error_code, std::size_t>> write_all(
-    Stream& stream, const Buffers& buffers, io_deadline& deadline, std::chrono::steady_clock::time_point until) {
-  std::size_t sent = 0;
+std::size_t write_now(Stream& stream, const Buffers& buffers, bool& all, boost::system::error_code& ec) {
+  all = false;
+  ec = {};
   if constexpr (is_plain<Stream>) {
     std::array<iovec, 8> parts;
     std::size_t count = 0;
@@ -120,87 +126,128 @@ asio::awaitable<std::pair<boost::system::error_code, std::size_t>> write_all(
       }
       parts[count++] = iovec{const_cast<void*>(b.data()), b.size()};
     }
-    boost::system::error_code ec;
-    sent = send_direct(stream, parts.data(), count, ec);
-    if (ec && ec != asio::error::would_block) co_return std::pair{ec, sent};
-    if (fits && sent == asio::buffer_size(buffers)) co_return std::pair{boost::system::error_code{}, sent};
+    const std::size_t sent = send_direct(stream, parts.data(), count, ec);
+    if (ec == asio::error::would_block) ec = {};
+    all = !ec && fits && sent == asio::buffer_size(buffers);
+    return sent;
+  } else {
+    (void)stream;
+    (void)buffers;
+    return 0;
   }
+}
+
+// Writes `buffers` after their first `sent` bytes, waiting as needed, by
+// `until`. Returns the error and the bytes this call wrote.
+template <class Stream, class Buffers>
+asio::awaitable<std::pair<boost::system::error_code, std::size_t>> write_rest(
+    Stream& stream, const Buffers& buffers, std::size_t sent, io_deadline& deadline,
+    std::chrono::steady_clock::time_point until) {
   beast::buffers_suffix<Buffers> rest(buffers);
   rest.consume(sent);
   deadline.expires_at(until);
   auto [ec, n] = co_await asio::async_write(stream, rest, use_tuple);
   deadline.clear();
   if (ec && deadline.expired()) ec = beast::error::timeout;
-  co_return std::pair{ec, sent + n};
+  co_return std::pair{ec, n};
 }
 
-// Reads what the peer has sent into `buffer` (at most `max` bytes at once),
-// by `until`. First the coroutine lets the shard's other ready work run: the
-// peer is usually still answering what we just wrote, and reading at once
-// would mostly cost a recv() failing with EAGAIN, a syscall, where a trip
-// through the scheduler costs far less. Then a plain socket is read
-// directly, which needs no asynchronous operation when bytes are waiting;
-// only when none are does it wait asynchronously (with the deadline).
+// Writes all of `buffers`, by `until`: write_now(), then write_rest() for
+// whatever did not fit.
+template <class Stream, class Buffers>
+asio::awaitable<std::pair<boost::system::error_code, std::size_t>> write_all(
+    Stream& stream, const Buffers& buffers, io_deadline& deadline, std::chrono::steady_clock::time_point until) {
+  bool all = false;
+  boost::system::error_code ec;
+  const std::size_t sent = write_now(stream, buffers, all, ec);
+  if (ec || all) co_return std::pair{ec, sent};
+  auto [rec, n] = co_await write_rest(stream, buffers, sent, deadline, until);
+  co_return std::pair{rec, sent + n};
+}
+
+// Reads what a plain socket has waiting into `buffer` (at most `max` bytes),
+// without waiting: asio::error::would_block when nothing is there (and always
+// for TLS streams, whose bytes need the TLS engine).
 template <class Stream>
-asio::awaitable<boost::system::error_code> read_some_into(Stream& stream, beast::flat_buffer& buffer, std::size_t max,
-                                                          io_deadline& deadline,
-                                                          std::chrono::steady_clock::time_point until) {
-  co_await asio::post(asio::use_awaitable);
-  const std::size_t want = beast::read_size(buffer, max);
+boost::system::error_code read_now(Stream& stream, beast::flat_buffer& buffer, std::size_t max) {
   if constexpr (is_plain<Stream>) {
     boost::system::error_code ec;
-    const std::size_t n = receive_direct(stream, buffer.prepare(want), ec);
-    if (ec != asio::error::would_block) {
-      buffer.commit(n);
-      co_return ec;
-    }
+    const std::size_t n = receive_direct(stream, buffer.prepare(beast::read_size(buffer, max)), ec);
+    if (ec != asio::error::would_block) buffer.commit(n);
+    return ec;
+  } else {
+    (void)stream;
+    (void)buffer;
+    (void)max;
+    return asio::error::would_block;
   }
+}
+
+// Waits for bytes and reads them into `buffer` (at most `max`), by `until`.
+template <class Stream>
+asio::awaitable<boost::system::error_code> read_waiting(Stream& stream, beast::flat_buffer& buffer, std::size_t max,
+                                                        io_deadline& deadline,
+                                                        std::chrono::steady_clock::time_point until) {
   deadline.expires_at(until);
-  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(want), use_tuple);
+  auto [ec, n] = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, max)), use_tuple);
   deadline.clear();
   buffer.commit(n);
   if (ec && ec != asio::error::eof && deadline.expired()) ec = beast::error::timeout;
   co_return ec;
 }
 
-// Feeds what is buffered to `parser` and reads more until it has the header
-// (`header_only`) or the whole message, by `until`. Errors are those of
-// Beast's own read: end_of_stream when the connection ends before the first
-// byte, partial_message within one, timeout, or a parse error.
+// Feeds what is buffered to `parser` until it has the header (`header_only`)
+// or the whole message, or needs more input. Returns true when it stopped for
+// a reason other than needing input (`ec` then says whether that was an
+// error); false when more bytes must be read.
+template <class Parser>
+bool parse_buffered(beast::flat_buffer& buffer, Parser& parser, bool header_only, boost::system::error_code& ec) {
+  namespace bhttp = beast::http;
+  const auto complete = [&] { return header_only ? parser.is_header_done() : parser.is_done(); };
+  ec = {};
+  if (complete()) return true;
+  while (buffer.size() > 0) {
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec == bhttp::error::need_more) {
+      ec = {};
+      return false;
+    }
+    if (ec || complete()) return true;
+    if (used == 0) return false;
+  }
+  return false;
+}
+
+// Reads until `parser` has the header (`header_only`) or the whole message,
+// by `until`. Errors are those of Beast's own read: end_of_stream when the
+// connection ends before the first byte, partial_message within one,
+// timeout, or a parse error.
+//
+// Before each read the coroutine lets the shard's other ready work run: the
+// peer is usually still answering what we just wrote, and reading at once
+// would mostly cost a recv() failing with EAGAIN, a syscall, where a trip
+// through the scheduler costs far less. Then a plain socket is read directly,
+// which needs no asynchronous operation when bytes are waiting; only when
+// none are does it wait asynchronously (with the deadline).
 template <class Stream, class Parser>
 asio::awaitable<boost::system::error_code> read_message(Stream& stream, beast::flat_buffer& buffer, Parser& parser,
                                                         bool header_only, io_deadline& deadline,
                                                         std::chrono::steady_clock::time_point until) {
   namespace bhttp = beast::http;
-  const auto complete = [&] { return header_only ? parser.is_header_done() : parser.is_done(); };
+  constexpr std::size_t max_read = 64 * 1024;
   boost::system::error_code ec;
-  bool finished = complete();
-  while (!finished) {
-    // Parse what is buffered; the parser may take it in several steps.
-    bool need_input = buffer.size() == 0;
-    while (!need_input) {
-      ec = {};
-      const std::size_t used = parser.put(buffer.data(), ec);
-      buffer.consume(used);
-      if (ec == bhttp::error::need_more) {
-        ec = {};
-        need_input = true;
-      } else if (ec || complete()) {
-        finished = true;
-        break;
-      } else if (used == 0 || buffer.size() == 0) {
-        need_input = true;
-      }
-    }
-    if (finished) break;
-    const auto rec = co_await read_some_into(stream, buffer, 64 * 1024, deadline, until);
+  while (!parse_buffered(buffer, parser, header_only, ec)) {
+    co_await asio::post(asio::use_awaitable);
+    auto rec = read_now(stream, buffer, max_read);
+    if (rec == asio::error::would_block) rec = co_await read_waiting(stream, buffer, max_read, deadline, until);
     if (rec == asio::error::eof) {
       if (!parser.got_some()) {
         ec = bhttp::error::end_of_stream;
       } else {
         ec = {};
         parser.put_eof(ec);
-        if (!ec && !complete()) ec = bhttp::error::partial_message;
+        if (!ec && !(header_only ? parser.is_header_done() : parser.is_done())) ec = bhttp::error::partial_message;
       }
       break;
     }
