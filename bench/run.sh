@@ -71,7 +71,7 @@ need_nginx_direct() {
 
 die() { echo "bench: $*" >&2; exit 1; }
 
-for tool in wrk nginx taskset curl awk; do
+for tool in wrk nginx taskset setsid curl awk; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (run scripts/install-deps.sh)"
 done
 nginx_bin="$(command -v nginx)"
@@ -101,6 +101,7 @@ cleanup() {
   local pid
   for pid in "${pids[@]}"; do
     kill -TERM "$pid" 2>/dev/null || true
+    kill -CONT "$pid" 2>/dev/null || true  # one stopped by pause_other_gatewayz
   done
   for pid in "${pids[@]}"; do
     for _ in $(seq 1 50); do
@@ -180,17 +181,44 @@ declare -A rps p50 p99 errs desc
 # Per-round values (space-separated) when ROUNDS > 1; the table shows their medians.
 declare -A rps_all p50_all p99_all
 
+# Only the proxy under test may run on the proxy core during a row: the other
+# gatewayz instances are stopped (SIGSTOP) while it is measured and continued
+# afterwards. Idle, they would still do background work there (ledger
+# flushes, the SQLite checkpoints left from their own rows, health
+# sweeps), which lands in whichever row runs next; stopped, that work waits
+# for the instance's own next row, where it belongs.
+# gatewayz_of_row ROW -> the gatewayz instance a row measures (none for the others)
+gatewayz_of_row() {
+  case "$1" in
+    gatewayz-stream) echo gatewayz ;;
+    gatewayz*) echo "$1" ;;
+    *) echo "" ;;
+  esac
+}
+pause_other_gatewayz() {
+  local keep="$1" name
+  for name in "${!gw_pids[@]}"; do
+    [[ "$name" == "$keep" ]] || kill -STOP "${gw_pids[$name]}" 2>/dev/null || true
+  done
+}
+resume_all_gatewayz() {
+  local name
+  for name in "${!gw_pids[@]}"; do kill -CONT "${gw_pids[$name]}" 2>/dev/null || true; done
+}
+
 # measure ROW DESCRIPTION URL BODY [BEARER]
 measure() {
   local row="$1" description="$2" url="$3" body="$4" bearer="${5:-}" out line
   desc[$row]="$description"
   echo "bench: $row: $description (${duration}s, round $round/$rounds)" >&2
+  pause_other_gatewayz "$(gatewayz_of_row "$row")"
   if [[ "$warmup" != "0" ]]; then
     BENCH_BODY="$body" BENCH_BEARER="$bearer" "${pin_load[@]}" wrk -t"$wrk_threads" -c"$connections" \
       -d"${warmup}s" -s "$bench_dir/chat.lua" "$url" >/dev/null 2>&1 || true
   fi
   out="$(BENCH_BODY="$body" BENCH_BEARER="$bearer" "${pin_load[@]}" wrk -t"$wrk_threads" -c"$connections" \
     -d"${duration}s" --latency -s "$bench_dir/chat.lua" "$url" 2>&1)" || die "wrk failed for $row: $out"
+  resume_all_gatewayz
   { echo "=== $row (round $round): $description"; echo "$out"; echo; } >>"$wrk_log"
   line="$(grep '^BENCH_RESULT ' <<<"$out" | tail -n 1)"
   [[ -n "$line" ]] || die "no result line from wrk for $row: $out"
@@ -288,7 +316,12 @@ declare -A gw_pids gw_ports
 # start_gatewayz NAME: serves $tmp_dir/NAME.yaml on CPU $PROXY_CPU.
 start_gatewayz() {
   local name="$1"
-  "${pin_proxy[@]}" "$bin" serve --config "$tmp_dir/$name.yaml" >"$tmp_dir/$name.log" 2>&1 &
+  # In a session of its own: pause_other_gatewayz stops instances, and the
+  # kernel hangs up (SIGHUP) the stopped members of an orphaned process group
+  # whenever a process of that group exits, as each wrk does when the bench
+  # runs without a controlling terminal. (setsid does not fork here, so $! is
+  # the server's pid.)
+  setsid "${pin_proxy[@]}" "$bin" serve --config "$tmp_dir/$name.yaml" >"$tmp_dir/$name.log" 2>&1 &
   gw_pids[$name]=$!
   pids+=("$!")
   gw_ports[$name]="$(wait_for_port_file "$tmp_dir/$name.port" "$!" "gatewayz serve ($name)")"

@@ -319,23 +319,23 @@ asio::awaitable<attempt_result> attempt::run() {
   out.headers.emplace_back("x-request-id", request_id);
 
   report.sent_at = clock::now();
-  std::unique_ptr<http::upstream_exchange> exchange;
+  http::upstream_exchange exchange;
   clock::time_point answered_at;  // the response head, or the failure
   {
     wait_timer timing{report, report.sent_at};
     exchange = co_await pool.send(out, deadline);
     answered_at = timing.stop();
   }
-  if (exchange->failure() == http::upstream_failure::cancelled) co_return attempt_result::client_gone;
-  if (exchange->failure() != http::upstream_failure::none) {
-    last_error = error_for(exchange->failure(), provider.name);
-    report.error_type = failure_name(exchange->failure());
+  if (exchange.failure() == http::upstream_failure::cancelled) co_return attempt_result::client_gone;
+  if (exchange.failure() != http::upstream_failure::none) {
+    last_error = error_for(exchange.failure(), provider.name);
+    report.error_type = failure_name(exchange.failure());
     report.provider_failure = true;
     co_return attempt_result::retryable;
   }
   report.ttfb = answered_at - report.sent_at;
 
-  const unsigned status = exchange->status();
+  const unsigned status = exchange.status();
   report.upstream_status = status;
   if (status < 200 || status >= 300) {
     report.error_type = status_name(status);
@@ -349,9 +349,9 @@ asio::awaitable<attempt_result> attempt::run() {
     std::string body;
     {
       wait_timer timing{report};
-      co_await exchange->read_all(body, 64 * 1024);
+      co_await exchange.read_all(body, 64 * 1024);
     }
-    if (exchange->failure() == http::upstream_failure::cancelled) co_return attempt_result::client_gone;
+    if (exchange.failure() == http::upstream_failure::cancelled) co_return attempt_result::client_gone;
     last_error = api_error::upstream_status(static_cast<int>(status), provider.name,
                                             adapter.error_message(body));
     if (retryable_status(status)) {
@@ -362,21 +362,21 @@ asio::awaitable<attempt_result> attempt::run() {
     co_return attempt_result::served;  // the caller sends last_error as is
   }
 
-  if (request.stream) co_return co_await stream_response(*exchange);
+  if (request.stream) co_return co_await stream_response(exchange);
 
   std::string body;
   bool complete = false;
-  if (exchange->read_buffered(body, provider.max_response_bytes)) {
+  if (exchange.read_buffered(body, provider.max_response_bytes)) {
     // The body came with the head: no wait to time, no coroutine to run.
-    complete = exchange->failure() == http::upstream_failure::none;
+    complete = exchange.failure() == http::upstream_failure::none;
   } else {
     wait_timer timing{report};
-    complete = co_await exchange->read_all(body, provider.max_response_bytes);
+    complete = co_await exchange.read_all(body, provider.max_response_bytes);
   }
   if (!complete) {
-    if (exchange->failure() == http::upstream_failure::cancelled) co_return attempt_result::client_gone;
-    last_error = error_for(exchange->failure(), provider.name);
-    report.error_type = failure_name(exchange->failure());
+    if (exchange.failure() == http::upstream_failure::cancelled) co_return attempt_result::client_gone;
+    last_error = error_for(exchange.failure(), provider.name);
+    report.error_type = failure_name(exchange.failure());
     report.provider_failure = true;
     co_return attempt_result::retryable;
   }

@@ -49,19 +49,19 @@ asio::awaitable<probe_result> probe_one(target& t) {
   request.target = t.path;
   for (const auto& [name, value] : t.headers) request.headers.emplace_back(name, value);
   const auto deadline = clock::now() + t.timeout;
-  std::unique_ptr<http::upstream_exchange> exchange = co_await t.pool->send(request, deadline);
+  http::upstream_exchange exchange = co_await t.pool->send(request, deadline);
   probe_result result;
-  if (exchange->failure() != http::upstream_failure::none) {
-    result.cancelled = exchange->failure() == http::upstream_failure::cancelled;
-    result.detail = exchange->failure_detail();
+  if (exchange.failure() != http::upstream_failure::none) {
+    result.cancelled = exchange.failure() == http::upstream_failure::cancelled;
+    result.detail = exchange.failure_detail();
     co_return result;
   }
-  result.http_status = exchange->status();
+  result.http_status = exchange.status();
   std::string body;
-  const bool complete = co_await exchange->read_all(body, max_probe_body_bytes);
+  const bool complete = co_await exchange.read_all(body, max_probe_body_bytes);
   if (!complete) {
-    result.cancelled = exchange->failure() == http::upstream_failure::cancelled;
-    result.detail = exchange->failure_detail();
+    result.cancelled = exchange.failure() == http::upstream_failure::cancelled;
+    result.detail = exchange.failure_detail();
     co_return result;
   }
   result.ok = result.http_status >= 200 && result.http_status < 300;

@@ -245,11 +245,47 @@ asio::awaitable<boost::system::error_code> write_and_read_head(
 
 upstream_exchange::upstream_exchange(std::unique_ptr<state> s) : state_(std::move(s)) {}
 
-upstream_exchange::~upstream_exchange() {
-  if (state_ && state_->conn && state_->complete && state_->failure == upstream_failure::none &&
-      state_->parser && state_->parser->keep_alive()) {
-    state_->pool->release(std::move(state_->conn));
+std::unique_ptr<upstream_exchange::state> upstream_pool::take_state() {
+  if (spare_states_.empty()) return std::make_unique<upstream_exchange::state>();
+  auto s = std::move(spare_states_.back());
+  spare_states_.pop_back();
+  return s;
+}
+
+void upstream_pool::recycle(std::unique_ptr<upstream_exchange::state> s) {
+  s->conn.reset();  // one not released above is closed here
+  s->parser.reset();
+  s->failure = upstream_failure::none;
+  s->detail.clear();
+  s->complete = false;
+  // As many as connections may be pooled: enough for the exchanges in flight.
+  if (spare_states_.size() < settings_.max_idle_connections) spare_states_.push_back(std::move(s));
+}
+
+upstream_exchange::upstream_exchange() = default;
+
+upstream_exchange::~upstream_exchange() { end(); }
+
+upstream_exchange::upstream_exchange(upstream_exchange&& other) noexcept : state_(std::move(other.state_)) {}
+
+upstream_exchange& upstream_exchange::operator=(upstream_exchange&& other) noexcept {
+  if (this != &other) {
+    end();
+    state_ = std::move(other.state_);
   }
+  return *this;
+}
+
+void upstream_exchange::end() noexcept {
+  if (!state_) return;
+  // Taken out of the state first: a state kept by its pool must not keep the
+  // pool alive.
+  const std::shared_ptr<upstream_pool> pool = std::move(state_->pool);
+  if (state_->conn && state_->complete && state_->failure == upstream_failure::none && state_->parser &&
+      state_->parser->keep_alive()) {
+    pool->release(std::move(state_->conn));
+  }
+  pool->recycle(std::move(state_));
 }
 
 upstream_failure upstream_exchange::failure() const { return state_->failure; }
@@ -467,9 +503,9 @@ asio::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::conne
   co_return c;
 }
 
-asio::awaitable<std::unique_ptr<upstream_exchange>> upstream_pool::send(const outgoing_request& request,
-                                                                       clock::time_point deadline) {
-  auto s = std::make_unique<upstream_exchange::state>();
+asio::awaitable<upstream_exchange> upstream_pool::send(const outgoing_request& request,
+                                                     clock::time_point deadline) {
+  auto s = take_state();
   s->pool = shared_from_this();
   s->deadline = deadline;
   s->read_timeout = settings_.read_timeout;
@@ -501,7 +537,7 @@ asio::awaitable<std::unique_ptr<upstream_exchange>> upstream_pool::send(const ou
       s->conn = co_await connect(deadline, failure, detail);
       if (!s->conn) {
         s->fail(failure, std::move(detail));
-        co_return std::unique_ptr<upstream_exchange>(new upstream_exchange(std::move(s)));
+        co_return upstream_exchange(std::move(s));
       }
     }
 
@@ -526,7 +562,7 @@ asio::awaitable<std::unique_ptr<upstream_exchange>> upstream_pool::send(const ou
       // From here on the body is parsed as far as the input goes in one call.
       s->parser->eager(true);
       if (s->parser->is_done()) s->complete = true;
-      co_return std::unique_ptr<upstream_exchange>(new upstream_exchange(std::move(s)));
+      co_return upstream_exchange(std::move(s));
     }
     const auto failure = classify(ec);
     // A kept-alive connection the upstream closed while idle fails before any
@@ -538,10 +574,10 @@ asio::awaitable<std::unique_ptr<upstream_exchange>> upstream_pool::send(const ou
       continue;
     }
     s->fail(failure, fmt::format("exchange with {}: {}", endpoint_.host, ec.message()));
-    co_return std::unique_ptr<upstream_exchange>(new upstream_exchange(std::move(s)));
+    co_return upstream_exchange(std::move(s));
   }
   s->fail(upstream_failure::closed, "connection closed before a response");
-  co_return std::unique_ptr<upstream_exchange>(new upstream_exchange(std::move(s)));
+  co_return upstream_exchange(std::move(s));
 }
 
 }  // namespace gatewayz::http

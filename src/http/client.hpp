@@ -80,10 +80,15 @@ class upstream_pool;
 
 // One request/response exchange. Obtain with upstream_pool::send(); read the
 // body until read_some() returns false. Destroying it returns the connection
-// to the pool when the response was read completely and allows reuse.
+// to the pool when the response was read completely and allows reuse. A
+// handle: its state comes from the pool and goes back to it for the next
+// exchange, so an exchange allocates nothing once the pool is warm.
 class upstream_exchange {
  public:
+  upstream_exchange();  // empty: only assignment and destruction are valid
   ~upstream_exchange();
+  upstream_exchange(upstream_exchange&& other) noexcept;
+  upstream_exchange& operator=(upstream_exchange&& other) noexcept;
   upstream_exchange(const upstream_exchange&) = delete;
   upstream_exchange& operator=(const upstream_exchange&) = delete;
 
@@ -116,6 +121,7 @@ class upstream_exchange {
  private:
   friend class upstream_pool;
   struct state;
+  void end() noexcept;  // gives the connection (when reusable) and the state back to the pool
   enum class body_step { progress, need_input, finished };
   // Parses buffered body bytes into `out`: some arrived (progress), none
   // without reading (need_input), or the body is complete or failed.
@@ -135,8 +141,8 @@ class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
   // Always returns an exchange; check failure(). A pooled connection that
   // turns out to be stale (closed before any response byte) is retried once
   // on a fresh connection.
-  asio::awaitable<std::unique_ptr<upstream_exchange>> send(
-      const outgoing_request& request, std::chrono::steady_clock::time_point deadline);
+  asio::awaitable<upstream_exchange> send(const outgoing_request& request,
+                                          std::chrono::steady_clock::time_point deadline);
 
   const upstream_endpoint& endpoint() const { return endpoint_; }
   std::size_t idle_connections() const;
@@ -147,6 +153,8 @@ class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
   asio::awaitable<std::unique_ptr<connection>> connect(std::chrono::steady_clock::time_point deadline,
                                                        upstream_failure& failure, std::string& detail);
   void release(std::unique_ptr<connection> c);
+  std::unique_ptr<upstream_exchange::state> take_state();
+  void recycle(std::unique_ptr<upstream_exchange::state> s);
 
   asio::io_context& io_;
   upstream_endpoint endpoint_;
@@ -154,6 +162,7 @@ class upstream_pool : public std::enable_shared_from_this<upstream_pool> {
   struct tls_state;
   std::unique_ptr<tls_state> tls_;
   std::vector<std::unique_ptr<connection>> idle_;
+  std::vector<std::unique_ptr<upstream_exchange::state>> spare_states_;  // see upstream_exchange
 };
 
 }  // namespace gatewayz::http

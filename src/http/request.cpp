@@ -10,7 +10,10 @@ namespace gatewayz::http {
 namespace bhttp = boost::beast::http;
 
 namespace {
-constexpr std::size_t retained_body_bytes = 64 * 1024;
+// What a connection keeps between requests: enough for typical chat requests
+// and their heads, little enough that ten thousand idle connections stay cheap.
+constexpr std::size_t retained_body_bytes = 16 * 1024;
+constexpr std::size_t retained_text_bytes = 4 * 1024;
 }  // namespace
 
 std::string_view request::method_string() const {
@@ -52,7 +55,11 @@ void request::clear() {
   version_ = 11;
   keep_alive_ = false;
   method_at_ = method_size_ = target_at_ = target_size_ = 0;
-  text_.clear();
+  if (text_.capacity() > retained_text_bytes) {
+    std::string().swap(text_);
+  } else {
+    text_.clear();
+  }
   fields_.clear();
   // Capacity is kept for the next request on the connection, but not a large
   // body's: an idle connection should not hold megabytes.

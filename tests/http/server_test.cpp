@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <optional>
@@ -60,6 +61,14 @@ request_handler make_test_handler(std::shared_ptr<counters> c) {
         co_await ctx.writer.write_chunk(event);
       }
       co_await ctx.writer.end_stream();
+      ++c->completed;
+      co_return;
+    }
+    if (target == "/views") {
+      const std::array<header_ref, 3> fields{header_ref{"Content-Type", "text/plain"},
+                                             header_ref{"X-Split", "a\r\nInjected: 1"},
+                                             header_ref{"x-custom", "yes"}};
+      co_await ctx.writer.send(201, fields, "made");
       ++c->completed;
       co_return;
     }
@@ -148,6 +157,28 @@ class server_fixture : public ::testing::Test {
   std::optional<server> server_;
   std::thread thread_;
 };
+
+TEST_F(server_fixture, a_response_sent_from_views_keeps_the_connection_and_drops_unsafe_fields) {
+  start({});
+  auto s = connect();
+  beast::flat_buffer buffer;
+  for (int i = 0; i < 2; ++i) {
+    send_raw(s, "GET /views HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto res = read_response(s, buffer);
+    EXPECT_EQ(res.result_int(), 201);
+    EXPECT_EQ(res.body(), "made");
+    EXPECT_EQ(res[bhttp::field::content_type], "text/plain");
+    EXPECT_EQ(res["x-custom"], "yes");
+    EXPECT_EQ(res["x-split"], "");
+    EXPECT_EQ(res["injected"], "");
+    EXPECT_EQ(res[bhttp::field::server], "gatewayz");
+    EXPECT_TRUE(res.keep_alive());
+  }
+  send_raw(s, "GET /views HTTP/1.0\r\n\r\n");
+  const std::string raw = read_until_close(s);
+  EXPECT_TRUE(raw.starts_with("HTTP/1.0 201 Created\r\n")) << raw;
+  EXPECT_NE(raw.find("\r\n\r\nmade"), std::string::npos) << raw;
+}
 
 TEST_F(server_fixture, keep_alive_serves_several_requests_on_one_connection) {
   start({});
