@@ -219,6 +219,18 @@ measure() {
   out="$(BENCH_BODY="$body" BENCH_BEARER="$bearer" "${pin_load[@]}" wrk -t"$wrk_threads" -c"$connections" \
     -d"${duration}s" --latency -s "$bench_dir/chat.lua" "$url" 2>&1)" || die "wrk failed for $row: $out"
   resume_all_gatewayz
+  # Failed requests from a gatewayz: keep what its /metrics says about them
+  # (requests by status, ledger backlog refusals, breakers, the store's checkpoint timings), since
+  # the instance and its temp dir are gone once the run ends.
+  local instance
+  instance="$(gatewayz_of_row "$row")"
+  if [[ -n "$instance" ]] && grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+    { echo "--- $instance /metrics after the failures:"
+      curl -s --max-time 5 "http://127.0.0.1:${gw_ports[$instance]}/metrics" |
+        grep -E '^(fastapi_requests_total|gatewayz_ledger_backlog|gatewayz_circuit_breaker_state|circuit_breaker_rejected|gatewayz_telemetry_dropped|database_query_duration_seconds_(count|sum))' |
+        grep -v ' 0$' || true
+      echo; } >>"$wrk_log"
+  fi
   { echo "=== $row (round $round): $description"; echo "$out"; echo; } >>"$wrk_log"
   line="$(grep '^BENCH_RESULT ' <<<"$out" | tail -n 1)"
   [[ -n "$line" ]] || die "no result line from wrk for $row: $out"

@@ -521,8 +521,11 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     // request line has been parsed by then.
     if (parser.is_header_done() || hec == bhttp::error::body_limit) {
       observed.start(parser.get().method(), parser.get().target(), head_read_at);
-    } else if (hec && hec != bhttp::error::end_of_stream && hec != asio::error::eof &&
+    } else if (hec && parser.got_some() && hec != bhttp::error::end_of_stream && hec != asio::error::eof &&
                hec != beast::error::timeout) {
+      // (No byte of a request, no request: a kept-alive connection the
+      // client resets between requests, as load generators do when they
+      // stop, is not counted as one.)
       observed.start(bhttp::verb::unknown, {}, head_read_at);
     }
 

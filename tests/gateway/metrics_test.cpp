@@ -10,6 +10,7 @@
 #include <optional>
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "harness.hpp"
 
@@ -199,6 +200,40 @@ TEST_F(MetricsTest, RequestsTheServerRejectsItselfAreCounted) {
   EXPECT_EQ(post("/v1/chat/completions", big).status, 413U);
   const auto text = scrape();
   EXPECT_EQ(value_of(text, R"(fastapi_requests_total{method="POST",path="/v1/chat/completions",status_code="413"})"), 1)
+      << ::testing::PrintToString(lines_starting(text, "fastapi_requests_total"));
+}
+
+// A connection reset between requests is no request; one reset in the middle
+// of a request's head is a request the client gave up on (499).
+TEST_F(MetricsTest, AResetBetweenRequestsIsNotCountedAsARequest) {
+  auto& m = add_mock();
+  start_gateway(priced(m));
+  const auto reset_after = [&](std::string_view bytes, bool read_answer) {
+    asio::io_context io;
+    asio::ip::tcp::socket s{io};
+    s.connect({asio::ip::make_address("127.0.0.1"), port()});
+    asio::write(s, asio::buffer(bytes.data(), bytes.size()));
+    if (read_answer) {
+      beast::flat_buffer buffer;
+      bhttp::response<bhttp::string_body> res;
+      bhttp::read(s, buffer, res);
+      EXPECT_EQ(res.result_int(), 404);
+    }
+    s.set_option(asio::socket_base::linger(true, 0));
+    s.close();
+  };
+  reset_after("GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n", true);
+  reset_after("GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n", true);
+  reset_after("GET /half-a-he", false);
+  // The server notices the last reset asynchronously.
+  std::string text;
+  for (int i = 0; i < 100; ++i) {
+    text = scrape();
+    if (value_of(text, R"(fastapi_requests_total{method="OTHER",path="unmatched",status_code="499"})") >= 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(value_of(text, R"(fastapi_requests_total{method="GET",path="unmatched",status_code="404"})"), 2);
+  EXPECT_EQ(value_of(text, R"(fastapi_requests_total{method="OTHER",path="unmatched",status_code="499"})"), 1)
       << ::testing::PrintToString(lines_starting(text, "fastapi_requests_total"));
 }
 
