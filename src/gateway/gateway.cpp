@@ -292,12 +292,15 @@ struct attempt {
 
  private:
   asio::awaitable<attempt_result> stream_response(http::upstream_exchange& exchange);
+  // The fields of every answer an attempt gives the client.
+  std::array<http::header_ref, 3> answer_fields(std::string_view content_type) const {
+    return {http::header_ref{"Content-Type", content_type}, http::header_ref{"x-request-id", request_id},
+            http::header_ref{"x-gatewayz-provider", provider.name}};
+  }
   http::response_head head(unsigned status, std::string_view content_type) const {
     http::response_head h;
     h.result(static_cast<bhttp::status>(status));
-    h.set(bhttp::field::content_type, content_type);
-    h.set("x-request-id", request_id);
-    h.set("x-gatewayz-provider", provider.name);
+    for (const auto& [name, value] : answer_fields(content_type)) h.set(name, value);
     return h;
   }
 };
@@ -388,9 +391,7 @@ asio::awaitable<attempt_result> attempt::run() {
     co_return attempt_result::retryable;
   }
   // Written from views: no fields container, no allocation per field.
-  const std::array<http::header_ref, 3> fields{http::header_ref{"Content-Type", "application/json"},
-                                               http::header_ref{"x-request-id", request_id},
-                                               http::header_ref{"x-gatewayz-provider", provider.name}};
+  const auto fields = answer_fields("application/json");
   report.client_status = 200;
   const bool sent = co_await ctx.writer.send(200, fields, body);
   if (!sent) co_return attempt_result::client_gone;
@@ -1109,6 +1110,12 @@ class gateway::impl::request_accounting {
   void finish() noexcept;
   void finish_untried() noexcept;
   void publish(request_summary& summary) noexcept;
+  // The wall-clock time the request arrived, from the steady time `now`:
+  // worked out only when a summary needs it (two clock reads).
+  std::chrono::system_clock::time_point received_wall(clock::time_point now) const {
+    return std::chrono::system_clock::now() -
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(now - received_at_);
+  }
 
   impl& gw_;
   shard_state& shard_;
@@ -1116,12 +1123,6 @@ class gateway::impl::request_accounting {
   const std::string& request_id_;
   bool client_chose_id_;
   clock::time_point received_at_;
-  // The wall-clock time the request arrived, from the steady time `now`:
-  // worked out only when a summary needs it (two clock reads).
-  std::chrono::system_clock::time_point received_wall(clock::time_point now) const {
-    return std::chrono::system_clock::now() -
-           std::chrono::duration_cast<std::chrono::system_clock::duration>(now - received_at_);
-  }
   const route_target* last_target_ = nullptr;
   attempt_report last_report_;
   attempt_result last_result_ = attempt_result::retryable;
@@ -1318,8 +1319,6 @@ void gateway::impl::request_accounting::publish(request_summary& summary) noexce
     row.streamed = summary.streamed;
   });
 }
-
-
 
 asio::awaitable<void> gateway::impl::proxy(shard_state& shard, http::request_context& ctx,
                                            operation op, const std::string& request_id,

@@ -35,14 +35,18 @@ bool safe_value(std::string_view value) {
 
 namespace {
 
+void append_status_line(unsigned version, unsigned status, std::string_view reason, std::string& out) {
+  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_number(status, out);
+  out.push_back(' ');
+  out.append(reason);
+  out.append("\r\n");
+}
+
 // The status line and the head's own fields, without the blank line.
 void append_status_and_fields(const bhttp::response_header<>& head, std::string& out) {
-  out.append(head.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  append_number(head.result_int(), out);
-  out.push_back(' ');
   const auto reason = head.reason();
-  out.append(reason.data(), reason.size());
-  out.append("\r\n");
+  append_status_line(head.version(), head.result_int(), {reason.data(), reason.size()}, out);
   for (const auto& field : head) {
     const auto name = field.name_string();
     const auto value = field.value();
@@ -51,6 +55,14 @@ void append_status_and_fields(const bhttp::response_header<>& head, std::string&
     out.append(value.data(), value.size());
     out.append("\r\n");
   }
+}
+
+// The connection's own fields and the blank line that ends the head.
+void append_connection_fields(const connection_fields& added, std::string& out) {
+  if (!added.connection.empty()) out.append("Connection: ").append(added.connection).append("\r\n");
+  out.append("Server: ").append(added.server).append("\r\nContent-Length: ");
+  append_number(added.content_length, out);
+  out.append("\r\n\r\n");
 }
 
 }  // namespace
@@ -63,29 +75,19 @@ void append_response_head(const bhttp::response_header<>& head, std::string& out
 void append_response_head(const bhttp::response_header<>& head, const connection_fields& added,
                           std::string& out) {
   append_status_and_fields(head, out);
-  if (!added.connection.empty()) out.append("Connection: ").append(added.connection).append("\r\n");
-  out.append("Server: ").append(added.server).append("\r\nContent-Length: ");
-  append_number(added.content_length, out);
-  out.append("\r\n\r\n");
+  append_connection_fields(added, out);
 }
 
 void append_response_head(unsigned status, unsigned version,
                           std::span<const std::pair<std::string_view, std::string_view>> fields,
                           const connection_fields& added, std::string& out) {
-  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  append_number(status, out);
-  out.push_back(' ');
   const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
-  out.append(reason.data(), reason.size());
-  out.append("\r\n");
+  append_status_line(version, status, {reason.data(), reason.size()}, out);
   for (const auto& [name, value] : fields) {
     if (name.empty() || frames_the_message(name) || !safe_value(name) || !safe_value(value)) continue;
     out.append(name).append(": ").append(value).append("\r\n");
   }
-  if (!added.connection.empty()) out.append("Connection: ").append(added.connection).append("\r\n");
-  out.append("Server: ").append(added.server).append("\r\nContent-Length: ");
-  append_number(added.content_length, out);
-  out.append("\r\n\r\n");
+  append_connection_fields(added, out);
 }
 
 void append_request_head(bhttp::verb method, std::string_view path_base, std::string_view target,
