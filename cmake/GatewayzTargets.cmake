@@ -19,6 +19,18 @@ if(GATEWAYZ_SANITIZE)
   add_link_options(${GATEWAYZ_SANITIZER_FLAGS})
 endif()
 
+# ThreadSanitizer cannot be combined with ASan (or libFuzzer's ASan build):
+# the runtimes claim the same shadow memory.
+option(GATEWAYZ_TSAN "Build with ThreadSanitizer (excludes GATEWAYZ_SANITIZE and GATEWAYZ_FUZZ)" OFF)
+if(GATEWAYZ_TSAN)
+  if(GATEWAYZ_SANITIZE OR GATEWAYZ_FUZZ)
+    message(FATAL_ERROR "GATEWAYZ_TSAN excludes GATEWAYZ_SANITIZE and GATEWAYZ_FUZZ; turn those OFF")
+  endif()
+  set(GATEWAYZ_SANITIZER_FLAGS -fsanitize=thread -fno-omit-frame-pointer)
+  add_compile_options(${GATEWAYZ_SANITIZER_FLAGS})
+  add_link_options(${GATEWAYZ_SANITIZER_FLAGS})
+endif()
+
 # Boost.Asio: one io_context per thread, no deprecated interfaces.
 # The recycling cache keeps freed coroutine frames and operation states per
 # thread for reuse; a request awaits about six nested coroutines, more than the

@@ -15,32 +15,16 @@ mode="${1:-asan}"
 if [[ $# -gt 0 ]]; then shift; fi
 jobs="${JOBS:-$(nproc)}"
 
+# The settings live in CMakePresets.json (presets asan and release); this
+# script only maps its modes onto them.
 case "$mode" in
-  asan|debug)
-    build_dir=build
-    cmake_args=(
-      -DCMAKE_BUILD_TYPE=Debug
-      "-DCMAKE_CXX_FLAGS=-O1 -g"  # + Debug's own -g
-      "-DCMAKE_CXX_FLAGS_DEBUG=-g"
-      -DGATEWAYZ_SANITIZE=ON
-      -DGATEWAYZ_TESTS=ON
-    )
-    ;;
-  release)
-    build_dir=build-release
-    cmake_args=(
-      -DCMAKE_BUILD_TYPE=RelWithDebInfo
-      -DCMAKE_CXX_FLAGS=
-      "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g -DNDEBUG"
-      -DGATEWAYZ_SANITIZE=OFF
-      -DGATEWAYZ_TESTS=OFF
-    )
-    ;;
+  asan|debug) preset=asan ;;
+  release) preset=release ;;
   *)
     echo "usage: $0 [release|asan] [cmake --build args...]" >&2
     exit 2
     ;;
 esac
 
-cmake -S . -B "$build_dir" -G Ninja "${cmake_args[@]}"
-cmake --build "$build_dir" -j "$jobs" "$@"
+cmake --preset "$preset"
+cmake --build --preset "$preset" -j "$jobs" "$@"
