@@ -10,15 +10,14 @@ namespace gatewayz {
 std::string make_request_id() {
   // Time first, so ids sort by creation: the ledger's primary-key index then
   // grows at its right edge instead of touching a random page per insert
-  // (3.6x faster ledger writes on SQLite, see bench/README.md).
+  // (docs/decisions/request-id-order.md).
   //
   // Then a per-thread count of the ids made within that millisecond, so the
   // ids one thread makes sort too and a shard's rows reach the ledger writer
   // nearly in key order. It restarts every millisecond, so an id tells a
   // client nothing about the traffic of others beyond that one millisecond.
-  // Then 48 random bits, so ids of different threads and instances differ
-  // (as before: two ids clash only with the same millisecond, count and
-  // random part).
+  // Then 48 random bits, so ids of different threads and instances differ:
+  // two ids clash only with the same millisecond, count and random part.
   struct generator {
     std::mt19937_64 rng;
     std::int64_t last_ms = -1;
