@@ -151,13 +151,10 @@ writer_stats ledger_writer::stats() const {
 void ledger_writer::run() {
   name_this_thread("gw-ledger");
   // No wake-up preemption of the shards, and nice +5: the scheduler then
-  // hands a busy shard its core back after a shorter stretch of writing
-  // (bench/run.sh p99 with the ledger on, one core: 2.3 ms vs 2.9 ms at
-  // nice 0, same throughput). The share it still gets when the core is
-  // saturated, about a quarter, is some three times what it needs at full
-  // load (1.4 us per SQLite row against 13 us per request): a 15 s
-  // saturating run dropped no row. A writer that fell behind would fill the
-  // queues, and a full queue loses billing rows.
+  // hands a busy shard its core back after a shorter stretch of writing.
+  // The share the writer still gets on a saturated core, about a quarter,
+  // is several times what it needs at full load; it must not fall behind,
+  // since a full queue refuses requests (docs/decisions/ledger-writer-pacing.md).
   lower_thread_priority(5);
   const auto interval = std::chrono::milliseconds(options_.flush_interval_ms);
   // The first flush replays a spill file left by an earlier run.

@@ -1,61 +1,31 @@
 #pragma once
-// The usage-ledger writer: shard threads hand over one ledger row per
-// accepted request, a background thread writes them to the store in batches.
+// The usage-ledger writer: server shards hand over one ledger row per
+// accepted request; a background thread ("gw-ledger") writes them to the
+// store in transactions of up to batch_max rows, every flush_interval_ms or
+// as soon as a shard's queue is half full. The app owns it; the store must
+// outlive it.
 //
-// Request path (enqueue): one short critical section on the shard's own
-// mutex (no lock is shared between shards; a shard only touches the writer's
-// wake-up mutex when its queue passes half full, so the writer flushes early).
-// No I/O, no waiting on the writer, and no heap traffic between threads: the
-// row is written into a slot of the shard's buffer over a row of an earlier
-// flush, reusing its string buffers (enqueue_with), on the thread that
-// allocated them. The writer only reads rows; it never frees one. (Rows
-// freed by the writer, 14k per flush at full load, cost the shard 3%
-// throughput and 0.5 ms of p99: the frees ran in one burst on its core, and
-// the allocator then collected them on the shard's own allocations.) When a
-// shard's queue is full the row is counted in gatewayz_telemetry_dropped_total{pipeline="ledger"} and enqueue
-// returns false. A full queue means the store has taken longer than
-// capacity / request rate (64k rows per shard by default) to accept the
-// rows: a database slower than the traffic, or one stuck on a lock (an
-// unreachable one is spilled, which keeps the queues moving). The gateway
-// therefore asks has_room() before it accepts a request and answers 503
-// while the queue is full, so requests are refused rather than served
-// unrecorded; the request thread deliberately does no file I/O to save a row.
+// Threads: enqueue(), enqueue_with() and has_room() are called by server
+// shard `shard` only, on its own thread. They never block on I/O, never
+// throw, and lock only that shard's queue (no lock is shared between shards).
+// stop() and stats() may be called from any thread.
 //
-// Writer thread: every flush_interval_ms (or as soon as a queue is half full)
-// it swaps out every shard's queue and calls store.write_ledger in chunks of
-// batch_max (one transaction each), yielding the CPU every writer_turn, also
-// inside a transaction (see pace_*). When the store fails (database
-// unreachable) the rows are appended to the spill file (JSON lines, fsync'd) and the writer carries on;
-// each later flush, once the store answers ping() again, also replays a
-// piece of the spill file (write_ledger skips request ids it already has, so
-// replaying after a partial success is harmless) and removes the replayed
-// rows only once they are committed. A writer started on an existing spill file replays
-// it first, so spilled rows survive restarts.
+// Failure: a full queue (the store accepting rows slower than they arrive, or
+// stuck on a lock) makes enqueue return false and counts the row in
+// gatewayz_telemetry_dropped_total{pipeline="ledger"}; the gateway asks
+// has_room() before it accepts a request and answers 503 instead, so a
+// request is refused rather than served unrecorded. Rows the store cannot
+// take while unreachable are spilled (spill_file.hpp, fsync'd) and replayed
+// oldest first once it answers ping() again, also after a restart. A row the
+// store refuses twice while accepting others goes to "<spill_path>.rejected"
+// for an operator; every other refusal is spilled and retried. kill -9 loses
+// only the rows still queued (about one flush interval's worth); stop()
+// writes or spills everything queued.
 //
-// Poison rows: a chunk can fail while the store answers ping(), either
-// because the store is briefly refusing everything (lock timeouts) or because
-// one row can never be stored (PostgreSQL refuses a NUL byte in text). The
-// writer bisects such a chunk only when the store accepted other rows in this
-// flush or the previous one, and spends at most log2(batch_max) + 2 failed
-// attempts per flush on it (each may have waited for a lock timeout); after
-// that the flush's other chunks are still tried whole until one more fails. A single row is set aside to
-// "<spill_path>.rejected" (kept for an operator, never retried) only when it
-// failed twice while other rows of the same flush were accepted. Everything
-// else the store refuses is spilled and retried, so a transient refusal never
-// discards a row, and one bad row cannot block the ledger.
-//
-// Loss bound: a kill -9 loses only the rows still queued, i.e. at most one
-// flush interval's worth (plus the write in progress, which the store commits
-// atomically or not at all). stop() (the SIGTERM path) writes or spills
-// everything queued. Replay goes a piece per flush (the spill file is sealed
-// into segments of about 60k rows, see spill_file.hpp), so a spill of hours
-// of outage is replayed oldest first without holding it all in memory.
-//
-// Metrics: the enqueuing shard counts its own drops on its own metric shard.
-// The writer thread counts rows it could neither write nor spill on metric
-// shard reg.shards() - 1, the registry's extra shard for background threads;
-// that requires reg.shards() > shard_count. Only this writer thread updates
-// the ledger's series on that shard.
+// Metrics: a shard counts its own drops on its own metric shard; the writer
+// thread counts rows it could neither write nor spill on the registry's
+// background shard, reg.shards() - 1, so reg.shards() must exceed
+// shard_count. Measurements and history: docs/decisions/ledger-*.md.
 
 #include <atomic>
 #include <chrono>
@@ -83,10 +53,9 @@ struct writer_options {
   std::size_t queue_capacity = 64 * 1024;  // rows per shard
   // Rows per write_ledger call (one transaction). Each commit costs WAL
   // frames for the pages it touched and one upsert per rollup it changed, so
-  // a flush's rows go in as few transactions as possible: SQLite writer CPU
-  // was 1.25 us/row at 4096 rows against 1.5 at 256, at full load on one
-  // core (bench/run.sh setup). How long the writer holds its core at a time
-  // is paced separately (see ledger_writer::pace).
+  // a flush's rows go in as few transactions as possible. How long the
+  // writer holds its core at a time is paced separately (see
+  // ledger_writer::pace).
   std::size_t batch_max = 4096;
   // How long the writer runs before it yields its core (see pace_*).
   std::chrono::microseconds writer_turn{300};
@@ -133,7 +102,9 @@ class ledger_writer {
   bool enqueue(std::size_t shard, store::ledger_row row) noexcept;
   // The same, writing the row straight into its queue slot: `fill(row)`
   // must set every field, since the slot holds a row of an earlier flush
-  // (whose string buffers are then reused: no allocation per row). Called
+  // (whose string buffers are then reused: no allocation per row). The
+  // writer only reads rows and never frees one, so a row's memory is
+  // allocated and freed on its shard's thread alone. Called
   // under the shard's queue lock; it must not throw (std::bad_alloc aside,
   // which drops the row) and must not enqueue.
   template <typename Fill>
@@ -152,8 +123,9 @@ class ledger_writer {
   bool has_room(std::size_t shard, std::size_t reserved) const noexcept;
   std::size_t shard_count() const noexcept { return shard_count_; }
 
-  // Stops accepting rows, writes everything queued (replaying the spill file
-  // first), spills whatever the store does not take, and joins the thread.
+  // Stops accepting rows, writes everything queued (then replays a piece of
+  // the spill file), spills whatever the store does not take, and joins the
+  // thread.
   // Idempotent; the destructor calls it.
   void stop();
 
@@ -187,8 +159,10 @@ class ledger_writer {
   void pace(std::size_t rows_written);
   // Starts a pacing schedule for `total_rows` rows (a flush, or a replay).
   void begin_pacing(std::size_t total_rows);
-  // One cycle: replay the spill file, then write (or spill) the queued rows.
-  // `final` also stops the queues from accepting more.
+  // One cycle: write (or spill) the queued rows, then replay a piece of the
+  // spill file, whose rows are removed only once committed (write_ledger
+  // skips request ids it already has, so a replay after a partial success
+  // is harmless). `final` also stops the queues from accepting more.
   void flush(bool final);
   void guarded_flush(bool final);
   // Swaps every shard's queued rows into drained_[shard].
@@ -199,7 +173,12 @@ class ledger_writer {
   // `committed`.
   std::vector<store::ledger_row> write_rows(std::span<const store::ledger_row> rows,
                                             std::atomic<std::uint64_t>& committed);
-  // Writes one chunk, bisecting it when the store is up but refuses it.
+  // Writes one chunk, bisecting it when the store is up but refuses it, to
+  // find a row it can never store (PostgreSQL refuses a NUL byte in text).
+  // It bisects only when the store accepted other rows in this flush or the
+  // previous one, and a flush spends at most log2(batch_max) + 2 failed
+  // writes on it (each may have waited for a lock timeout); after that the
+  // flush's other chunks are still tried whole until one more fails.
   // Rows of `chunk` neither committed nor rejected go to `unwritten`.
   // Returns false when the store is unreachable (stop writing this flush).
   bool write_chunk(std::span<const store::ledger_row> chunk, std::atomic<std::uint64_t>& committed,
@@ -230,13 +209,11 @@ class ledger_writer {
   // Pacing. The writer shares cores with the shards, and a shard waits for
   // whatever the writer runs without a break. But a core the writer yields
   // comes back only when the shard blocks or the scheduler's next tick ends
-  // the shard's turn (4 ms at HZ=250): yielding after every 64-row group
-  // starved the writer at full load (half the rows dropped), and yielding
-  // only while ahead of schedule made turns long after each wait (p99 3.0
-  // against 2.5 ms). So a turn lasts options_.writer_turn, or up to four
-  // times that while the writer is behind a schedule that spreads a
-  // flush's rows (or a replay's) over one flush interval: it always gets at least
-  // a quarter of a busy core when it needs it.
+  // the shard's turn (4 ms at HZ=250), so yielding too often starves the
+  // writer. A turn lasts options_.writer_turn, or up to four times that
+  // while the writer is behind a schedule that spreads a flush's rows (or a
+  // replay's) over one flush interval: it always gets at least a quarter of
+  // a busy core when it needs it. See docs/decisions/ledger-writer-pacing.md.
   store::store::ledger_pause pause_;
   std::chrono::steady_clock::time_point pace_start_{};
   std::chrono::steady_clock::time_point turn_start_{};
