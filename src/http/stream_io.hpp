@@ -56,8 +56,9 @@ inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // The direct reads and writes below go to the kernel through syscall(2), not
 // libc's recv/sendmsg: those are cancellation points, and in a threaded
 // process each call brackets the syscall with switching asynchronous
-// cancellation on and off (about 1% of a proxied request's CPU, for four
-// calls). Nothing here uses thread cancellation.
+// cancellation on and off, a measurable share of a proxied request's CPU
+// (docs/decisions/http-direct-syscalls.md). Nothing here uses thread
+// cancellation.
 // errno after a failed direct read or write, as Asio reports it.
 inline boost::system::error_code socket_error(int error) {
   if (error == EAGAIN || error == EWOULDBLOCK) return asio::error::would_block;
