@@ -19,7 +19,7 @@ const clock_source& system_clock_source() {
 
 manual_clock::manual_clock()
     : steady_ns_(std::chrono::nanoseconds(std::chrono::hours(1000)).count()),
-      // 2025-12-23T10:30:00Z, the guide's example time.
+      // 2025-12-23T10:30:00Z: a fixed, recognisable start for tests.
       wall_ns_(std::chrono::nanoseconds(std::chrono::seconds(1766485800)).count()) {}
 
 steady_time manual_clock::steady() const {

@@ -2,62 +2,27 @@
 // Provider health: rolling windows of upstream attempts, a circuit breaker
 // per provider, and a monitor that turns both into health scores, Prometheus
 // gauges and an immutable snapshot for routing and the health endpoints
-// (render.hpp). Section numbers refer to BACKEND_INTEGRATION_GUIDE.md.
+// (render.hpp). The gateway tries a model's providers best score first.
 //
-// How the gateway uses it, per upstream attempt on shard thread `shard`:
-//
+// Per upstream attempt, on shard thread `shard`:
 //   health::admission a = monitor.admit(shard, provider);
 //   if (!a) → skip this provider (breaker open / half-open slots taken);
 //             admit() already counted circuit_breaker_rejected_requests_total
 //   ... send the attempt ...
 //   monitor.record(shard, a, {model_slot, outcome, duration, finished});
-//
 // Every admitted attempt must be recorded exactly once, with
-// outcome::cancelled when the client went away (a half-open trial that is
-// never reported would hold its slot until breaker_options::trial_timeout_s).
+// outcome::cancelled when the client went away (a half-open trial never
+// reported holds its slot until breaker_options::trial_timeout_s);
 // attempt_guard does this with RAII for coroutines that may be destroyed.
 //
-// Threading contract:
-//  - admit(), record(), state(), score(): any shard thread, concurrently; the
-//    shard index is the calling server thread's own (cells are single-writer
-//    per shard). With the breaker closed, admit() is one atomic load and
-//    record() of a success touches only the shard's own cells: no lock, no
-//    read-modify-write shared between threads. Failures may do an atomic
-//    increment and, rarely, take the provider's breaker mutex.
-//  - current(), breakers(), reset(), provider_index(): any thread.
-//  - run_once(): the monitor thread (after start()) or a test; calls are
-//    serialised internally. start()/stop(): the owning thread.
-//
-// Definitions (all over the rolling window, default 300 s):
-//  - requests     successes + failures (attempt.hpp: client errors and
-//                 cancellations are not the provider's requests).
-//  - error_rate   failures / requests; 0 without requests.
-//  - availability the share of requests that succeeded (= 1 − error_rate),
-//                 except: 0 while the breaker is open (it takes no traffic);
-//                 without requests 1, or 0 if its active probe failed last.
-//                 This fraction is the dashboard's `availability` and the
-//                 score's input (guide 6.1).
-//  - latency      over successes only: average, and p95 from the histogram.
-//  - health_score 0.4·availability + 0.3·(1 − error_rate) + 0.3·latency_score,
-//                 latency_score = clamp(1 − (p95 − 2 s) / 8 s, 0, 1), 1 without
-//                 successes (guide 2.3.4), clamped to [0, 1].
-//  - status       down:     availability == 0 (breaker open, failing probe
-//                           while idle, or every request in the window failed);
-//                 degraded: breaker half-open, or score < degraded_below_score;
-//                 healthy:  otherwise.
-//  - provider_availability gauge (guide 2.3.1, 0 or 1) = 1 unless status is
-//                 down, i.e. exactly when the dashboard availability is > 0.
-//
-// Circuit breaker (per provider): closed → open after failure_threshold
-// consecutive failures, or when failures / requests ≥ error_rate_threshold
-// over at least min_requests requests in the window since it last closed;
-// open for open_s, doubling on each reopen up to max_open_s (reset when it
-// closes); then half_open: at most half_open_requests trials in flight; when
-// that many trials have succeeded it closes, any trial failure reopens it.
-// Each transition sets gatewayz_circuit_breaker_state{provider,state} (1 for
-// the current state, 0 for the others), increments
-// circuit_breaker_state_transitions_total{provider,from_state,to_state} and
-// calls services::on_transition.
+// Threads: admit(), record(), state(), score(): any shard thread,
+// concurrently, with the calling server thread's own shard index (cells are
+// single-writer per shard). With the breaker closed, admit() is one atomic
+// load and record() of a success touches only the shard's own cells; a
+// failure may do an atomic increment and, rarely, take the breaker's mutex.
+// current(), breakers(), reset(), provider_index(): any thread. run_once():
+// the monitor thread (after start()) or a test, serialised internally.
+// start()/stop(): the owning thread.
 
 #include <chrono>
 #include <cstddef>
@@ -83,6 +48,16 @@ namespace gatewayz::health {
 // ---- options (the app maps YAML `health:`, `circuit_breaker:` and the
 // per-provider probe keys into these) -------------------------------------------
 
+// Circuit breaker (per provider): closed → open after failure_threshold
+// consecutive failures, or when failures / requests ≥ error_rate_threshold
+// over at least min_requests requests in the window since it last closed;
+// open for open_s, doubling on each reopen up to max_open_s (reset when it
+// closes); then half_open: at most half_open_requests trials in flight; when
+// that many trials have succeeded it closes, any trial failure reopens it.
+// Each transition sets gatewayz_circuit_breaker_state{provider,state} (1 for
+// the current state, 0 for the others), increments
+// circuit_breaker_state_transitions_total{provider,from_state,to_state} and
+// calls services::on_transition.
 struct breaker_options {
   unsigned failure_threshold = 5;     // consecutive failures that open the breaker
   double error_rate_threshold = 0.5;  // failures / requests that open it ...
@@ -172,6 +147,25 @@ struct probe_status {
   wall_time at;
 };
 
+// Definitions (all over the rolling window, default 300 s):
+//  - requests     successes + failures (attempt.hpp: client errors and
+//                 cancellations are not the provider's requests).
+//  - error_rate   failures / requests; 0 without requests.
+//  - availability the share of requests that succeeded (= 1 − error_rate),
+//                 except: 0 while the breaker is open (it takes no traffic);
+//                 without requests 1, or 0 if its active probe failed last.
+//                 This fraction is the dashboard's `availability` and the
+//                 score's input.
+//  - latency      over successes only: average, and p95 from the histogram.
+//  - health_score 0.4·availability + 0.3·(1 − error_rate) + 0.3·latency_score,
+//                 latency_score = clamp(1 − (p95 − 2 s) / 8 s, 0, 1), 1 without
+//                 successes, clamped to [0, 1].
+//  - status       down:     availability == 0 (breaker open, failing probe
+//                           while idle, or every request in the window failed);
+//                 degraded: breaker half-open, or score < degraded_below_score;
+//                 healthy:  otherwise.
+//  - provider_availability gauge (0 or 1) = 1 unless status is down, i.e.
+//                 exactly when the dashboard availability is > 0.
 struct provider_health {
   std::string name;
   provider_status status = provider_status::healthy;
@@ -198,7 +192,7 @@ struct snapshot {
   std::vector<provider_health> providers;  // in options order
 };
 
-// The guide's formula (see the definitions above).
+// The health-score formula (see the definitions at provider_health).
 double latency_score(double p95_s);
 double health_score(double availability, double error_rate, double latency_score);
 
@@ -250,7 +244,8 @@ class monitor {
   admission admit(std::size_t shard, std::size_t provider);
   void record(std::size_t shard, const admission& a, const attempt_result& result);
   breaker_state state(std::size_t provider) const;
-  // Health score of the latest run_once() (1 before the first).
+  // Health score of the latest run_once() (1 before the first). The gateway
+  // orders a model's providers by it, config order breaking ties.
   double score(std::size_t provider) const;
 
   // The latest snapshot (never null: one is published at construction).

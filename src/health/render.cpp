@@ -14,9 +14,10 @@ namespace {
 
 double ratio(double v) { return std::round(v * 1e4) / 1e4; }
 
-// Boost.JSON 1.81 writes doubles in exponent form (9.5E-1); the guide's
-// consumers expect plain decimals, so numbers are written here and everything
-// else (structure, string escaping) by Boost.JSON.
+// Boost.JSON 1.81 writes doubles in exponent form (9.5E-1); the dashboards
+// and monitors reading these bodies expect plain decimals, so numbers are
+// written here and everything else (structure, string escaping) by
+// Boost.JSON.
 void write(const json::value& v, std::string& out) {
   switch (v.kind()) {
     case json::kind::object: {

@@ -1,31 +1,11 @@
 #pragma once
 // Rolling windows of upstream attempts, per provider and per provider+model.
 //
-// window_store is the storage interface (section 6.2 of the integration
-// guide: in memory by default; a Redis or PostgreSQL backend shared by several
-// gateway instances can implement it later). memory_window_store is the
-// default and the only implementation here.
-//
-// memory_window_store layout: every shard (server thread) owns its own cells,
-// so record() is single-writer: plain relaxed loads and stores, no lock and
-// no read-modify-write shared with another thread. Readers (the monitor) sum
-// all shards with relaxed loads. Cells live in rings of time buckets stamped
-// with their bucket number; a writer entering a new bucket clears the slot
-// under a sequence stamp, and readers skip a slot whose stamp changed while
-// they read it. Reads cost the same whatever the traffic.
-//
-//   per provider  counts (successes, failures, client errors, latency sum)
-//                 in buckets of window/30; a log-scale latency histogram (p95)
-//                 in buckets of window/10; hour counts in 1-minute buckets
-//   per model     successes, failures, latency sum in buckets of window/10,
-//                 allocated by the shard on its first attempt for that model
-//
-// Memory: about 7 KB per provider per shard, plus 8 bytes per configured
-// model per shard and 216 bytes per model a shard has actually served within
-// the process's life (50 providers × 200 models × 4 shards: under 2 MB idle,
-// under 3 MB when each shard serves 10 models per provider, about 10 MB in
-// the worst case of every shard serving all 10,000 models). memory_bytes()
-// reports it.
+// window_store is the storage interface: in memory by default; a Redis or
+// PostgreSQL backend shared by several gateway instances could implement it.
+// memory_window_store is the default and the only implementation here.
+// Writers are shard threads, each with its own shard index; readers (the
+// monitor) may be any thread.
 //
 // A window "ending at now" covers the buckets from the one holding
 // now − window to the one holding now: at least the window, at most one
@@ -94,6 +74,26 @@ class window_store {
   virtual hour_totals last_hour(std::size_t provider, steady_time now) const = 0;
 };
 
+// Layout: every shard (server thread) owns its own cells, so record() is
+// single-writer: plain relaxed loads and stores, no lock and no
+// read-modify-write shared with another thread. Readers sum all shards with
+// relaxed loads. Cells live in rings of time buckets stamped with their
+// bucket number; a writer entering a new bucket clears the slot under a
+// sequence stamp, and readers skip a slot whose stamp changed while they
+// read it. Reads cost the same whatever the traffic.
+//
+//   per provider  counts (successes, failures, client errors, latency sum)
+//                 in buckets of window/30; a log-scale latency histogram (p95)
+//                 in buckets of window/10; hour counts in 1-minute buckets
+//   per model     successes, failures, latency sum in buckets of window/10,
+//                 allocated by the shard on its first attempt for that model
+//
+// Memory: about 7 KB per provider per shard, plus 8 bytes per configured
+// model per shard and 216 bytes per model a shard has actually served within
+// the process's life (50 providers × 200 models × 4 shards: under 2 MB idle,
+// under 3 MB when each shard serves 10 models per provider, about 10 MB in
+// the worst case of every shard serving all 10,000 models). memory_bytes()
+// reports it.
 class memory_window_store final : public window_store {
  public:
   // models_per_provider[p]: number of model slots of provider p.
