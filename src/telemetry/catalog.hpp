@@ -1,15 +1,16 @@
 #pragma once
-// Every metric family gatewayz exposes, declared in one place so names,
-// labels and buckets match BACKEND_INTEGRATION_GUIDE.md exactly (Grafana
-// dashboards and alerts query these names; a rename breaks them silently).
+// Every metric family gatewayz exposes, declared in one place. Metric names,
+// label names and bucket boundaries are a stable contract with existing
+// Grafana dashboards and alerts, which query them by name: a rename breaks
+// them silently.
 //
 // Subsystems receive a `catalog&` and resolve their label sets to handles
 // once (at start or on first use), then update per shard on the hot path.
 //
-// Counter names are given as the guide's Python code declares them;
-// registry::counter appends `_total` to a name that lacks it, exactly as
-// prometheus_client does, so `gatewayz_cost_by_provider` is scraped as
-// `gatewayz_cost_by_provider_total`.
+// Counter names are given as prometheus_client code declares them (some
+// without `_total`); registry::counter appends `_total` to a name that lacks
+// it, exactly as prometheus_client does, so `gatewayz_cost_by_provider` is
+// scraped as `gatewayz_cost_by_provider_total`.
 
 #include <string>
 #include <vector>
@@ -20,10 +21,10 @@ namespace gatewayz::telemetry {
 
 // Bucket boundaries (seconds unless named otherwise).
 namespace buckets {
-// prometheus_client's default Histogram buckets (the guide's FastAPI and
-// inference histograms use the default).
+// prometheus_client's default Histogram buckets (the FastAPI-named HTTP
+// histograms and the inference histograms use them).
 const std::vector<double>& prometheus_default();
-// Section 2.3: provider_response_time_seconds.
+// provider_response_time_seconds: 0.1 s .. 30 s.
 const std::vector<double>& provider_response_time();
 // OpenTelemetry GenAI v1.41.0 advice: operation duration / time to first chunk.
 const std::vector<double>& gen_ai_duration();
@@ -40,7 +41,7 @@ struct catalog {
 
   registry& reg;
 
-  // 2.1 HTTP (names kept from the guide's FastAPI instrumentation).
+  // HTTP (the names of FastAPI's Prometheus instrumentation, kept).
   // path = route template; every unmatched path is one value.
   counter_family& http_requests;             // fastapi_requests_total{method,path,status_code}
   histogram_family& http_duration;           // fastapi_requests_duration_seconds{method,path}
@@ -48,46 +49,46 @@ struct catalog {
   histogram_family& http_request_size;       // fastapi_request_size_bytes{method,path}
   histogram_family& http_response_size;      // fastapi_response_size_bytes{method,path}
 
-  // 2.2 Inference. status = success | error.
+  // Inference. status = success | error.
   counter_family& inference_requests;        // model_inference_requests_total{model,provider,status}
   histogram_family& inference_duration;      // model_inference_duration_seconds{model,provider}
   counter_family& tokens_used;               // tokens_used_total{model,provider}  (input + output)
   counter_family& tokens_used_by_type;       // gatewayz_tokens_total{model,provider,token_type}
   counter_family& credits_used;              // credits_used_total{model,provider}  (USD charged)
 
-  // 2.3 Provider health (gauges set by the health monitor).
+  // Provider health (gauges set by the health monitor).
   gauge_family& provider_availability;       // provider_availability{provider}
   gauge_family& provider_error_rate;         // provider_error_rate{provider}
   histogram_family& provider_response_time;  // provider_response_time_seconds{provider}
   gauge_family& provider_health_score;       // gatewayz_provider_health_score{provider}
 
-  // 2.4 Circuit breakers.
+  // Circuit breakers.
   gauge_family& circuit_breaker_state;              // gatewayz_circuit_breaker_state{provider,state}
   counter_family& circuit_breaker_transitions;      // circuit_breaker_state_transitions_total{provider,from_state,to_state}
   counter_family& circuit_breaker_rejected;         // circuit_breaker_rejected_requests_total{provider}
 
-  // 2.5 Cost.
+  // Cost.
   counter_family& cost_by_provider;          // gatewayz_cost_by_provider_total{provider}
 
-  // 2.6 Database.
+  // Database.
   counter_family& database_queries;          // database_queries_total{operation}
   histogram_family& database_query_duration; // database_query_duration_seconds{operation}
 
-  // 2.7 Cache.
+  // Cache.
   counter_family& cache_hits;                // cache_hits_total
   counter_family& cache_misses;              // cache_misses_total
   gauge_family& cache_size;                  // cache_size_bytes
 
-  // 2.8 Performance.
+  // Performance.
   histogram_family& backend_ttfb;            // backend_ttfb_seconds
   histogram_family& streaming_duration;      // streaming_duration_seconds
   histogram_family& time_to_first_chunk;     // time_to_first_chunk_seconds{model,provider}
 
-  // 5.1 Redis.
+  // Redis.
   counter_family& redis_operations;          // gatewayz_redis_operations_total{operation,status}
   histogram_family& redis_operation_duration;// gatewayz_redis_operation_duration_seconds{operation}
   gauge_family& redis_pool_connections;      // gatewayz_redis_pool_connections{state}
-  // 5.2 Redis (the dashboard's additional list).
+  // Redis, under the second set of names the dashboards also query.
   counter_family& redis_get_operations;      // redis_get_operations_total{status}
   counter_family& redis_set_operations;      // redis_set_operations_total{status}
   counter_family& redis_del_operations;      // redis_del_operations_total{status}
@@ -97,7 +98,7 @@ struct catalog {
   gauge_family& redis_pool_current;          // redis_pool_connections_current{state}
   gauge_family& redis_pool_max;              // redis_pool_connections_max
 
-  // Beyond the guide: OpenTelemetry GenAI client metrics in Prometheus naming.
+  // OpenTelemetry GenAI client metrics in Prometheus naming.
   histogram_family& gen_ai_operation_duration;  // gen_ai_client_operation_duration_seconds
   histogram_family& gen_ai_token_usage;         // gen_ai_client_token_usage
   histogram_family& gen_ai_time_to_first_chunk; // gen_ai_client_operation_time_to_first_chunk_seconds
