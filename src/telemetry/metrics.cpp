@@ -93,10 +93,10 @@ bool key_less(const std::vector<std::string>* a, const std::vector<std::string>*
 
 // A large scrape is written into freshly mapped memory (the allocator maps
 // big blocks anew and unmaps them on free), and faulting it in 4 KiB at a
-// time costs more than rendering it: at 10,000 (model, provider) pairs,
-// ~45,000 faults per 180 MB scrape. Asking for transparent huge pages on the
-// block's 2 MiB-aligned interior, before anything touches it, makes that ~90
-// faults. Advice only: where THP is off ("never") nothing changes.
+// time costs more than rendering it. Asking for transparent huge pages on
+// the block's 2 MiB-aligned interior, before anything touches it, takes 512
+// times fewer faults (docs/decisions/metrics-scrape-huge-pages.md). Advice
+// only: where THP is off ("never") nothing changes.
 void advise_huge_pages([[maybe_unused]] std::string& out) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   constexpr std::uintptr_t huge_page = std::uintptr_t{2} << 20;
