@@ -12,7 +12,8 @@
 //
 // Options: --backend sqlite|postgres|all (all)  --rows N (1000000)  --batch N (8192)
 //          --models N (20)  --providers N (5)  --runs N (7)  --dir DIR (/tmp, for the SQLite file)
-//          --ids random|sequential (random: request ids shaped like the gateway's, req_<24 hex>)
+//          --ids random|sequential (random: req_<24 random hex>, the worst case, like ids clients
+//          choose with X-Request-ID; sequential: in insertion order, closer to the gateway's own)
 //          --keep 1 (keep the SQLite file, to inspect it with sqlite3)
 // PostgreSQL uses the throwaway server of the tests (tests/support/postgres_server.hpp:
 // initdb + pg_ctl of the Debian postgresql package, fsync off); with --backend all
@@ -114,8 +115,9 @@ void run(store::store& db, const options& o, std::string_view label) {
   const auto write_start = steady::now();
   for (std::int64_t i = 0; i < o.rows; ++i) {
     store::ledger_row row;
-    // The gateway's own ids are random (core/request_id.cpp: req_ + 24 hex digits), so
-    // each insert lands on a random page of the ledger's primary key index.
+    // Random ids (req_ + 24 hex digits, like ids clients choose with X-Request-ID) land
+    // each insert on a random page of the ledger's primary key index: the worst case.
+    // The gateway's own ids sort by time (core/request_id.cpp), like --ids sequential.
     row.request_id = o.sequential_ids ? fmt::format("req_{:024}", i)
                                       : fmt::format("req_{:016x}{:08x}", id_rng(), static_cast<std::uint32_t>(id_rng()));
     row.unix_ms = start_ms + i * span_ms / o.rows;  // in time order, as the gateway writes them
