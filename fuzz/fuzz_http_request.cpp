@@ -1,5 +1,6 @@
 // Differential fuzzer for http/request: the server's flat request reader
-// against Beast's own request_parser<string_body>, which it replaced.
+// against Beast's own request_parser<string_body>, the reference it must
+// agree with.
 //
 // Input layout: byte 0 picks the piece size the bytes are fed in (1..32, or
 // all at once), byte 1 the body limit (small, to reach body_limit), the rest

@@ -173,7 +173,6 @@ boost::json::value boost_parse(std::string_view text, boost::json::error_code& e
   return boost::json::parse(text, ec, {}, options);
 }
 
-// Edits the object the way the gateway does and checks the result.
 // Equality of two parsed values, with doubles equal within a few ulps:
 // Boost.JSON 1.81's fast (not correctly rounded) number parsing can give a
 // long mantissa a different last bit depending on where the number sits in
@@ -206,6 +205,7 @@ bool same_value(const boost::json::value& a, const boost::json::value& b) {
   return a == b;
 }
 
+// Edits the object the way the gateway does and checks the result.
 void check_edits(std::string_view text, const object_scan& scan) {
   constexpr std::string_view new_key = R"(gw\"fuzz)";
   const std::string new_value = R"({"k":[true,false,null,-1.5e3,"\u00e9"]})";
