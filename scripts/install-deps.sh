@@ -18,6 +18,7 @@ packages=(
   # toolchain
   build-essential cmake ninja-build ccache g++
   clang-14 libclang-rt-14-dev  # libFuzzer + sanitizer runtimes for scripts/fuzz.sh
+  clang-format  # .clang-format (clang-format 14)
   # libraries
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libyaml-cpp-dev libcli11-dev libfmt-dev
