@@ -37,7 +37,7 @@
 #include <vector>
 
 #include "store/models_stats.hpp"
-#include "store/store.hpp"
+#include "store/open_store.hpp"
 #include "support/postgres_server.hpp"
 #include "deterministic_random.hpp"
 

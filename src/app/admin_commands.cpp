@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "config/config.hpp"
+#include "store/open_store.hpp"
 
 namespace gatewayz::app {
 

@@ -22,7 +22,7 @@
 #include "gateway/gateway.hpp"
 #include "health/render.hpp"
 #include "ledger/ledger_writer.hpp"
-#include "store/store.hpp"
+#include "store/open_store.hpp"
 #include "http/server.hpp"
 #include "mock/mock_provider.hpp"
 #include "telemetry/catalog.hpp"

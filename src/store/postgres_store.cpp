@@ -17,6 +17,8 @@
 // writing at once neither lose updates nor deadlock each other (a deadlock or
 // serialization failure that still happens is retried).
 
+#include "store/postgres_store.hpp"
+
 #include <fmt/format.h>
 #include <libpq-fe.h>
 #include <poll.h>
@@ -731,9 +733,12 @@ class postgres_store final : public store {
 };
 
 }  // namespace
+}  // namespace gatewayz::store::detail
+
+namespace gatewayz::store {
 
 std::unique_ptr<store> open_postgres_store(std::string_view url, telemetry::catalog* metrics) {
-  return std::make_unique<postgres_store>(std::string(url), metrics);
+  return std::make_unique<detail::postgres_store>(std::string(url), metrics);
 }
 
-}  // namespace gatewayz::store::detail
+}  // namespace gatewayz::store

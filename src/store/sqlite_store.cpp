@@ -31,6 +31,8 @@
 // Request threads share no lock with the checkpointer except on an API-key
 // cache miss (SQLite's short shared-memory mutex, and query_metrics' mutex).
 
+#include "store/sqlite_store.hpp"
+
 #include <fmt/format.h>
 #include <sqlite3.h>
 
@@ -853,6 +855,9 @@ class sqlite_store final : public store {
 };
 
 }  // namespace
+}  // namespace gatewayz::store::detail
+
+namespace gatewayz::store {
 
 std::unique_ptr<store> open_sqlite_store(std::string_view url, telemetry::catalog* metrics,
                                          const sqlite_options& options) {
@@ -860,7 +865,7 @@ std::unique_ptr<store> open_sqlite_store(std::string_view url, telemetry::catalo
   std::string path(url.substr(scheme.size()));
   if (path.empty())
     throw store_error("sqlite: the URL names no database file (sqlite:///abs/path.db or sqlite://./rel.db)");
-  return std::make_unique<sqlite_store>(std::move(path), metrics, options);
+  return std::make_unique<detail::sqlite_store>(std::move(path), metrics, options);
 }
 
-}  // namespace gatewayz::store::detail
+}  // namespace gatewayz::store

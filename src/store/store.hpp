@@ -2,7 +2,9 @@
 // The persistent store: customers, API keys, credits, the usage ledger and
 // per-minute rollups behind GET /models/stats.
 //
-// One interface, two real backends chosen by URL (see open_store):
+// One interface, two backends, each in its own library so that code written
+// against this interface links neither SQLite nor libpq; open_store
+// (store/open_store.hpp) picks one by URL:
 //   sqlite:///abs/path.db  or  sqlite://./relative.db   (embedded default, WAL mode)
 //   postgres://user:pass@host:port/db                   (shared by several gateway instances)
 //
@@ -24,10 +26,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-namespace gatewayz::telemetry {
-struct catalog;
-}
 
 namespace gatewayz::store {
 
@@ -158,11 +156,5 @@ class store {
   // Aggregates over the rollups of the last `window` (whole minutes).
   virtual std::vector<model_stats> stats(std::chrono::seconds window) = 0;
 };
-
-// Opens the store named by `url`. `metrics` (optional) receives
-// database_queries_total / database_query_duration_seconds per operation.
-// Throws store_error with a message naming the URL's scheme on failure
-// (never the password).
-std::unique_ptr<store> open_store(std::string_view url, telemetry::catalog* metrics);
 
 }  // namespace gatewayz::store

@@ -18,6 +18,10 @@
 #include "store/store.hpp"
 #include "telemetry/metrics.hpp"
 
+namespace gatewayz::telemetry {
+struct catalog;
+}
+
 namespace gatewayz::store::detail {
 
 std::int64_t now_unix_ms();
@@ -162,22 +166,5 @@ class query_timer {
   std::string_view operation_;
   std::chrono::steady_clock::time_point start_;
 };
-
-// When a file-backed SQLite store checkpoints its WAL (see sqlite_store.cpp).
-struct sqlite_options {
-  // WAL length (pages) at which a commit wakes the low-priority
-  // checkpointer thread; 0: no checkpointer thread. 1000 is SQLite's
-  // autocheckpoint default.
-  std::size_t thread_checkpoint_pages = 1000;
-  // WAL length at which the committing connection checkpoints itself
-  // because the thread did not keep up (16 MB of 4 KB pages: one such
-  // checkpoint, fsync included, stays well under the ~1 s of rows the ledger
-  // queue holds at full load); 0: never.
-  std::size_t backstop_checkpoint_pages = 4096;
-};
-
-std::unique_ptr<store> open_sqlite_store(std::string_view url, telemetry::catalog* metrics,
-                                         const sqlite_options& options = {});
-std::unique_ptr<store> open_postgres_store(std::string_view url, telemetry::catalog* metrics);
 
 }  // namespace gatewayz::store::detail

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "auth/authenticator.hpp"
-#include "store/store.hpp"
+#include "store/open_store.hpp"
 #include "support/postgres_server.hpp"
 
 namespace {

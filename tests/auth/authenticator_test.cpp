@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "ledger/forwarding_store.hpp"
-#include "store/store.hpp"
+#include "store/open_store.hpp"
 #include "telemetry/catalog.hpp"
 
 namespace {

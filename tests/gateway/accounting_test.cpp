@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "harness.hpp"
-#include "store/store.hpp"
+#include "store/open_store.hpp"
 
 namespace gatewayz::test {
 namespace {

@@ -15,7 +15,7 @@
 #include <fmt/format.h>
 
 #include "ledger/ledger_writer.hpp"
-#include "store/store.hpp"
+#include "store/open_store.hpp"
 #include "support/postgres_server.hpp"
 
 namespace {

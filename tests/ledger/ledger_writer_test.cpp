@@ -21,7 +21,7 @@
 
 #include "ledger/forwarding_store.hpp"
 #include "ledger/spill_file.hpp"
-#include "store/store.hpp"
+#include "store/open_store.hpp"
 #include "telemetry/catalog.hpp"
 
 namespace {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "store/ledger_rows.hpp"
-#include "store/store_common.hpp"
+#include "store/sqlite_store.hpp"
 #include "telemetry/catalog.hpp"
 
 namespace gatewayz::store {
@@ -37,9 +37,9 @@ class SqliteCheckpoints : public ::testing::Test {
   // The schema is created first by another store, closed before the one
   // under test opens, so that no checkpoint is pending when a test starts
   // (closing the last connection checkpoints and removes the WAL).
-  std::unique_ptr<store> open(const detail::sqlite_options& options) {
-    detail::open_sqlite_store("sqlite://" + db_, nullptr, {.thread_checkpoint_pages = 0})->migrate();
-    auto s = detail::open_sqlite_store("sqlite://" + db_, &catalog_, options);
+  std::unique_ptr<store> open(const sqlite_options& options) {
+    open_sqlite_store("sqlite://" + db_, nullptr, {.thread_checkpoint_pages = 0})->migrate();
+    auto s = open_sqlite_store("sqlite://" + db_, &catalog_, options);
     s->migrate();  // nothing left to do: no commit, no checkpoint
     return s;
   }

@@ -1,7 +1,7 @@
 // The store contract, run against both backends: a temporary SQLite file and
 // a real PostgreSQL server started by the test (tests/support).
 
-#include "store/store.hpp"
+#include "store/open_store.hpp"
 
 #include <gtest/gtest.h>
 #include <libpq-fe.h>

@@ -1,14 +1,15 @@
-#include "store/store.hpp"
+#include "store/open_store.hpp"
 
-#include "store/store_common.hpp"
+#include "store/postgres_store.hpp"
+#include "store/sqlite_store.hpp"
 
 namespace gatewayz::store {
 
 std::unique_ptr<store> open_store(std::string_view url, telemetry::catalog* metrics) {
   const auto colon = url.find("://");
   const std::string_view scheme = colon == std::string_view::npos ? std::string_view{} : url.substr(0, colon);
-  if (scheme == "sqlite") return detail::open_sqlite_store(url, metrics);
-  if (scheme == "postgres" || scheme == "postgresql") return detail::open_postgres_store(url, metrics);
+  if (scheme == "sqlite") return open_sqlite_store(url, metrics);
+  if (scheme == "postgres" || scheme == "postgresql") return open_postgres_store(url, metrics);
   // The URL itself is never echoed (it may carry a password), and the scheme
   // only when it looks like one: "user:secret@host://" must not leak "secret".
   const bool printable_scheme =
