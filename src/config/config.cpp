@@ -18,6 +18,8 @@
 #include <utility>
 #include <variant>
 
+#include "core/base_url.hpp"
+
 namespace gatewayz::config {
 namespace {
 
@@ -147,27 +149,6 @@ std::variant<listen_address, std::string> parse_listen(std::string_view text) {
   const auto port = parse_port(port_text);
   if (!port) return fmt::format("port must be a number from 0 to 65535 (got {})", shown(port_text));
   return listen_address{std::string(host), *port};
-}
-
-// Mirrors what the upstream client accepts (http::parse_base_url), so a
-// config that loads is one the gateway can actually use. The URL itself is
-// not echoed: it may carry credentials someone pasted into it.
-std::optional<std::string> base_url_problem(std::string_view text) {
-  const auto parsed = boost::urls::parse_absolute_uri(text);
-  if (!parsed) return "must be an absolute http:// or https:// URL";
-  const auto scheme = parsed->scheme_id();
-  if (scheme != boost::urls::scheme::http && scheme != boost::urls::scheme::https) {
-    return "must be an absolute http:// or https:// URL";
-  }
-  if (!parsed->has_authority() || parsed->encoded_host().empty()) return "URL has no host";
-  if (parsed->has_userinfo()) return "URL must not contain credentials; use api_key";
-  if (parsed->has_query() || parsed->has_fragment()) {
-    return "URL must not contain a query or a fragment";
-  }
-  if (parsed->has_port() && parsed->port_number() == 0) {
-    return "URL port must be a number from 1 to 65535";
-  }
-  return std::nullopt;
 }
 
 // Walks the YAML tree against the schema of config.hpp, recording every
@@ -664,8 +645,9 @@ void loader::load_provider(const YAML::Node& node, const std::string& path,
     } else if (key == "base_url") {
       std::string url;
       if (!read_string(value, at, url)) return true;
-      if (auto problem = base_url_problem(url)) {
-        fail(at, std::move(*problem));
+      std::string problem;
+      if (!parse_base_url(url, problem)) {
+        fail(at, std::move(problem));
         return true;
       }
       out.base_url = std::move(url);

@@ -17,7 +17,6 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/url/parse.hpp>
 #include <fmt/format.h>
 
 #include "http/deadlines.hpp"
@@ -85,50 +84,9 @@ std::string_view to_string(upstream_failure failure) {
 }
 
 bool parse_base_url(std::string_view url, upstream_endpoint& out, std::string& error) {
-  auto parsed = boost::urls::parse_absolute_uri(url);
-  if (!parsed) {
-    error = fmt::format("not an absolute URL: {}", parsed.error().message());
-    return false;
-  }
-  const auto scheme = parsed->scheme();
-  if (scheme == "https") {
-    out.tls = true;
-  } else if (scheme == "http") {
-    out.tls = false;
-  } else {
-    error = "scheme must be http or https";
-    return false;
-  }
-  if (!parsed->has_authority() || parsed->encoded_host().empty()) {
-    error = "URL has no host";
-    return false;
-  }
-  if (parsed->has_userinfo() || parsed->has_query() || parsed->has_fragment()) {
-    error = "URL must not carry user info, a query or a fragment";
-    return false;
-  }
-  out.host = parsed->host_type() == boost::urls::host_type::ipv6
-                 ? std::string(parsed->host_ipv6_address().to_string())
-                 : std::string(parsed->encoded_host());
-  if (parsed->has_port()) {
-    if (parsed->port_number() == 0) {
-      error = "invalid port";
-      return false;
-    }
-    out.port = parsed->port_number();
-  } else {
-    out.port = out.tls ? 443 : 80;
-  }
-  std::string path(parsed->encoded_path());
-  while (!path.empty() && path.back() == '/') path.pop_back();
-  out.base_path = path;
-  const bool default_port = (out.tls && out.port == 443) || (!out.tls && out.port == 80);
-  std::string host_text = std::string(parsed->encoded_host_and_port());
-  out.host_header = default_port ? std::string(parsed->encoded_host_address()) : host_text;
-  if (parsed->host_type() == boost::urls::host_type::ipv6 && default_port) {
-    out.host_header = "[" + out.host + "]";
-  }
-  return true;
+  auto parsed = gatewayz::parse_base_url(url, error);
+  if (parsed) out = std::move(*parsed);
+  return parsed.has_value();
 }
 
 struct upstream_pool::tls_state {

@@ -26,6 +26,7 @@
 #include <boost/beast/http/verb.hpp>
 #include <boost/container/small_vector.hpp>
 
+#include "core/base_url.hpp"
 #include "http/header_ref.hpp"
 
 namespace gatewayz::http {
@@ -33,15 +34,11 @@ namespace gatewayz::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 
-struct upstream_endpoint {
-  bool tls = false;
-  std::string host;         // DNS name or IP literal (no brackets)
-  std::uint16_t port = 0;
-  std::string base_path;    // e.g. "/api/v1" (no trailing slash; may be empty)
-  std::string host_header;  // "host" or "host:port" as sent in Host
-};
+// Where a pool connects: a provider's parsed base URL (core/base_url.hpp).
+using upstream_endpoint = base_url;
 
-// Parses "http(s)://host[:port][/path]". Returns false and sets `error` otherwise.
+// gatewayz::parse_base_url into `out`. Returns false and sets `error` (the
+// same sentences config validation reports) otherwise.
 bool parse_base_url(std::string_view url, upstream_endpoint& out, std::string& error);
 
 struct client_settings {
