@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "ledger/forwarding_store.hpp"
 #include "store/open_store.hpp"
+#include "support/forwarding_store.hpp"
 #include "telemetry/catalog.hpp"
 
 namespace {

@@ -19,9 +19,9 @@
 
 #include <fmt/format.h>
 
-#include "ledger/forwarding_store.hpp"
 #include "ledger/spill_file.hpp"
 #include "store/open_store.hpp"
+#include "support/forwarding_store.hpp"
 #include "telemetry/catalog.hpp"
 
 namespace {
