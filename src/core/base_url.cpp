@@ -43,6 +43,11 @@ std::optional<base_url> parse_base_url(std::string_view text, std::string& probl
     return fail("URL must not contain a query or a fragment");
   }
 
+  // Boost.URL 1.81 lets a path follow the authority without a '/', so a
+  // typo such as "http://h:80x" would read as port 80 and path "x".
+  std::string_view path = parsed->encoded_path();
+  if (!path.empty() && path.front() != '/') return fail(not_http);
+
   base_url out;
   out.tls = scheme == boost::urls::scheme::https;
   const std::uint16_t default_port = out.tls ? 443 : 80;
@@ -58,7 +63,6 @@ std::optional<base_url> parse_base_url(std::string_view text, std::string& probl
   out.host = ipv6 ? parsed->host_ipv6_address().to_string()
                   : std::string(parsed->encoded_host());
 
-  std::string_view path = parsed->encoded_path();
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   out.base_path = path;
 

@@ -4,8 +4,8 @@
 // the gateway can connect with.
 //
 // Accepted: an absolute URL whose scheme is http or https (any case), with a
-// non-empty host and no user info, query or fragment; an explicit port must
-// be 1-65535. On failure parse_base_url returns nullopt and sets `problem` to
+// non-empty host, no user info, query or fragment, and a path that is empty
+// or starts with '/'; an explicit port must be 1-65535. On failure parse_base_url returns nullopt and sets `problem` to
 // a fixed sentence for the user; it never quotes the URL, which may carry
 // credentials someone pasted into it.
 

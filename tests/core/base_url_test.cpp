@@ -109,6 +109,13 @@ TEST(base_url, scheme_must_be_http_or_https) {
   EXPECT_EQ(problem_of("https://exa mple.com"), not_http);
 }
 
+TEST(base_url, path_after_the_host_must_start_with_a_slash) {
+  EXPECT_EQ(problem_of("http://h:80x/v1"), not_http);
+  EXPECT_EQ(problem_of("http://h:8:9"), not_http);
+  EXPECT_EQ(problem_of("http://h:-1"), not_http);
+  EXPECT_EQ(problem_of("http://[::1]v1"), not_http);
+}
+
 TEST(base_url, host_is_required) {
   EXPECT_EQ(problem_of("https://"), "URL has no host");
   EXPECT_EQ(problem_of("https:///v1"), "URL has no host");
