@@ -1,8 +1,8 @@
 #pragma once
-// GET /models/stats (BACKEND_INTEGRATION_GUIDE.md section 1.4): the
-// time_window query parameter, the JSON body, and a short-lived cache of
-// rendered bodies so dashboards polling the endpoint do not each hit the
-// database.
+// GET /models/stats: the time_window query parameter, the JSON body, and a
+// short-lived cache of rendered bodies so dashboards polling the endpoint do
+// not each hit the database. Parsing and rendering are pure functions; the
+// cache is safe to share between threads.
 
 #include <chrono>
 #include <functional>
@@ -30,17 +30,22 @@ inline constexpr time_window default_time_window{"24h", std::chrono::hours(24)};
 // std::nullopt, which the handler answers with 400.
 std::optional<time_window> parse_time_window(std::string_view value);
 
-// The response body, exactly the guide's shape:
+// The response body:
 // {"timestamp":"2025-12-23T10:30:00Z","time_window":"24h","models":[{...}]}
-// with the models in the given order. Latencies are rounded to 0.01 ms and
-// uptime to 0.01 %; total_cost_usd is the exact decimal of the nano-dollars.
+// with the models in the given order, each object holding, in this order,
+// model, provider, total_requests, successful_requests, failed_requests,
+// avg_latency_ms, p95_latency_ms, p99_latency_ms, total_tokens,
+// total_cost_usd and uptime_percentage (the model_stats fields). Latencies
+// are rounded to 0.01 ms and uptime to 0.01 %; total_cost_usd is the exact
+// decimal of the nano-dollars. `now` is written to whole seconds, in UTC.
 std::string render_models_stats(const std::vector<model_stats>& models, std::string_view time_window_label,
                                 std::chrono::system_clock::time_point now);
 
 // Rendered bodies per window, reused for `ttl` (the gateway configures
-// 30–60 s). Thread-safe. While one caller renders a window, other callers
-// of the same window wait for that result instead of querying again; other
-// windows are not blocked.
+// 30–60 s; a ttl that is not positive throws std::invalid_argument).
+// Thread-safe. While one caller renders a window, other callers of the same
+// window wait for that result instead of querying again; other windows are
+// not blocked.
 class models_stats_cache {
  public:
   using clock = std::chrono::steady_clock;

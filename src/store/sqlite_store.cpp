@@ -1,35 +1,31 @@
-// SQLite backend: the embedded default for a single gateway instance.
+// SQLite backend (store/sqlite_store.hpp): the embedded default for a single
+// gateway instance.
 //
-// Concurrency: a small pool of connections, one per concurrently calling
-// thread (the pool's mutex is held only to take or return a connection).
-// WAL mode lets readers run alongside the single writer; write transactions
-// start with BEGIN IMMEDIATE so they queue on the write lock through
-// busy_timeout instead of failing when a read transaction tries to upgrade.
-// Every connection caches its prepared statements.
+// Threads: every method may be called from any thread, concurrently. A small
+// pool of connections serves the callers, one per concurrently calling thread
+// (the pool's mutex is held only to take or return a connection). WAL mode
+// lets readers run alongside the single writer; write transactions start with
+// BEGIN IMMEDIATE so they queue on the write lock through busy_timeout instead
+// of failing when a read transaction tries to upgrade. Every connection caches
+// its prepared statements.
 //
 // WAL checkpoints (copying committed pages from the WAL into the database
 // file) do not run on the committing connection, as SQLite's autocheckpoint
-// would: a checkpoint of 1000 pages takes ~4 ms of CPU in one piece, and on
-// the ledger writer, which shares its core with request serving, that piece
-// was the largest source of the default config's p99. Instead every commit's
-// WAL hook wakes wal_checkpointer, a thread with its own connection at the
-// lowest priority (SCHED_BATCH, nice 19), which runs passive checkpoints
-// (they neither take nor wait for the write lock): in the core's idle time
-// when there is any, and with a small fair share (~1% next to one busy
-// thread) when the core is saturated. Not SCHED_IDLE: its ~0.2% share under
-// sustained saturation was less than the checkpoints need at ~65k rows/s, so
-// the WAL grew to the backstop, whose one large inline checkpoint (64 MB: 0.27
-// s and more, fsync included) held up the ledger writer long enough to fill
-// the ledger queue, and the gateway then refused requests with 503 (seen in
-// bench/run.sh: 47,597 of 601,970 requests in one 8 s round). A backstop
-// still bounds the WAL if the thread cannot keep up: a commit that leaves
-// more than backstop_checkpoint_pages in it checkpoints inline, as
-// autocheckpoint does, and the bound is small enough (16 MB) that this one
-// checkpoint stays far shorter than the ledger queue's slack. The bound is
-// soft: while the thread is part-way through a checkpoint the inline one finds
-// the checkpoint lock taken and the WAL grows until that checkpoint ends.
-// Request threads share no lock with the checkpointer except on an API-key
-// cache miss (SQLite's short shared-memory mutex, and query_metrics' mutex).
+// would: the ledger writer commits, and it shares its core with request
+// serving. Instead every commit's WAL hook wakes wal_checkpointer, a thread
+// the store owns with its own connection, running at the lowest priority
+// (SCHED_BATCH, nice 19), which runs passive checkpoints (they neither take
+// nor wait for the write lock). A commit that leaves more than
+// sqlite_options::backstop_checkpoint_pages in the WAL checkpoints inline, so
+// the WAL stays bounded when the thread falls behind. The bound is soft: while
+// the thread is part-way through a checkpoint the inline one finds the
+// checkpoint lock taken and the WAL grows until that checkpoint ends. Request
+// threads share no lock with the checkpointer except on an API-key cache miss
+// (SQLite's short shared-memory mutex, and query_metrics' mutex).
+// docs/decisions/store-sqlite-ledger.md has the measurements behind this.
+//
+// Failures: every SQLite error a caller meets becomes store_error. A failed
+// checkpoint reaches no caller; a later commit tries again.
 
 #include "store/sqlite_store.hpp"
 

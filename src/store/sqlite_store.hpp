@@ -22,9 +22,9 @@ struct sqlite_options {
   // autocheckpoint default.
   std::size_t thread_checkpoint_pages = 1000;
   // WAL length at which the committing connection checkpoints itself
-  // because the thread did not keep up (16 MB of 4 KB pages: one such
-  // checkpoint, fsync included, stays well under the ~1 s of rows the ledger
-  // queue holds at full load); 0: never.
+  // because the thread did not keep up (16 MB of 4 KB pages, small enough
+  // that one such checkpoint stays far shorter than the slack of the ledger
+  // queue); 0: never.
   std::size_t backstop_checkpoint_pages = 4096;
 };
 
