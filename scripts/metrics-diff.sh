@@ -221,6 +221,10 @@ send_requests() {
 #   - database write_ledger and ping counts: the ledger is written in batches
 #     every 200 ms and the database pinged every 5 s, so both follow the clock;
 #   - process_*, *start_time*, *uptime*, and python_ / go_ runtime families.
+# Fractional values are compared to 12 significant digits: each server thread
+# sums its own requests (costs in USD), and which thread serves which request
+# changes the order of the floating-point additions, e.g. 0.00010039 against
+# 0.00010038999999999999.
 normalise() {
   awk '
     function timed(name) {
@@ -252,7 +256,10 @@ normalise() {
         rest = substr(line, space + 1)
       }
       split(rest, parts, " ")
-      print series " " (masked(name, series) ? "~" : parts[1])
+      value = parts[1]
+      if (masked(name, series)) value = "~"
+      else if (value ~ /^-?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$/ && value ~ /[.eE]/) value = sprintf("%.12g", value)
+      print series " " value
     }
   ' "$1"
 }
