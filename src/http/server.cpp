@@ -331,6 +331,11 @@ class observed_exchange {
     started_at_ = now;
     active_ = true;
   }
+  // What the observer's started() returned; nullopt without an observer.
+  std::optional<std::uint32_t> token() const {
+    if (!active_) return std::nullopt;
+    return token_;
+  }
   // Status 0 (nothing sent) is reported as 499, nginx's "client closed request".
   void set(unsigned status, std::size_t request_bytes, std::size_t response_bytes) {
     status_ = status == 0 ? 499 : status;
@@ -578,7 +583,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     const bool keep_alive = req.keep_alive() && !draining.load(std::memory_order_relaxed);
     connection_writer<Stream> writer{stream, deadline, keep_alive, req.version(), options.write_timeout,
                                      head_buffer};
-    request_context ctx{req, writer, s.index, remote, head_read_at};
+    request_context ctx{req, writer, s.index, remote, head_read_at, observed.token()};
 
     // While the handler runs, a client that goes away cancels it (and with it
     // any upstream call) through the connection's cancellation signal.

@@ -121,6 +121,10 @@ struct request_context {
   std::size_t shard;  // index of the shard (thread) handling the request
   asio::ip::tcp::endpoint remote;
   std::chrono::steady_clock::time_point received_at;  // when the headers were complete
+  // What the exchange observer's started() returned for this request (e.g.
+  // the route it matched, so a router need not match the path again);
+  // nullopt when the server has no observer.
+  std::optional<std::uint32_t> observed;
 };
 
 // A request handler. If the client disconnects while the handler runs, the
