@@ -111,7 +111,7 @@ TEST_F(SqliteCheckpoints, TheCheckpointerThreadKeepsTheWalShortWhileWritersNever
   auto s = open({.thread_checkpoint_pages = 20, .backstop_checkpoint_pages = 0});
   // The thread names itself and lowers its priority as it starts: the
   // lowest there is short of SCHED_IDLE, whose share of a saturated core is
-  // too small for the checkpoints to keep up (see sqlite_store.cpp).
+  // too small for the checkpoints to keep up (see sqlite_internal.hpp).
   const auto started = std::chrono::steady_clock::now();
   while (nice_of_thread("gw-checkpoint") != 19 &&
          std::chrono::steady_clock::now() - started < std::chrono::seconds(5)) {
