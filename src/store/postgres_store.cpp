@@ -32,6 +32,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "store/postgres_migrations.hpp"
 #include "store/store_common.hpp"
 
 namespace gatewayz::store::detail {
@@ -42,71 +43,6 @@ constexpr auto pool_wait_limit = std::chrono::seconds(20);
 constexpr int write_attempts = 4;
 // Any constant: instances take this advisory lock around each migration.
 constexpr std::int64_t migration_lock_id = 0x67617465'77617a31;  // "gatewaz1"
-
-struct migration {
-  int version;
-  const char* sql;  // may hold several statements
-};
-
-const std::vector<migration>& migrations() {
-  static const std::vector<migration> list{
-      {1, R"sql(
-        CREATE TABLE customers (
-          id BIGSERIAL PRIMARY KEY,
-          name TEXT NOT NULL UNIQUE,
-          balance_nanos BIGINT NOT NULL,
-          created_unix_ms BIGINT NOT NULL);
-        CREATE TABLE api_keys (
-          id BIGSERIAL PRIMARY KEY,
-          customer_id BIGINT NOT NULL REFERENCES customers(id),
-          key_hash TEXT NOT NULL UNIQUE,
-          prefix TEXT NOT NULL,
-          revoked BOOLEAN NOT NULL DEFAULT false,
-          created_unix_ms BIGINT NOT NULL);
-        -- No foreign key to customers: a row naming an unknown customer must
-        -- not make its whole batch fail forever.
-        CREATE TABLE ledger (
-          request_id TEXT PRIMARY KEY,
-          unix_ms BIGINT NOT NULL,
-          customer_id BIGINT,
-          key_id BIGINT,
-          model TEXT NOT NULL,
-          provider TEXT NOT NULL,
-          attempts INTEGER NOT NULL,
-          status TEXT NOT NULL,
-          http_status INTEGER NOT NULL,
-          input_tokens BIGINT NOT NULL,
-          output_tokens BIGINT NOT NULL,
-          cost_nanos BIGINT NOT NULL,
-          latency_ms DOUBLE PRECISION NOT NULL,
-          ttft_ms DOUBLE PRECISION,
-          streamed BOOLEAN NOT NULL);
-        CREATE INDEX ledger_customer_time ON ledger (customer_id, unix_ms);
-        CREATE TABLE rollup_minutes (
-          minute BIGINT NOT NULL,
-          model TEXT NOT NULL,
-          provider TEXT NOT NULL,
-          requests BIGINT NOT NULL,
-          successes BIGINT NOT NULL,
-          failures BIGINT NOT NULL,
-          latency_sum_ms DOUBLE PRECISION NOT NULL,
-          tokens BIGINT NOT NULL,
-          cost_nanos BIGINT NOT NULL,
-          PRIMARY KEY (minute, model, provider));
-        CREATE TABLE rollup_latency_buckets (
-          minute BIGINT NOT NULL,
-          model TEXT NOT NULL,
-          provider TEXT NOT NULL,
-          bucket INTEGER NOT NULL,
-          count BIGINT NOT NULL,
-          PRIMARY KEY (minute, model, provider, bucket));
-      )sql"},
-      // No query reads the ledger by customer and time (stats come from the
-      // rollups), and every index costs each ledger insert a B-tree update.
-      {2, "DROP INDEX IF EXISTS ledger_customer_time"},
-  };
-  return list;
-}
 
 // A failed query or connection. sqlstate is empty for connection failures.
 class pg_error : public store_error {
@@ -419,7 +355,7 @@ class postgres_store final : public store {
   void migrate() override {
     query_timer timer(metrics_, "migrate");
     auto conn = pool_.acquire();
-    for (const migration& m : migrations()) {
+    for (const pg::migration& m : pg::migrations()) {
       // The advisory lock serializes instances starting at once; each then
       // re-reads the version inside the lock, so every step runs once.
       transaction tx(*conn);
