@@ -7,7 +7,6 @@
 #include <charconv>
 #include <cmath>
 #include <csignal>
-#include <ctime>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -26,6 +25,7 @@
 #include <boost/beast/http/status.hpp>
 #include <fmt/format.h>
 
+#include "mock/streams.hpp"
 #include "mock/wire_format.hpp"
 
 namespace gatewayz::mock {
@@ -62,21 +62,20 @@ namespace {
 
 namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
+using detail::endpoint;
+using detail::pause_for;
+using detail::request_plan;
+using detail::serve_malformed_stream;
+using detail::stream_anthropic;
+using detail::stream_openai;
+using detail::unix_now;
 using wire::api_format;
 
 constexpr std::size_t max_recorded_requests = 256;
 // Tokens a reset_mid_stream stream delivers before the connection is reset.
 constexpr int tokens_before_reset = 2;
 
-enum class endpoint : std::uint8_t { chat, completions, embeddings, messages };
-
 api_format format_of(endpoint e) { return e == endpoint::messages ? api_format::anthropic : api_format::openai; }
-
-std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
-
-std::chrono::steady_clock::duration to_duration(double ms) {
-  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double, std::milli>(ms));
-}
 
 http::response make_response(unsigned version, bhttp::status status, std::string_view content_type, std::string body) {
   http::response res{status, version};
@@ -85,34 +84,9 @@ http::response make_response(unsigned version, bhttp::status status, std::string
   return res;
 }
 
-http::response_head make_stream_head(unsigned version) {
-  http::response_head head;
-  head.version(version);
-  head.result(bhttp::status::ok);
-  head.set(bhttp::field::content_type, "text/event-stream; charset=utf-8");
-  head.set(bhttp::field::cache_control, "no-cache");
-  return head;
-}
-
 http::response error_response(unsigned version, api_format format, int status, std::string_view message) {
   return make_response(version, static_cast<bhttp::status>(status), "application/json",
                        wire::error_body(format, status, message));
-}
-
-// Waits `ms` on a steady_timer. False when the wait was cancelled (the client
-// went away and the server cancelled the handler).
-asio::awaitable<bool> pause_for(double ms) {
-  if (ms <= 0) co_return true;
-  asio::steady_timer timer(co_await asio::this_coro::executor, to_duration(ms));
-  auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  co_return !ec;
-}
-
-asio::awaitable<bool> pause_until(std::chrono::steady_clock::time_point deadline) {
-  if (deadline <= std::chrono::steady_clock::now()) co_return true;
-  asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
-  auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  co_return !ec;
 }
 
 // The "hang" failure: a timer that never fires. Only cancellation (client
@@ -171,16 +145,6 @@ class cancellation_guard {
  private:
   std::atomic<std::uint64_t>& cancelled_;
   bool completed_ = false;
-};
-
-// The behaviour of one request after applying the x-mock-* headers.
-struct request_plan {
-  std::shared_ptr<const behaviour> base;  // the shared snapshot (fixed_body lives here)
-  double latency_ms = 0;
-  double ttft_ms = 0;
-  double tokens_per_s = 0;
-  int output_tokens = 0;
-  std::optional<failure_mode> failure;  // the failure this request simulates, if any
 };
 
 }  // namespace
@@ -571,97 +535,10 @@ struct mock_provider::impl {
     }
 
     const int reset_at = plan.failure ? std::min(tokens_before_reset, count) : -1;
-    if (format == api_format::anthropic) co_return co_await stream_anthropic(ctx, gen, plan, count, hit_max_tokens, reset_at);
-    co_return co_await stream_openai(ctx, ep, gen, plan, count, hit_max_tokens, reset_at);
-  }
-
-  asio::awaitable<bool> serve_malformed_stream(http::request_context& ctx, const request_plan& plan) {
-    http::response_head head = make_stream_head(ctx.req.version());
-    if (!co_await ctx.writer.begin_stream(std::move(head))) co_return false;
-    if (!co_await pause_for(plan.ttft_ms)) co_return false;
-    const std::string event = "data: {not json\n\n";
-    if (!co_await ctx.writer.write_chunk(event)) co_return false;
-    co_return co_await ctx.writer.end_stream();
-  }
-
-  // Token i (i >= 1) is due i / tokens_per_s after the first one; pacing from
-  // a fixed origin keeps the rate exact however long each write takes.
-  static std::chrono::steady_clock::time_point token_deadline(std::chrono::steady_clock::time_point first,
-                                                              const request_plan& plan, int index) {
-    if (plan.tokens_per_s <= 0) return first;
-    return first + to_duration(1000.0 * index / plan.tokens_per_s);
-  }
-
-  asio::awaitable<bool> stream_openai(http::request_context& ctx, endpoint ep, const wire::generation_request& gen,
-                                      const request_plan& plan, int count, bool hit_max_tokens, int reset_at) {
-    const bool chat = ep == endpoint::chat;
-    const wire::openai_stream events(chat ? wire::openai_stream::kind::chat : wire::openai_stream::kind::completion,
-                                     wire::make_id(chat ? "chatcmpl-" : "cmpl-"), unix_now(), gen.model,
-                                     gen.include_usage);
-    http::response_head head = make_stream_head(ctx.req.version());
-    if (!co_await ctx.writer.begin_stream(std::move(head))) co_return false;
-    if (!co_await pause_for(plan.ttft_ms)) co_return false;
-    if (chat) {
-      const std::string role = events.role_event();
-      if (!co_await ctx.writer.write_chunk(role)) co_return false;
+    if (format == api_format::anthropic) {
+      co_return co_await stream_anthropic(ctx, gen, plan, count, hit_max_tokens, reset_at, streams_completed_);
     }
-    const auto first = std::chrono::steady_clock::now();
-    for (int i = 0;; ++i) {
-      if (i == reset_at) {
-        ctx.writer.reset();
-        co_return true;
-      }
-      if (i == count) break;
-      if (i > 0) {
-        const bool waited = co_await pause_until(token_deadline(first, plan, i));
-        if (!waited) co_return false;
-      }
-      const std::string token = events.token_event(i);
-      if (!co_await ctx.writer.write_chunk(token)) co_return false;
-    }
-    const std::string finish = events.finish_event(hit_max_tokens);
-    if (!co_await ctx.writer.write_chunk(finish)) co_return false;
-    if (gen.include_usage) {
-      const std::string usage = events.usage_event(gen.prompt_tokens, count);
-      if (!co_await ctx.writer.write_chunk(usage)) co_return false;
-    }
-    if (!co_await ctx.writer.write_chunk(wire::openai_stream::done_event())) co_return false;
-    if (!co_await ctx.writer.end_stream()) co_return false;
-    streams_completed_.fetch_add(1, std::memory_order_relaxed);
-    co_return true;
-  }
-
-  asio::awaitable<bool> stream_anthropic(http::request_context& ctx, const wire::generation_request& gen,
-                                         const request_plan& plan, int count, bool hit_max_tokens, int reset_at) {
-    const wire::anthropic_stream events(wire::make_id("msg_"), gen.model, gen.prompt_tokens);
-    http::response_head head = make_stream_head(ctx.req.version());
-    if (!co_await ctx.writer.begin_stream(std::move(head))) co_return false;
-    if (!co_await pause_for(plan.ttft_ms)) co_return false;
-    // Anthropic sends the envelope events back to back before the first delta.
-    const std::string opening =
-        events.message_start() + wire::anthropic_stream::content_block_start() + wire::anthropic_stream::ping();
-    if (!co_await ctx.writer.write_chunk(opening)) co_return false;
-    const auto first = std::chrono::steady_clock::now();
-    for (int i = 0;; ++i) {
-      if (i == reset_at) {
-        ctx.writer.reset();
-        co_return true;
-      }
-      if (i == count) break;
-      if (i > 0) {
-        const bool waited = co_await pause_until(token_deadline(first, plan, i));
-        if (!waited) co_return false;
-      }
-      const std::string delta = wire::anthropic_stream::content_block_delta(i);
-      if (!co_await ctx.writer.write_chunk(delta)) co_return false;
-    }
-    const std::string closing = wire::anthropic_stream::content_block_stop() +
-                                wire::anthropic_stream::message_delta(hit_max_tokens, count) +
-                                wire::anthropic_stream::message_stop();
-    if (!co_await ctx.writer.write_chunk(closing)) co_return false;
-    if (!co_await ctx.writer.end_stream()) co_return false;
-    streams_completed_.fetch_add(1, std::memory_order_relaxed);
-    co_return true;
+    co_return co_await stream_openai(ctx, ep, gen, plan, count, hit_max_tokens, reset_at, streams_completed_);
   }
 
   // ---- control API --------------------------------------------------------
