@@ -1,6 +1,5 @@
-// gatewayz: the composition root. Parses the command line, loads the config,
-// wires the concrete parts together and runs them. Only this file knows every
-// module; nothing else depends on it.
+// gatewayz: the command line. Parses it, loads the config, has the
+// composition root (app/compose.hpp) build the gateway and runs it.
 
 #include <chrono>
 #include <csignal>
@@ -17,15 +16,11 @@
 #include <fmt/format.h>
 
 #include "app/admin_commands.hpp"
-#include "auth/authenticator.hpp"
+#include "app/compose.hpp"
 #include "config/config.hpp"
-#include "gateway/gateway.hpp"
 #include "health/render.hpp"
-#include "ledger/ledger_writer.hpp"
-#include "store/open_store.hpp"
 #include "http/server.hpp"
 #include "mock/mock_provider.hpp"
-#include "telemetry/catalog.hpp"
 
 #ifndef GATEWAYZ_VERSION
 #define GATEWAYZ_VERSION "0.0.0"
@@ -45,12 +40,6 @@ void write_port_file(const std::string& path, std::uint16_t port) {
     out << port << '\n';
   }
   std::filesystem::rename(tmp, path);
-}
-
-unsigned resolve_threads(unsigned configured) {
-  if (configured != 0) return configured;
-  const unsigned cores = std::thread::hardware_concurrency();
-  return cores == 0 ? 1 : cores;
 }
 
 std::optional<config::gateway_config> load_or_report(const std::string& path) {
@@ -98,62 +87,21 @@ int serve(const std::string& config_path) {
   auto cfg = load_or_report(config_path);
   if (!cfg) return 2;
   const auto server_cfg = cfg->server;
-  const unsigned threads = resolve_threads(server_cfg.threads);
-  // One metric shard per server thread plus one for background threads.
-  telemetry::registry registry{threads + 1};
-  telemetry::catalog metrics{registry, GATEWAYZ_VERSION};
 
-  // The store: customers, keys and the ledger. Its URL may hold a password,
-  // so errors name only what store_error says (scheme, never secrets).
-  std::unique_ptr<store::store> db;
-  if (cfg->storage.url != "none") {
-    try {
-      db = store::open_store(cfg->storage.url, &metrics);
-      db->migrate();
-    } catch (const std::exception& e) {
-      std::cerr << fmt::format("gatewayz: cannot open the store: {}\n", e.what());
-      return 1;
-    }
-  }
-  auto report = [](std::string_view what) {
-    return [what](std::string_view message) {
-      log_event("error", what, boost::json::object{{"error", std::string(message)}});
-    };
+  app::compose_options options;
+  options.log = [](std::string_view level, std::string_view message, boost::json::object fields) {
+    log_event(level, message, std::move(fields));
   };
-  std::unique_ptr<ledger::ledger_writer> ledger;
-  std::unique_ptr<auth::authenticator> authn;
-  if (db) {
-    ledger::writer_options ledger_options;
-    ledger_options.flush_interval_ms = cfg->storage.flush_interval_ms;
-    ledger_options.queue_capacity = cfg->storage.queue_capacity;
-    ledger_options.spill_path = cfg->storage.spill_path.empty() ? ledger::default_spill_path(cfg->storage.url)
-                                                                : cfg->storage.spill_path;
-    ledger = std::make_unique<ledger::ledger_writer>(*db, ledger_options, threads, &metrics,
-                                                     report("ledger write failed"));
-    auth::auth_options auth_options;
-    auth_options.cache_ttl_s = cfg->auth.key_cache_ttl_s;
-    authn = std::make_unique<auth::authenticator>(*db, auth_options, threads, &metrics, auth::steady_clock_fn{},
-                                                  report("API key lookup failed"));
+  std::unique_ptr<app::gateway_app> gw;
+  try {
+    gw = std::make_unique<app::gateway_app>(std::move(*cfg), std::move(options));
+  } catch (const app::store_open_error& e) {
+    // The store's URL may hold a password: the error names only the cause.
+    std::cerr << fmt::format("gatewayz: cannot open the store: {}\n", e.what());
+    return 1;
   }
-
-  gateway::gateway_services services;
-  services.metrics = &metrics;
-  services.store = db.get();
-  services.auth = authn.get();
-  services.ledger = ledger.get();
-  services.on_breaker_transition = [](const health::transition& t) {
-    log_event(t.to == health::breaker_state::closed ? "info" : "warning", "circuit breaker transition",
-              boost::json::object{{"provider", t.provider_name},
-                                  {"from_state", health::to_string(t.from)},
-                                  {"to_state", health::to_string(t.to)},
-                                  {"reason", t.reason}});
-  };
-  auto gw = std::make_unique<gateway::gateway>(std::move(*cfg), services);
-  const http::server_options options = gw->server_options();
-
-  http::server server{options, [&gw](std::size_t shard, asio::io_context& io) {
-                        return gw->make_shard_handler(shard, io);
-                      }};
+  const http::server_options server_options = gw->server_options();
+  http::server server{server_options, gw->handler_factory()};
   try {
     server.listen();
   } catch (const std::exception& e) {
@@ -162,7 +110,7 @@ int serve(const std::string& config_path) {
   }
   if (server_cfg.port_file) write_port_file(*server_cfg.port_file, server.port());
   std::cerr << fmt::format("gatewayz {} listening on {}:{} with {} thread(s)\n", GATEWAYZ_VERSION,
-                           options.host, server.port(), options.threads);
+                           server_options.host, server.port(), server_options.threads);
 
   const auto grace = std::chrono::milliseconds(static_cast<long>(server_cfg.shutdown_grace_s * 1000));
   {
@@ -173,8 +121,8 @@ int serve(const std::string& config_path) {
     server.run();
   }
   // In-flight requests are done: write every queued ledger row (or spill it).
-  if (ledger) {
-    ledger->stop();
+  if (auto* ledger = gw->ledger()) {
+    gw->stop_ledger();
     const auto ledger_stats = ledger->stats();
     std::cerr << fmt::format("gatewayz: stopped (ledger: {} written, {} spilled, {} dropped)\n",
                              ledger_stats.written, ledger_stats.spilled, ledger_stats.dropped);
@@ -190,9 +138,13 @@ int check_config(const std::string& path) {
     std::cerr << fmt::format("{}: invalid configuration\n{}", path, config::format_errors(result.errors));
     return 2;
   }
-  // Building the gateway validates what the schema cannot (e.g. base URLs).
+  // Composing the gateway validates what the schema cannot (e.g. base URLs),
+  // without opening the store or starting any thread.
   try {
-    gateway::gateway gw{std::move(*result.config)};
+    app::compose_options options;
+    options.open_store = false;
+    options.start = false;
+    app::gateway_app gw{std::move(*result.config), std::move(options)};
     std::cout << fmt::format("{}: OK ({} provider(s))\n", path, gw.config().providers.size());
   } catch (const std::exception& e) {
     std::cerr << fmt::format("{}: invalid configuration\n{}\n", path, e.what());

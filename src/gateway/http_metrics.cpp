@@ -23,32 +23,7 @@ std::size_t method_index(bhttp::verb method) {
   }
 }
 
-// Segment-by-segment match where "{x}" in the template matches one non-empty segment.
-bool matches(std::string_view templ, std::string_view path) {
-  while (!templ.empty() && !path.empty()) {
-    if (templ.front() != '/' || path.front() != '/') return false;
-    templ.remove_prefix(1);
-    path.remove_prefix(1);
-    const auto t_end = std::min(templ.find('/'), templ.size());
-    const auto p_end = std::min(path.find('/'), path.size());
-    const auto t_seg = templ.substr(0, t_end);
-    const auto p_seg = path.substr(0, p_end);
-    const bool param = t_seg.size() >= 2 && t_seg.front() == '{' && t_seg.back() == '}';
-    if (param ? p_seg.empty() : t_seg != p_seg) return false;
-    templ.remove_prefix(t_end);
-    path.remove_prefix(p_end);
-  }
-  return templ.empty() && path.empty();
-}
-
 }  // namespace
-
-std::size_t match_route(std::string_view path) {
-  for (std::size_t i = 0; i < route_count; ++i) {
-    if (matches(route_templates[i], path)) return i;
-  }
-  return route_count;
-}
 
 http_metrics::http_metrics(telemetry::catalog& metrics, std::size_t shards, bool enabled)
     : metrics_(metrics), enabled_(enabled), shards_(shards) {}
@@ -57,7 +32,7 @@ http_metrics::route_method& http_metrics::cell(std::size_t shard, std::uint32_t 
   auto& c = shards_[shard].cells[token];
   if (!c.resolved) {
     const std::size_t route = token / method_count;
-    const std::string_view path = route < route_count ? route_templates[route] : unmatched_route;
+    const std::string_view path = route < route_count ? route_specs[route].path_template : unmatched_route;
     const std::string_view method = method_names[token % method_count];
     c.in_progress = metrics_.http_in_progress.series({method, path});
     c.duration = metrics_.http_duration.series({method, path});
@@ -90,7 +65,7 @@ void http_metrics::finished(std::size_t shard, std::uint32_t token, bhttp::verb 
   auto it = by_status.find(key);
   if (it == by_status.end()) {
     const std::size_t route = token / method_count;
-    const std::string_view path = route < route_count ? route_templates[route] : unmatched_route;
+    const std::string_view path = route < route_count ? route_specs[route].path_template : unmatched_route;
     const std::string code = std::to_string(status);
     it = by_status.emplace(key, metrics_.http_requests.series({method_names[token % method_count], path, code})).first;
   }

@@ -1,11 +1,13 @@
 #pragma once
-// The HTTP metrics of section 2.1 of the integration guide
-// (fastapi_requests_total, _duration_seconds, _in_progress, request and
+// The HTTP metrics (fastapi_requests_total, _duration_seconds, _in_progress, request and
 // response sizes), fed by the server for every request it reads.
 //
-// `path` is the route template, never the raw target: every path that matches
-// no route is reported as "unmatched", and methods outside the usual set as
-// "OTHER", so a scanner probing random URLs cannot create new series.
+// `path` is the route template of the route table (route_table.hpp), never
+// the raw target: every path that matches no route is reported as
+// "unmatched", and methods outside the usual set as "OTHER", so a scanner
+// probing random URLs cannot create new series. The token started() returns
+// carries the matched route to the router (route_of), so a path is matched
+// once per request.
 //
 // Label sets are resolved to handles the first time a shard sees them and
 // kept per shard, so the steady state is a table lookup and a few per-shard
@@ -17,39 +19,19 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gateway/route_table.hpp"
 #include "http/server.hpp"
 #include "telemetry/catalog.hpp"
 
 namespace gatewayz::gateway {
 
-// Route templates the gateway serves ("{name}" matches one path segment).
-inline constexpr std::string_view route_templates[] = {
-    "/v1/chat/completions",
-    "/v1/completions",
-    "/v1/embeddings",
-    "/v1/models",
-    "/metrics",
-    "/health",
-    "/health/dashboard",
-    "/models/stats",
-    "/admin/circuit-breakers",
-    "/admin/circuit-breakers/{provider}/reset",
-    "/admin/customers",
-    "/admin/customers/{name}/credit",
-    "/admin/keys",
-    "/admin/keys/{id}/revoke",
-};
-inline constexpr std::size_t route_count = std::size(route_templates);
-inline constexpr std::string_view unmatched_route = "unmatched";
-
-// Index into route_templates of the route `path` (no query) matches, or
-// route_count when none does.
-std::size_t match_route(std::string_view path);
-
 class http_metrics final : public http::exchange_observer {
  public:
   // shards: the server's thread count (handles are kept per shard).
   http_metrics(telemetry::catalog& metrics, std::size_t shards, bool enabled);
+
+  // The route index (into route_specs; route_count: none) a token of started() carries.
+  static std::size_t route_of(std::uint32_t token) { return token / method_count; }
 
   std::uint32_t started(std::size_t shard, boost::beast::http::verb method, std::string_view target) override;
   void finished(std::size_t shard, std::uint32_t token, boost::beast::http::verb method, unsigned status,

@@ -119,7 +119,6 @@ store_api::store_api(store::store& store, std::chrono::seconds stats_cache_ttl)
 store_api::~store_api() { pool_.join(); }
 
 asio::awaitable<http::response> store_api::models_stats(const http::request& req) {
-  if (req.method() != bhttp::verb::get) co_return method_not_allowed(req, "/models/stats", "GET");
   auto window = store::default_time_window;
   if (const auto param = query_parameter(req.target(), "time_window")) {
     const auto parsed = store::parse_time_window(*param);
@@ -147,125 +146,129 @@ asio::awaitable<http::response> store_api::models_stats(const http::request& req
   }
 }
 
-asio::awaitable<std::optional<http::response>> store_api::admin(const http::request& req, std::string_view path) {
-  const unsigned version = req.version();
-  const auto method = req.method();
-  std::string why;
+asio::awaitable<http::response> store_api::list_customers(const http::request& req) {
+  co_return co_await guarded(req, [this, &req]() -> asio::awaitable<http::response> {
+    auto list_customers_work = [this] { return store_.list_customers(); };
+    auto customers = co_await on_pool(pool_, std::move(list_customers_work));
+    json::array list;
+    for (const auto& c : customers) list.push_back(customer_json(c));
+    co_return json_response(200, json::serialize(json::object{{"customers", std::move(list)}}), req.version());
+  });
+}
+
+asio::awaitable<http::response> store_api::create_customer(const http::request& req) {
+  co_return co_await guarded(req, [this, &req]() -> asio::awaitable<http::response> {
+    std::string why;
+    const auto creation = parse_creation(req, "name", why);
+    if (!creation) co_return error_response(api_error::bad_request(why), req.version());
+    const std::string customer_name = creation->name;
+    const store::nanos_usd credits = creation->credits;
+    auto create_customer_work = [this, customer_name, credits]() -> std::optional<store::customer> {
+      if (store_.find_customer(customer_name)) return std::nullopt;
+      return store_.create_customer(customer_name, credits);
+    };
+    auto created = co_await on_pool(pool_, std::move(create_customer_work));
+    if (!created) {
+      const api_error error{409, "invalid_request_error", "customer_exists",
+                            "A customer with this name already exists"};
+      co_return error_response(error, req.version());
+    }
+    co_return json_response(201, json::serialize(customer_json(*created)), req.version());
+  });
+}
+
+asio::awaitable<http::response> store_api::credit_customer(const http::request& req, std::string_view name) {
+  const std::string customer_name(name);
+  co_return co_await guarded(req, [this, &req, &customer_name]() -> asio::awaitable<http::response> {
+    std::string why;
+    const auto body = parse_body(req, why);
+    if (!body) co_return error_response(api_error::bad_request(why), req.version());
+    const auto amount = amount_member(*body, "amount_usd", true, why);
+    if (!amount) co_return error_response(api_error::bad_request(why), req.version());
+    const store::nanos_usd delta = *amount;
+    auto credit_work = [this, customer_name, delta]() -> std::optional<store::customer> {
+      auto c = store_.find_customer(customer_name);
+      if (!c) return std::nullopt;
+      c->balance = store_.credit(c->id, delta);
+      return c;
+    };
+    auto updated = co_await on_pool(pool_, std::move(credit_work));
+    if (!updated) {
+      const api_error error{404, "invalid_request_error", "customer_not_found", "No such customer"};
+      co_return error_response(error, req.version());
+    }
+    co_return json_response(200, json::serialize(customer_json(*updated)), req.version());
+  });
+}
+
+asio::awaitable<http::response> store_api::list_keys(const http::request& req) {
+  co_return co_await guarded(req, [this, &req]() -> asio::awaitable<http::response> {
+    auto list_keys_work = [this] { return store_.list_keys(); };
+    auto keys = co_await on_pool(pool_, std::move(list_keys_work));
+    json::array list;
+    for (const auto& k : keys) {
+      list.push_back(json::object{{"id", k.id},
+                                  {"customer", k.customer_name},
+                                  {"prefix", k.prefix},
+                                  {"revoked", k.revoked},
+                                  {"created_at", iso_time(k.created_unix_ms)}});
+    }
+    co_return json_response(200, json::serialize(json::object{{"keys", std::move(list)}}), req.version());
+  });
+}
+
+asio::awaitable<http::response> store_api::create_key(const http::request& req) {
+  co_return co_await guarded(req, [this, &req]() -> asio::awaitable<http::response> {
+    std::string why;
+    const auto creation = parse_creation(req, "customer", why);
+    if (!creation) co_return error_response(api_error::bad_request(why), req.version());
+    const std::string customer_name = creation->name;
+    const store::nanos_usd credits = creation->credits;
+    auto create_key_work = [this, customer_name, credits] {
+      auto c = store_.find_customer(customer_name);
+      if (!c) {
+        c = store_.create_customer(customer_name, credits);
+      } else if (credits != 0) {
+        store_.credit(c->id, credits);
+      }
+      return store_.create_key(c->id);
+    };
+    auto created = co_await on_pool(pool_, std::move(create_key_work));
+    json::object out{{"id", created.info.id},
+                     {"customer", customer_name},
+                     {"prefix", created.info.prefix},
+                     {"key", created.secret}};
+    auto res = json_response(201, json::serialize(out), req.version());
+    res.set(bhttp::field::cache_control, "no-store");
+    co_return res;
+  });
+}
+
+asio::awaitable<http::response> store_api::revoke_key(const http::request& req, std::string_view id_text) {
+  std::int64_t id = 0;
+  const auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+  if (ec != std::errc{} || end != id_text.data() + id_text.size() || id <= 0) {
+    co_return error_response(api_error::bad_request("the key id must be a positive integer"), req.version());
+  }
+  co_return co_await guarded(req, [this, &req, id]() -> asio::awaitable<http::response> {
+    auto revoke_work = [this, id] { return store_.revoke_key(id); };
+    const bool revoked = co_await on_pool(pool_, std::move(revoke_work));
+    if (!revoked) {
+      const api_error error{404, "invalid_request_error", "key_not_found", "No active key with this id"};
+      co_return error_response(error, req.version());
+    }
+    co_return json_response(200, json::serialize(json::object{{"id", id}, {"revoked", true}}), req.version());
+  });
+}
+
+template <class Work>
+asio::awaitable<http::response> store_api::guarded(const http::request& req, Work work) {
   try {
-    if (path == "/admin/customers") {
-      if (method == bhttp::verb::get) {
-        auto list_customers_work = [this] { return store_.list_customers(); };
-        auto customers = co_await on_pool(pool_, std::move(list_customers_work));
-        json::array list;
-        for (const auto& c : customers) list.push_back(customer_json(c));
-        co_return json_response(200, json::serialize(json::object{{"customers", std::move(list)}}), version);
-      }
-      if (method != bhttp::verb::post) co_return method_not_allowed(req, path, "GET, POST");
-      const auto creation = parse_creation(req, "name", why);
-      if (!creation) co_return error_response(api_error::bad_request(why), version);
-      const std::string customer_name = creation->name;
-      const store::nanos_usd credits = creation->credits;
-      auto create_customer_work = [this, customer_name, credits]() -> std::optional<store::customer> {
-        if (store_.find_customer(customer_name)) return std::nullopt;
-        return store_.create_customer(customer_name, credits);
-      };
-      auto created = co_await on_pool(pool_, std::move(create_customer_work));
-      if (!created) {
-        const api_error error{409, "invalid_request_error", "customer_exists",
-                              "A customer with this name already exists"};
-        co_return error_response(error, version);
-      }
-      co_return json_response(201, json::serialize(customer_json(*created)), version);
-    }
-
-    constexpr std::string_view customers_prefix = "/admin/customers/";
-    constexpr std::string_view credit_suffix = "/credit";
-    if (path.starts_with(customers_prefix) && path.ends_with(credit_suffix) &&
-        path.size() > customers_prefix.size() + credit_suffix.size()) {
-      if (method != bhttp::verb::post) co_return method_not_allowed(req, path, "POST");
-      const std::string customer_name(
-          path.substr(customers_prefix.size(), path.size() - customers_prefix.size() - credit_suffix.size()));
-      const auto body = parse_body(req, why);
-      if (!body) co_return error_response(api_error::bad_request(why), version);
-      const auto amount = amount_member(*body, "amount_usd", true, why);
-      if (!amount) co_return error_response(api_error::bad_request(why), version);
-      const store::nanos_usd delta = *amount;
-      auto credit_work = [this, customer_name, delta]() -> std::optional<store::customer> {
-        auto c = store_.find_customer(customer_name);
-        if (!c) return std::nullopt;
-        c->balance = store_.credit(c->id, delta);
-        return c;
-      };
-      auto updated = co_await on_pool(pool_, std::move(credit_work));
-      if (!updated) {
-        const api_error error{404, "invalid_request_error", "customer_not_found", "No such customer"};
-        co_return error_response(error, version);
-      }
-      co_return json_response(200, json::serialize(customer_json(*updated)), version);
-    }
-
-    if (path == "/admin/keys") {
-      if (method == bhttp::verb::get) {
-        auto list_keys_work = [this] { return store_.list_keys(); };
-        auto keys = co_await on_pool(pool_, std::move(list_keys_work));
-        json::array list;
-        for (const auto& k : keys) {
-          list.push_back(json::object{{"id", k.id},
-                                      {"customer", k.customer_name},
-                                      {"prefix", k.prefix},
-                                      {"revoked", k.revoked},
-                                      {"created_at", iso_time(k.created_unix_ms)}});
-        }
-        co_return json_response(200, json::serialize(json::object{{"keys", std::move(list)}}), version);
-      }
-      if (method != bhttp::verb::post) co_return method_not_allowed(req, path, "GET, POST");
-      const auto creation = parse_creation(req, "customer", why);
-      if (!creation) co_return error_response(api_error::bad_request(why), version);
-      const std::string customer_name = creation->name;
-      const store::nanos_usd credits = creation->credits;
-      auto create_key_work = [this, customer_name, credits] {
-        auto c = store_.find_customer(customer_name);
-        if (!c) {
-          c = store_.create_customer(customer_name, credits);
-        } else if (credits != 0) {
-          store_.credit(c->id, credits);
-        }
-        return store_.create_key(c->id);
-      };
-      auto created = co_await on_pool(pool_, std::move(create_key_work));
-      json::object out{{"id", created.info.id},
-                       {"customer", customer_name},
-                       {"prefix", created.info.prefix},
-                       {"key", created.secret}};
-      auto res = json_response(201, json::serialize(out), version);
-      res.set(bhttp::field::cache_control, "no-store");
-      co_return res;
-    }
-
-    constexpr std::string_view keys_prefix = "/admin/keys/";
-    constexpr std::string_view revoke_suffix = "/revoke";
-    if (path.starts_with(keys_prefix) && path.ends_with(revoke_suffix) &&
-        path.size() > keys_prefix.size() + revoke_suffix.size()) {
-      if (method != bhttp::verb::post) co_return method_not_allowed(req, path, "POST");
-      const auto id_text = path.substr(keys_prefix.size(), path.size() - keys_prefix.size() - revoke_suffix.size());
-      std::int64_t id = 0;
-      const auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
-      if (ec != std::errc{} || end != id_text.data() + id_text.size() || id <= 0) {
-        co_return error_response(api_error::bad_request("the key id must be a positive integer"), version);
-      }
-      auto revoke_work = [this, id] { return store_.revoke_key(id); };
-      const bool revoked = co_await on_pool(pool_, std::move(revoke_work));
-      if (!revoked) {
-        const api_error error{404, "invalid_request_error", "key_not_found", "No active key with this id"};
-        co_return error_response(error, version);
-      }
-      co_return json_response(200, json::serialize(json::object{{"id", id}, {"revoked", true}}), version);
-    }
+    co_return co_await work();
   } catch (const store::store_error&) {
     const auto error = api_error::service_unavailable("The database is unreachable");
-    co_return error_response(error, version);
+    co_return error_response(error, req.version());
   }
-  co_return std::nullopt;
 }
 
 }  // namespace gatewayz::gateway

@@ -1,13 +1,14 @@
 #pragma once
-// The HTTP endpoints backed by the store: GET /models/stats (guide 1.4) and
+// The HTTP endpoints backed by the store: GET /models/stats and
 // the admin API for customers, credits and API keys.
 //
 // Every store call is blocking I/O, so it runs on a small background thread
 // pool and the shard's coroutine awaits the result: a slow database never
 // stalls the other requests of a server thread.
 //
-// Admin API (the caller checks the admin key first; bodies are JSON and
-// amounts are decimal USD strings or numbers, parsed exactly into nano-USD):
+// Each handler returns its response; the router has checked the method and,
+// for the admin API, the admin key. Admin API (bodies are JSON and amounts
+// are decimal USD strings or numbers, parsed exactly into nano-USD):
 //   GET  /admin/customers                      -> {"customers":[{id,name,balance_usd,created_at}]}
 //   POST /admin/customers  {"name","credits_usd"?} -> 201 the customer
 //   POST /admin/customers/{name}/credit {"amount_usd"} -> the customer with its new balance
@@ -40,14 +41,21 @@ class store_api {
   // GET /models/stats[?time_window=1h|24h|7d].
   boost::asio::awaitable<http::response> models_stats(const http::request& req);
 
-  // Serves an /admin/customers or /admin/keys request; nullopt when `path`
-  // is neither.
-  boost::asio::awaitable<std::optional<http::response>> admin(const http::request& req, std::string_view path);
+  boost::asio::awaitable<http::response> list_customers(const http::request& req);
+  boost::asio::awaitable<http::response> create_customer(const http::request& req);
+  boost::asio::awaitable<http::response> credit_customer(const http::request& req, std::string_view name);
+  boost::asio::awaitable<http::response> list_keys(const http::request& req);
+  boost::asio::awaitable<http::response> create_key(const http::request& req);
+  boost::asio::awaitable<http::response> revoke_key(const http::request& req, std::string_view id);
 
-  // Waits for queued store work; see gateway::impl::drain_background_work().
+  // Waits for queued store work (before the server's io_contexts go away).
   void drain() { pool_.join(); }
 
  private:
+  // Runs `work`, answering 503 when the database is unreachable.
+  template <class Work>
+  boost::asio::awaitable<http::response> guarded(const http::request& req, Work work);
+
   store::store& store_;
   std::optional<store::models_stats_cache> stats_cache_;  // none when the TTL is 0
   boost::asio::thread_pool pool_{2};

@@ -85,10 +85,10 @@ outcome classify_failure(http::upstream_failure failure) {
   return outcome::failure;
 }
 
-std::vector<std::pair<std::string, std::string>> probe_headers(const config::provider_config& provider) {
+std::vector<std::pair<std::string, std::string>> probe_headers(const providers::provider_runtime& provider) {
   // The adapter is the one place that knows a provider's authentication; a
   // minimal chat request makes it produce exactly its headers.
-  const auto adapter = providers::make_adapter(provider);
+  const auto& adapter = provider.adapter;
   static constexpr std::string_view body = R"({"model":"probe","messages":[{"role":"user","content":"ping"}]})";
   providers::inbound_request request;
   request.op = providers::operation::chat_completions;
@@ -100,7 +100,7 @@ std::vector<std::pair<std::string, std::string>> probe_headers(const config::pro
   providers::upstream_request built;
   std::string error;
   if (!adapter->build_request(request, model, built, error)) {
-    throw std::runtime_error(fmt::format("probe headers for provider {}: {}", provider.name, error));
+    throw std::runtime_error(fmt::format("probe headers for provider {}: {}", provider.config->name, error));
   }
   std::vector<std::pair<std::string, std::string>> headers;
   bool has_accept = false;
@@ -126,7 +126,7 @@ struct http_prober::impl {
   std::vector<std::unique_ptr<asio::cancellation_signal>> signals;
 };
 
-http_prober::http_prober(const std::vector<config::provider_config>& providers, const options& opts)
+http_prober::http_prober(std::span<const providers::provider_runtime> providers, const options& opts)
     : impl_(std::make_unique<impl>()) {
   if (providers.size() != opts.providers.size()) {
     throw std::invalid_argument("http_prober: provider configs and health options differ in length");
@@ -136,20 +136,18 @@ http_prober::http_prober(const std::vector<config::provider_config>& providers, 
     const provider_info& info = opts.providers[i];
     if (info.probe_interval_s <= 0) continue;
     target& t = impl_->targets[i];
-    const config::provider_config& p = providers[i];
+    const providers::provider_runtime& p = providers[i];
     t.path = info.probe_path;
     t.timeout = millis(info.probe_timeout_s);
-    http::upstream_endpoint endpoint;
-    if (!http::parse_base_url(p.base_url, endpoint, t.error)) continue;
     t.headers = probe_headers(p);
-    http::client_settings settings;
-    settings.connect_timeout = std::min(t.timeout, millis(p.connect_timeout_s));
+    // The provider's own client settings, with a probe's shorter timeouts
+    // and a single kept-alive connection.
+    http::client_settings settings = p.client;
+    settings.connect_timeout = std::min(t.timeout, p.client.connect_timeout);
     settings.read_timeout = t.timeout;
     settings.write_timeout = t.timeout;
     settings.max_idle_connections = 1;
-    settings.verify_tls = p.verify_tls;
-    settings.ca_file = p.ca_file;
-    t.pool = std::make_shared<http::upstream_pool>(impl_->io, std::move(endpoint), std::move(settings));
+    t.pool = std::make_shared<http::upstream_pool>(impl_->io, p.endpoint, std::move(settings));
   }
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "providers/runtime.hpp"
 #include "health/health.hpp"
 #include "http/client.hpp"
 
@@ -30,17 +31,18 @@ outcome classify_failure(http::upstream_failure failure);
 
 // The headers of a probe for `provider` (authentication and configured extra
 // headers from its adapter; no content-type, accept: application/json).
-std::vector<std::pair<std::string, std::string>> probe_headers(const config::provider_config& provider);
+std::vector<std::pair<std::string, std::string>> probe_headers(const providers::provider_runtime& provider);
 
 // Runs probes on its own io_context, on the thread that calls probe() (the
 // monitor thread): one keep-alive pool per probed provider, all due probes
 // concurrently. stop() may be called from any thread.
 class http_prober final : public prober {
  public:
-  // providers[i] describes the same provider as opts.providers[i] (base URL,
-  // kind, key, TLS settings); only those with probe_interval_s > 0 get a pool.
-  // Throws std::invalid_argument when the two lists differ in length.
-  http_prober(const std::vector<config::provider_config>& providers, const options& opts);
+  // providers[i] is the same provider as opts.providers[i] (endpoint,
+  // adapter, TLS settings; shared with the gateway's pools); only those with
+  // probe_interval_s > 0 get a pool. Throws std::invalid_argument when the
+  // two lists differ in length.
+  http_prober(std::span<const providers::provider_runtime> providers, const options& opts);
   ~http_prober() override;
 
   std::vector<probe_result> probe(std::span<const std::size_t> providers) override;

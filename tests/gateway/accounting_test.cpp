@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "harness.hpp"
-#include "store/open_store.hpp"
+#include "store/store.hpp"
 
 namespace gatewayz::test {
 namespace {
@@ -24,34 +24,24 @@ class AccountingTest : public GatewayTest {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    registry_ = std::make_unique<telemetry::registry>(3);  // 2 server threads + background
-    catalog_ = std::make_unique<telemetry::catalog>(*registry_, "test");
-    store_ = store::open_store("sqlite://" + (dir_ / "gatewayz.db").string(), catalog_.get());
-    store_->migrate();
-    ledger::writer_options options;
-    options.flush_interval_ms = 50;
-    options.spill_path = (dir_ / "ledger.spill").string();
-    ledger_ = std::make_unique<ledger::ledger_writer>(*store_, options, 2, catalog_.get());
-    auth::auth_options auth_options;
-    auth_options.cache_ttl_s = 0.2;
-    auth_ = std::make_unique<auth::authenticator>(*store_, auth_options, 2, catalog_.get());
   }
   void TearDown() override {
     GatewayTest::TearDown();
-    auth_.reset();
-    ledger_.reset();
-    store_.reset();
     std::filesystem::remove_all(dir_);
   }
 
-  gateway::gateway_services services() {
-    gateway::gateway_services s;
-    s.metrics = catalog_.get();
-    s.store = store_.get();
-    s.auth = auth_.get();
-    s.ledger = ledger_.get();
-    return s;
+  // A SQLite store in the test's directory, a ledger flushed every 50 ms and
+  // keys re-read after 0.2 s.
+  config::gateway_config with_store(config::gateway_config cfg) {
+    cfg.storage.url = "sqlite://" + (dir_ / "gatewayz.db").string();
+    cfg.storage.spill_path = (dir_ / "ledger.spill").string();
+    if (cfg.storage.flush_interval_ms == config::storage_config{}.flush_interval_ms) cfg.storage.flush_interval_ms = 50;
+    cfg.auth.key_cache_ttl_s = 0.2;
+    return cfg;
   }
+  store::store& store() { return *gateway_->app().store(); }
+  ledger::ledger_writer& ledger() { return *gateway_->app().ledger(); }
+
   // alpha serves gpt-4o-mini at $2 / $8 per million tokens (whole numbers, so
   // expected costs are exact integers of nano-dollars).
   config::gateway_config keyed(const mock::mock_provider& m) {
@@ -64,9 +54,9 @@ class AccountingTest : public GatewayTest {
     return cfg;
   }
   std::string new_key(std::string_view customer, store::nanos_usd credit) {
-    auto c = store_->find_customer(customer);
-    if (!c) c = store_->create_customer(customer, credit);
-    return store_->create_key(c->id).secret;
+    auto c = store().find_customer(customer);
+    if (!c) c = store().create_customer(customer, credit);
+    return store().create_key(c->id).secret;
   }
   static header_list bearer(const std::string& key) { return {{"Authorization", "Bearer " + key}}; }
   static std::int64_t cost_of(const reply& r) {
@@ -77,21 +67,16 @@ class AccountingTest : public GatewayTest {
   // Waits for the ledger to hold `rows` rows (the writer flushes every 50 ms).
   void wait_for_ledger(std::int64_t rows) {
     const auto deadline = clock_type::now() + 5s;
-    while (store_->count_ledger_rows() < rows && clock_type::now() < deadline) std::this_thread::sleep_for(10ms);
-    ASSERT_EQ(store_->count_ledger_rows(), rows);
+    while (store().count_ledger_rows() < rows && clock_type::now() < deadline) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(store().count_ledger_rows(), rows);
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<telemetry::registry> registry_;
-  std::unique_ptr<telemetry::catalog> catalog_;
-  std::unique_ptr<store::store> store_;
-  std::unique_ptr<ledger::ledger_writer> ledger_;
-  std::unique_ptr<auth::authenticator> auth_;
 };
 
 TEST_F(AccountingTest, KeysAreRequiredAndRefusalsUseOpenAiErrors) {
   auto& m = add_mock();
-  start_gateway(keyed(m), services());
+  start_gateway(with_store(keyed(m)));
   const auto key = new_key("acme", 10 * store::nanos_per_usd);
 
   expect_openai_error(post("/v1/chat/completions", chat_body), 401, "invalid_api_key");
@@ -112,7 +97,7 @@ TEST_F(AccountingTest, KeysAreRequiredAndRefusalsUseOpenAiErrors) {
 
 TEST_F(AccountingTest, RevokedKeyIsRefusedWithinTheCacheTtl) {
   auto& m = add_mock();
-  start_gateway(keyed(m), services());
+  start_gateway(with_store(keyed(m)));
   const auto key = new_key("acme", 10 * store::nanos_per_usd);
   ASSERT_EQ(post("/v1/chat/completions", chat_body, bearer(key)).status, 200U);
 
@@ -130,7 +115,7 @@ TEST_F(AccountingTest, RevokedKeyIsRefusedWithinTheCacheTtl) {
 
 TEST_F(AccountingTest, CustomerWithoutCreditGets402UntilCredited) {
   auto& m = add_mock();
-  start_gateway(keyed(m), services());
+  start_gateway(with_store(keyed(m)));
   const auto key = new_key("broke", 0);
   const auto refused = post("/v1/chat/completions", chat_body, bearer(key));
   expect_openai_error(refused, 402, "insufficient_quota");
@@ -149,7 +134,7 @@ TEST_F(AccountingTest, SpendingTheLastCreditRefusesTheNextRequestAtOnce) {
   auto cfg = keyed(m);
   // $1000 per million output tokens: one answer costs more than the credit.
   cfg.providers[0].models[0].output_per_million = 1000;
-  start_gateway(std::move(cfg), services());
+  start_gateway(with_store(std::move(cfg)));
   const auto key = new_key("tiny", 1000);  // one micro-dollar
   ASSERT_EQ(post("/v1/chat/completions", chat_body, bearer(key)).status, 200U);
   // The shard that served it lowered the shared balance at once; another
@@ -164,7 +149,7 @@ TEST_F(AccountingTest, SpendingTheLastCreditRefusesTheNextRequestAtOnce) {
 
 TEST_F(AccountingTest, EveryAcceptedRequestIsInTheLedgerAndDebitedExactly) {
   auto& m = add_mock();
-  start_gateway(keyed(m), services());
+  start_gateway(with_store(keyed(m)));
   const store::nanos_usd credit = 10 * store::nanos_per_usd;
   const auto key = new_key("acme", credit);
 
@@ -200,7 +185,7 @@ TEST_F(AccountingTest, EveryAcceptedRequestIsInTheLedgerAndDebitedExactly) {
 
   wait_for_ledger(8);
   for (const auto& id : ids) {
-    const auto row = store_->find_ledger_row(id);
+    const auto row = store().find_ledger_row(id);
     ASSERT_TRUE(row.has_value()) << id;
     EXPECT_EQ(row->model, "gpt-4o-mini");
     EXPECT_EQ(row->provider, "alpha");
@@ -208,11 +193,11 @@ TEST_F(AccountingTest, EveryAcceptedRequestIsInTheLedgerAndDebitedExactly) {
     EXPECT_TRUE(row->key_id.has_value());
     EXPECT_EQ(row->attempts, 1U);
   }
-  const auto failed_row = store_->find_ledger_row(failed.header("x-request-id"));
+  const auto failed_row = store().find_ledger_row(failed.header("x-request-id"));
   EXPECT_EQ(failed_row->status, "error");
   EXPECT_EQ(failed_row->http_status, 500U);
   EXPECT_EQ(failed_row->cost, 0);
-  const auto customer = store_->find_customer("acme");
+  const auto customer = store().find_customer("acme");
   ASSERT_TRUE(customer.has_value());
   EXPECT_EQ(customer->balance, credit - spent);
 }
@@ -221,16 +206,12 @@ TEST_F(AccountingTest, ALedgerBehindTheDatabaseRefusesRequestsInsteadOfLosingThe
   // Queues of three rows per shard, and a database another connection holds
   // the write lock on: the writer waits on the lock, the queues fill, and the
   // gateway answers 503 rather than serve requests it could not record.
-  ledger_.reset();
-  ledger::writer_options options;
-  options.flush_interval_ms = 20;
-  options.queue_capacity = 3;
-  options.spill_path = (dir_ / "ledger.spill").string();
-  ledger_ = std::make_unique<ledger::ledger_writer>(*store_, options, 2, catalog_.get());
   auto& m = add_mock();
   auto cfg = one_provider(m);
   cfg.server.threads = 2;
-  start_gateway(cfg, services());
+  cfg.storage.flush_interval_ms = 20;
+  cfg.storage.queue_capacity = 3;
+  start_gateway(with_store(cfg));
   ASSERT_EQ(post("/v1/chat/completions", chat_body).status, 200U);
   wait_for_ledger(1);
 
@@ -277,7 +258,7 @@ TEST_F(AccountingTest, ALedgerBehindTheDatabaseRefusesRequestsInsteadOfLosingThe
 
   holder.reset();
   wait_for_ledger(served);
-  EXPECT_EQ(ledger_->stats().dropped, 0U);
+  EXPECT_EQ(ledger().stats().dropped, 0U);
   // Room again once the writer catches up.
   EXPECT_EQ(post("/v1/chat/completions", chat_body).status, 200U);
   wait_for_ledger(served + 1);
@@ -285,19 +266,28 @@ TEST_F(AccountingTest, ALedgerBehindTheDatabaseRefusesRequestsInsteadOfLosingThe
 
 TEST_F(AccountingTest, AGatewayWithMoreThreadsThanLedgerQueuesIsRefusedAtStart) {
   // Such a thread could record nothing: it would answer every request 503.
-  ledger_.reset();
-  ledger::writer_options options;
-  options.spill_path = (dir_ / "ledger.spill").string();
-  ledger_ = std::make_unique<ledger::ledger_writer>(*store_, options, 1, catalog_.get());
+  // The composition never builds one; the gateway refuses one handed to it.
   auto& m = add_mock();
   auto cfg = one_provider(m);
   cfg.server.threads = 2;
-  EXPECT_THROW(start_gateway(cfg, services()), std::invalid_argument);
+  app::compose_options not_started;
+  not_started.start = false;
+  app::gateway_app parts_for_two{with_store(cfg), std::move(not_started)};
+  ledger::writer_options options;
+  options.spill_path = (dir_ / "one-queue.spill").string();
+  ledger::ledger_writer one_queue{*parts_for_two.store(), options, 1, &parts_for_two.metrics()};
+  gateway::gateway_parts parts;
+  parts.metrics = &parts_for_two.metrics();
+  parts.health = &parts_for_two.health();
+  parts.providers = parts_for_two.providers();
+  parts.store = parts_for_two.store();
+  parts.ledger = &one_queue;
+  EXPECT_THROW(gateway::gateway(parts_for_two.config(), parts), std::invalid_argument);
 }
 
 TEST_F(AccountingTest, AReusedClientRequestIdCannotShadowAnotherRequestsLedgerRow) {
   auto& m = add_mock();
-  start_gateway(keyed(m), services());
+  start_gateway(with_store(keyed(m)));
   const store::nanos_usd credit = store::nanos_per_usd;
   const auto key = new_key("acme", credit);
   auto headers = bearer(key);
@@ -310,14 +300,14 @@ TEST_F(AccountingTest, AReusedClientRequestIdCannotShadowAnotherRequestsLedgerRo
     spent += cost_of(r);
   }
   wait_for_ledger(3);  // three rows, not one
-  EXPECT_EQ(store_->find_customer("acme")->balance, credit - spent);
+  EXPECT_EQ(store().find_customer("acme")->balance, credit - spent);
 }
 
 TEST_F(AccountingTest, ModelsStatsReportsTheGuidesShapeFromTheLedger) {
   auto& m = add_mock();
   auto cfg = keyed(m);
   cfg.auth.mode = "none";
-  start_gateway(std::move(cfg), services());
+  start_gateway(with_store(std::move(cfg)));
   for (int i = 0; i < 5; ++i) ASSERT_EQ(post("/v1/chat/completions", chat_body).status, 200U);
   set_failure(m, mock::failure_mode::http_500);
   ASSERT_EQ(post("/v1/chat/completions", chat_body).status, 500U);
@@ -346,7 +336,7 @@ TEST_F(AccountingTest, ModelsStatsReportsTheGuidesShapeFromTheLedger) {
 
 TEST_F(AccountingTest, AdminApiCreatesCustomersAndKeysBehindTheAdminKey) {
   auto& m = add_mock();
-  start_gateway(keyed(m), services());
+  start_gateway(with_store(keyed(m)));
   const header_list admin{{"Authorization", "Bearer admin-secret"}};
   expect_openai_error(post("/admin/keys", R"({"customer":"new"})"), 401, "invalid_api_key");
   expect_openai_error(post("/admin/keys", R"({"customer":"new"})", {{"Authorization", "Bearer nope"}}), 401,

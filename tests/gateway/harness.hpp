@@ -2,8 +2,8 @@
 // Shared harness of the gateway integration tests.
 //
 // Everything runs in-process over real loopback sockets: mock providers
-// (mock::mock_provider, one thread each), the gateway served by http::server
-// exactly as `gatewayz serve` wires it (two shards, port 0), and blocking
+// (mock::mock_provider, one thread each), the gateway composed and served by
+// http::server exactly as `gatewayz serve` does it (two shards, port 0), and blocking
 // Beast clients with timeouts that drive their own private io_context. The
 // gateway and the mocks are shut down by the fixture's TearDown, gateway
 // first, so no test leaves threads or sockets behind.
@@ -37,6 +37,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "app/compose.hpp"
 #include "config/config.hpp"
 #include "gateway/gateway.hpp"
 #include "http/server.hpp"
@@ -137,18 +138,20 @@ inline void set_failure(mock::mock_provider& m, std::optional<mock::failure_mode
   m.set_behaviour(b);
 }
 
-// The gateway served as `gatewayz serve` serves it, on a background thread.
+// The gateway served as `gatewayz serve` serves it, on a background thread:
+// composed by app::gateway_app from the config, two server threads, port 0.
+// A config that names no store (the default storage.url, which would write
+// ./gatewayz.db) gets none.
 class gateway_server {
  public:
-  explicit gateway_server(config::gateway_config cfg, gateway::gateway_services services = {}) {
+  explicit gateway_server(config::gateway_config cfg, app::compose_options options = {}) {
     cfg.server.threads = 2;
-    gateway_ = std::make_unique<gateway::gateway>(std::move(cfg), std::move(services));
-    http::server_options options = gateway_->server_options();
-    options.host = "127.0.0.1";
-    options.port = 0;
-    server_ = std::make_unique<http::server>(options, [this](std::size_t shard, asio::io_context& io) {
-      return gateway_->make_shard_handler(shard, io);
-    });
+    if (cfg.storage.url == config::storage_config{}.url) cfg.storage.url = "none";
+    app_ = std::make_unique<app::gateway_app>(std::move(cfg), std::move(options));
+    http::server_options server_options = app_->server_options();
+    server_options.host = "127.0.0.1";
+    server_options.port = 0;
+    server_ = std::make_unique<http::server>(server_options, app_->handler_factory());
     server_->listen();
     thread_ = std::thread([this] { server_->run(); });
   }
@@ -161,10 +164,11 @@ class gateway_server {
 
   std::uint16_t port() const { return server_->port(); }
   std::size_t open_connections() const { return server_->open_connections(); }
-  gateway::gateway& gw() { return *gateway_; }
+  app::gateway_app& app() { return *app_; }
+  gateway::gateway& gw() { return app_->gateway(); }
 
  private:
-  std::unique_ptr<gateway::gateway> gateway_;
+  std::unique_ptr<app::gateway_app> app_;
   std::unique_ptr<http::server> server_;
   std::thread thread_;
 };
@@ -597,9 +601,9 @@ class GatewayTest : public ::testing::Test {
     return *upstreams_.back();
   }
 
-  gateway_server& start_gateway(config::gateway_config cfg, gateway::gateway_services services = {}) {
+  gateway_server& start_gateway(config::gateway_config cfg, app::compose_options options = {}) {
     gateway_.reset();
-    gateway_ = std::make_unique<gateway_server>(std::move(cfg), std::move(services));
+    gateway_ = std::make_unique<gateway_server>(std::move(cfg), std::move(options));
     return *gateway_;
   }
 

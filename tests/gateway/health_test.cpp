@@ -32,7 +32,7 @@ class HealthTest : public GatewayTest {
     cfg.circuit_breaker.min_requests = 1000;
     return cfg;
   }
-  health::monitor& monitor() { return gateway_->gw().health(); }
+  health::monitor& monitor() { return gateway_->app().health(); }
   // The outcome of an attempt is recorded just after its response is
   // written, so a client may read the answer a moment before that.
   health::breaker_state settled_state(std::size_t provider, health::breaker_state expected) {

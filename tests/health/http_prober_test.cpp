@@ -69,7 +69,8 @@ std::string header_of(const mock::recorded_request& r, std::string_view name) {
 TEST(HttpProber, SucceedsAgainstTheMockWithBearerAuth) {
   auto mock = start_mock();
   const std::vector providers{provider_config("openai-mock", url_of(mock->port()))};
-  http_prober prober(providers, probed(providers));
+  const auto runtimes = providers::build_runtimes(providers);
+  http_prober prober(runtimes, probed(providers));
   const std::size_t index = 0;
   for (int round = 0; round < 2; ++round) {  // the second reuses the kept-alive connection
     const auto results = prober.probe({&index, 1});
@@ -90,7 +91,8 @@ TEST(HttpProber, AnthropicProbesCarryItsHeaders) {
   auto p = provider_config("anthropic-mock", url_of(mock->port()), config::provider_kind::anthropic);
   p.headers["x-extra"] = "yes";
   const std::vector providers{p};
-  http_prober prober(providers, probed(providers));
+  const auto runtimes = providers::build_runtimes(providers);
+  http_prober prober(runtimes, probed(providers));
   const std::size_t index = 0;
   const auto results = prober.probe({&index, 1});
   EXPECT_TRUE(results[0].ok) << results[0].detail;
@@ -119,7 +121,8 @@ TEST(HttpProber, FailuresAreReported) {
   const std::vector providers{wrong_key, wrong_path, refused, healthy};
   options o = probed(providers);
   o.providers[1].probe_path = "/nope";
-  http_prober prober(providers, o);
+  const auto runtimes = providers::build_runtimes(providers);
+  http_prober prober(runtimes, o);
   const std::vector<std::size_t> all{0, 1, 2, 3};
   const auto results = prober.probe(all);
   ASSERT_EQ(results.size(), 4u);
@@ -140,7 +143,8 @@ TEST(HttpProber, SilentUpstreamTimesOutAndStopCancels) {
   tcp::acceptor silent{io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
   const auto providers = std::vector{provider_config("silent", url_of(silent.local_endpoint().port()))};
   {
-    http_prober prober(providers, probed(providers, 0.3));
+    const auto runtimes = providers::build_runtimes(providers);
+    http_prober prober(runtimes, probed(providers, 0.3));
     const std::size_t index = 0;
     const auto started = std::chrono::steady_clock::now();
     const auto results = prober.probe({&index, 1});
@@ -148,7 +152,8 @@ TEST(HttpProber, SilentUpstreamTimesOutAndStopCancels) {
     EXPECT_FALSE(results[0].cancelled);
     EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
   }
-  http_prober prober(providers, probed(providers, 60));
+  const auto runtimes = providers::build_runtimes(providers);
+  http_prober prober(runtimes, probed(providers, 60));
   const std::size_t index = 0;
   auto running = std::async(std::launch::async, [&] { return prober.probe({&index, 1}); });
   std::this_thread::sleep_for(200ms);
@@ -168,7 +173,8 @@ TEST(HttpProber, MonitorMarksAnIdleProviderDownWhileItsProbeFails) {
   const std::vector providers{provider_config("openai-mock", url_of(port))};
   options o = probed(providers);
   o.providers[0].probe_interval_s = 60;
-  harness h(o, std::make_unique<http_prober>(providers, o));
+  const auto runtimes = providers::build_runtimes(providers);
+  harness h(o, std::make_unique<http_prober>(runtimes, o));
   h.mon->run_once();
   EXPECT_EQ(h.mon->current()->providers[0].status, provider_status::healthy);
   EXPECT_TRUE(h.mon->current()->providers[0].last_probe->ok);

@@ -26,7 +26,7 @@
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
-#include "gateway/gateway.hpp"
+#include "app/compose.hpp"
 #include "http/server.hpp"
 #include "mock/mock_provider.hpp"
 
@@ -103,13 +103,12 @@ class gateway_under_test {
  public:
   explicit gateway_under_test(config::gateway_config cfg) {
     cfg.server.threads = 2;
-    gateway_ = std::make_unique<gateway::gateway>(std::move(cfg));
-    http::server_options options = gateway_->server_options();
+    cfg.storage.url = "none";
+    app_ = std::make_unique<app::gateway_app>(std::move(cfg));
+    http::server_options options = app_->server_options();
     options.host = "127.0.0.1";
     options.port = 0;
-    server_ = std::make_unique<http::server>(options, [this](std::size_t shard, asio::io_context& io) {
-      return gateway_->make_shard_handler(shard, io);
-    });
+    server_ = std::make_unique<http::server>(options, app_->handler_factory());
     server_->listen();
     thread_ = std::thread([this] { server_->run(); });
   }
@@ -159,7 +158,7 @@ class gateway_under_test {
   }
 
  private:
-  std::unique_ptr<gateway::gateway> gateway_;
+  std::unique_ptr<app::gateway_app> app_;
   std::unique_ptr<http::server> server_;
   std::thread thread_;
   asio::io_context io_;

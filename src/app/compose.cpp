@@ -1,0 +1,144 @@
+#include "app/compose.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "app/options.hpp"
+#include "core/threads.hpp"
+#include "health/http_prober.hpp"
+#include "store/open_store.hpp"
+
+#ifndef GATEWAYZ_VERSION
+#define GATEWAYZ_VERSION "0.0.0"
+#endif
+
+namespace gatewayz::app {
+
+// Pings the store every few seconds on a thread of its own, so GET /health
+// answers from the latest state without touching the database on a shard.
+class gateway_app::database_pinger {
+ public:
+  explicit database_pinger(store::store& store) : store_(store) {
+    state_ = store_.ping() ? health::dependency_state::healthy : health::dependency_state::unhealthy;
+  }
+  ~database_pinger() { stop(); }
+  database_pinger(const database_pinger&) = delete;
+  database_pinger& operator=(const database_pinger&) = delete;
+
+  void start() {
+    thread_ = std::thread([this] {
+      name_this_thread("gw-db-ping");
+      lower_thread_priority();
+      std::unique_lock lock(mu_);
+      while (!cv_.wait_for(lock, std::chrono::seconds(5), [this] { return stop_; })) {
+        lock.unlock();
+        const bool up = store_.ping();
+        state_ = up ? health::dependency_state::healthy : health::dependency_state::unhealthy;
+        lock.lock();
+      }
+    });
+  }
+  void stop() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  health::dependency_state state() const { return state_.load(); }
+
+ private:
+  store::store& store_;
+  std::atomic<health::dependency_state> state_{health::dependency_state::not_configured};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+gateway_app::gateway_app(config::gateway_config config, compose_options options)
+    : config_(std::move(config)), threads_(gateway::resolve_threads(config_.server.threads)) {
+  // One metric shard per server thread plus one for background threads.
+  registry_ = std::make_unique<telemetry::registry>(threads_ + 1);
+  catalog_ = std::make_unique<telemetry::catalog>(*registry_, GATEWAYZ_VERSION);
+
+  auto report = [log = options.log](std::string_view what) {
+    return [log, what](std::string_view message) {
+      if (log) log("error", what, boost::json::object{{"error", std::string(message)}});
+    };
+  };
+  if (options.open_store && config_.storage.url != "none") {
+    try {
+      store_ = store::open_store(config_.storage.url, catalog_.get());
+      store_->migrate();
+    } catch (const std::exception& e) {
+      throw store_open_error(e.what());
+    }
+    ledger_ = std::make_unique<ledger::ledger_writer>(*store_, ledger_options(config_.storage), threads_,
+                                                      catalog_.get(), report("ledger write failed"));
+    auth_ = std::make_unique<auth::authenticator>(*store_, auth_options(config_.auth), threads_, catalog_.get(),
+                                                  auth::steady_clock_fn{}, report("API key lookup failed"));
+  }
+
+  runtimes_ = providers::build_runtimes(config_.providers);
+
+  auto health_opts = health_options(config_, options.active_probes);
+  health::services health_svc;
+  if (options.log) {
+    health_svc.on_transition = [log = options.log](const health::transition& t) {
+      log(t.to == health::breaker_state::closed ? "info" : "warning", "circuit breaker transition",
+          boost::json::object{{"provider", t.provider_name},
+                              {"from_state", health::to_string(t.from)},
+                              {"to_state", health::to_string(t.to)},
+                              {"reason", t.reason}});
+    };
+  }
+  const bool any_probe = std::any_of(health_opts.providers.begin(), health_opts.providers.end(),
+                                     [](const health::provider_info& p) { return p.probe_interval_s > 0; });
+  if (any_probe) health_svc.probe = std::make_unique<health::http_prober>(runtimes_, health_opts);
+  monitor_ = std::make_unique<health::monitor>(health_opts, *catalog_, std::move(health_svc));
+
+  gateway::gateway_parts parts;
+  parts.metrics = catalog_.get();
+  parts.health = monitor_.get();
+  parts.providers = runtimes_;
+  parts.store = store_.get();
+  parts.auth = auth_.get();
+  parts.ledger = ledger_.get();
+  parts.observers = std::move(options.observers);
+  if (store_) {
+    pinger_ = std::make_unique<database_pinger>(*store_);
+    parts.database_state = [pinger = pinger_.get()] { return pinger->state(); };
+  }
+  gateway_ = std::make_unique<gateway::gateway>(config_, std::move(parts));
+
+  if (options.start) {
+    if (pinger_) pinger_->start();
+    monitor_->start();
+  }
+}
+
+gateway_app::~gateway_app() {
+  gateway_.reset();  // waits for its background work
+  if (monitor_) monitor_->stop();
+  pinger_.reset();
+  stop_ledger();
+}
+
+http::handler_factory gateway_app::handler_factory() {
+  return [gw = gateway_.get()](std::size_t shard, boost::asio::io_context& io) {
+    return gw->make_shard_handler(shard, io);
+  };
+}
+
+void gateway_app::stop_ledger() {
+  if (ledger_) ledger_->stop();
+}
+
+}  // namespace gatewayz::app

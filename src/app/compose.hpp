@@ -1,0 +1,100 @@
+#pragma once
+// The composition root: builds every part of a gateway from its config, in
+// dependency order, and owns them all: the metrics registry and catalog, the
+// store (storage.url), the ledger writer, the authenticator, the provider
+// runtimes, the health monitor with its prober, the database pinger and the
+// gateway. `gatewayz serve`, `gatewayz check-config` and the tests build a
+// gateway through this one function; nothing else wires modules together.
+//
+// Lifetime: parts are destroyed in reverse order of construction, the
+// gateway first. The server that runs the gateway's handlers must be
+// stopped before this object is destroyed. Construction throws
+// store_open_error when the store cannot be opened or migrated, and
+// std::invalid_argument for a config the parts reject.
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "auth/authenticator.hpp"
+#include "config/config.hpp"
+#include "gateway/gateway.hpp"
+#include "health/health.hpp"
+#include "http/server.hpp"
+#include "ledger/ledger_writer.hpp"
+#include "providers/runtime.hpp"
+#include "store/store.hpp"
+#include "telemetry/catalog.hpp"
+
+namespace gatewayz::app {
+
+// An event for the operator (breaker transitions, ledger and key-lookup
+// failures): level ("info", "warning", "error"), message and fields.
+using event_log = std::function<void(std::string_view level, std::string_view message, boost::json::object fields)>;
+
+// The store named by storage.url could not be opened; what() names the
+// cause, never the URL (it may hold a password).
+struct store_open_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct compose_options {
+  // false: no store is opened whatever storage.url says (check-config).
+  bool open_store = true;
+  // false: providers' probe_interval_s is ignored (passive health only).
+  bool active_probes = true;
+  // false: background threads (health monitor, database pinger) are not
+  // started: the parts are built to validate the config, not to serve.
+  bool start = true;
+  event_log log;  // default: events are dropped
+  // Sinks that see every proxied request after the metrics and before the ledger.
+  std::vector<gateway::request_observer*> observers;
+};
+
+class gateway_app {
+ public:
+  explicit gateway_app(config::gateway_config config, compose_options options = {});
+  ~gateway_app();
+  gateway_app(const gateway_app&) = delete;
+  gateway_app& operator=(const gateway_app&) = delete;
+
+  const config::gateway_config& config() const { return config_; }
+  unsigned threads() const { return threads_; }
+  telemetry::catalog& metrics() { return *catalog_; }
+  store::store* store() { return store_.get(); }  // null with storage.url none
+  ledger::ledger_writer* ledger() { return ledger_.get(); }
+  auth::authenticator* auth() { return auth_.get(); }
+  health::monitor& health() { return *monitor_; }
+  std::span<const providers::provider_runtime> providers() const { return runtimes_; }
+  gateway::gateway& gateway() { return *gateway_; }
+
+  // The server settings and the per-shard handler factory of the gateway.
+  http::server_options server_options() const { return gateway_->server_options(); }
+  http::handler_factory handler_factory();
+
+  // Once the server has stopped: writes (or spills) every queued ledger row.
+  // Idempotent; the destructor calls it too.
+  void stop_ledger();
+
+ private:
+  class database_pinger;
+
+  config::gateway_config config_;
+  unsigned threads_;
+  std::unique_ptr<telemetry::registry> registry_;
+  std::unique_ptr<telemetry::catalog> catalog_;
+  std::unique_ptr<store::store> store_;
+  std::unique_ptr<ledger::ledger_writer> ledger_;
+  std::unique_ptr<auth::authenticator> auth_;
+  std::vector<providers::provider_runtime> runtimes_;
+  std::unique_ptr<health::monitor> monitor_;
+  std::unique_ptr<database_pinger> pinger_;
+  std::unique_ptr<gateway::gateway> gateway_;
+};
+
+}  // namespace gatewayz::app

@@ -1,0 +1,46 @@
+#include "app/options.hpp"
+
+#include <algorithm>
+
+namespace gatewayz::app {
+
+health::options health_options(const config::gateway_config& cfg, bool active_probes) {
+  health::options out;
+  out.window_s = cfg.health.window_s;
+  out.interval_s = cfg.health.interval_s;
+  out.dashboard_cache_s = cfg.health.dashboard_cache_s;
+  const auto& cb = cfg.circuit_breaker;
+  out.breaker.failure_threshold = cb.failure_threshold;
+  out.breaker.error_rate_threshold = cb.error_rate_threshold;
+  out.breaker.min_requests = cb.min_requests;
+  out.breaker.open_s = cb.open_s;
+  out.breaker.max_open_s = cb.max_open_s;
+  out.breaker.half_open_requests = cb.half_open_requests;
+  for (const auto& provider : cfg.providers) {
+    health::provider_info info;
+    info.name = provider.name;
+    for (const auto& model : provider.models) info.models.push_back(model.id);
+    info.probe_interval_s = active_probes ? provider.probe_interval_s : 0;
+    info.probe_path = provider.probe_path;
+    // A probe is a cheap GET: it never waits as long as a generation may.
+    info.probe_timeout_s = std::min(provider.timeout_s, 10.0);
+    out.providers.push_back(std::move(info));
+  }
+  return out;
+}
+
+ledger::writer_options ledger_options(const config::storage_config& storage) {
+  ledger::writer_options out;
+  out.flush_interval_ms = storage.flush_interval_ms;
+  out.queue_capacity = storage.queue_capacity;
+  out.spill_path = storage.spill_path.empty() ? ledger::default_spill_path(storage.url) : storage.spill_path;
+  return out;
+}
+
+auth::auth_options auth_options(const config::auth_config& auth) {
+  auth::auth_options out;
+  out.cache_ttl_s = auth.key_cache_ttl_s;
+  return out;
+}
+
+}  // namespace gatewayz::app

@@ -1,0 +1,20 @@
+#pragma once
+// The one mapping from the typed config to the modules' option structs. Each
+// default is written once, in config.hpp; tests/app/options_test.cpp proves
+// that a default config maps to the modules' own defaults, so a module used
+// without a config behaves as a configured gateway does.
+
+#include "auth/authenticator.hpp"
+#include "config/config.hpp"
+#include "health/health.hpp"
+#include "ledger/ledger_writer.hpp"
+
+namespace gatewayz::app {
+
+// Health windows, breakers and one provider_info per configured provider
+// (probe intervals kept only when `active_probes`).
+health::options health_options(const config::gateway_config& cfg, bool active_probes);
+ledger::writer_options ledger_options(const config::storage_config& storage);
+auth::auth_options auth_options(const config::auth_config& auth);
+
+}  // namespace gatewayz::app

@@ -1,0 +1,89 @@
+#include "gateway/accounting.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "core/request_id.hpp"
+
+namespace gatewayz::gateway {
+
+request_accounting::request_accounting(const accounting_services& services, std::size_t shard,
+                                       std::size_t& rows_pending, const providers::inbound_request& request,
+                                       std::string_view request_id, bool client_chose_id,
+                                       steady_clock::time_point received_at)
+    : services_(services), shard_(shard), rows_pending_(rows_pending), client_chose_id_(client_chose_id) {
+  ++rows_pending_;
+  record_.request_id = request_id;
+  record_.op = request.op;
+  record_.model = request.model;
+  record_.streamed = request.stream;
+  record_.received_at = received_at;
+}
+
+request_accounting::~request_accounting() {
+  finish();
+  --rows_pending_;
+}
+
+void request_accounting::set_caller(std::int64_t customer_id, std::int64_t key_id) {
+  record_.customer_id = customer_id;
+  record_.key_id = key_id;
+}
+
+void request_accounting::record_attempt(const attempt_record& attempt) {
+  ++record_.attempts;
+  last_attempt_ = attempt;
+  last_outcome_ = attempt.outcome;
+  record_.upstream_wait += attempt.upstream_wait;
+  for (auto* observer : services_.observers) observer->on_attempt(shard_, record_, attempt);
+}
+
+void request_accounting::finish() noexcept {
+  const auto now = steady_clock::now();
+  auto& r = record_;
+  r.latency_s = std::chrono::duration<double>(now - r.received_at).count();
+  if (!last_outcome_) {
+    // Accepted, but no provider was tried (every breaker open, or no
+    // provider supports the endpoint): still one ledger row.
+    r.http_status = client_status_ == 0 ? 499 : client_status_;
+  } else {
+    const auto& attempt = last_attempt_;
+    const auto& model = *attempt.target->model;
+    r.last_attempt = &last_attempt_;
+    r.provider = (*services_.providers)[attempt.target->provider_index].name;
+    unsigned status = client_status_;
+    if (status == 0) status = attempt.client_status;
+    if (attempt.outcome == attempt_outcome::client_gone && attempt.client_status == 0) status = 499;
+    r.http_status = status;
+    r.success = status >= 200 && status < 300 && !attempt.in_band_error &&
+                attempt.outcome != attempt_outcome::client_gone;
+    // Cost in integer nano-dollars: price (USD per million tokens) * tokens * 1000.
+    const auto& usage = attempt.usage;
+    const double nanos = static_cast<double>(usage.input_tokens) * model.input_per_million * 1000.0 +
+                         static_cast<double>(usage.output_tokens) * model.output_per_million * 1000.0;
+    r.cost_nanos = std::llround(nanos);
+    if (attempt.first_chunk_at) {
+      r.time_to_first_chunk_s = std::chrono::duration<double>(*attempt.first_chunk_at - r.received_at).count();
+    }
+    if (r.cost_nanos > 0 && r.customer_id && services_.auth != nullptr) {
+      services_.auth->charge(shard_, *r.customer_id, r.cost_nanos);
+    }
+  }
+
+  // Built only when an observer reads them, so a gateway without a ledger or
+  // sink pays nothing for them.
+  std::string ledger_id;
+  if (services_.observers_want_identity) {
+    r.received_wall = std::chrono::system_clock::now() -
+                      std::chrono::duration_cast<std::chrono::system_clock::duration>(now - r.received_at);
+    if (client_chose_id_) {
+      ledger_id = std::string(r.request_id) + "#" + make_request_id();
+      r.ledger_id = ledger_id;
+    } else {
+      r.ledger_id = r.request_id;
+    }
+  }
+  for (auto* observer : services_.observers) observer->on_request(shard_, r);
+}
+
+}  // namespace gatewayz::gateway

@@ -1,0 +1,65 @@
+#pragma once
+// Accounting for one proxied request: owns its request_record, takes each
+// attempt as it ends, and when the request ends (the destructor, whichever
+// way the failover loop returns, client disconnects included) fills the
+// outcome once: status, success, cost from the config's prices, latency. It
+// then debits the customer and hands the record to every request observer
+// (metrics, ledger, and later sinks), in order.
+//
+// Lives on the request's coroutine frame on its shard thread. While it
+// exists the request holds a place in its shard's ledger queue
+// (`rows_pending`), so a request admitted by the ledger's backpressure check
+// always has room for its row.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "auth/authenticator.hpp"
+#include "config/config.hpp"
+#include "gateway/request_record.hpp"
+
+namespace gatewayz::gateway {
+
+// The gateway-wide parts accounting uses; owned by the gateway.
+struct accounting_services {
+  const std::vector<config::provider_config>* providers = nullptr;
+  auth::authenticator* auth = nullptr;  // debits customers; null without auth
+  std::span<request_observer* const> observers;
+  bool observers_want_identity = false;  // some observer's wants_identity()
+};
+
+class request_accounting {
+ public:
+  request_accounting(const accounting_services& services, std::size_t shard, std::size_t& rows_pending,
+                     const providers::inbound_request& request, std::string_view request_id, bool client_chose_id,
+                     steady_clock::time_point received_at);
+  request_accounting(const request_accounting&) = delete;
+  request_accounting& operator=(const request_accounting&) = delete;
+  ~request_accounting();
+
+  void set_caller(std::int64_t customer_id, std::int64_t key_id);
+  // An attempt ended; `attempt.finished` is when.
+  void record_attempt(const attempt_record& attempt);
+  // The gateway itself answered the client with `status` (an error).
+  void set_client_status(unsigned status) { client_status_ = status; }
+  // Attempts recorded so far.
+  unsigned attempts() const { return record_.attempts; }
+
+ private:
+  void finish() noexcept;
+
+  const accounting_services& services_;
+  std::size_t shard_;
+  std::size_t& rows_pending_;
+  bool client_chose_id_;
+  unsigned client_status_ = 0;
+  request_record record_;
+  attempt_record last_attempt_;
+  std::optional<attempt_outcome> last_outcome_;
+};
+
+}  // namespace gatewayz::gateway

@@ -1,0 +1,183 @@
+#include "gateway/failover.hpp"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "core/json_scan.hpp"
+#include "gateway/attempt.hpp"
+#include "gateway/inbound.hpp"
+#include "gateway/responses.hpp"
+#include "http/deadlines.hpp"
+
+namespace gatewayz::gateway {
+
+namespace asio = boost::asio;
+using providers::operation;
+
+namespace {
+
+std::chrono::milliseconds seconds_to_ms(double s) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0));
+}
+
+// The health outcome of one attempt (classification: health/attempt.hpp).
+// Latency for health is the time to the provider's response headers for
+// streams (their length is the answer's length, not the provider's speed)
+// and the whole call otherwise.
+health::attempt_result health_result(const attempt_record& attempt) {
+  health::attempt_result out;
+  out.finished = attempt.finished;
+  out.model = attempt.target->model_slot;
+  if (attempt.outcome == attempt_outcome::client_gone || attempt.sent_at == steady_clock::time_point{}) {
+    out.result = health::outcome::cancelled;
+  } else if (attempt.provider_failure) {
+    out.result = health::outcome::failure;
+  } else if (attempt.upstream_status >= 400) {
+    out.result = health::classify_status(attempt.upstream_status);
+  } else {
+    out.result = health::outcome::success;
+  }
+  const auto end =
+      attempt.first_chunk_at ? attempt.sent_at + attempt.ttfb.value_or(steady_clock::duration{}) : out.finished;
+  out.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(end - attempt.sent_at);
+  return out;
+}
+
+// A model's providers in the order they are tried: healthier first (the
+// monitor's latest scores), equal scores in config order. Most models have
+// one or two providers, so the order usually lives on the stack.
+class provider_order {
+ public:
+  provider_order(const std::vector<route_target>& targets, const health::monitor& health) {
+    if (targets.size() <= small_.size()) {
+      order_ = std::span<const route_target*>(small_.data(), targets.size());
+    } else {
+      large_.resize(targets.size());
+      order_ = large_;
+    }
+    for (std::size_t i = 0; i < targets.size(); ++i) order_[i] = &targets[i];
+    if (order_.size() > 1) {
+      std::stable_sort(order_.begin(), order_.end(), [&health](const route_target* a, const route_target* b) {
+        return health.score(a->provider_index) > health.score(b->provider_index);
+      });
+    }
+  }
+  provider_order(const provider_order&) = delete;
+  provider_order& operator=(const provider_order&) = delete;
+  auto begin() const { return order_.begin(); }
+  auto end() const { return order_.end(); }
+
+ private:
+  std::array<const route_target*, 8> small_{};
+  std::vector<const route_target*> large_;
+  std::span<const route_target*> order_;
+};
+
+}  // namespace
+
+// Note on style: values passed to a co_await'ed call are named locals, never
+// temporaries in the same full-expression, because GCC 12 destroys such
+// temporaries twice.
+asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_context& ctx, operation op,
+                                            std::string_view request_id, const auth::auth_result& caller) const {
+  json_scan::object_scan scan;
+  providers::inbound_request request;
+  const std::vector<route_target>* found = nullptr;
+  if (auto refused = admit(shard, ctx.req.body(), op, scan, request, found)) {
+    const api_error error = std::move(*refused);
+    co_await send_error(ctx, error, request_id);
+    co_return;
+  }
+  const auto& targets = *found;
+
+  const auto deadline = ctx.received_at + seconds_to_ms(parts_.server->request_timeout_s);
+  const bool client_chose_id = ctx.req["x-request-id"] == request_id;
+  request_accounting accounting{*parts_.accounting, shard.index,     shard.ledger_rows_pending, request,
+                                request_id,         client_chose_id, ctx.received_at};
+  if (caller.customer_id != 0) accounting.set_caller(caller.customer_id, caller.key_id);
+
+  provider_order order{targets, *parts_.health};
+  std::optional<api_error> last_error;
+  unsigned attempts = 0;
+  unsigned supported = 0;
+  unsigned refused_by_breaker = 0;
+  for (const route_target* target_ptr : order) {
+    const auto& target = *target_ptr;
+    const auto& runtime = parts_.providers[target.provider_index];
+    if (!runtime.adapter->supports(op)) continue;
+    ++supported;
+    // (The coarse clock: a deadline of seconds needs no finer reading.)
+    if (attempts >= parts_.server->max_attempts || http::coarse_now() >= deadline) break;
+    // Admission by the provider's circuit breaker; recorded exactly once
+    // below, or as cancelled if this coroutine is destroyed first.
+    health::attempt_guard admitted{*parts_.health, shard.index, target.provider_index};
+    if (!admitted.admitted()) {
+      ++refused_by_breaker;
+      continue;
+    }
+    ++attempts;
+    attempt_record record;
+    record.target = &target;
+    record.number = attempts;
+    attempt a{*runtime.config, *runtime.adapter, *shard.pools[target.provider_index], request, target, ctx,
+              request_id,      deadline,         record};
+    record.outcome = co_await a.run();
+    record.finished = steady_clock::now();  // one reading for metrics and health
+    accounting.record_attempt(record);
+    admitted.finish(health_result(record));
+    if (record.outcome == attempt_outcome::client_gone) co_return;
+    if (record.outcome == attempt_outcome::served) {
+      if (!ctx.writer.started()) {
+        accounting.set_client_status(static_cast<unsigned>(a.last_error.status));
+        co_await send_error(ctx, a.last_error, request_id);
+      }
+      co_return;
+    }
+    last_error = std::move(a.last_error);
+  }
+
+  const auto error = final_error(request.model, targets, supported, attempts, refused_by_breaker,
+                                 std::move(last_error), deadline);
+  accounting.set_client_status(static_cast<unsigned>(error.status));
+  co_await send_error(ctx, error, request_id);
+}
+
+std::optional<api_error> failover_proxy::admit(proxy_shard& shard, std::string_view body, operation op,
+                                               json_scan::object_scan& scan, providers::inbound_request& request,
+                                               const std::vector<route_target>*& targets) const {
+  if (auto invalid = parse_inbound(body, op, scan, request)) return invalid;
+  targets = &parts_.routes->find(request.model);
+  if (targets->empty()) return api_error::model_not_found(request.model);
+  // Every accepted request is billed from its ledger row. While the ledger
+  // queue is full (the database is behind the traffic) a request is refused
+  // rather than served unrecorded, which would give its tokens away.
+  if (parts_.ledger != nullptr && !parts_.ledger->has_room(shard.index, shard.ledger_rows_pending)) {
+    if (parts_.backlog_refused) parts_.backlog_refused->inc(shard.index);
+    return api_error::ledger_backlog();
+  }
+  return std::nullopt;
+}
+
+api_error failover_proxy::final_error(std::string_view model, const std::vector<route_target>& targets,
+                                      unsigned supported, unsigned attempts, unsigned refused_by_breaker,
+                                      std::optional<api_error> last_error, steady_clock::time_point deadline) const {
+  if (supported == 0) {
+    return api_error::bad_request(fmt::format("The model `{}` does not support this endpoint", model),
+                                  "unsupported_endpoint");
+  }
+  if (attempts == 0 && refused_by_breaker > 0) {
+    return api_error::service_unavailable(fmt::format(
+        "No provider can serve model `{}` right now: the circuit breaker of every provider serving it is open",
+        model));
+  }
+  if (!last_error) last_error = api_error::no_provider_available(model);
+  if (steady_clock::now() >= deadline && last_error->status != 504) {
+    last_error = api_error::upstream_timeout(parts_.providers[targets.front().provider_index].config->name);
+  }
+  return std::move(*last_error);
+}
+
+}  // namespace gatewayz::gateway

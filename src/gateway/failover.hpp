@@ -1,0 +1,85 @@
+#pragma once
+// The failover loop: serves one inference request (chat, completions,
+// embeddings) by trying the providers of its model until one serves it.
+//
+// Order: a model's providers are tried healthiest first (the monitor's
+// latest scores; equal scores keep config order). A provider is skipped
+// while its circuit breaker refuses it. A failure before anything reached
+// the client (connection error, timeout, 5xx, 429, a malformed answer)
+// moves on to the next provider, up to server.max_attempts attempts and
+// within server.request_timeout_s; once bytes reached the client the
+// attempt's answer stands.
+//
+// Every accepted request (valid body, known model) is accounted for exactly
+// once (accounting.hpp); while the shard's ledger queue is full it is
+// refused with 503 instead, so no request is served unrecorded.
+//
+// Shared by all shards; each call runs on its request's shard thread with
+// that shard's pools.
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "auth/authenticator.hpp"
+#include "config/config.hpp"
+#include "core/api_error.hpp"
+#include "core/json_scan.hpp"
+#include "gateway/accounting.hpp"
+#include "gateway/model_routes.hpp"
+#include "health/health.hpp"
+#include "http/client.hpp"
+#include "http/server.hpp"
+#include "ledger/ledger_writer.hpp"
+#include "providers/runtime.hpp"
+#include "telemetry/metrics.hpp"
+
+namespace gatewayz::gateway {
+
+// The state of one shard the loop uses; owned by that shard.
+struct proxy_shard {
+  std::size_t index = 0;
+  std::vector<std::shared_ptr<http::upstream_pool>> pools;  // per provider
+  // Accepted requests whose ledger row is not queued yet: the ledger queue
+  // must have room for all of them.
+  std::size_t ledger_rows_pending = 0;
+};
+
+struct failover_parts {
+  const config::server_config* server = nullptr;  // max_attempts, request_timeout_s
+  const model_routes* routes = nullptr;
+  std::span<const providers::provider_runtime> providers;
+  health::monitor* health = nullptr;
+  ledger::ledger_writer* ledger = nullptr;                // null: no ledger, no backpressure
+  std::optional<telemetry::counter_handle> backlog_refused;  // counts 503 ledger_backlog; none when metrics are off
+  const accounting_services* accounting = nullptr;
+};
+
+class failover_proxy {
+ public:
+  explicit failover_proxy(failover_parts parts) : parts_(parts) {}
+
+  boost::asio::awaitable<void> serve(proxy_shard& shard, http::request_context& ctx, providers::operation op,
+                                     std::string_view request_id, const auth::auth_result& caller) const;
+
+ private:
+  // Checks before anything is proxied or accounted: a valid body, a known
+  // model, room in the shard's ledger queue. Returns the refusal, or fills
+  // scan, request and targets.
+  std::optional<api_error> admit(proxy_shard& shard, std::string_view body, providers::operation op,
+                                 json_scan::object_scan& scan, providers::inbound_request& request,
+                                 const std::vector<route_target>*& targets) const;
+  // The error a request gets when no attempt served it.
+  api_error final_error(std::string_view model, const std::vector<route_target>& targets, unsigned supported,
+                        unsigned attempts, unsigned refused_by_breaker, std::optional<api_error> last_error,
+                        steady_clock::time_point deadline) const;
+
+  failover_parts parts_;
+};
+
+}  // namespace gatewayz::gateway

@@ -1,0 +1,120 @@
+#include "gateway/metrics_recorder.hpp"
+
+#include <algorithm>
+
+#include "gateway/route_table.hpp"
+
+namespace gatewayz::gateway {
+
+using providers::operation;
+
+metrics_recorder::metrics_recorder(telemetry::catalog& metrics, const std::vector<config::provider_config>& providers,
+                                   std::size_t target_count, std::size_t shards)
+    : metrics_(metrics), providers_(providers), shards_(shards) {
+  backend_ttfb_ = metrics.backend_ttfb.series();
+  streaming_duration_ = metrics.streaming_duration.series();
+  // The overhead histogram's `endpoint` label is the route template of the
+  // operation's endpoint (the first three routes, in operation order).
+  for (const auto op : {operation::chat_completions, operation::completions, operation::embeddings}) {
+    const auto i = static_cast<std::size_t>(op);
+    overhead_[i] = metrics.overhead.series({route_specs[i].path_template});
+  }
+  for (const auto& provider : providers) {
+    provider_handles_.push_back(
+        provider_metrics{metrics.provider_response_time.series({provider.name}), metrics.cost_by_provider.series({provider.name})});
+  }
+  for (auto& shard : shards_) shard.targets.resize(target_count);
+}
+
+metrics_recorder::target_metrics& metrics_recorder::handles(shard_state& shard, operation op,
+                                                            const route_target& target) {
+  auto& t = shard.targets[target.target_index][static_cast<std::size_t>(op)];
+  if (t.resolved) return t;
+  auto& m = metrics_;
+  const std::string_view mid = target.model->id;
+  const std::string_view pid = providers_[target.provider_index].name;
+  const std::string_view op_name = providers::operation_name(op);
+  t.requests_success = m.inference_requests.series({mid, pid, "success"});
+  t.requests_error = m.inference_requests.series({mid, pid, "error"});
+  t.duration = m.inference_duration.series({mid, pid});
+  t.tokens = m.tokens_used.series({mid, pid});
+  t.input_tokens = m.tokens_used_by_type.series({mid, pid, "input"});
+  t.output_tokens = m.tokens_used_by_type.series({mid, pid, "output"});
+  t.credits = m.credits_used.series({mid, pid});
+  t.time_to_first_chunk = m.time_to_first_chunk.series({mid, pid});
+  t.failovers = m.failovers.series({mid, pid});
+  t.gen_ai_duration_ok = m.gen_ai_operation_duration.series({op_name, pid, mid, ""});
+  t.gen_ai_input_tokens = m.gen_ai_token_usage.series({op_name, pid, mid, "input"});
+  t.gen_ai_output_tokens = m.gen_ai_token_usage.series({op_name, pid, mid, "output"});
+  t.gen_ai_time_to_first_chunk = m.gen_ai_time_to_first_chunk.series({op_name, pid, mid});
+  t.resolved = true;
+  return t;
+}
+
+void metrics_recorder::on_attempt(std::size_t shard, const request_record& request,
+                                  const attempt_record& attempt) noexcept {
+  auto& state = shards_[shard];
+  const auto& target = *attempt.target;
+  auto& t = handles(state, request.op, target);
+  auto& provider = provider_handles_[target.provider_index];
+  if (attempt.sent_at != steady_clock::time_point{}) {
+    const double call_s = std::chrono::duration<double>(attempt.finished - attempt.sent_at).count();
+    provider.response_time.observe(shard, call_s);
+    if (attempt.ttfb) backend_ttfb_.observe(shard, std::chrono::duration<double>(*attempt.ttfb).count());
+    if (attempt.error_type.empty()) {
+      t.gen_ai_duration_ok.observe(shard, call_s);
+    } else {
+      const auto key = std::make_tuple(target.target_index, static_cast<int>(request.op), attempt.error_type);
+      auto it = state.failed_calls.find(key);
+      if (it == state.failed_calls.end()) {
+        it = state.failed_calls
+                 .emplace(key, metrics_.gen_ai_operation_duration.series(
+                                   {providers::operation_name(request.op), providers_[target.provider_index].name,
+                                    target.model->id, attempt.error_type}))
+                 .first;
+      }
+      it->second.observe(shard, call_s);
+    }
+  }
+  if (attempt.outcome == attempt_outcome::retryable) t.failovers.inc(shard);
+}
+
+void metrics_recorder::on_request(std::size_t shard, const request_record& request) noexcept {
+  if (request.last_attempt == nullptr) return;  // no provider was tried: nothing to attribute
+  const auto& attempt = *request.last_attempt;
+  const auto& target = *attempt.target;
+  auto& t = handles(shards_[shard], request.op, target);
+  (request.success ? t.requests_success : t.requests_error).inc(shard);
+  t.duration.observe(shard, request.latency_s);
+  const auto& usage = attempt.usage;
+  const auto total_tokens = usage.input_tokens + usage.output_tokens;
+  if (total_tokens > 0) {
+    t.tokens.inc(shard, static_cast<double>(total_tokens));
+    t.input_tokens.inc(shard, static_cast<double>(usage.input_tokens));
+    t.output_tokens.inc(shard, static_cast<double>(usage.output_tokens));
+  }
+  if (usage.reported) {
+    t.gen_ai_input_tokens.observe(shard, static_cast<double>(usage.input_tokens));
+    if (request.op != operation::embeddings) {
+      t.gen_ai_output_tokens.observe(shard, static_cast<double>(usage.output_tokens));
+    }
+  }
+  if (request.cost_nanos > 0) {
+    const double usd = static_cast<double>(request.cost_nanos) / 1e9;
+    t.credits.inc(shard, usd);
+    provider_handles_[target.provider_index].cost.inc(shard, usd);
+  }
+  if (request.time_to_first_chunk_s) {
+    t.time_to_first_chunk.observe(shard, *request.time_to_first_chunk_s);
+    t.gen_ai_time_to_first_chunk.observe(shard, *request.time_to_first_chunk_s);
+  }
+  if (attempt.first_chunk_at && attempt.last_chunk_at) {
+    streaming_duration_.observe(
+        shard, std::chrono::duration<double>(*attempt.last_chunk_at - *attempt.first_chunk_at).count());
+  }
+  const double overhead_s =
+      std::max(0.0, request.latency_s - std::chrono::duration<double>(request.upstream_wait).count());
+  overhead_[static_cast<std::size_t>(request.op)].observe(shard, overhead_s);
+}
+
+}  // namespace gatewayz::gateway

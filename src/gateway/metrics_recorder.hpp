@@ -1,0 +1,73 @@
+#pragma once
+// The request observer that turns request and attempt records into the
+// inference metrics: model_inference_requests_total, durations, tokens,
+// credits, time to first chunk, failovers, provider response time and cost,
+// the gateway's own overhead, and the OpenTelemetry gen_ai_* histograms.
+//
+// Series of a (provider, model) pair are created the first time a shard
+// serves it (models without traffic create none) and kept per shard, so the
+// steady state takes no lock and builds no string. Only installed when
+// metrics.enabled is true.
+
+#include <array>
+#include <cstddef>
+#include <map>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "config/config.hpp"
+#include "gateway/request_record.hpp"
+#include "telemetry/catalog.hpp"
+
+namespace gatewayz::gateway {
+
+class metrics_recorder final : public request_observer {
+ public:
+  // `providers` must outlive the recorder; `target_count` is model_routes::target_count().
+  metrics_recorder(telemetry::catalog& metrics, const std::vector<config::provider_config>& providers,
+                   std::size_t target_count, std::size_t shards);
+
+  void on_attempt(std::size_t shard, const request_record& request, const attempt_record& attempt) noexcept override;
+  void on_request(std::size_t shard, const request_record& request) noexcept override;
+
+ private:
+  // Handles of one (provider, model) pair and operation.
+  struct target_metrics {
+    bool resolved = false;
+    telemetry::counter_handle requests_success;
+    telemetry::counter_handle requests_error;
+    telemetry::histogram_handle duration;
+    telemetry::counter_handle tokens;
+    telemetry::counter_handle input_tokens;
+    telemetry::counter_handle output_tokens;
+    telemetry::counter_handle credits;
+    telemetry::histogram_handle time_to_first_chunk;
+    telemetry::histogram_handle gen_ai_duration_ok;
+    telemetry::histogram_handle gen_ai_input_tokens;
+    telemetry::histogram_handle gen_ai_output_tokens;
+    telemetry::histogram_handle gen_ai_time_to_first_chunk;
+    telemetry::counter_handle failovers;
+  };
+  struct shard_state {
+    std::vector<std::array<target_metrics, 3>> targets;  // [target_index][operation]
+    // gen_ai_client_operation_duration_seconds of failed calls, by (target, op, error.type).
+    std::map<std::tuple<std::size_t, int, std::string_view>, telemetry::histogram_handle> failed_calls;
+  };
+  struct provider_metrics {
+    telemetry::histogram_handle response_time;
+    telemetry::counter_handle cost;
+  };
+
+  target_metrics& handles(shard_state& shard, providers::operation op, const route_target& target);
+
+  telemetry::catalog& metrics_;
+  const std::vector<config::provider_config>& providers_;
+  std::vector<provider_metrics> provider_handles_;      // per provider
+  std::array<telemetry::histogram_handle, 3> overhead_;  // per operation
+  telemetry::histogram_handle backend_ttfb_;
+  telemetry::histogram_handle streaming_duration_;
+  std::vector<shard_state> shards_;
+};
+
+}  // namespace gatewayz::gateway

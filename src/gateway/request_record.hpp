@@ -1,0 +1,94 @@
+#pragma once
+// What one proxied request came to, recorded once and read by every consumer.
+//
+// The failover loop runs attempts; each fills an attempt_record. Accounting
+// (accounting.hpp) owns the request_record, fills its outcome once when the
+// request ends, and hands both to the request observers: the metrics recorder,
+// the ledger recorder and any sink added later (logs, traces, the cache). A
+// new consumer is one more observer; the failover loop does not change.
+//
+// Records live on the request's coroutine frame and are valid only during
+// the observer call; views point into the request, the config or the route
+// table. Observers run on the shard thread that served the request and must
+// not block (anything slow is queued for a background thread).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "gateway/model_routes.hpp"
+#include "providers/provider.hpp"
+
+namespace gatewayz::gateway {
+
+using steady_clock = std::chrono::steady_clock;
+
+// What one upstream attempt came to, for failover decisions.
+enum class attempt_outcome : std::uint8_t {
+  served,       // the client got a response (success or a non-retryable upstream error)
+  retryable,    // failed before anything reached the client; another provider may serve it
+  client_gone,  // the client disconnected; stop
+};
+
+struct attempt_record {
+  const route_target* target = nullptr;  // the provider and model tried
+  unsigned number = 0;                   // 1 for the first attempt of the request
+  attempt_outcome outcome = attempt_outcome::retryable;
+  unsigned upstream_status = 0;   // the provider's HTTP status; 0 if none arrived
+  unsigned client_status = 0;     // what the client was sent (when served)
+  std::string_view error_type;    // low-cardinality failure name; empty on success
+  bool provider_failure = false;  // counts against the provider's health
+  bool in_band_error = false;     // a stream that ended with an error event
+  steady_clock::time_point sent_at{};                     // zero when nothing was sent
+  std::optional<steady_clock::duration> ttfb;             // request sent -> response headers
+  steady_clock::duration upstream_wait{};                 // time spent waiting on the provider
+  std::optional<steady_clock::time_point> first_chunk_at;  // first bytes to the client (streams)
+  std::optional<steady_clock::time_point> last_chunk_at;
+  steady_clock::time_point finished{};
+  providers::token_usage usage;
+};
+
+struct request_record {
+  // Known when the request is accepted.
+  std::string_view request_id;  // as in x-request-id (the client's own when it sent one)
+  providers::operation op = providers::operation::chat_completions;
+  std::string_view model;  // as the client asked
+  bool streamed = false;
+  std::optional<std::int64_t> customer_id;  // with auth.mode keys
+  std::optional<std::int64_t> key_id;
+  steady_clock::time_point received_at{};
+
+  // Filled once when the request ends.
+  unsigned attempts = 0;
+  const attempt_record* last_attempt = nullptr;  // null when no provider was tried
+  std::string_view provider;                     // of the last attempt; empty if none
+  unsigned http_status = 0;                      // what the client got (499: client went away)
+  bool success = false;                          // a 2xx answer, and for streams no in-band error
+  std::int64_t cost_nanos = 0;                   // 1e-9 USD, from the config's prices
+  double latency_s = 0.0;
+  std::optional<double> time_to_first_chunk_s;  // streams only
+  steady_clock::duration upstream_wait{};       // summed over attempts
+  // Set only when some observer needs them (wants_identity): the wall-clock
+  // arrival and the ledger's key, unique per request even when a client
+  // reuses its X-Request-ID ("<client id>#<gateway id>" then).
+  std::chrono::system_clock::time_point received_wall{};
+  std::string_view ledger_id;
+};
+
+class request_observer {
+ public:
+  virtual ~request_observer() = default;
+  // Whether on_request needs received_wall and ledger_id (two clock reads and,
+  // for client-chosen ids, a string built per request).
+  virtual bool wants_identity() const { return false; }
+  // An attempt ended (before the next one starts).
+  virtual void on_attempt(std::size_t shard, const request_record& request, const attempt_record& attempt) noexcept {
+    (void)shard, (void)request, (void)attempt;
+  }
+  // The request ended, whichever way (served, refused, client gone).
+  virtual void on_request(std::size_t shard, const request_record& request) noexcept = 0;
+};
+
+}  // namespace gatewayz::gateway
