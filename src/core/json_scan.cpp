@@ -296,6 +296,11 @@ value_kind kind_of(unsigned char first) {
 // `p`; scalars and empty containers complete immediately, a non-empty
 // container pushes a level and loops for its first element. The inner loop
 // runs after each completed value and consumes ',' / closing brackets.
+//
+// Longer than the usual function limit on purpose: it is one state machine
+// whose states share the same locals (the cursor, the input's bounds, the
+// level stack, the members being recorded). Split into functions, those
+// would be passed around and written back on every byte or token.
 template <bool record>
 bool scan(std::string_view text, unsigned max_depth, scan_error& error, object_scan* out) {
   const auto base = reinterpret_cast<byte_ptr>(text.data());
