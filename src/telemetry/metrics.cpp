@@ -1,9 +1,7 @@
 #include "telemetry/metrics.hpp"
 
-#include <charconv>
 #include <iterator>
 
-#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -18,6 +16,8 @@
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
+
+#include "telemetry/text_writer.hpp"
 
 namespace gatewayz::telemetry {
 namespace {
@@ -121,75 +121,6 @@ std::string strip_total(const std::string& name) {
 }  // namespace
 
 namespace detail {
-
-class text_writer {
- public:
-  // Longest outputs of count() and value().
-  static constexpr std::size_t max_count = 20;
-  static constexpr std::size_t max_value = 32;
-
-  explicit text_writer(std::string& out) : out_(out), p_(out.data() + out.size()), end_(p_) {}
-  text_writer(const text_writer&) = delete;
-  text_writer& operator=(const text_writer&) = delete;
-
-  void reserve(std::size_t n) {
-    if (static_cast<std::size_t>(end_ - p_) < n) grow(n);
-  }
-  void put(char c) { *p_++ = c; }
-  void put(std::string_view s) {
-    std::memcpy(p_, s.data(), s.size());
-    p_ += s.size();
-  }
-  void count(std::uint64_t v) { p_ = std::to_chars(p_, p_ + max_count, v).ptr; }
-  // Go's float rendering (see format_value), written in place.
-  void value(double v) {
-    if (std::isnan(v)) {
-      put("NaN");
-    } else if (std::isinf(v)) {
-      put(v > 0 ? std::string_view("+Inf") : std::string_view("-Inf"));
-    } else if (v == std::trunc(v) && std::fabs(v) < 9007199254740992.0 && !(v == 0 && std::signbit(v))) {
-      // Most values are whole (counts, tokens, set gauges), and fmt prints a
-      // whole double below 2^53 (< 1e16) as plain digits: the integer path
-      // is the same bytes at a fraction of the cost. -0.0 stays with fmt ("-0").
-      p_ = std::to_chars(p_, p_ + max_value, static_cast<std::int64_t>(v)).ptr;
-    } else {
-      p_ = fmt::format_to(p_, FMT_COMPILE("{}"), v);
-    }
-  }
-  // The escaped text is at most twice as long.
-  void escaped(std::string_view s) {
-    for (const char c : s) {
-      switch (c) {
-        case '\\': put("\\\\"); break;
-        case '\n': put("\\n"); break;
-        case '"': put("\\\""); break;
-        default: put(c);
-      }
-    }
-  }
-  // Three decimals; reserve max_fixed3 first: fmt spells 1e308 with 309 digits.
-  static constexpr std::size_t max_fixed3 = 320;
-  void fixed3(double v) { p_ = fmt::format_to(p_, FMT_COMPILE("{:.3f}"), v); }
-
-  // Shrinks the string to what was written.
-  void finish() { out_.resize(static_cast<std::size_t>(p_ - out_.data())); }
-
- private:
-  void grow(std::size_t n) {
-    // resize() zero-fills what it adds, so grow by a cache-sized step (the
-    // fill stays in cache right before being overwritten) rather than to
-    // the full reserved capacity.
-    constexpr std::size_t step = 64 * 1024;
-    const auto used = static_cast<std::size_t>(p_ - out_.data());
-    out_.resize(used + std::max(n, step));
-    p_ = out_.data() + used;
-    end_ = out_.data() + out_.size();
-  }
-
-  std::string& out_;
-  char* p_;
-  char* end_;
-};
 
 namespace {
 
@@ -463,6 +394,39 @@ struct gauge_value {
   double operator()(const gauge_series& s) const { return s.value(); }
 };
 
+// Sums the shards' bucket rows of `series` into `totals` shard-major (the
+// order they sit in memory), so one pass over the cells serves every output
+// line, and returns the sum of the observations. Whole lines are summed (the
+// padding counts are never written, so zero).
+double sum_shards(const histogram_series& series, std::vector<std::uint64_t>& totals) {
+  std::fill(totals.begin(), totals.end(), 0);
+  double sum = 0.0;
+  for (std::size_t s = 0; s < series.shards; ++s) {
+    const count_line* row = &series.counts[s * series.lines_per_shard];
+    for (std::size_t l = 0; l < series.lines_per_shard; ++l) {
+      for (std::size_t k = 0; k < counts_per_line; ++k) {
+        totals[l * counts_per_line + k] += row[l].v[k].load(std::memory_order_relaxed);
+      }
+    }
+    sum += series.sums[s].v.load(std::memory_order_relaxed);
+  }
+  return sum;
+}
+
+// The newest exemplar of bucket `b` over the shards, into `latest`, without
+// allocating; false when no shard recorded one.
+bool newest_exemplar(const histogram_series& series, std::size_t buckets, std::size_t b, exemplar_read& latest) {
+  exemplar_read read;
+  bool found = false;
+  for (std::size_t s = 0; s < series.shards; ++s) {
+    if (!series.sums[s].has_exemplars.load(std::memory_order_relaxed)) continue;
+    if (!read_exemplar(series.exemplars[s * buckets + b], read)) continue;
+    if (!found || read.timestamp > latest.timestamp) latest = read;
+    found = true;
+  }
+  return found;
+}
+
 }  // namespace
 
 }  // namespace detail
@@ -546,11 +510,8 @@ void histogram_family::render(detail::text_writer& out, bool openmetrics) const 
   const std::size_t n = snap->series.size();
   const std::size_t buckets = bounds_.size() + 1;
   const std::size_t lines_per_shard = (buckets + counts_per_line - 1) / counts_per_line;
-  // Whole lines are summed (the padding counts are never written, so zero).
-  std::vector<std::uint64_t> totals(lines_per_shard * counts_per_line);
+  std::vector<std::uint64_t> totals(lines_per_shard * counts_per_line);  // reused by every series
   const bool exemplars = openmetrics && with_exemplars_;
-  detail::exemplar_read read;
-  detail::exemplar_read latest;
   const auto at = [&](std::size_t i) { return static_cast<const detail::histogram_series*>(snap->series[i]); };
   for (std::size_t i = 0; i < n; ++i) {
     if (i + 2 * detail::prefetch_distance < n) detail::prefetch(at(i + 2 * detail::prefetch_distance));
@@ -560,79 +521,68 @@ void histogram_family::render(detail::text_writer& out, bool openmetrics) const 
       for (std::size_t s = 0; s < ahead->shards; ++s) detail::prefetch(&ahead->sums[s]);
     }
     const detail::histogram_series& series = *at(i);
-    // Sum the shards' bucket rows first (shard-major, the order they sit in
-    // memory), then emit: one pass over the cells, none per output line.
-    std::fill(totals.begin(), totals.end(), 0);
-    double sum = 0.0;
-    for (std::size_t s = 0; s < series.shards; ++s) {
-      const detail::count_line* row = &series.counts[s * series.lines_per_shard];
-      for (std::size_t l = 0; l < series.lines_per_shard; ++l) {
-        for (std::size_t k = 0; k < counts_per_line; ++k) {
-          totals[l * counts_per_line + k] += row[l].v[k].load(std::memory_order_relaxed);
-        }
-      }
-      sum += series.sums[s].v.load(std::memory_order_relaxed);
-    }
+    const double sum = detail::sum_shards(series, totals);
+    render_series(out, series, snap->labels_of(i), totals, sum, exemplars);
+  }
+}
 
-    const std::string_view labels = snap->labels_of(i);
-    out.reserve(buckets * (bucket_open_.size() + labels.size() + 1 + max_le_close_ +
-                           detail::text_writer::max_count + 1) +
-                2 * (name_.size() + 6 + labels.size() + 3 + detail::text_writer::max_value + 1));
-    // _count is the +Inf bucket's cumulative count, so the two always agree
-    // even while shards keep observing during the scrape.
-    std::uint64_t cumulative = 0;
-    for (std::size_t b = 0; b < buckets; ++b) {
-      cumulative += totals[b];
-      out.put(bucket_open_);
-      if (!labels.empty()) {
-        out.put(labels);
-        out.put(',');
-      }
-      out.put(le_close_[b]);
-      out.count(cumulative);
-      // Exemplars exist only in OpenMetrics; text 0.0.4 has no syntax for them.
-      if (exemplars) {
-        bool found = false;
-        for (std::size_t s = 0; s < series.shards; ++s) {
-          if (!series.sums[s].has_exemplars.load(std::memory_order_relaxed)) continue;
-          if (!detail::read_exemplar(series.exemplars[s * buckets + b], read)) continue;
-          if (!found || read.timestamp > latest.timestamp) latest = read;
-          found = true;
-        }
-        if (found) {
-          out.reserve(32 + 2 * latest.trace_id_size + detail::text_writer::max_value +
-                      detail::text_writer::max_fixed3 + 1 +
-                      // what the rest of the series may still take
-                      (buckets - b) * (bucket_open_.size() + labels.size() + 1 + max_le_close_ +
-                                       detail::text_writer::max_count + 1) +
-                      2 * (name_.size() + 6 + labels.size() + 3 + detail::text_writer::max_value + 1));
-          out.put(" # {trace_id=\"");
-          out.escaped(std::string_view(latest.trace_id, latest.trace_id_size));
-          out.put("\"} ");
-          out.value(latest.value);
-          out.put(' ');
-          out.fixed3(latest.timestamp);
-        }
-      }
-      out.put('\n');
+std::size_t histogram_family::series_room(std::size_t buckets, std::size_t labels) const {
+  return buckets * (bucket_open_.size() + labels + 1 + max_le_close_ + detail::text_writer::max_count + 1) +
+         2 * (name_.size() + 6 + labels + 3 + detail::text_writer::max_value + 1);
+}
+
+void histogram_family::render_series(detail::text_writer& out, const detail::histogram_series& series,
+                                     std::string_view labels, const std::vector<std::uint64_t>& totals, double sum,
+                                     bool exemplars) const {
+  const std::size_t buckets = bounds_.size() + 1;
+  out.reserve(series_room(buckets, labels.size()));
+  // _count is the +Inf bucket's cumulative count, so the two always agree
+  // even while shards keep observing during the scrape.
+  std::uint64_t cumulative = 0;
+  for (std::size_t b = 0; b < buckets; ++b) {
+    cumulative += totals[b];
+    out.put(bucket_open_);
+    if (!labels.empty()) {
+      out.put(labels);
+      out.put(',');
     }
-    const auto tail = [&](std::string_view suffix) {
-      out.put(name_);
-      out.put(suffix);
-      if (!labels.empty()) {
-        out.put('{');
-        out.put(labels);
-        out.put('}');
-      }
-      out.put(' ');
-    };
-    tail("_sum");
-    out.value(sum);
-    out.put('\n');
-    tail("_count");
+    out.put(le_close_[b]);
     out.count(cumulative);
+    // Exemplars exist only in OpenMetrics; text 0.0.4 has no syntax for them.
+    if (exemplars) render_exemplar(out, series, b, labels.size());
     out.put('\n');
   }
+  const auto tail = [&](std::string_view suffix) {
+    out.put(name_);
+    out.put(suffix);
+    if (!labels.empty()) {
+      out.put('{');
+      out.put(labels);
+      out.put('}');
+    }
+    out.put(' ');
+  };
+  tail("_sum");
+  out.value(sum);
+  out.put('\n');
+  tail("_count");
+  out.count(cumulative);
+  out.put('\n');
+}
+
+void histogram_family::render_exemplar(detail::text_writer& out, const detail::histogram_series& series, std::size_t b,
+                                       std::size_t labels) const {
+  const std::size_t buckets = bounds_.size() + 1;
+  detail::exemplar_read latest;
+  if (!detail::newest_exemplar(series, buckets, b, latest)) return;
+  out.reserve(32 + 2 * latest.trace_id_size + detail::text_writer::max_value + detail::text_writer::max_fixed3 + 1 +
+              series_room(buckets - b, labels));  // what the rest of the series may still take
+  out.put(" # {trace_id=\"");
+  out.escaped(std::string_view(latest.trace_id, latest.trace_id_size));
+  out.put("\"} ");
+  out.value(latest.value);
+  out.put(' ');
+  out.fixed3(latest.timestamp);
 }
 
 void histogram_handle::observe(std::size_t shard, double value, std::string_view trace_id) const {

@@ -144,6 +144,7 @@ enum class metric_type { counter, gauge, histogram };
 
 // Appends to a std::string through a raw pointer: callers reserve() the most
 // a run of writes can take, then write without per-append size checks.
+// Defined in telemetry/text_writer.hpp, private to the library.
 class text_writer;
 
 // A family's series in exposition order (sorted by label values), with each
@@ -294,6 +295,17 @@ class histogram_family final : public detail::family_base {
   void render(detail::text_writer& out, bool openmetrics) const override;
 
  private:
+  // The most that `buckets` bucket lines of one series and its _sum and
+  // _count lines can take, exemplars aside, with `labels` bytes of labels.
+  std::size_t series_room(std::size_t buckets, std::size_t labels) const;
+  // One series: its bucket lines from `totals` (non-cumulative, per bucket),
+  // then _sum and _count.
+  void render_series(detail::text_writer& out, const detail::histogram_series& series, std::string_view labels,
+                     const std::vector<std::uint64_t>& totals, double sum, bool exemplars) const;
+  // Bucket `b`'s newest exemplar, if any shard recorded one (OpenMetrics only).
+  void render_exemplar(detail::text_writer& out, const detail::histogram_series& series, std::size_t b,
+                       std::size_t labels) const;
+
   std::vector<double> bounds_;
   bool with_exemplars_;
   // Fixed per family, built once: `<name>_bucket{`, `le="<bound>"} ` per bucket.
