@@ -82,8 +82,8 @@ void BM_ScanResponseAndUsage(benchmark::State& state) {
     bool ok = json_scan::scan_object(body, scan, error);
     const json_scan::member* m = scan.find("usage");
     if (m != nullptr) {
-      ok = ok && json_scan::scan_object(std::string_view(body).substr(m->value_span.begin, m->value_span.size()),
-                                        usage, error);
+      ok = ok && json_scan::scan_object(std::string_view(body).substr(m->value_span.begin, m->value_span.size()), usage,
+                                        error);
     }
     benchmark::DoNotOptimize(ok);
     benchmark::DoNotOptimize(usage.members.data());

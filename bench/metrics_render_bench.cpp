@@ -31,9 +31,9 @@
 
 #include <fmt/format.h>
 
+#include "deterministic_random.hpp"
 #include "telemetry/catalog.hpp"
 #include "telemetry/metrics.hpp"
-#include "deterministic_random.hpp"
 
 namespace {
 
@@ -168,9 +168,9 @@ void BM_render_openmetrics(benchmark::State& state) { render_bench(state, true);
 
 void render_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"providers", "models", "shards"});
-  b->Args({10, 20, 4});    // 200 pairs: a modest deployment
-  b->Args({50, 200, 2});   // 10,000 pairs, 1 server thread + background
-  b->Args({50, 200, 4});   // 10,000 pairs, 3 server threads + background
+  b->Args({10, 20, 4});   // 200 pairs: a modest deployment
+  b->Args({50, 200, 2});  // 10,000 pairs, 1 server thread + background
+  b->Args({50, 200, 4});  // 10,000 pairs, 3 server threads + background
   b->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
 }
 BENCHMARK(BM_render_text)->Apply(render_args);
@@ -254,18 +254,18 @@ void BM_hot_request_updates(benchmark::State& state) {
   const auto& c = f.counter;
   const auto& h = f.histogram;
   for (auto _ : state) {
-    h.observe(shard, 0.2);          // provider_response_time
-    h.observe(shard, 0.2);          // gen_ai duration
-    c.inc(shard);                   // requests success
+    h.observe(shard, 0.2);                // provider_response_time
+    h.observe(shard, 0.2);                // gen_ai duration
+    c.inc(shard);                         // requests success
     f.histogram_ex.observe(shard, 0.21);  // inference duration
-    c.inc(shard, 30);               // tokens
-    c.inc(shard, 20);               // input tokens
-    c.inc(shard, 10);               // output tokens
-    h.observe(shard, 20);           // gen_ai input tokens
-    h.observe(shard, 10);           // gen_ai output tokens
-    c.inc(shard, 1e-6);             // credits
-    c.inc(shard, 1e-6);             // cost by provider
-    h.observe(shard, 0.0002);       // overhead
+    c.inc(shard, 30);                     // tokens
+    c.inc(shard, 20);                     // input tokens
+    c.inc(shard, 10);                     // output tokens
+    h.observe(shard, 20);                 // gen_ai input tokens
+    h.observe(shard, 10);                 // gen_ai output tokens
+    c.inc(shard, 1e-6);                   // credits
+    c.inc(shard, 1e-6);                   // cost by provider
+    h.observe(shard, 0.0002);             // overhead
   }
 }
 

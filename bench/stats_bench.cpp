@@ -36,10 +36,10 @@
 #include <string_view>
 #include <vector>
 
+#include "deterministic_random.hpp"
 #include "store/models_stats.hpp"
 #include "store/open_store.hpp"
 #include "support/postgres_server.hpp"
-#include "deterministic_random.hpp"
 
 namespace {
 
@@ -118,8 +118,9 @@ void run(store::store& db, const options& o, std::string_view label) {
     // Random ids (req_ + 24 hex digits, like ids clients choose with X-Request-ID) land
     // each insert on a random page of the ledger's primary key index: the worst case.
     // The gateway's own ids sort by time (core/request_id.cpp), like --ids sequential.
-    row.request_id = o.sequential_ids ? fmt::format("req_{:024}", i)
-                                      : fmt::format("req_{:016x}{:08x}", id_rng(), static_cast<std::uint32_t>(id_rng()));
+    row.request_id = o.sequential_ids
+                         ? fmt::format("req_{:024}", i)
+                         : fmt::format("req_{:016x}{:08x}", id_rng(), static_cast<std::uint32_t>(id_rng()));
     row.unix_ms = start_ms + i * span_ms / o.rows;  // in time order, as the gateway writes them
     row.customer_id = customer.id;
     row.key_id = 1;
@@ -152,9 +153,8 @@ void run(store::store& db, const options& o, std::string_view label) {
   std::cout << fmt::format(
       "write_ledger: {} rows in {:.1f} s = {:.0f} rows/s (write_ledger calls alone: {:.0f} rows/s); "
       "per batch of {}: p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms\n",
-      written, write_s, static_cast<double>(written) / write_s,
-      static_cast<double>(written) / (write_only_ms / 1000.0), o.batch, percentile(batch_ms, 0.5),
-      percentile(batch_ms, 0.99), percentile(batch_ms, 1.0));
+      written, write_s, static_cast<double>(written) / write_s, static_cast<double>(written) / (write_only_ms / 1000.0),
+      o.batch, percentile(batch_ms, 0.5), percentile(batch_ms, 0.99), percentile(batch_ms, 1.0));
   std::cout << fmt::format(
       "write_ledger CPU (calling thread, user + system): {:.2f} us/row = {:.0f} rows per CPU-second\n",
       write_cpu_ms * 1000.0 / static_cast<double>(std::max<std::int64_t>(written, 1)),
@@ -217,8 +217,7 @@ int main(int argc, char** argv) {
       else if (a == "--ids") {
         if (v != "random" && v != "sequential") return usage();
         o.sequential_ids = v == "sequential";
-      }
-      else return usage();
+      } else return usage();
     } catch (const std::exception&) {
       return usage();
     }

@@ -30,10 +30,8 @@ using gatewayz::base_url;
 using gatewayz::parse_base_url;
 
 constexpr std::array<std::string_view, 5> problems = {
-    "must be an absolute http:// or https:// URL",
-    "URL has no host",
-    "URL must not contain credentials; use api_key",
-    "URL must not contain a query or a fragment",
+    "must be an absolute http:// or https:// URL",   "URL has no host",
+    "URL must not contain credentials; use api_key", "URL must not contain a query or a fragment",
     "URL port must be a number from 1 to 65535",
 };
 
@@ -52,9 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!parsed) {
     FUZZ_CHECK(!problem.empty());
     FUZZ_CHECK(std::find(problems.begin(), problems.end(), problem) != problems.end());
-    const bool piece_of_a_sentence = std::any_of(problems.begin(), problems.end(), [&](std::string_view p) {
-      return p.find(text) != std::string_view::npos;
-    });
+    const bool piece_of_a_sentence = std::any_of(
+        problems.begin(), problems.end(), [&](std::string_view p) { return p.find(text) != std::string_view::npos; });
     if (text.size() > 8 && !piece_of_a_sentence) FUZZ_CHECK(problem.find(text) == std::string::npos);
     return 0;
   }
@@ -89,7 +86,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     FUZZ_CHECK(!written_port.empty() && written_port.find_first_not_of("0123456789") == std::string_view::npos);
     std::uint32_t port = 0;
-    for (const char c : written_port) port = std::min<std::uint32_t>(port * 10 + static_cast<std::uint32_t>(c - '0'), 70000);
+    for (const char c : written_port)
+      port = std::min<std::uint32_t>(port * 10 + static_cast<std::uint32_t>(c - '0'), 70000);
     FUZZ_CHECK(port == url.port);
   }
 

@@ -18,8 +18,8 @@
 
 #include "core/json_scan.hpp"
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -150,20 +150,13 @@ void check_int64(std::string_view token) {
 
 value_kind expected_kind(char first) {
   switch (first) {
-    case '{':
-      return value_kind::object;
-    case '[':
-      return value_kind::array;
-    case '"':
-      return value_kind::string;
-    case 't':
-      return value_kind::boolean_true;
-    case 'f':
-      return value_kind::boolean_false;
-    case 'n':
-      return value_kind::null;
-    default:
-      return value_kind::number;
+    case '{': return value_kind::object;
+    case '[': return value_kind::array;
+    case '"': return value_kind::string;
+    case 't': return value_kind::boolean_true;
+    case 'f': return value_kind::boolean_false;
+    case 'n': return value_kind::null;
+    default: return value_kind::number;
   }
 }
 
@@ -181,7 +174,8 @@ bool same_value(const boost::json::value& a, const boost::json::value& b) {
   if (a.is_double() && b.is_double()) {
     const double x = a.get_double();
     const double y = b.get_double();
-    return x == y || std::fabs(x - y) <= 4 * std::numeric_limits<double>::epsilon() * std::max(std::fabs(x), std::fabs(y));
+    return x == y ||
+           std::fabs(x - y) <= 4 * std::numeric_limits<double>::epsilon() * std::max(std::fabs(x), std::fabs(y));
   }
   if (a.is_array() && b.is_array()) {
     const auto& p = a.get_array();
@@ -246,7 +240,8 @@ void check_edits(std::string_view text, const object_scan& scan) {
   FUZZ_CHECK(splice(text, {}) == text);
 }
 
-void check_object(std::string_view text, const object_scan& scan, bool boost_ok, const boost::json::value& boost_value) {
+void check_object(std::string_view text, const object_scan& scan, bool boost_ok,
+                  const boost::json::value& boost_value) {
   const std::size_t first = text.find_first_not_of(whitespace);
   FUZZ_CHECK(scan.object_span.begin == first);
   FUZZ_CHECK(scan.object_span.end >= first + 2 && text[scan.object_span.end - 1] == '}');

@@ -33,8 +33,8 @@ struct recorded {
 
 struct outcome {
   std::vector<recorded> events;
-  bool failed = false;     // parser.failed() at the end
-  bool clean_end = true;   // finish() result
+  bool failed = false;    // parser.failed() at the end
+  bool clean_end = true;  // finish() result
   bool operator==(const outcome&) const = default;
 };
 

@@ -58,8 +58,8 @@ int keys_create(const admin_cli_state& state) {
                              format_usd(customer->balance));
   } else if (*credits != 0) {
     const auto balance = db->credit(customer->id, *credits);
-    std::cout << fmt::format("customer {} (id {}): credited {} USD, balance {} USD\n", customer->name,
-                             customer->id, format_usd(*credits), format_usd(balance));
+    std::cout << fmt::format("customer {} (id {}): credited {} USD, balance {} USD\n", customer->name, customer->id,
+                             format_usd(*credits), format_usd(balance));
   } else {
     std::cout << fmt::format("customer {} (id {}): balance {} USD\n", customer->name, customer->id,
                              format_usd(customer->balance));
@@ -80,8 +80,8 @@ int keys_list(const admin_cli_state& state) {
   };
   std::vector<line> lines{{"ID", "CUSTOMER", "PREFIX", "REVOKED", "CREATED"}};
   for (const auto& k : keys) {
-    lines.push_back({std::to_string(k.id), k.customer_name, k.prefix, k.revoked ? "yes" : "no",
-                     format_time(k.created_unix_ms)});
+    lines.push_back(
+        {std::to_string(k.id), k.customer_name, k.prefix, k.revoked ? "yes" : "no", format_time(k.created_unix_ms)});
   }
   std::size_t w_id = 0, w_customer = 0, w_prefix = 0, w_revoked = 0;
   for (const auto& l : lines) {
@@ -129,8 +129,6 @@ int customers_credit(const admin_cli_state& state) {
 
 }  // namespace
 
-
-
 void add_admin_commands(CLI::App& app, admin_cli_state& state) {
   auto* keys = app.add_subcommand("keys", "Create, list and revoke API keys");
   keys->require_subcommand(1);
@@ -154,8 +152,7 @@ void add_admin_commands(CLI::App& app, admin_cli_state& state) {
       customers->add_subcommand("credit", "Add USD to a customer's balance (negative removes) and print it");
   state.customers_credit->add_option("name", state.customer, "customer name")->required();
   state.customers_credit->add_option("usd", state.amount, "amount in USD, up to 9 decimals")->required();
-  state.customers_credit->add_option("-c,--config", state.config_path, "YAML config file (storage.url)")
-      ->required();
+  state.customers_credit->add_option("-c,--config", state.config_path, "YAML config file (storage.url)")->required();
 }
 
 std::optional<int> run_admin_commands(const admin_cli_state& state) {

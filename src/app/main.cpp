@@ -10,9 +10,9 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
-#include <boost/json.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/json.hpp>
 #include <fmt/format.h>
 
 #include "app/admin_commands.hpp"
@@ -45,8 +45,7 @@ void write_port_file(const std::string& path, std::uint16_t port) {
 std::optional<config::gateway_config> load_or_report(const std::string& path) {
   auto result = config::load_config_file(path, config::process_env());
   if (!result.errors.empty()) {
-    std::cerr << fmt::format("{}: invalid configuration\n{}", path,
-                             config::format_errors(result.errors));
+    std::cerr << fmt::format("{}: invalid configuration\n{}", path, config::format_errors(result.errors));
     return std::nullopt;
   }
   return std::move(result.config);
@@ -56,8 +55,7 @@ std::optional<config::gateway_config> load_or_report(const std::string& path) {
 // threads never run signal code.
 class signal_watcher {
  public:
-  explicit signal_watcher(std::function<void()> stop)
-      : signals_(io_, SIGINT, SIGTERM), stop_(std::move(stop)) {
+  explicit signal_watcher(std::function<void()> stop) : signals_(io_, SIGINT, SIGTERM), stop_(std::move(stop)) {
     signals_.async_wait([this](const boost::system::error_code& ec, int) {
       if (!ec) stop_();
     });
@@ -109,8 +107,8 @@ int serve(const std::string& config_path) {
     return 1;
   }
   if (server_cfg.port_file) write_port_file(*server_cfg.port_file, server.port());
-  std::cerr << fmt::format("gatewayz {} listening on {}:{} with {} thread(s)\n", GATEWAYZ_VERSION,
-                           server_options.host, server.port(), server_options.threads);
+  std::cerr << fmt::format("gatewayz {} listening on {}:{} with {} thread(s)\n", GATEWAYZ_VERSION, server_options.host,
+                           server.port(), server_options.threads);
 
   const auto grace = std::chrono::milliseconds(static_cast<long>(server_cfg.shutdown_grace_s * 1000));
   {
@@ -124,8 +122,8 @@ int serve(const std::string& config_path) {
   if (auto* ledger = gw->ledger()) {
     gw->stop_ledger();
     const auto ledger_stats = ledger->stats();
-    std::cerr << fmt::format("gatewayz: stopped (ledger: {} written, {} spilled, {} dropped)\n",
-                             ledger_stats.written, ledger_stats.spilled, ledger_stats.dropped);
+    std::cerr << fmt::format("gatewayz: stopped (ledger: {} written, {} spilled, {} dropped)\n", ledger_stats.written,
+                             ledger_stats.spilled, ledger_stats.dropped);
   } else {
     std::cerr << "gatewayz: stopped\n";
   }
@@ -222,8 +220,8 @@ int main(int argc, char** argv) {
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
   mock_cli mock_args;
-  auto* mock_cmd = app.add_subcommand(
-      "mock-provider", "Run a simulated provider speaking OpenAI's and Anthropic's APIs");
+  auto* mock_cmd =
+      app.add_subcommand("mock-provider", "Run a simulated provider speaking OpenAI's and Anthropic's APIs");
   mock_cmd->add_option("--listen", mock_args.listen, "host:port (port 0 = any)")->capture_default_str();
   mock_cmd->add_option("--threads", mock_args.threads, "server threads")->capture_default_str();
   mock_cmd->add_option("--latency-ms", mock_args.behaviour.latency_ms, "delay before answering");

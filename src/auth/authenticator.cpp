@@ -21,68 +21,49 @@ using text::trim;
 
 unsigned http_status(auth_status status) {
   switch (status) {
-    case auth_status::ok:
-      return 200;
+    case auth_status::ok: return 200;
     case auth_status::missing:
     case auth_status::invalid:
-    case auth_status::revoked:
-      return 401;
-    case auth_status::insufficient_quota:
-      return 402;
-    case auth_status::unavailable:
-      return 503;
+    case auth_status::revoked: return 401;
+    case auth_status::insufficient_quota: return 402;
+    case auth_status::unavailable: return 503;
   }
   return 500;
 }
 
 std::string_view message(auth_status status) {
   switch (status) {
-    case auth_status::ok:
-      return "OK";
+    case auth_status::ok: return "OK";
     case auth_status::missing:
       return "You didn't provide an API key. Provide it in the Authorization header as 'Bearer <key>'.";
-    case auth_status::invalid:
-      return "Incorrect API key provided.";
-    case auth_status::revoked:
-      return "This API key has been revoked.";
-    case auth_status::insufficient_quota:
-      return "You exceeded your current quota: add credits to continue.";
-    case auth_status::unavailable:
-      return "API keys cannot be verified right now; retry shortly.";
+    case auth_status::invalid: return "Incorrect API key provided.";
+    case auth_status::revoked: return "This API key has been revoked.";
+    case auth_status::insufficient_quota: return "You exceeded your current quota: add credits to continue.";
+    case auth_status::unavailable: return "API keys cannot be verified right now; retry shortly.";
   }
   return "Authentication failed.";
 }
 
 std::string_view error_code(auth_status status) {
   switch (status) {
-    case auth_status::ok:
-      return "";
+    case auth_status::ok: return "";
     case auth_status::missing:
     case auth_status::invalid:
-    case auth_status::revoked:
-      return "invalid_api_key";
-    case auth_status::insufficient_quota:
-      return "insufficient_quota";
-    case auth_status::unavailable:
-      return "auth_unavailable";
+    case auth_status::revoked: return "invalid_api_key";
+    case auth_status::insufficient_quota: return "insufficient_quota";
+    case auth_status::unavailable: return "auth_unavailable";
   }
   return "invalid_api_key";
 }
 
 std::string_view to_string(auth_status status) {
   switch (status) {
-    case auth_status::ok:
-      return "ok";
-    case auth_status::missing:
-      return "missing";
-    case auth_status::invalid:
-      return "invalid";
-    case auth_status::revoked:
-      return "revoked";
-    case auth_status::insufficient_quota:
-      return "insufficient_quota";
-    case auth_status::unavailable:
-      return "unavailable";
+    case auth_status::ok: return "ok";
+    case auth_status::missing: return "missing";
+    case auth_status::invalid: return "invalid";
+    case auth_status::revoked: return "revoked";
+    case auth_status::insufficient_quota: return "insufficient_quota";
+    case auth_status::unavailable: return "unavailable";
   }
   return "invalid";
 }
@@ -175,14 +156,9 @@ std::chrono::steady_clock::duration authenticator::seconds(double s) const {
 auth_result authenticator::from_entry(const entry& e) const {
   auth_result result;
   switch (e.kind) {
-    case entry_kind::unknown:
-      result.status = auth_status::invalid;
-      return result;
-    case entry_kind::store_failed:
-      result.status = auth_status::unavailable;
-      return result;
-    case entry_kind::key:
-      break;
+    case entry_kind::unknown: result.status = auth_status::invalid; return result;
+    case entry_kind::store_failed: result.status = auth_status::unavailable; return result;
+    case entry_kind::key: break;
   }
   result.key_id = e.key_id;
   result.customer_id = e.customer_id;

@@ -78,9 +78,9 @@ std::string_view to_string(auth_status status);
 std::optional<std::string_view> extract_key(std::string_view credentials);
 
 struct auth_options {
-  double cache_ttl_s = 30;     // a known key (valid or revoked) is re-read after this long
-  double negative_ttl_s = 5;   // an unknown key is re-read after this long
-  double store_retry_s = 1;    // after a store failure, the next lookup of that key waits this long
+  double cache_ttl_s = 30;            // a known key (valid or revoked) is re-read after this long
+  double negative_ttl_s = 5;          // an unknown key is re-read after this long
+  double store_retry_s = 1;           // after a store failure, the next lookup of that key waits this long
   std::size_t max_entries = 100'000;  // per shard; beyond it expired entries, then arbitrary ones, go
 };
 

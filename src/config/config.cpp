@@ -22,9 +22,7 @@ env_lookup process_env() {
   };
 }
 
-load_result load_config_string(std::string_view yaml, const env_lookup& env) {
-  return detail::loader(env).load(yaml);
-}
+load_result load_config_string(std::string_view yaml, const env_lookup& env) { return detail::loader(env).load(yaml); }
 
 load_result load_config_file(const std::string& path, const env_lookup& env) {
   const auto file_error = [&](std::string message) {

@@ -34,24 +34,24 @@ namespace gatewayz::config {
 
 struct server_config {
   std::string listen = "127.0.0.1:8080";  // "host:port"; IPv6 as "[::1]:8080"
-  std::string host = "127.0.0.1";          // derived from listen
-  std::uint16_t port = 8080;               // derived from listen; 0 = OS picks
-  unsigned threads = 0;                    // 0 = one per core
+  std::string host = "127.0.0.1";         // derived from listen
+  std::uint16_t port = 8080;              // derived from listen; 0 = OS picks
+  unsigned threads = 0;                   // 0 = one per core
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   std::size_t max_header_bytes = 16 * 1024;
-  std::size_t max_connections = 10000;     // whole process
-  double header_timeout_s = 10;            // time to receive a request's headers
-  double body_timeout_s = 30;              // time to receive a request's body
-  double idle_timeout_s = 75;              // keep-alive idle connection lifetime
-  double request_timeout_s = 600;          // overall deadline of one request, failover included
-  double shutdown_grace_s = 30;            // SIGTERM: in-flight work gets this long
-  unsigned max_attempts = 3;               // upstream attempts per request (failover)
-  std::optional<std::string> port_file;    // write the bound port here once listening (tests)
+  std::size_t max_connections = 10000;   // whole process
+  double header_timeout_s = 10;          // time to receive a request's headers
+  double body_timeout_s = 30;            // time to receive a request's body
+  double idle_timeout_s = 75;            // keep-alive idle connection lifetime
+  double request_timeout_s = 600;        // overall deadline of one request, failover included
+  double shutdown_grace_s = 30;          // SIGTERM: in-flight work gets this long
+  unsigned max_attempts = 3;             // upstream attempts per request (failover)
+  std::optional<std::string> port_file;  // write the bound port here once listening (tests)
 };
 
 struct auth_config {
-  std::string mode = "none";  // none | keys
-  std::string admin_key;      // secret: required with mode keys; guards the admin API
+  std::string mode = "none";    // none | keys
+  std::string admin_key;        // secret: required with mode keys; guards the admin API
   double key_cache_ttl_s = 30;  // a revoked key is refused within this long
 };
 
@@ -91,8 +91,8 @@ struct metrics_config {
 enum class provider_kind { openai, anthropic };
 
 struct model_config {
-  std::string id;        // what clients send as "model"
-  std::string upstream;  // the name sent upstream; defaults to id
+  std::string id;                 // what clients send as "model"
+  std::string upstream;           // the name sent upstream; defaults to id
   double input_per_million = 0;   // USD per 1M input tokens
   double output_per_million = 0;  // USD per 1M output tokens
 };
@@ -100,9 +100,9 @@ struct model_config {
 struct provider_config {
   std::string name;  // the `provider` label value everywhere
   provider_kind kind = provider_kind::openai;
-  std::string base_url;  // e.g. https://openrouter.ai/api/v1
-  std::string api_key;   // secret: never logged
-  double timeout_s = 120;         // connect + first byte; also the idle gap between stream chunks
+  std::string base_url;    // e.g. https://openrouter.ai/api/v1
+  std::string api_key;     // secret: never logged
+  double timeout_s = 120;  // connect + first byte; also the idle gap between stream chunks
   double connect_timeout_s = 10;
   std::size_t max_idle_connections = 64;  // per thread keep-alive pool
   std::size_t max_response_bytes = 64 * 1024 * 1024;
@@ -110,8 +110,8 @@ struct provider_config {
   std::string ca_file;  // extra CA bundle (PEM) trusted for this provider
   std::string anthropic_version = "2023-06-01";
   std::map<std::string, std::string> headers;  // extra headers sent upstream
-  double probe_interval_s = 0;           // active health probe period; 0 = passive only
-  std::string probe_path = "/models";    // probed as GET {base_url}{probe_path}
+  double probe_interval_s = 0;                 // active health probe period; 0 = passive only
+  std::string probe_path = "/models";          // probed as GET {base_url}{probe_path}
   std::vector<model_config> models;
 };
 
@@ -126,8 +126,8 @@ struct gateway_config {
 };
 
 struct config_error {
-  std::string path;     // YAML path, e.g. "providers[0].kind"; empty for the
-                        // document as a whole (unreadable file, YAML syntax)
+  std::string path;  // YAML path, e.g. "providers[0].kind"; empty for the
+                     // document as a whole (unreadable file, YAML syntax)
   std::string message;
 };
 

@@ -36,9 +36,8 @@ std::optional<std::uint16_t> parse_port(std::string_view text) {
 // Host must be an IP literal because the server binds it directly, without
 // name resolution; IPv6 needs brackets so its colons are not read as the port.
 std::variant<listen_address, std::string> parse_listen(std::string_view text) {
-  const std::string usage = fmt::format(
-      "must be host:port with an IP address host, e.g. 127.0.0.1:8080 or [::1]:8080 (got {})",
-      shown(text));
+  const std::string usage =
+      fmt::format("must be host:port with an IP address host, e.g. 127.0.0.1:8080 or [::1]:8080 (got {})", shown(text));
   std::string_view host;
   std::string_view port_text;
   if (!text.empty() && text.front() == '[') {
@@ -57,8 +56,7 @@ std::variant<listen_address, std::string> parse_listen(std::string_view text) {
     host = text.substr(0, colon);
     port_text = text.substr(colon + 1);
     if (host.find(':') != std::string_view::npos) {
-      return fmt::format("IPv6 addresses must be in brackets, e.g. [::1]:8080 (got {})",
-                         shown(text));
+      return fmt::format("IPv6 addresses must be in brackets, e.g. [::1]:8080 (got {})", shown(text));
     }
     if (host.empty() || !boost::urls::parse_ipv4_address(host)) return usage;
   }

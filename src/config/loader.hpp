@@ -16,8 +16,8 @@
 // Failure: nothing throws except yaml-cpp's YAML::Exception out of the YAML
 // parser, which load() catches and reports as a syntax error.
 
-#include <yaml-cpp/yaml.h>
 #include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
 
 #include <charconv>
 #include <cstddef>
@@ -62,9 +62,7 @@ class loader {
   load_result load(std::string_view yaml);
 
  private:
-  void fail(std::string path, std::string message) {
-    errors_.push_back({std::move(path), std::move(message)});
-  }
+  void fail(std::string path, std::string message) { errors_.push_back({std::move(path), std::move(message)}); }
 
   std::optional<std::string> lookup(std::string_view name) const {
     if (!env_) return std::nullopt;
@@ -78,8 +76,7 @@ class loader {
   bool read_nonempty(const YAML::Node& node, const std::string& path, std::string& out);
   template <class T>
   bool read_integer(const YAML::Node& node, const std::string& path, T& out, T minimum);
-  bool read_seconds(const YAML::Node& node, const std::string& path, double& out,
-                    bool allow_zero);
+  bool read_seconds(const YAML::Node& node, const std::string& path, double& out, bool allow_zero);
   bool read_price(const YAML::Node& node, const std::string& path, double& out);
   bool read_bool(const YAML::Node& node, const std::string& path, bool& out);
   bool read_ratio(const YAML::Node& node, const std::string& path, double& out);
@@ -103,8 +100,7 @@ class loader {
                                 provider_config& out);
   void load_ca_file(const YAML::Node& node, const std::string& path, std::string& out);
   void load_models(const YAML::Node& node, const std::string& path, std::vector<model_config>& out);
-  void load_headers(const YAML::Node& node, const std::string& path,
-                    std::map<std::string, std::string>& out);
+  void load_headers(const YAML::Node& node, const std::string& path, std::map<std::string, std::string>& out);
   void load_model(const YAML::Node& node, const std::string& path, model_config& out);
   void load_root(const YAML::Node& root, gateway_config& out);
 
@@ -123,8 +119,7 @@ bool loader::read_integer(const YAML::Node& node, const std::string& path, T& ou
   const auto kind = minimum > 0 ? "a positive integer" : "a non-negative integer";
   if (ec == std::errc::result_out_of_range ||
       (ec == std::errc{} && end == last && parsed > std::numeric_limits<T>::max())) {
-    fail(path, fmt::format("must be at most {} (got {})", std::numeric_limits<T>::max(),
-                           shown(*value)));
+    fail(path, fmt::format("must be at most {} (got {})", std::numeric_limits<T>::max(), shown(*value)));
     return false;
   }
   if (value->empty() || ec != std::errc{} || end != last || parsed < minimum) {
@@ -138,8 +133,7 @@ bool loader::read_integer(const YAML::Node& node, const std::string& path, T& ou
 // Calls visit(key, value, path) per entry; visit returns false for a key it
 // does not know. Returns the keys present, for "is required" checks.
 template <class Visit>
-std::set<std::string> loader::each_entry(const YAML::Node& node, const std::string& path,
-                                         Visit visit) {
+std::set<std::string> loader::each_entry(const YAML::Node& node, const std::string& path, Visit visit) {
   std::set<std::string> seen;
   if (node.IsNull()) return seen;
   if (!node.IsMap()) {

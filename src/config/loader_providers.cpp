@@ -48,17 +48,14 @@ std::string lowercase(std::string_view text) {
 // these would produce requests the client itself cannot parse responses for.
 bool reserved_header(std::string_view name) {
   const std::string lower = lowercase(name);
-  return lower == "host" || lower == "content-length" || lower == "transfer-encoding" ||
-         lower == "connection";
+  return lower == "host" || lower == "content-length" || lower == "transfer-encoding" || lower == "connection";
 }
 
 }  // namespace
 
-void loader::load_headers(const YAML::Node& node, const std::string& path,
-                          std::map<std::string, std::string>& out) {
+void loader::load_headers(const YAML::Node& node, const std::string& path, std::map<std::string, std::string>& out) {
   std::map<std::string, std::string> lowercase_seen;
-  each_entry(node, path, [&](const std::string& key, const YAML::Node& value,
-                             const std::string& at) {
+  each_entry(node, path, [&](const std::string& key, const YAML::Node& value, const std::string& at) {
     if (!valid_header_name(key)) {
       fail(at, "is not a valid HTTP header name");
       return true;
@@ -87,8 +84,7 @@ void loader::load_headers(const YAML::Node& node, const std::string& path,
 
 void loader::load_model(const YAML::Node& node, const std::string& path, model_config& out) {
   bool upstream_set = false;
-  const auto keys = each_entry(node, path, [&](const std::string& key, const YAML::Node& value,
-                                               const std::string& at) {
+  const auto keys = each_entry(node, path, [&](const std::string& key, const YAML::Node& value, const std::string& at) {
     if (key == "id") {
       read_nonempty(value, at, out.id);
     } else if (key == "upstream") {
@@ -107,17 +103,14 @@ void loader::load_model(const YAML::Node& node, const std::string& path, model_c
   if (!upstream_set) out.upstream = out.id;
 }
 
-void loader::load_provider(const YAML::Node& node, const std::string& path,
-                           provider_config& out) {
-  const auto keys = each_entry(node, path, [&](const std::string& key, const YAML::Node& value,
-                                               const std::string& at) {
+void loader::load_provider(const YAML::Node& node, const std::string& path, provider_config& out) {
+  const auto keys = each_entry(node, path, [&](const std::string& key, const YAML::Node& value, const std::string& at) {
     if (key == "headers") {
       load_headers(value, at, out.headers);
     } else if (key == "models") {
       load_models(value, at, out.models);
     } else {
-      return load_provider_identity(key, value, at, out) ||
-             load_provider_connection(key, value, at, out);
+      return load_provider_identity(key, value, at, out) || load_provider_connection(key, value, at, out);
     }
     return true;
   });
@@ -133,8 +126,8 @@ void loader::load_provider(const YAML::Node& node, const std::string& path,
 
 // Which upstream this is and how it is addressed: name, kind, base_url,
 // api_key, anthropic_version.
-bool loader::load_provider_identity(const std::string& key, const YAML::Node& value,
-                                    const std::string& at, provider_config& out) {
+bool loader::load_provider_identity(const std::string& key, const YAML::Node& value, const std::string& at,
+                                    provider_config& out) {
   if (key == "name") {
     std::string name;
     if (!read_string(value, at, name)) return true;
@@ -175,8 +168,8 @@ bool loader::load_provider_identity(const std::string& key, const YAML::Node& va
 }
 
 // How the gateway talks to it: timeouts, pool, TLS and the health probe.
-bool loader::load_provider_connection(const std::string& key, const YAML::Node& value,
-                                      const std::string& at, provider_config& out) {
+bool loader::load_provider_connection(const std::string& key, const YAML::Node& value, const std::string& at,
+                                      provider_config& out) {
   if (key == "timeout_s") {
     read_seconds(value, at, out.timeout_s, false);
   } else if (key == "connect_timeout_s") {
@@ -223,8 +216,7 @@ void loader::load_ca_file(const YAML::Node& node, const std::string& path, std::
   out = std::move(file);
 }
 
-void loader::load_models(const YAML::Node& node, const std::string& path,
-                         std::vector<model_config>& out) {
+void loader::load_models(const YAML::Node& node, const std::string& path, std::vector<model_config>& out) {
   std::map<std::string, std::string> first_path_of_id;
   const bool is_list = each_item(node, path, [&](const YAML::Node& item, const std::string& item_at) {
     model_config model;

@@ -13,8 +13,7 @@
 namespace gatewayz::config::detail {
 
 void loader::load_server(const YAML::Node& node, const std::string& path, server_config& out) {
-  each_entry(node, path, [&](const std::string& key, const YAML::Node& value,
-                             const std::string& at) {
+  each_entry(node, path, [&](const std::string& key, const YAML::Node& value, const std::string& at) {
     if (key == "listen") {
       std::string text;
       if (!read_string(value, at, text)) return true;
@@ -52,8 +51,7 @@ void loader::load_server(const YAML::Node& node, const std::string& path, server
 void loader::load_auth(const YAML::Node& node, const std::string& path, auth_config& out) {
   bool mode_ok = true;
   bool admin_key_ok = true;
-  each_entry(node, path, [&](const std::string& key, const YAML::Node& value,
-                             const std::string& at) {
+  each_entry(node, path, [&](const std::string& key, const YAML::Node& value, const std::string& at) {
     if (key == "mode") {
       std::string mode;
       mode_ok = read_string(value, at, mode);
@@ -159,8 +157,7 @@ void loader::load_root(const YAML::Node& root, gateway_config& out) {
     return;
   }
   bool providers_listed = true;
-  const auto keys = each_entry(root, "", [&](const std::string& key, const YAML::Node& value,
-                                             const std::string& at) {
+  const auto keys = each_entry(root, "", [&](const std::string& key, const YAML::Node& value, const std::string& at) {
     if (key == "server") {
       load_server(value, at, out.server);
     } else if (key == "auth") {
@@ -182,8 +179,7 @@ void loader::load_root(const YAML::Node& root, gateway_config& out) {
           const auto [previous, inserted] = first_path_of_name.emplace(provider.name, item_at);
           if (!inserted) {
             fail(child_path(item_at, "name"),
-                 fmt::format("duplicate provider name {} (also {})", shown(provider.name),
-                             previous->second));
+                 fmt::format("duplicate provider name {} (also {})", shown(provider.name), previous->second));
           }
         }
         out.providers.push_back(std::move(provider));
@@ -206,8 +202,8 @@ void loader::load_root(const YAML::Node& root, gateway_config& out) {
     fail("storage.url", "none leaves nowhere to keep API keys: auth.mode keys needs a store");
   }
   if (providers_listed && out.providers.empty()) {
-    fail("providers", keys.contains("providers") ? "must list at least one provider"
-                                                 : "is required (at least one provider)");
+    fail("providers",
+         keys.contains("providers") ? "must list at least one provider" : "is required (at least one provider)");
   }
 }
 
@@ -226,8 +222,7 @@ load_result loader::load(std::string_view yaml) {
     if (e.mark.is_null()) {
       fail("", fmt::format("YAML syntax error: {}", e.msg));
     } else {
-      fail("", fmt::format("YAML syntax error at line {}, column {}: {}", e.mark.line + 1,
-                           e.mark.column + 1, e.msg));
+      fail("", fmt::format("YAML syntax error at line {}, column {}: {}", e.mark.line + 1, e.mark.column + 1, e.msg));
     }
   }
   result.errors = std::move(errors_);

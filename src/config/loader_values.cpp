@@ -26,9 +26,7 @@ std::string child_path(const std::string& parent, std::string_view key) {
   return fmt::format("{}.{}", parent, key);
 }
 
-std::string index_path(const std::string& parent, std::size_t index) {
-  return fmt::format("{}[{}]", parent, index);
-}
+std::string index_path(const std::string& parent, std::size_t index) { return fmt::format("{}[{}]", parent, index); }
 
 // A non-secret user value quoted for an error message, with control
 // characters escaped so the message stays on one line.
@@ -85,8 +83,7 @@ bool loader::read_nonempty(const YAML::Node& node, const std::string& path, std:
   return true;
 }
 
-bool loader::read_seconds(const YAML::Node& node, const std::string& path, double& out,
-                          bool allow_zero) {
+bool loader::read_seconds(const YAML::Node& node, const std::string& path, double& out, bool allow_zero) {
   const auto value = scalar(node, path);
   if (!value) return false;
   const char* first = value->data();
@@ -95,8 +92,7 @@ bool loader::read_seconds(const YAML::Node& node, const std::string& path, doubl
   const auto [end, ec] = std::from_chars(first, last, parsed);
   const bool number = !value->empty() && ec == std::errc{} && end == last && std::isfinite(parsed);
   if (!number || parsed < 0 || (!allow_zero && parsed == 0)) {
-    fail(path, fmt::format("must be a number of seconds {} 0 (got {})", allow_zero ? ">=" : ">",
-                           shown(*value)));
+    fail(path, fmt::format("must be a number of seconds {} 0 (got {})", allow_zero ? ">=" : ">", shown(*value)));
     return false;
   }
   if (parsed > max_seconds) {

@@ -49,13 +49,11 @@ api_error api_error::unauthorized(std::string message) {
 }
 
 api_error api_error::upstream_unreachable(std::string_view provider) {
-  return {502, "api_error", "upstream_unreachable",
-          fmt::format("Could not reach provider `{}`", provider)};
+  return {502, "api_error", "upstream_unreachable", fmt::format("Could not reach provider `{}`", provider)};
 }
 
 api_error api_error::upstream_timeout(std::string_view provider) {
-  return {504, "api_error", "upstream_timeout",
-          fmt::format("Provider `{}` did not answer in time", provider)};
+  return {504, "api_error", "upstream_timeout", fmt::format("Provider `{}` did not answer in time", provider)};
 }
 
 api_error api_error::upstream_bad_response(std::string_view provider, std::string message) {
@@ -64,10 +62,10 @@ api_error api_error::upstream_bad_response(std::string_view provider, std::strin
 }
 
 api_error api_error::upstream_status(int status, std::string_view provider, std::string message) {
-  std::string type = status == 429 ? "rate_limit_error"
+  std::string type = status == 429                    ? "rate_limit_error"
                      : status == 401 || status == 403 ? "authentication_error"
-                     : status >= 500 ? "api_error"
-                                     : "invalid_request_error";
+                     : status >= 500                  ? "api_error"
+                                                      : "invalid_request_error";
   return {status, std::move(type), fmt::format("upstream_{}", status),
           fmt::format("Provider `{}` returned HTTP {}: {}", provider, status, message)};
 }
@@ -87,8 +85,6 @@ api_error api_error::ledger_backlog() {
           "Retry shortly."};
 }
 
-api_error api_error::internal(std::string message) {
-  return {500, "api_error", "internal_error", std::move(message)};
-}
+api_error api_error::internal(std::string message) { return {500, "api_error", "internal_error", std::move(message)}; }
 
 }  // namespace gatewayz

@@ -60,8 +60,7 @@ std::optional<base_url> parse_base_url(std::string_view text, std::string& probl
   }
 
   const bool ipv6 = parsed->host_type() == boost::urls::host_type::ipv6;
-  out.host = ipv6 ? parsed->host_ipv6_address().to_string()
-                  : std::string(parsed->encoded_host());
+  out.host = ipv6 ? parsed->host_ipv6_address().to_string() : std::string(parsed->encoded_host());
 
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   out.base_path = path;

@@ -58,8 +58,7 @@ class level_stack {
   // Kind of the innermost open level; depth() must be > 0.
   bool top_is_object() const {
     const unsigned index = depth_ - 1;
-    const std::uint64_t word =
-        index < inline_levels ? inline_[index / 64] : overflow_[(index - inline_levels) / 64];
+    const std::uint64_t word = index < inline_levels ? inline_[index / 64] : overflow_[(index - inline_levels) / 64];
     return ((word >> (index % 64)) & 1U) != 0;
   }
 
@@ -96,9 +95,7 @@ inline bool has_special_byte(std::uint64_t w) {
 
 inline bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
-inline bool is_hex(unsigned char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+inline bool is_hex(unsigned char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 inline unsigned hex_value(unsigned char c) {
   if (is_digit(c)) return c - '0';
@@ -129,8 +126,7 @@ inline std::size_t utf8_sequence_length(byte_ptr p, byte_ptr end) {
     const unsigned char second = p[1];
     const unsigned char low = lead == 0xF0 ? 0x90 : 0x80;
     const unsigned char high = lead == 0xF4 ? 0x8F : 0xBF;
-    return second >= low && second <= high && is_continuation(p[2]) && is_continuation(p[3]) ? 4
-                                                                                              : 0;
+    return second >= low && second <= high && is_continuation(p[2]) && is_continuation(p[3]) ? 4 : 0;
   }
   return 0;
 }
@@ -175,9 +171,9 @@ byte_ptr fail_unexpected(scan_error& error, byte_ptr base, byte_ptr at, byte_ptr
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
       // Signed compare: bytes 0x80-0xFF are negative, so "< 0x20" also
       // catches non-ASCII, which the byte loop validates as UTF-8.
-      const __m128i special = _mm_or_si128(
-          _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-          _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+      const __m128i special =
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                       _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
       const int mask = _mm_movemask_epi8(special);
       if (mask != 0) {
         p += std::countr_zero(static_cast<unsigned>(mask));
@@ -207,9 +203,7 @@ byte_ptr fail_unexpected(scan_error& error, byte_ptr base, byte_ptr at, byte_ptr
         case 'f':
         case 'n':
         case 'r':
-        case 't':
-          p += 2;
-          break;
+        case 't': p += 2; break;
         case 'u':
           // Lone surrogates are grammatical per RFC 8259 section 7, so the
           // validator accepts them; decode_string() maps them to U+FFFD.
@@ -218,8 +212,7 @@ byte_ptr fail_unexpected(scan_error& error, byte_ptr base, byte_ptr at, byte_ptr
           }
           p += 6;
           break;
-        default:
-          return fail(error, base, p, "invalid escape sequence");
+        default: return fail(error, base, p, "invalid escape sequence");
       }
       continue;
     }
@@ -260,10 +253,8 @@ byte_ptr scan_number(byte_ptr p, byte_ptr end, byte_ptr base, scan_error& error)
   return p;
 }
 
-byte_ptr scan_literal(byte_ptr p, byte_ptr end, byte_ptr base, scan_error& error,
-                      std::string_view word) {
-  if (static_cast<std::size_t>(end - p) < word.size() ||
-      std::memcmp(p, word.data(), word.size()) != 0) {
+byte_ptr scan_literal(byte_ptr p, byte_ptr end, byte_ptr base, scan_error& error, std::string_view word) {
+  if (static_cast<std::size_t>(end - p) < word.size() || std::memcmp(p, word.data(), word.size()) != 0) {
     return fail(error, base, p, "invalid literal");
   }
   return p + word.size();
@@ -271,20 +262,13 @@ byte_ptr scan_literal(byte_ptr p, byte_ptr end, byte_ptr base, scan_error& error
 
 value_kind kind_of(unsigned char first) {
   switch (first) {
-    case '{':
-      return value_kind::object;
-    case '[':
-      return value_kind::array;
-    case '"':
-      return value_kind::string;
-    case 't':
-      return value_kind::boolean_true;
-    case 'f':
-      return value_kind::boolean_false;
-    case 'n':
-      return value_kind::null;
-    default:
-      return value_kind::number;
+    case '{': return value_kind::object;
+    case '[': return value_kind::array;
+    case '"': return value_kind::string;
+    case 't': return value_kind::boolean_true;
+    case 'f': return value_kind::boolean_false;
+    case 'n': return value_kind::null;
+    default: return value_kind::number;
   }
 }
 
@@ -327,8 +311,7 @@ bool scan(std::string_view text, unsigned max_depth, scan_error& error, object_s
     if constexpr (record) {
       if (levels.depth() == 1) {
         member& m = out->members.emplace_back();
-        m.key = text.substr(static_cast<std::size_t>(at - base) + 1,
-                            static_cast<std::size_t>(key_end - at) - 2);
+        m.key = text.substr(static_cast<std::size_t>(at - base) + 1, static_cast<std::size_t>(key_end - at) - 2);
         m.key_span = {static_cast<std::size_t>(at - base), static_cast<std::size_t>(key_end - base)};
       }
     }
@@ -420,8 +403,7 @@ bool scan(std::string_view text, unsigned max_depth, scan_error& error, object_s
           fail(error, base, p, "unexpected end of input");
         } else {
           fail(error, base, p,
-               std::string(in_object ? "expected ',' or '}'" : "expected ',' or ']'") + ", got " +
-                   describe_byte(*p));
+               std::string(in_object ? "expected ',' or '}'" : "expected ',' or ']'") + ", got " + describe_byte(*p));
         }
         break;
       }
@@ -498,21 +480,11 @@ std::optional<std::string> decode_string(std::string_view quoted) {
     out.append(body.substr(i, backslash - i));
     const auto at = reinterpret_cast<byte_ptr>(body.data()) + backslash;
     switch (at[1]) {
-      case 'b':
-        out += '\b';
-        break;
-      case 'f':
-        out += '\f';
-        break;
-      case 'n':
-        out += '\n';
-        break;
-      case 'r':
-        out += '\r';
-        break;
-      case 't':
-        out += '\t';
-        break;
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
       case 'u': {
         std::uint32_t unit = read_u_escape(at);
         std::size_t consumed = 6;
@@ -573,27 +545,13 @@ std::string encode_string(std::string_view text) {
     }
     flush();
     switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
       default:
         out += "\\u00";
         out += hex_digits[c >> 4];
@@ -657,11 +615,9 @@ std::string splice(std::string_view text, std::vector<edit> edits) {
   return out;
 }
 
-edit set_member(std::string_view text, const object_scan& scan, std::string_view raw_key,
-                std::string value_json) {
+edit set_member(std::string_view text, const object_scan& scan, std::string_view raw_key, std::string value_json) {
   // A scan of some other text would produce an edit that corrupts this one.
-  if (scan.object_span.end == 0 || scan.object_span.end > text.size() ||
-      text[scan.object_span.end - 1] != '}') {
+  if (scan.object_span.end == 0 || scan.object_span.end > text.size() || text[scan.object_span.end - 1] != '}') {
     throw std::invalid_argument("json_scan::set_member: scan does not describe this text");
   }
   if (const member* existing = scan.find(raw_key)) return {existing->value_span, std::move(value_json)};

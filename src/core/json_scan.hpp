@@ -42,7 +42,7 @@ struct object_scan {
   // responses have a handful of top-level members, and a scan per request
   // then allocates nothing.
   boost::container::small_vector<member, 16> members;
-  span object_span;             // '{' .. '}' inclusive
+  span object_span;  // '{' .. '}' inclusive
   // Returns the LAST member with this (raw) key, as JSON parsers do, or nullptr.
   const member* find(std::string_view raw_key) const;
 };
@@ -103,7 +103,6 @@ std::string splice(std::string_view text, std::vector<edit> edits);
 // be valid string content (escaped as in JSON, without quotes) and value_json a
 // valid JSON value, else the result is not valid JSON. Throws
 // std::invalid_argument if `scan` obviously does not describe `text`.
-edit set_member(std::string_view text, const object_scan& scan, std::string_view raw_key,
-                std::string value_json);
+edit set_member(std::string_view text, const object_scan& scan, std::string_view raw_key, std::string value_json);
 
 }  // namespace gatewayz::json_scan

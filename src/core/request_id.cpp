@@ -28,9 +28,9 @@ std::string make_request_id() {
     std::seed_seq seeds{device(), device(), device(), device()};
     return std::mt19937_64(seeds);
   }()};
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   if (ms != gen.last_ms) {
     gen.last_ms = ms;
     gen.count = 0;

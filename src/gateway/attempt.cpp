@@ -35,8 +35,7 @@ api_error error_for(http::upstream_failure failure, std::string_view provider) {
     case http::upstream_failure::timeout: return api_error::upstream_timeout(provider);
     case http::upstream_failure::protocol:
       return api_error::upstream_bad_response(provider, "not a valid HTTP response");
-    case http::upstream_failure::too_large:
-      return api_error::upstream_bad_response(provider, "response too large");
+    case http::upstream_failure::too_large: return api_error::upstream_bad_response(provider, "response too large");
     default: return api_error::upstream_unreachable(provider);
   }
 }

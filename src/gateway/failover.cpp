@@ -40,8 +40,8 @@ health::attempt_result health_result(const attempt_record& attempt) {
   } else {
     out.result = health::outcome::success;
   }
-  const auto end =
-      attempt.first_chunk_at ? attempt.sent_at + attempt.ttfb.value_or(steady_clock::duration{}) : out.finished;
+  const auto end = attempt.first_chunk_at ? attempt.sent_at + attempt.ttfb.value_or(steady_clock::duration{})
+                                          : out.finished;
   out.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(end - attempt.sent_at);
   return out;
 }
@@ -95,8 +95,8 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
 
   const auto deadline = ctx.received_at + seconds_to_ms(parts_.server->request_timeout_s);
   const bool client_chose_id = ctx.req["x-request-id"] == request_id;
-  request_accounting accounting{*parts_.accounting, shard.index,     shard.ledger_rows_pending, request,
-                                request_id,         client_chose_id, ctx.received_at};
+  request_accounting accounting{*parts_.accounting, shard.index,    shard.ledger_rows_pending, request, request_id,
+                                client_chose_id,    ctx.received_at};
   if (caller.customer_id != 0) accounting.set_caller(caller.customer_id, caller.key_id);
 
   provider_order order{targets, *parts_.health};
@@ -122,7 +122,8 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
     attempt_record record;
     record.target = &target;
     record.number = attempts;
-    attempt a{*runtime.config, *runtime.adapter, *shard.pools[target.provider_index], request, target, ctx,
+    attempt a{*runtime.config, *runtime.adapter, *shard.pools[target.provider_index],
+              request,         target,           ctx,
               request_id,      deadline,         record};
     record.outcome = co_await a.run();
     record.finished = steady_clock::now();  // one reading for metrics and health
@@ -139,8 +140,8 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
     last_error = std::move(a.last_error);
   }
 
-  const auto error = final_error(request.model, targets, supported, attempts, refused_by_breaker,
-                                 std::move(last_error), deadline);
+  const auto error =
+      final_error(request.model, targets, supported, attempts, refused_by_breaker, std::move(last_error), deadline);
   accounting.set_client_status(static_cast<unsigned>(error.status));
   co_await send_error(ctx, error, request_id);
 }
@@ -170,8 +171,7 @@ api_error failover_proxy::final_error(std::string_view model, const std::vector<
   }
   if (attempts == 0 && refused_by_breaker > 0) {
     return api_error::service_unavailable(fmt::format(
-        "No provider can serve model `{}` right now: the circuit breaker of every provider serving it is open",
-        model));
+        "No provider can serve model `{}` right now: the circuit breaker of every provider serving it is open", model));
   }
   if (!last_error) last_error = api_error::no_provider_available(model);
   if (steady_clock::now() >= deadline && last_error->status != 504) {

@@ -55,7 +55,7 @@ struct failover_parts {
   const model_routes* routes = nullptr;
   std::span<const providers::provider_runtime> providers;
   health::monitor* health = nullptr;
-  ledger::ledger_writer* ledger = nullptr;                // null: no ledger, no backpressure
+  ledger::ledger_writer* ledger = nullptr;                   // null: no ledger, no backpressure
   std::optional<telemetry::counter_handle> backlog_refused;  // counts 503 ledger_backlog; none when metrics are off
   const accounting_services* accounting = nullptr;
 };

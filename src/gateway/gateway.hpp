@@ -35,13 +35,13 @@ namespace gatewayz::gateway {
 
 // What the gateway uses but does not own.
 struct gateway_parts {
-  telemetry::catalog* metrics = nullptr;  // required; one shard per server thread plus one
-  health::monitor* health = nullptr;      // required
+  telemetry::catalog* metrics = nullptr;                   // required; one shard per server thread plus one
+  health::monitor* health = nullptr;                       // required
   std::span<const providers::provider_runtime> providers;  // required: one per config provider, in order
   // Customers, keys and /models/stats. Without a store, /models/stats and
   // the customer/key admin API answer 503 and auth.mode must be none.
   store::store* store = nullptr;
-  auth::authenticator* auth = nullptr;     // API-key checks; required when auth.mode is keys
+  auth::authenticator* auth = nullptr;      // API-key checks; required when auth.mode is keys
   ledger::ledger_writer* ledger = nullptr;  // one row per accepted request
   // The database's latest known state for GET /health (not_configured when unset).
   std::function<health::dependency_state()> database_state;

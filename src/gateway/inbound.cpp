@@ -30,7 +30,7 @@ bool wants_usage(std::string_view body, const json_scan::object_scan& scan) {
 // member when it occurs twice or is spelled with escapes.
 template <std::size_t N>
 std::optional<std::string_view> ambiguous_among(std::string_view text, const json_scan::object_scan& scan,
-                                               const std::string_view (&interpreted)[N]) {
+                                                const std::string_view (&interpreted)[N]) {
   unsigned counts[N] = {};
   for (const auto& m : scan.members) {
     const bool escaped = m.key.find('\\') != std::string_view::npos;
@@ -63,8 +63,7 @@ std::optional<std::string_view> ambiguous_member(std::string_view body, const js
 }  // namespace
 
 // Synchronous: no I/O happens before the request is known to be well-formed.
-std::optional<api_error> parse_inbound(std::string_view body, operation op,
-                                       json_scan::object_scan& scan,
+std::optional<api_error> parse_inbound(std::string_view body, operation op, json_scan::object_scan& scan,
                                        providers::inbound_request& request) {
   using vk = json_scan::value_kind;
   json_scan::scan_error scan_error;
@@ -73,8 +72,7 @@ std::optional<api_error> parse_inbound(std::string_view body, operation op,
   }
   if (const auto name = ambiguous_member(body, scan)) {
     return api_error::bad_request(
-        fmt::format("'{}' must appear once in the request body, spelled without escapes", *name),
-        "duplicate_member");
+        fmt::format("'{}' must appear once in the request body, spelled without escapes", *name), "duplicate_member");
   }
   request.op = op;
   request.body = body;

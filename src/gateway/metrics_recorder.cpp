@@ -20,8 +20,8 @@ metrics_recorder::metrics_recorder(telemetry::catalog& metrics, const std::vecto
     overhead_[i] = metrics.overhead.series({route_specs[i].path_template});
   }
   for (const auto& provider : providers) {
-    provider_handles_.push_back(
-        provider_metrics{metrics.provider_response_time.series({provider.name}), metrics.cost_by_provider.series({provider.name})});
+    provider_handles_.push_back(provider_metrics{metrics.provider_response_time.series({provider.name}),
+                                                 metrics.cost_by_provider.series({provider.name})});
   }
   for (auto& shard : shards_) shard.targets.resize(target_count);
 }
@@ -68,9 +68,9 @@ void metrics_recorder::on_attempt(std::size_t shard, const request_record& reque
       auto it = state.failed_calls.find(key);
       if (it == state.failed_calls.end()) {
         it = state.failed_calls
-                 .emplace(key, metrics_.gen_ai_operation_duration.series(
-                                   {providers::operation_name(request.op), providers_[target.provider_index].name,
-                                    target.model->id, attempt.error_type}))
+                 .emplace(key, metrics_.gen_ai_operation_duration.series({providers::operation_name(request.op),
+                                                                          providers_[target.provider_index].name,
+                                                                          target.model->id, attempt.error_type}))
                  .first;
       }
       it->second.observe(shard, call_s);

@@ -63,7 +63,7 @@ class metrics_recorder final : public request_observer {
 
   telemetry::catalog& metrics_;
   const std::vector<config::provider_config>& providers_;
-  std::vector<provider_metrics> provider_handles_;      // per provider
+  std::vector<provider_metrics> provider_handles_;       // per provider
   std::array<telemetry::histogram_handle, 3> overhead_;  // per operation
   telemetry::histogram_handle backend_ttfb_;
   telemetry::histogram_handle streaming_duration_;

@@ -15,8 +15,10 @@ model_routes::model_routes(const std::vector<config::provider_config>& providers
     for (const auto& model : provider.models) {
       auto& targets = routes_[model.id];
       if (targets.empty()) {
-        model_list.push_back(boost::json::object{
-            {"id", model.id}, {"object", "model"}, {"created", created}, {"owned_by", provider.name}});
+        model_list.push_back(boost::json::object{{"id", model.id},
+                                                 {"object", "model"},
+                                                 {"created", created},
+                                                 {"owned_by", provider.name}});
       }
       targets.push_back(
           route_target{i, &model, target_count_++, static_cast<std::size_t>(&model - provider.models.data())});

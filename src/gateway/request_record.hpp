@@ -36,14 +36,14 @@ struct attempt_record {
   const route_target* target = nullptr;  // the provider and model tried
   unsigned number = 0;                   // 1 for the first attempt of the request
   attempt_outcome outcome = attempt_outcome::retryable;
-  unsigned upstream_status = 0;   // the provider's HTTP status; 0 if none arrived
-  unsigned client_status = 0;     // what the client was sent (when served)
-  std::string_view error_type;    // low-cardinality failure name; empty on success
-  bool provider_failure = false;  // counts against the provider's health
-  bool in_band_error = false;     // a stream that ended with an error event
-  steady_clock::time_point sent_at{};                     // zero when nothing was sent
-  std::optional<steady_clock::duration> ttfb;             // request sent -> response headers
-  steady_clock::duration upstream_wait{};                 // time spent waiting on the provider
+  unsigned upstream_status = 0;                            // the provider's HTTP status; 0 if none arrived
+  unsigned client_status = 0;                              // what the client was sent (when served)
+  std::string_view error_type;                             // low-cardinality failure name; empty on success
+  bool provider_failure = false;                           // counts against the provider's health
+  bool in_band_error = false;                              // a stream that ended with an error event
+  steady_clock::time_point sent_at{};                      // zero when nothing was sent
+  std::optional<steady_clock::duration> ttfb;              // request sent -> response headers
+  steady_clock::duration upstream_wait{};                  // time spent waiting on the provider
   std::optional<steady_clock::time_point> first_chunk_at;  // first bytes to the client (streams)
   std::optional<steady_clock::time_point> last_chunk_at;
   steady_clock::time_point finished{};

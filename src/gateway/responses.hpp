@@ -34,8 +34,7 @@ inline http::response method_not_allowed(const http::request& req, std::string_v
 // Sends `res` with the request's x-request-id. (Arguments of co_await'ed
 // calls are named locals, never temporaries in the same full-expression:
 // GCC 12 destroys such temporaries twice.)
-inline boost::asio::awaitable<void> send(http::request_context& ctx, http::response res,
-                                         std::string_view request_id) {
+inline boost::asio::awaitable<void> send(http::request_context& ctx, http::response res, std::string_view request_id) {
   res.set("x-request-id", request_id);
   co_await ctx.writer.send(std::move(res));
 }

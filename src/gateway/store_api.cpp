@@ -111,8 +111,7 @@ std::optional<creation_request> parse_creation(const http::request& req, std::st
 
 }  // namespace
 
-store_api::store_api(store::store& store, std::chrono::seconds stats_cache_ttl)
-    : store_(store) {
+store_api::store_api(store::store& store, std::chrono::seconds stats_cache_ttl) : store_(store) {
   if (stats_cache_ttl.count() > 0) stats_cache_.emplace(stats_cache_ttl);
 }
 
@@ -131,8 +130,7 @@ asio::awaitable<http::response> store_api::models_stats(const http::request& req
   try {
     auto render_stats = [this, window] {
       auto render = [this, window] {
-        return store::render_models_stats(store_.stats(window.length), window.label,
-                                          std::chrono::system_clock::now());
+        return store::render_models_stats(store_.stats(window.length), window.label, std::chrono::system_clock::now());
       };
       if (!stats_cache_) return render();
       return stats_cache_->get(window.label, store::models_stats_cache::clock::now(), render);

@@ -13,9 +13,7 @@ using std::chrono::nanoseconds;
 constexpr std::size_t buckets_per_window = 30;
 constexpr std::size_t ring_slack = 3;
 
-nanoseconds seconds_ns(double s) {
-  return std::chrono::duration_cast<nanoseconds>(std::chrono::duration<double>(s));
-}
+nanoseconds seconds_ns(double s) { return std::chrono::duration_cast<nanoseconds>(std::chrono::duration<double>(s)); }
 
 struct counts {
   std::uint64_t successes = 0;
@@ -94,8 +92,7 @@ transition breaker::move_to(breaker_state to, steady_time now, const char* reaso
       reopen_count_ = from == breaker_state::half_open ? reopen_count_ + 1 : 0;
       open_until_ = now + open_duration();
       break;
-    case breaker_state::half_open:
-      break;
+    case breaker_state::half_open: break;
     case breaker_state::closed:
       reopen_count_ = 0;
       closed_since_ns_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
@@ -197,8 +194,7 @@ void breaker::on_closed_failure(steady_time finished) {
     // Only attempts since the breaker last closed (to bucket precision): the
     // failures that opened it before must not reopen it.
     const steady_time closed_since{nanoseconds(closed_since_ns_.load(std::memory_order_relaxed))};
-    const steady_time window_start =
-        finished.time_since_epoch() > window_ ? finished - window_ : steady_time{};
+    const steady_time window_start = finished.time_since_epoch() > window_ ? finished - window_ : steady_time{};
     const std::uint32_t first = bucket_of(std::max(closed_since, window_start), bucket_width_);
     const std::uint32_t last = bucket_of(finished, bucket_width_);
     counts total;
@@ -255,7 +251,8 @@ breaker_info breaker::info() const {
   out.consecutive_failures = consecutive_failures_.load(std::memory_order_relaxed);
   out.reopen_count = reopen_count_;
   if (out.state == breaker_state::open) {
-    out.open_duration_s = std::min(options_.max_open_s, options_.open_s * std::exp2(static_cast<double>(reopen_count_)));
+    out.open_duration_s =
+        std::min(options_.max_open_s, options_.open_s * std::exp2(static_cast<double>(reopen_count_)));
     out.retry_at = wall_of(open_until_);
   } else {
     // What the next opening would last.

@@ -79,9 +79,9 @@ struct provider_info {
 };
 
 struct options {
-  double window_s = 300;           // rolling window of all statistics
-  double interval_s = 30;          // monitor period
-  double dashboard_cache_s = 30;   // GET /health/dashboard body lifetime
+  double window_s = 300;          // rolling window of all statistics
+  double interval_s = 30;         // monitor period
+  double dashboard_cache_s = 30;  // GET /health/dashboard body lifetime
   double degraded_below_score = 0.8;
   breaker_options breaker;
   std::vector<provider_info> providers;
@@ -110,8 +110,8 @@ struct breaker_info {
   std::string provider;
   breaker_state state = breaker_state::closed;
   unsigned consecutive_failures = 0;
-  unsigned reopen_count = 0;        // reopenings since it last closed
-  double open_duration_s = 0;       // cool-down of the current / next opening
+  unsigned reopen_count = 0;          // reopenings since it last closed
+  double open_duration_s = 0;         // cool-down of the current / next opening
   std::optional<wall_time> retry_at;  // open: when it turns half-open
   unsigned trials_in_flight = 0;
   unsigned trial_successes = 0;
@@ -123,7 +123,7 @@ struct breaker_info {
 struct admission {
   std::size_t provider = 0;
   bool admitted = false;
-  bool trial = false;           // a half-open trial
+  bool trial = false;            // a half-open trial
   std::uint64_t generation = 0;  // the breaker episode it belongs to
   explicit operator bool() const { return admitted; }
 };
@@ -169,7 +169,7 @@ struct probe_status {
 struct provider_health {
   std::string name;
   provider_status status = provider_status::healthy;
-  bool available = true;      // the provider_availability gauge
+  bool available = true;  // the provider_availability gauge
   double availability = 1;
   double error_rate = 0;
   double avg_latency_s = 0;
@@ -223,7 +223,7 @@ struct services {
   const clock_source* clock = nullptr;  // default: system_clock_source()
   // Default: memory_window_store with the registry's shard count.
   std::unique_ptr<window_store> store;
-  std::unique_ptr<prober> probe;        // none: no provider is probed
+  std::unique_ptr<prober> probe;  // none: no provider is probed
   // Called after each breaker transition on the thread that caused it (a
   // shard, the monitor or an admin caller), outside any lock. Keep it short.
   std::function<void(const transition&)> on_transition;

@@ -69,7 +69,6 @@ asio::awaitable<probe_result> probe_one(target& t) {
   co_return result;
 }
 
-
 }  // namespace
 
 outcome classify_failure(http::upstream_failure failure) {

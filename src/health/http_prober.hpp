@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "providers/runtime.hpp"
 #include "health/health.hpp"
 #include "http/client.hpp"
+#include "providers/runtime.hpp"
 
 namespace gatewayz::health {
 

@@ -18,9 +18,7 @@ namespace {
 
 using std::chrono::nanoseconds;
 
-nanoseconds seconds_ns(double s) {
-  return std::chrono::duration_cast<nanoseconds>(std::chrono::duration<double>(s));
-}
+nanoseconds seconds_ns(double s) { return std::chrono::duration_cast<nanoseconds>(std::chrono::duration<double>(s)); }
 
 void require(bool ok, const char* what) {
   if (!ok) throw std::invalid_argument(std::string("health options: ") + what);
@@ -65,7 +63,8 @@ void validate(const options& o) {
           "circuit_breaker.error_rate_threshold must be within (0, 1]");
   require(b.min_requests >= 1, "circuit_breaker.min_requests must be at least 1");
   require(finite_positive(b.open_s), "circuit_breaker.open_s must be positive");
-  require(std::isfinite(b.max_open_s) && b.max_open_s >= b.open_s, "circuit_breaker.max_open_s must be at least open_s");
+  require(std::isfinite(b.max_open_s) && b.max_open_s >= b.open_s,
+          "circuit_breaker.max_open_s must be at least open_s");
   require(b.half_open_requests >= 1, "circuit_breaker.half_open_requests must be at least 1");
   require(finite_positive(b.trial_timeout_s), "circuit_breaker.trial_timeout_s must be positive");
   std::unordered_set<std::string> names;
@@ -200,8 +199,8 @@ monitor::monitor(options opts, telemetry::catalog& metrics, services svc) {
   initial->computed_at = m.clock.wall();
   for (std::size_t i = 0; i < count; ++i) {
     const std::string& name = m.opts.providers[i].name;
-    m.breakers.push_back(std::make_unique<detail::breaker>(i, name, m.opts.breaker, window, m.shards, m.clock,
-                                                            metrics, m.on_transition));
+    m.breakers.push_back(std::make_unique<detail::breaker>(i, name, m.opts.breaker, window, m.shards, m.clock, metrics,
+                                                           m.on_transition));
     impl::gauges g{metrics.provider_availability.series({name}), metrics.provider_error_rate.series({name}),
                    metrics.provider_health_score.series({name})};
     // No traffic yet: available (the same rule as an idle provider).
@@ -219,9 +218,7 @@ monitor::monitor(options opts, telemetry::catalog& metrics, services svc) {
 
 monitor::~monitor() { stop(); }
 
-admission monitor::admit(std::size_t shard, std::size_t provider) {
-  return impl_->breakers[provider]->admit(shard);
-}
+admission monitor::admit(std::size_t shard, std::size_t provider) { return impl_->breakers[provider]->admit(shard); }
 
 void monitor::record(std::size_t shard, const admission& a, const attempt_result& result) {
   if (!a.admitted) return;  // never sent

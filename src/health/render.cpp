@@ -55,9 +55,7 @@ void write(const json::value& v, std::string& out) {
       out += text;
       return;
     }
-    default:
-      out += json::serialize(v);
-      return;
+    default: out += json::serialize(v); return;
   }
 }
 
@@ -106,8 +104,8 @@ std::string_view to_string(dependency_state s) {
 }
 
 std::string iso8601_utc(wall_time t) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(
-      std::chrono::time_point_cast<std::chrono::seconds>(t));
+  const std::time_t seconds =
+      std::chrono::system_clock::to_time_t(std::chrono::time_point_cast<std::chrono::seconds>(t));
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
@@ -164,8 +162,8 @@ std::string render_dashboard(const snapshot& s) {
   summary["healthy"] = healthy;
   summary["degraded"] = degraded;
   summary["down"] = down;
-  summary["overall_health_score"] =
-      s.providers.empty() ? 0.0 : ratio(score_sum / static_cast<double>(s.providers.size()));
+  summary["overall_health_score"] = s.providers.empty() ? 0.0
+                                                        : ratio(score_sum / static_cast<double>(s.providers.size()));
   json::object body;
   body["timestamp"] = iso8601_utc(s.computed_at);
   body["providers"] = std::move(providers);

@@ -43,20 +43,18 @@ class bucket_ring {
  public:
   explicit bucket_ring(std::size_t slots) : size_(slots) {
     // Cache-line aligned and padded, so two shards' rings never share a line.
-    raw_ = ::operator new(bytes(), std::align_val_t{cache_line});
+    raw_ = ::operator new (bytes(), std::align_val_t{cache_line});
     slots_ = static_cast<slot*>(raw_);
     for (std::size_t i = 0; i < size_; ++i) new (&slots_[i]) slot();
   }
   ~bucket_ring() {
     for (std::size_t i = 0; i < size_; ++i) slots_[i].~slot();
-    ::operator delete(raw_, std::align_val_t{cache_line});
+    ::operator delete (raw_, std::align_val_t{cache_line});
   }
   bucket_ring(const bucket_ring&) = delete;
   bucket_ring& operator=(const bucket_ring&) = delete;
 
-  std::size_t bytes() const {
-    return (size_ * sizeof(slot) + cache_line - 1) / cache_line * cache_line;
-  }
+  std::size_t bytes() const { return (size_ * sizeof(slot) + cache_line - 1) / cache_line * cache_line; }
 
   // Writer only: the cells of `bucket`, cleared first if the slot held an
   // older bucket; nullptr when the slot already moved past `bucket` (an

@@ -8,12 +8,12 @@
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -50,8 +50,7 @@ bool is_ip_literal(const std::string& host) {
 upstream_failure classify(const boost::system::error_code& ec) {
   if (ec == beast::error::timeout) return upstream_failure::timeout;
   if (ec == asio::error::operation_aborted) return upstream_failure::cancelled;
-  if (ec == bhttp::error::body_limit || ec == bhttp::error::buffer_overflow ||
-      ec == bhttp::error::header_limit) {
+  if (ec == bhttp::error::body_limit || ec == bhttp::error::buffer_overflow || ec == bhttp::error::header_limit) {
     return upstream_failure::too_large;
   }
   if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
@@ -101,7 +100,7 @@ struct upstream_pool::connection {
   std::optional<io_deadline> deadline;  // after the streams: destroyed before them
   // Sized for a whole small response (head and body) in one read.
   beast::flat_buffer buffer{};
-  std::string head;  // the request head being sent, reused per exchange
+  std::string head;              // the request head being sent, reused per exchange
   clock::time_point idle_since;  // when it was last returned to the pool
 
   tcp::socket& lowest() { return secure ? secure->next_layer() : *plain; }
@@ -126,8 +125,7 @@ class response_reader final : public bhttp::basic_parser<false> {
   }
 
  private:
-  void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
-                       boost::system::error_code&) override {}
+  void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int, boost::system::error_code&) override {}
   void on_response_impl(int code, beast::string_view, int, boost::system::error_code&) override {
     status_ = static_cast<unsigned>(code);
   }
@@ -176,14 +174,15 @@ struct upstream_exchange::state {
 namespace {
 
 template <class Stream>
-asio::awaitable<boost::system::error_code> write_and_read_head(
-    Stream& stream, beast::flat_buffer& buffer, std::string& head, const outgoing_request& request,
-    const upstream_endpoint& endpoint, response_reader& parser,
-    io_deadline& deadline, clock::time_point write_until, clock::time_point head_until,
-    bool& response_started) {
+asio::awaitable<boost::system::error_code> write_and_read_head(Stream& stream, beast::flat_buffer& buffer,
+                                                               std::string& head, const outgoing_request& request,
+                                                               const upstream_endpoint& endpoint,
+                                                               response_reader& parser, io_deadline& deadline,
+                                                               clock::time_point write_until,
+                                                               clock::time_point head_until, bool& response_started) {
   head.clear();
-  wire::append_request_head(request.method, endpoint.base_path, request.target, endpoint.host_header,
-                            user_agent, request.headers, request.body.size(), head);
+  wire::append_request_head(request.method, endpoint.base_path, request.target, endpoint.host_header, user_agent,
+                            request.headers, request.body.size(), head);
   const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(request.body)};
 
   bool all = false;
@@ -364,9 +363,8 @@ upstream_pool::upstream_pool(asio::io_context& io, upstream_endpoint endpoint, c
     : io_(io), endpoint_(std::move(endpoint)), settings_(std::move(settings)) {
   if (endpoint_.tls) {
     tls_ = std::make_unique<tls_state>();
-    tls_->context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                              ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                              ssl::context::no_tlsv1_1);
+    tls_->context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                              ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     tls_->context.set_default_verify_paths();
     if (!settings_.ca_file.empty()) tls_->context.load_verify_file(settings_.ca_file);
     tls_->context.set_verify_mode(settings_.verify_tls ? ssl::verify_peer : ssl::verify_none);
@@ -384,13 +382,13 @@ void upstream_pool::release(std::unique_ptr<connection> c) {
   idle_.push_back(std::move(c));
 }
 
-asio::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::connect(
-    clock::time_point deadline, upstream_failure& failure, std::string& detail) {
+asio::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::connect(clock::time_point deadline,
+                                                                                   upstream_failure& failure,
+                                                                                   std::string& detail) {
   const auto until = std::min(deadline, clock::now() + settings_.connect_timeout);
   tcp::resolver resolver{io_};
   asio::steady_timer timer{io_, until};
-  auto raced = co_await (resolver.async_resolve(endpoint_.host, std::to_string(endpoint_.port),
-                                                use_tuple) ||
+  auto raced = co_await (resolver.async_resolve(endpoint_.host, std::to_string(endpoint_.port), use_tuple) ||
                          timer.async_wait(use_tuple));
   if (raced.index() == 1) {
     failure = upstream_failure::timeout;
@@ -399,8 +397,7 @@ asio::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::conne
   }
   auto [rec, results] = std::get<0>(std::move(raced));
   if (rec) {
-    failure = rec == asio::error::operation_aborted ? upstream_failure::cancelled
-                                                    : upstream_failure::connect;
+    failure = rec == asio::error::operation_aborted ? upstream_failure::cancelled : upstream_failure::connect;
     detail = fmt::format("resolving {}: {}", endpoint_.host, rec.message());
     co_return nullptr;
   }
@@ -425,7 +422,7 @@ asio::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::conne
   auto [cec, ep] = co_await asio::async_connect(lowest, results, before_expiry, use_tuple);
   if (!cec && c->deadline->expired()) cec = asio::error::timed_out;  // connected just as time ran out
   if (cec) {
-    failure = c->deadline->expired()                   ? upstream_failure::timeout
+    failure = c->deadline->expired()                  ? upstream_failure::timeout
               : cec == asio::error::operation_aborted ? upstream_failure::cancelled
                                                       : upstream_failure::connect;
     detail = fmt::format("connecting to {}:{}: {}", endpoint_.host, endpoint_.port,
@@ -450,7 +447,7 @@ asio::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::conne
     if (settings_.verify_tls) stream.set_verify_callback(ssl::host_name_verification(endpoint_.host));
     auto [hec] = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
     if (hec) {
-      failure = c->deadline->expired()         ? upstream_failure::timeout
+      failure = c->deadline->expired()                  ? upstream_failure::timeout
                 : hec == asio::error::operation_aborted ? upstream_failure::cancelled
                                                         : upstream_failure::connect;
       detail = fmt::format("TLS handshake with {}: {}", endpoint_.host, hec.message());
@@ -461,8 +458,7 @@ asio::awaitable<std::unique_ptr<upstream_pool::connection>> upstream_pool::conne
   co_return c;
 }
 
-asio::awaitable<upstream_exchange> upstream_pool::send(const outgoing_request& request,
-                                                     clock::time_point deadline) {
+asio::awaitable<upstream_exchange> upstream_pool::send(const outgoing_request& request, clock::time_point deadline) {
   auto s = take_state();
   s->pool = shared_from_this();
   s->deadline = deadline;

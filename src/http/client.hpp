@@ -89,9 +89,9 @@ class upstream_exchange {
   upstream_exchange(const upstream_exchange&) = delete;
   upstream_exchange& operator=(const upstream_exchange&) = delete;
 
-  upstream_failure failure() const;     // none while healthy
+  upstream_failure failure() const;           // none while healthy
   const std::string& failure_detail() const;  // for logs; contains no secrets
-  unsigned status() const;              // valid when send() succeeded
+  unsigned status() const;                    // valid when send() succeeded
 
   // Appends the next body bytes to `out`. Returns false once the body is
   // complete (failure() == none) or on error (failure() says why).

@@ -51,8 +51,7 @@ void io_deadline::clear() noexcept {
 
 // ---- deadline_sweeper
 
-deadline_sweeper::deadline_sweeper(asio::io_context& io, std::chrono::milliseconds tick)
-    : timer_(io), tick_(tick) {}
+deadline_sweeper::deadline_sweeper(asio::io_context& io, std::chrono::milliseconds tick) : timer_(io), tick_(tick) {}
 
 deadline_sweeper::~deadline_sweeper() {
   stopped_ = true;
@@ -145,8 +144,6 @@ struct deadline_service : asio::execution_context::service {
 
 asio::execution_context::id deadline_service::id;
 
-deadline_sweeper& deadline_sweeper::of(asio::io_context& io) {
-  return asio::use_service<deadline_service>(io).sweeper;
-}
+deadline_sweeper& deadline_sweeper::of(asio::io_context& io) { return asio::use_service<deadline_service>(io).sweeper; }
 
 }  // namespace gatewayz::http

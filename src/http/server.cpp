@@ -11,9 +11,9 @@
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
@@ -130,8 +130,7 @@ namespace {
 // opposed to the connection ending or timing out (closed silently).
 bool is_malformed_http(const boost::system::error_code& ec) {
   static const auto& http_category = bhttp::make_error_code(bhttp::error::end_of_stream).category();
-  return ec.category() == http_category && ec != bhttp::error::end_of_stream &&
-         ec != bhttp::error::partial_message;
+  return ec.category() == http_category && ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
 }
 
 // The answer to a request the server refuses itself, or whose handler failed.
@@ -349,8 +348,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
     }
 
     const bool keep_alive = req.keep_alive() && !draining.load(std::memory_order_relaxed);
-    connection_writer<Stream> writer{stream, deadline, keep_alive, req.version(), options.write_timeout,
-                                     head_buffer};
+    connection_writer<Stream> writer{stream, deadline, keep_alive, req.version(), options.write_timeout, head_buffer};
     request_context ctx{req, writer, s.index, remote, head_read_at, observed.token()};
     // While the handler runs, a client that goes away cancels it (and with it
     // any upstream call) through the connection's cancellation signal.
@@ -490,9 +488,8 @@ void server::listen() {
   auto& self = *impl_;
   if (self.options.tls) {
     self.tls_context.emplace(ssl::context::tls_server);
-    self.tls_context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                                  ssl::context::no_tlsv1_1);
+    self.tls_context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     self.tls_context->use_certificate_chain_file(self.options.tls->certificate_chain_file);
     self.tls_context->use_private_key_file(self.options.tls->private_key_file, ssl::context::pem);
   }
@@ -544,8 +541,6 @@ void server::shutdown(std::chrono::milliseconds grace) {
   });
 }
 
-std::size_t server::open_connections() const {
-  return impl_->open_connections.load(std::memory_order_relaxed);
-}
+std::size_t server::open_connections() const { return impl_->open_connections.load(std::memory_order_relaxed); }
 
 }  // namespace gatewayz::http

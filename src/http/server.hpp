@@ -74,8 +74,8 @@ struct server_options {
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds idle_timeout{75'000};
   std::chrono::milliseconds write_timeout{60'000};  // one write to the client
-  std::optional<tls_files> tls;  // serve HTTPS instead of HTTP
-  std::shared_ptr<exchange_observer> observer;  // optional
+  std::optional<tls_files> tls;                     // serve HTTPS instead of HTTP
+  std::shared_ptr<exchange_observer> observer;      // optional
   // Called by run() once every shard has stopped, while their io_contexts
   // still exist: the place to wait for work on other threads that resumes on
   // a shard (optional).
@@ -96,8 +96,7 @@ class response_writer {
   // field), which is why the proxy's own answers use it. Fields containing
   // CR, LF or NUL, and fields the connection manages (Content-Length,
   // Transfer-Encoding, Connection), are left out.
-  virtual asio::awaitable<bool> send(unsigned status, std::span<const header_ref> fields,
-                                     std::string_view body) = 0;
+  virtual asio::awaitable<bool> send(unsigned status, std::span<const header_ref> fields, std::string_view body) = 0;
 
   // Sends the head of a chunked response (Transfer-Encoding: chunked is set).
   virtual asio::awaitable<bool> begin_stream(response_head head) = 0;

@@ -72,8 +72,7 @@ void append_response_head(const bhttp::response_header<>& head, std::string& out
   out.append("\r\n");
 }
 
-void append_response_head(const bhttp::response_header<>& head, const connection_fields& added,
-                          std::string& out) {
+void append_response_head(const bhttp::response_header<>& head, const connection_fields& added, std::string& out) {
   append_status_and_fields(head, out);
   append_connection_fields(added, out);
 }
@@ -90,10 +89,10 @@ void append_response_head(unsigned status, unsigned version,
   append_connection_fields(added, out);
 }
 
-void append_request_head(bhttp::verb method, std::string_view path_base, std::string_view target,
-                         std::string_view host, std::string_view user_agent,
-                         std::span<const std::pair<std::string_view, std::string_view>> headers,
-                         std::size_t body_size, std::string& out) {
+void append_request_head(bhttp::verb method, std::string_view path_base, std::string_view target, std::string_view host,
+                         std::string_view user_agent,
+                         std::span<const std::pair<std::string_view, std::string_view>> headers, std::size_t body_size,
+                         std::string& out) {
   const auto method_name = bhttp::to_string(method);
   out.append(method_name.data(), method_name.size());
   out.push_back(' ');
@@ -138,8 +137,7 @@ void append_request_head(bhttp::verb method, std::string_view path_base, std::st
   }
   // As Beast's prepare_payload: methods that carry a body state its length
   // even when it is empty; others only when there is one.
-  if (body_size > 0 || method == bhttp::verb::post || method == bhttp::verb::put ||
-      method == bhttp::verb::options) {
+  if (body_size > 0 || method == bhttp::verb::post || method == bhttp::verb::put || method == bhttp::verb::options) {
     out.append("Content-Length: ");
     append_number(body_size, out);
     out.append("\r\n");

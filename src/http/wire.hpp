@@ -52,10 +52,10 @@ void append_response_head(unsigned status, unsigned version,
 // Connection) and names or values containing CR, LF or NUL are left out: they
 // could frame the message differently from what we send. Only the first 64
 // entries of `headers` are considered (adapters send a handful).
-void append_request_head(boost::beast::http::verb method, std::string_view path_base,
-                         std::string_view target, std::string_view host, std::string_view user_agent,
-                         std::span<const std::pair<std::string_view, std::string_view>> headers,
-                         std::size_t body_size, std::string& out);
+void append_request_head(boost::beast::http::verb method, std::string_view path_base, std::string_view target,
+                         std::string_view host, std::string_view user_agent,
+                         std::span<const std::pair<std::string_view, std::string_view>> headers, std::size_t body_size,
+                         std::string& out);
 
 // Appends a chunk-size line ("1a2\r\n") of chunked transfer coding.
 void append_chunk_size(std::size_t size, std::string& out);

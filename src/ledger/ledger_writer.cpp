@@ -50,10 +50,10 @@ ledger_writer::ledger_writer(store::store& store, writer_options options, std::s
   }
   if (metrics != nullptr) {
     if (metrics->reg.shards() <= shard_count) {
-      throw std::invalid_argument(fmt::format(
-          "ledger writer: the metric registry needs one shard more than the {} server shard(s) "
-          "for background threads (has {})",
-          shard_count, metrics->reg.shards()));
+      throw std::invalid_argument(
+          fmt::format("ledger writer: the metric registry needs one shard more than the {} server shard(s) "
+                      "for background threads (has {})",
+                      shard_count, metrics->reg.shards()));
     }
     dropped_metric_ = metrics->telemetry_dropped.series({"ledger"});
     background_shard_ = metrics->reg.shards() - 1;
@@ -182,8 +182,8 @@ void ledger_writer::pace(std::size_t rows_written) {
   if (turn < 4 * options_.writer_turn) {
     // Behind when done / total < elapsed / interval: this call's rows would
     // not be written by the time the next flush is due.
-    const auto interval = std::chrono::duration_cast<std::chrono::nanoseconds>(
-        std::chrono::milliseconds(options_.flush_interval_ms));
+    const auto interval =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::milliseconds(options_.flush_interval_ms));
     const auto elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(now - pace_start_);
     const std::size_t done = pace_rows_done_ + rows_written;
     const bool behind = static_cast<double>(done) * static_cast<double>(interval.count()) <
@@ -279,11 +279,10 @@ void ledger_writer::flush(bool final) {
   // spill file from a store that refuses everything.
   if (spill_pending && !unreachable_this_flush_) {
     try {
-      const std::size_t torn =
-          spill_.replay([&](std::vector<store::ledger_row> spilled) {
-            begin_pacing(spilled.size());
-            return write_rows(spilled, replayed_);
-          });
+      const std::size_t torn = spill_.replay([&](std::vector<store::ledger_row> spilled) {
+        begin_pacing(spilled.size());
+        return write_rows(spilled, replayed_);
+      });
       if (torn > 0) {
         report(fmt::format("ledger: discarded {} unreadable line(s) of spill file {} (torn by a crash)", torn,
                            spill_.path()));
@@ -395,8 +394,8 @@ void ledger_writer::spill(std::span<const store::ledger_row> rows) {
                        last_error_));
   } catch (const std::exception& e) {
     count_background_drop(rows.size());
-    report(fmt::format("ledger: {} row(s) lost: the store did not take them ({}) and cannot spill: {}",
-                       rows.size(), last_error_, e.what()));
+    report(fmt::format("ledger: {} row(s) lost: the store did not take them ({}) and cannot spill: {}", rows.size(),
+                       last_error_, e.what()));
   }
 }
 
@@ -407,8 +406,8 @@ void ledger_writer::reject(const store::ledger_row& row, std::string_view why) {
     report(fmt::format("ledger: the store refused row {}; moved to {}: {}", row.request_id, rejected_.path(), why));
   } catch (const std::exception& e) {
     count_background_drop(1);
-    report(fmt::format("ledger: the store refused row {} ({}) and it cannot be kept: {}", row.request_id, why,
-                       e.what()));
+    report(
+        fmt::format("ledger: the store refused row {} ({}) and it cannot be kept: {}", row.request_id, why, e.what()));
   }
 }
 

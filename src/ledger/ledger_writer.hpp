@@ -59,7 +59,7 @@ struct writer_options {
   std::size_t batch_max = 4096;
   // How long the writer runs before it yields its core (see pace_*).
   std::chrono::microseconds writer_turn{300};
-  std::string spill_path;                  // empty = "./gatewayz-ledger.spill"
+  std::string spill_path;  // empty = "./gatewayz-ledger.spill"
   // Size at which the spill file is sealed into a segment (a replay piece).
   std::size_t spill_segment_bytes = spill_file::default_segment_bytes;
 };
@@ -90,8 +90,8 @@ class ledger_writer {
   // earlier run. `metrics` may be null. Throws std::invalid_argument on
   // zero shards, capacity, batch size or interval, or when `metrics` has no
   // spare background shard.
-  ledger_writer(store::store& store, writer_options options, std::size_t shard_count,
-                telemetry::catalog* metrics, error_callback on_error = {});
+  ledger_writer(store::store& store, writer_options options, std::size_t shard_count, telemetry::catalog* metrics,
+                error_callback on_error = {});
   ~ledger_writer();
   ledger_writer(const ledger_writer&) = delete;
   ledger_writer& operator=(const ledger_writer&) = delete;
@@ -110,7 +110,8 @@ class ledger_writer {
   template <typename Fill>
   bool enqueue_with(std::size_t shard, Fill&& fill) noexcept {
     return enqueue_fill(
-        shard, [](store::ledger_row& row, const void* f) { (*static_cast<const std::remove_reference_t<Fill>*>(f))(row); },
+        shard,
+        [](store::ledger_row& row, const void* f) { (*static_cast<const std::remove_reference_t<Fill>*>(f))(row); },
         &fill);
   }
 
@@ -218,9 +219,9 @@ class ledger_writer {
   std::chrono::steady_clock::time_point pace_start_{};
   std::chrono::steady_clock::time_point turn_start_{};
   std::size_t pace_rows_total_ = 0;
-  std::size_t pace_rows_done_ = 0;  // in chunks written since begin_pacing
+  std::size_t pace_rows_done_ = 0;         // in chunks written since begin_pacing
   std::unique_ptr<row_buffer[]> drained_;  // per shard: the rows of the flush in progress
-  std::string last_error_;  // why the store last failed
+  std::string last_error_;                 // why the store last failed
   bool wrote_this_flush_ = false;
   bool wrote_last_flush_ = false;
   unsigned failed_writes_this_flush_ = 0;

@@ -388,10 +388,9 @@ struct mock_provider::impl {
   asio::awaitable<bool> send_method_not_allowed(http::request_context& ctx, api_format format,
                                                 std::string_view allowed) {
     const std::string_view target = ctx.req.target();
-    http::response res =
-        error_response(ctx.req.version(), format, 405,
-                       fmt::format("Method {} is not allowed on {}", ctx.req.method_string(),
-                                   target.substr(0, target.find('?'))));
+    http::response res = error_response(
+        ctx.req.version(), format, 405,
+        fmt::format("Method {} is not allowed on {}", ctx.req.method_string(), target.substr(0, target.find('?'))));
     res.set(bhttp::field::allow, allowed);
     co_return co_await ctx.writer.send(std::move(res));
   }
@@ -448,8 +447,8 @@ struct mock_provider::impl {
     const unsigned version = ctx.req.version();
     switch (mode) {
       case failure_mode::http_500: {
-        http::response res = error_response(
-            version, format, 500, "The server had an error while processing your request. Sorry about that!");
+        http::response res = error_response(version, format, 500,
+                                            "The server had an error while processing your request. Sorry about that!");
         co_return co_await ctx.writer.send(std::move(res));
       }
       case failure_mode::http_429: {
@@ -457,12 +456,8 @@ struct mock_provider::impl {
         res.set(bhttp::field::retry_after, "1");
         co_return co_await ctx.writer.send(std::move(res));
       }
-      case failure_mode::hang:
-        co_await hang_forever();
-        co_return false;
-      case failure_mode::reset_mid_stream:
-        ctx.writer.reset();
-        co_return true;
+      case failure_mode::hang: co_await hang_forever(); co_return false;
+      case failure_mode::reset_mid_stream: ctx.writer.reset(); co_return true;
       case failure_mode::malformed_body: {
         http::response res = make_response(version, bhttp::status::ok, "application/json", R"({"id": broken)");
         co_return co_await ctx.writer.send(std::move(res));
@@ -607,7 +602,7 @@ struct mock_provider::impl {
 
   std::mutex lifecycle_mutex_;
   std::unique_ptr<http::server> server_;
-  std::thread thread_;  // runs server_ after start()
+  std::thread thread_;       // runs server_ after start()
   bool foreground_ = false;  // server_ is being run by run() on another thread
   std::atomic<std::uint16_t> port_{0};
 };

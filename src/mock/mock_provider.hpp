@@ -36,21 +36,21 @@ bool parse_failure_mode(std::string_view text, failure_mode& out);
 std::string_view to_string(failure_mode mode);
 
 struct behaviour {
-  double latency_ms = 0;        // delay before a non-streaming answer (and before stream headers)
-  double ttft_ms = 0;           // streaming: delay from headers to the first token
-  double tokens_per_s = 0;      // streaming: token rate after the first; 0 = as fast as possible
-  int output_tokens = 16;       // tokens generated when the request sets no max_tokens
-  double error_rate = 0;        // fraction of requests that fail with `failure`
+  double latency_ms = 0;    // delay before a non-streaming answer (and before stream headers)
+  double ttft_ms = 0;       // streaming: delay from headers to the first token
+  double tokens_per_s = 0;  // streaming: token rate after the first; 0 = as fast as possible
+  int output_tokens = 16;   // tokens generated when the request sets no max_tokens
+  double error_rate = 0;    // fraction of requests that fail with `failure`
   failure_mode failure = failure_mode::http_500;
-  std::string fixed_body;       // non-empty: every non-streaming chat answer is exactly these bytes (benchmarks)
+  std::string fixed_body;  // non-empty: every non-streaming chat answer is exactly these bytes (benchmarks)
 };
 
 struct recorded_request {
   std::string method;
   std::string target;
   std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
-  std::string body;             // at most max_recorded_body_bytes
-  bool body_truncated = false;  // the request body was longer than what is kept
+  std::string body;                                          // at most max_recorded_body_bytes
+  bool body_truncated = false;                               // the request body was longer than what is kept
 
   // Bounds the memory the last 256 recorded requests can hold.
   static constexpr std::size_t max_recorded_body_bytes = 256 * 1024;
@@ -71,8 +71,8 @@ struct mock_options {
   // /v1/messages requires `x-api-key: <key>` (which Anthropic always demands).
   std::string required_api_key;
   // Listed by GET /v1/models. Any model name is accepted and echoed anyway.
-  std::vector<std::string> models = {"gpt-4o-mini", "gpt-4o", "text-embedding-3-small",
-                                     "claude-3-5-haiku-latest", "claude-3-5-sonnet-latest"};
+  std::vector<std::string> models = {"gpt-4o-mini", "gpt-4o", "text-embedding-3-small", "claude-3-5-haiku-latest",
+                                     "claude-3-5-sonnet-latest"};
   // How long stop() / a signal lets in-flight requests and streams finish.
   std::chrono::milliseconds shutdown_grace{2000};
 };

@@ -52,9 +52,8 @@ boost::asio::awaitable<bool> serve_malformed_stream(http::request_context& ctx, 
 // A chat or text completion stream of `count` tokens paced by `plan`; the
 // connection is reset before token `reset_at` (-1: never). Increments
 // `streams_completed` when the stream ends normally.
-boost::asio::awaitable<bool> stream_openai(http::request_context& ctx, endpoint ep,
-                                           const wire::generation_request& gen, const request_plan& plan, int count,
-                                           bool hit_max_tokens, int reset_at,
+boost::asio::awaitable<bool> stream_openai(http::request_context& ctx, endpoint ep, const wire::generation_request& gen,
+                                           const request_plan& plan, int count, bool hit_max_tokens, int reset_at,
                                            std::atomic<std::uint64_t>& streams_completed);
 
 // The same for a Messages stream (message_start .. message_stop).

@@ -49,22 +49,22 @@ bool get_bool(const json::object& obj, std::string_view key, bool& out, std::str
 }
 
 // Optional positive integer member (absent or null leave `out` empty).
-bool get_positive_int(const json::object& obj, std::string_view key, std::optional<int>& out,
-                      std::string& error) {
+bool get_positive_int(const json::object& obj, std::string_view key, std::optional<int>& out, std::string& error) {
   const json::value* v = obj.if_contains(key);
   if (v == nullptr || v->is_null()) return true;
   std::int64_t n = 0;
   if (v->is_int64()) {
     n = v->get_int64();
   } else if (v->is_uint64()) {
-    n = v->get_uint64() > static_cast<std::uint64_t>(INT32_MAX) ? INT32_MAX : static_cast<std::int64_t>(v->get_uint64());
+    n = v->get_uint64() > static_cast<std::uint64_t>(INT32_MAX) ? INT32_MAX
+                                                                : static_cast<std::int64_t>(v->get_uint64());
   } else {
     error = fmt::format("Invalid type for '{}': expected an integer.", key);
     return false;
   }
   if (n < 1) {
-    error = fmt::format("Invalid '{}': integer below minimum value. Expected a value >= 1, but got {} instead.",
-                        key, n);
+    error =
+        fmt::format("Invalid '{}': integer below minimum value. Expected a value >= 1, but got {} instead.", key, n);
     return false;
   }
   out = static_cast<int>(std::min<std::int64_t>(n, INT32_MAX));
@@ -166,8 +166,7 @@ std::uint64_t splitmix64(std::uint64_t x) {
 // Base64 of the vector's little-endian float32 bytes: what OpenAI returns for
 // encoding_format "base64" (the default of its official Python SDK).
 std::string base64_floats(const std::vector<float>& values) {
-  static constexpr std::string_view alphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string bytes;
   bytes.reserve(values.size() * 4);
   for (float f : values) {
@@ -369,9 +368,7 @@ std::string make_id(std::string_view prefix) {
   return id;
 }
 
-std::string token_text(int index) {
-  return index == 0 ? std::string("tok0") : fmt::format(" tok{}", index);
-}
+std::string token_text(int index) { return index == 0 ? std::string("tok0") : fmt::format(" tok{}", index); }
 
 std::string generated_text(int count) {
   std::string text;
@@ -394,9 +391,7 @@ std::string error_body(api_format format, int status, std::string_view message) 
     json::object outer{{"type", "error"}, {"error", std::move(inner)}};
     return json::serialize(outer);
   }
-  std::string_view type = status == 429   ? "requests"
-                          : status >= 500 ? "server_error"
-                                          : "invalid_request_error";
+  std::string_view type = status == 429 ? "requests" : status >= 500 ? "server_error" : "invalid_request_error";
   json::value code = nullptr;
   if (status == 401) code = "invalid_api_key";
   if (status == 429) code = "rate_limit_exceeded";
@@ -475,7 +470,8 @@ std::string embeddings_body(const embedding_request& request) {
   std::string body = R"({"object":"list","data":[)";
   for (std::size_t i = 0; i < request.inputs.size(); ++i) {
     std::vector<float> vec = embedding_vector(request.inputs[i], request.dimensions);
-    fmt::format_to(std::back_inserter(body), R"({}{{"object":"embedding","index":{},"embedding":)", i == 0 ? "" : ",", i);
+    fmt::format_to(std::back_inserter(body), R"({}{{"object":"embedding","index":{},"embedding":)", i == 0 ? "" : ",",
+                   i);
     if (request.base64) {
       body += quote(base64_floats(vec));
     } else {
@@ -496,7 +492,8 @@ std::string model_body(std::string_view model, std::int64_t created) {
 std::string models_body(const std::vector<std::string>& models, std::int64_t created) {
   json::array data;
   for (const std::string& m : models) {
-    data.emplace_back(json::object{{"id", m}, {"object", "model"}, {"created", created}, {"owned_by", "gatewayz-mock"}});
+    data.emplace_back(
+        json::object{{"id", m}, {"object", "model"}, {"created", created}, {"owned_by", "gatewayz-mock"}});
   }
   json::object body{{"object", "list"}, {"data", std::move(data)}};
   return json::serialize(body);
@@ -523,7 +520,8 @@ std::string openai_stream::role_event() const {
 std::string openai_stream::token_event(int index) const {
   const std::string text = quote(token_text(index));
   if (kind_ == kind::chat) {
-    return choice_event(fmt::format(R"({{"index":0,"delta":{{"content":{}}},"logprobs":null,"finish_reason":null}})", text));
+    return choice_event(
+        fmt::format(R"({{"index":0,"delta":{{"content":{}}},"logprobs":null,"finish_reason":null}})", text));
   }
   return choice_event(fmt::format(R"({{"text":{},"index":0,"logprobs":null,"finish_reason":null}})", text));
 }
@@ -586,9 +584,8 @@ std::string anthropic_stream::message_delta(bool hit_max_tokens, int output_toke
 std::string anthropic_stream::message_stop() { return "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"; }
 
 std::string behaviour_to_json(const behaviour& b) {
-  json::object body{{"latency_ms", b.latency_ms},     {"ttft_ms", b.ttft_ms},
-                    {"tokens_per_s", b.tokens_per_s}, {"output_tokens", b.output_tokens},
-                    {"error_rate", b.error_rate},     {"failure", to_string(b.failure)},
+  json::object body{{"latency_ms", b.latency_ms},       {"ttft_ms", b.ttft_ms},       {"tokens_per_s", b.tokens_per_s},
+                    {"output_tokens", b.output_tokens}, {"error_rate", b.error_rate}, {"failure", to_string(b.failure)},
                     {"fixed_body", b.fixed_body}};
   return json::serialize(body);
 }

@@ -32,17 +32,17 @@ enum class api_format : std::uint8_t { openai, anthropic };
 struct generation_request {
   std::string model;
   bool stream = false;
-  bool include_usage = false;        // stream_options.include_usage (OpenAI)
-  std::optional<int> max_tokens;     // max_tokens / max_completion_tokens
-  int prompt_tokens = 1;             // whitespace-separated words of the prompt, at least 1
+  bool include_usage = false;     // stream_options.include_usage (OpenAI)
+  std::optional<int> max_tokens;  // max_tokens / max_completion_tokens
+  int prompt_tokens = 1;          // whitespace-separated words of the prompt, at least 1
 };
 
 struct embedding_request {
   std::string model;
-  std::vector<std::string> inputs;   // one canonical text per input (hashed into its vector)
+  std::vector<std::string> inputs;  // one canonical text per input (hashed into its vector)
   int prompt_tokens = 1;
   int dimensions = default_embedding_dimensions;
-  bool base64 = false;               // encoding_format "base64"
+  bool base64 = false;  // encoding_format "base64"
 };
 
 // Each parser returns false with a client-facing message (answered with 400)
@@ -94,8 +94,7 @@ std::vector<float> embedding_vector(std::string_view input, int dimensions);
 class openai_stream {
  public:
   enum class kind : std::uint8_t { chat, completion };
-  openai_stream(kind k, std::string_view id, std::int64_t created, std::string_view model,
-                bool include_usage);
+  openai_stream(kind k, std::string_view id, std::int64_t created, std::string_view model, bool include_usage);
 
   std::string role_event() const;  // chat only: the first chunk, delta {"role":"assistant","content":""}
   std::string token_event(int index) const;

@@ -77,8 +77,8 @@ class request_converter {
     if (const json::value* choice = find(in, "tool_choice")) {
       if (!convert_tool_choice(*choice, tool_choice)) return false;
     }
-    if (const json::value* parallel = find(in, "parallel_tool_calls"); parallel != nullptr && parallel->is_bool() &&
-                                                                     !parallel->get_bool() && out.contains("tools")) {
+    if (const json::value* parallel = find(in, "parallel_tool_calls");
+        parallel != nullptr && parallel->is_bool() && !parallel->get_bool() && out.contains("tools")) {
       if (tool_choice.empty()) tool_choice["type"] = "auto";
       // Anthropic accepts the flag only where tools may be called.
       if (const json::string* type = find_string(tool_choice, "type"); type != nullptr && *type != "none") {
@@ -107,8 +107,8 @@ class request_converter {
       json::error_code ec;
       if (n->to_number<std::int64_t>(ec) != 1 || ec) return fail("n other than 1 is not supported for this model");
     }
-    if (const json::value* logprobs = find(in, "logprobs"); logprobs != nullptr && logprobs->is_bool() &&
-                                                             logprobs->get_bool()) {
+    if (const json::value* logprobs = find(in, "logprobs");
+        logprobs != nullptr && logprobs->is_bool() && logprobs->get_bool()) {
       return fail("logprobs are not supported for this model");
     }
     if (const json::value* format = find(in, "response_format")) {
@@ -181,8 +181,8 @@ class request_converter {
       const json::string* type = object != nullptr ? find_string(*object, "type") : nullptr;
       if (type == nullptr) return fail(part_where + ".type must be a string");
       if (*type != "text") {
-        return fail(fmt::format("{}: content part type `{}` is not supported in system messages", part_where,
-                                view(*type)));
+        return fail(
+            fmt::format("{}: content part type `{}` is not supported in system messages", part_where, view(*type)));
       }
       const json::string* text = find_string(*object, "text");
       if (text == nullptr) return fail(part_where + ".text must be a string");
@@ -213,8 +213,7 @@ class request_converter {
       } else if (*type == "image_url" && !assistant) {
         if (!convert_image(*object, part_where, blocks)) return false;
       } else {
-        return fail(fmt::format("{}: content part type `{}` is not supported for this model", part_where,
-                                view(*type)));
+        return fail(fmt::format("{}: content part type `{}` is not supported for this model", part_where, view(*type)));
       }
     }
     return true;
@@ -240,16 +239,14 @@ class request_converter {
       if (comma == std::string_view::npos || !meta.ends_with(";base64") || media_type.empty()) {
         return fail(where + ": image data URLs must have the form data:<media type>;base64,<data>");
       }
-      blocks.push_back(json::object{
-          {"type", "image"},
-          {"source", json::object{{"type", "base64"},
-                                  {"media_type", jstr(media_type)},
-                                  {"data", jstr(text.substr(comma + 1))}}}});
+      blocks.push_back(json::object{{"type", "image"},
+                                    {"source", json::object{{"type", "base64"},
+                                                            {"media_type", jstr(media_type)},
+                                                            {"data", jstr(text.substr(comma + 1))}}}});
       return true;
     }
     if (starts_with_icase(text, "https://") || starts_with_icase(text, "http://")) {
-      blocks.push_back(
-          json::object{{"type", "image"}, {"source", json::object{{"type", "url"}, {"url", *url}}}});
+      blocks.push_back(json::object{{"type", "image"}, {"source", json::object{{"type", "url"}, {"url", *url}}}});
       return true;
     }
     return fail(where + ": image URLs must be http(s) or base64 data URLs");
@@ -268,9 +265,8 @@ class request_converter {
       const json::string* id = find_string(*object, "id");
       if (id == nullptr) return fail(call_where + ".id must be a string");
       const json::value* function = find(*object, "function");
-      const json::string* name = (function != nullptr && function->is_object())
-                                     ? find_string(function->get_object(), "name")
-                                     : nullptr;
+      const json::string* name =
+          (function != nullptr && function->is_object()) ? find_string(function->get_object(), "name") : nullptr;
       if (name == nullptr) return fail(call_where + ".function.name must be a string");
       json::object input;
       if (!parse_arguments(function->get_object(), call_where + ".function.arguments", input)) return false;
@@ -398,7 +394,8 @@ class request_converter {
     const json::string* name =
         (function != nullptr && function->is_object()) ? find_string(function->get_object(), "name") : nullptr;
     if (type == nullptr || *type != "function" || name == nullptr) {
-      return fail("tool_choice must be \"auto\", \"required\", \"none\" or {\"type\":\"function\",\"function\":{\"name\":...}}");
+      return fail(
+          "tool_choice must be \"auto\", \"required\", \"none\" or {\"type\":\"function\",\"function\":{\"name\":...}}");
     }
     out["type"] = "tool";
     out["name"] = *name;

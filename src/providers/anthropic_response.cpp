@@ -92,8 +92,8 @@ bool anthropic_adapter::translate_response(const inbound_request& request, std::
   result["object"] = "chat.completion";
   result["created"] = detail::unix_now();
   result["model"] = jstr(request.model);
-  result["choices"] = json::array{
-      json::object{{"index", 0}, {"message", std::move(reply)}, {"finish_reason", jstr(finish)}}};
+  result["choices"] =
+      json::array{json::object{{"index", 0}, {"message", std::move(reply)}, {"finish_reason", jstr(finish)}}};
   result["usage"] = json::object{{"prompt_tokens", usage.input_tokens},
                                  {"completion_tokens", usage.output_tokens},
                                  {"total_tokens", usage.input_tokens + usage.output_tokens}};

@@ -129,15 +129,9 @@ bool openai_adapter::supports(operation) const { return true; }
 bool openai_adapter::build_request(const inbound_request& request, const config::model_config& model,
                                    upstream_request& out, std::string& error) const {
   switch (request.op) {
-    case operation::chat_completions:
-      out.path = "/chat/completions";
-      break;
-    case operation::completions:
-      out.path = "/completions";
-      break;
-    case operation::embeddings:
-      out.path = "/embeddings";
-      break;
+    case operation::chat_completions: out.path = "/chat/completions"; break;
+    case operation::completions: out.path = "/completions"; break;
+    case operation::embeddings: out.path = "/embeddings"; break;
   }
   const bool streaming = request.stream && request.op != operation::embeddings;
 

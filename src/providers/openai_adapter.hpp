@@ -24,8 +24,8 @@ class openai_adapter final : public provider_adapter {
   explicit openai_adapter(const config::provider_config& provider);
 
   bool supports(operation op) const override;
-  bool build_request(const inbound_request& request, const config::model_config& model,
-                     upstream_request& out, std::string& error) const override;
+  bool build_request(const inbound_request& request, const config::model_config& model, upstream_request& out,
+                     std::string& error) const override;
   bool translate_response(const inbound_request& request, std::string& body, token_usage& usage,
                           std::string& error) const override;
   std::string error_message(std::string_view upstream_body) const override;

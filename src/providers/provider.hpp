@@ -98,20 +98,19 @@ class provider_adapter {
   // Builds the upstream request. On failure returns false and sets `error`
   // (a message safe for the client: the request cannot be expressed for this
   // provider).
-  virtual bool build_request(const inbound_request& request, const config::model_config& model,
-                             upstream_request& out, std::string& error) const = 0;
+  virtual bool build_request(const inbound_request& request, const config::model_config& model, upstream_request& out,
+                             std::string& error) const = 0;
 
   // Turns a successful (2xx) non-streaming upstream body into the client's body
   // and extracts usage. On a malformed body returns false and sets `error`.
-  virtual bool translate_response(const inbound_request& request, std::string& body,
-                                  token_usage& usage, std::string& error) const = 0;
+  virtual bool translate_response(const inbound_request& request, std::string& body, token_usage& usage,
+                                  std::string& error) const = 0;
 
   // Extracts a human-readable message from an upstream error body (falls back
   // to a truncated, sanitised excerpt).
   virtual std::string error_message(std::string_view upstream_body) const = 0;
 
-  virtual std::unique_ptr<stream_translator> make_stream_translator(
-      const inbound_request& request) const = 0;
+  virtual std::unique_ptr<stream_translator> make_stream_translator(const inbound_request& request) const = 0;
 };
 
 // Builds the adapter for a provider's `kind`.

@@ -57,8 +57,8 @@ std::optional<nanos_usd> parse_usd(std::string_view text, bool allow_negative, s
 std::string format_usd(nanos_usd amount) {
   const bool negative = amount < 0;
   // Magnitude as unsigned, so the most negative value does not overflow.
-  const std::uint64_t magnitude =
-      negative ? static_cast<std::uint64_t>(-(amount + 1)) + 1 : static_cast<std::uint64_t>(amount);
+  const std::uint64_t magnitude = negative ? static_cast<std::uint64_t>(-(amount + 1)) + 1
+                                           : static_cast<std::uint64_t>(amount);
   const auto per_usd = static_cast<std::uint64_t>(nanos_per_usd);
   std::string fraction = fmt::format("{:09}", magnitude % per_usd);
   while (fraction.size() > 2 && fraction.back() == '0') fraction.pop_back();

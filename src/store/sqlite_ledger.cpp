@@ -17,13 +17,13 @@ namespace {
 // Ledger inserts: one row, or ledger_group_rows rows in one statement.
 constexpr std::size_t ledger_columns = 15;
 constexpr std::size_t ledger_group_rows = 64;  // 960 parameters; 8% less writer CPU than 16
-#define GW_LEDGER_COLUMNS                                                                               \
+#define GW_LEDGER_COLUMNS                                                                                   \
   "request_id, unix_ms, customer_id, key_id, model, provider, attempts, status, http_status, input_tokens," \
   " output_tokens, cost_nanos, latency_ms, ttft_ms, streamed"
-constexpr const char* ledger_insert_one =
-    "INSERT INTO ledger (" GW_LEDGER_COLUMNS ")"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-    " ON CONFLICT (request_id) DO NOTHING";
+constexpr const char* ledger_insert_one = "INSERT INTO ledger (" GW_LEDGER_COLUMNS
+                                          ")"
+                                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                                          " ON CONFLICT (request_id) DO NOTHING";
 
 // Without ON CONFLICT: a duplicate must fail the whole group (see insert_ledger_rows).
 const std::string& ledger_insert_group() {

@@ -71,19 +71,19 @@ struct created_key {
 // One row per accepted request.
 struct ledger_row {
   std::string request_id;
-  std::int64_t unix_ms = 0;                // when the request arrived
+  std::int64_t unix_ms = 0;                 // when the request arrived
   std::optional<std::int64_t> customer_id;  // empty with auth.mode none
   std::optional<std::int64_t> key_id;
   std::string model;
-  std::string provider;                     // the provider that served it (last tried if none did)
+  std::string provider;  // the provider that served it (last tried if none did)
   std::uint32_t attempts = 0;
-  std::string status;                       // "success" | "error"
+  std::string status;  // "success" | "error"
   std::uint32_t http_status = 0;
   std::int64_t input_tokens = 0;
   std::int64_t output_tokens = 0;
-  nanos_usd cost = 0;                       // debited from the customer when customer_id is set
+  nanos_usd cost = 0;  // debited from the customer when customer_id is set
   double latency_ms = 0.0;
-  std::optional<double> ttft_ms;            // streams only
+  std::optional<double> ttft_ms;  // streams only
   bool streamed = false;
 };
 

@@ -114,7 +114,8 @@ void batch_effects::finish() {
   debits_.clear();
   debits_.reserve(debit_sums_.size());
   for (const auto& [customer_id, cost] : debit_sums_) debits_.push_back(debit{customer_id, cost});
-  std::sort(debits_.begin(), debits_.end(), [](const debit& a, const debit& b) { return a.customer_id < b.customer_id; });
+  std::sort(debits_.begin(), debits_.end(),
+            [](const debit& a, const debit& b) { return a.customer_id < b.customer_id; });
 
   // Rollups in key order; `rank` maps an insertion index to its sorted place.
   std::vector<std::uint32_t> order(rollups_.size());

@@ -7,8 +7,7 @@ namespace gatewayz::telemetry {
 namespace buckets {
 
 const std::vector<double>& prometheus_default() {
-  static const std::vector<double> b{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
-                                     0.5,   0.75, 1.0,   2.5,  5.0,   7.5, 10.0};
+  static const std::vector<double> b{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0};
   return b;
 }
 const std::vector<double>& provider_response_time() {
@@ -16,13 +15,13 @@ const std::vector<double>& provider_response_time() {
   return b;
 }
 const std::vector<double>& gen_ai_duration() {
-  static const std::vector<double> b{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64,
+  static const std::vector<double> b{0.01, 0.02, 0.04, 0.08,  0.16,  0.32,  0.64,
                                      1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
   return b;
 }
 const std::vector<double>& gen_ai_tokens() {
-  static const std::vector<double> b{1,      4,       16,      64,       256,      1024,     4096,
-                                     16384,  65536,   262144,  1048576,  4194304,  16777216, 67108864};
+  static const std::vector<double> b{1,     4,     16,     64,      256,     1024,     4096,
+                                     16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
   return b;
 }
 const std::vector<double>& sizes_bytes() {
@@ -30,8 +29,8 @@ const std::vector<double>& sizes_bytes() {
   return b;
 }
 const std::vector<double>& fast_operations() {
-  static const std::vector<double> b{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                     0.01,    0.025,  0.05,    0.1,    0.25,   0.5,    1.0, 5.0};
+  static const std::vector<double> b{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                     0.025,   0.05,   0.1,     0.25,   0.5,   1.0,    5.0};
   return b;
 }
 
@@ -47,8 +46,8 @@ catalog::catalog(registry& r, std::string version)
                               labels{"method", "path", "status_code"})),
       http_duration(r.histogram("fastapi_requests_duration_seconds", "HTTP request duration in seconds.",
                                 buckets::prometheus_default(), labels{"method", "path"}, true)),
-      http_in_progress(r.gauge("fastapi_requests_in_progress", "HTTP requests being served right now.",
-                               labels{"method", "path"})),
+      http_in_progress(
+          r.gauge("fastapi_requests_in_progress", "HTTP requests being served right now.", labels{"method", "path"})),
       http_request_size(r.histogram("fastapi_request_size_bytes", "HTTP request body size in bytes.",
                                     buckets::sizes_bytes(), labels{"method", "path"})),
       http_response_size(r.histogram("fastapi_response_size_bytes", "HTTP response size in bytes.",
@@ -67,11 +66,9 @@ catalog::catalog(registry& r, std::string version)
       credits_used(r.counter("credits_used_total", "Credits charged to customers in USD by model and provider.",
                              labels{"model", "provider"})),
       provider_availability(r.gauge("provider_availability",
-                                    "1 when the provider is available (monitor verdict), else 0.",
-                                    labels{"provider"})),
+                                    "1 when the provider is available (monitor verdict), else 0.", labels{"provider"})),
       provider_error_rate(r.gauge("provider_error_rate",
-                                  "Share of failed provider calls over the health window (0..1).",
-                                  labels{"provider"})),
+                                  "Share of failed provider calls over the health window (0..1).", labels{"provider"})),
       provider_response_time(r.histogram("provider_response_time_seconds",
                                          "Duration of each upstream provider call in seconds.",
                                          buckets::provider_response_time(), labels{"provider"})),
@@ -88,10 +85,8 @@ catalog::catalog(registry& r, std::string version)
       circuit_breaker_rejected(r.counter("circuit_breaker_rejected_requests_total",
                                          "Requests not sent to a provider because its circuit breaker was open.",
                                          labels{"provider"})),
-      cost_by_provider(r.counter("gatewayz_cost_by_provider", "Total cost by provider in USD.",
-                                 labels{"provider"})),
-      database_queries(r.counter("database_queries_total", "Database queries by operation.",
-                                 labels{"operation"})),
+      cost_by_provider(r.counter("gatewayz_cost_by_provider", "Total cost by provider in USD.", labels{"provider"})),
+      database_queries(r.counter("database_queries_total", "Database queries by operation.", labels{"operation"})),
       database_query_duration(r.histogram("database_query_duration_seconds",
                                           "Database query duration in seconds by operation.",
                                           buckets::fast_operations(), labels{"operation"})),
@@ -107,13 +102,12 @@ catalog::catalog(registry& r, std::string version)
       time_to_first_chunk(r.histogram("time_to_first_chunk_seconds",
                                       "Time from request arrival to the first streamed chunk sent to the client.",
                                       buckets::prometheus_default(), labels{"model", "provider"})),
-      redis_operations(r.counter("gatewayz_redis_operations_total", "Total Redis operations.",
-                                 labels{"operation", "status"})),
-      redis_operation_duration(r.histogram("gatewayz_redis_operation_duration_seconds",
-                                           "Redis operation duration.", buckets::fast_operations(),
-                                           labels{"operation"})),
-      redis_pool_connections(r.gauge("gatewayz_redis_pool_connections", "Redis connection pool status.",
-                                     labels{"state"})),
+      redis_operations(
+          r.counter("gatewayz_redis_operations_total", "Total Redis operations.", labels{"operation", "status"})),
+      redis_operation_duration(r.histogram("gatewayz_redis_operation_duration_seconds", "Redis operation duration.",
+                                           buckets::fast_operations(), labels{"operation"})),
+      redis_pool_connections(
+          r.gauge("gatewayz_redis_pool_connections", "Redis connection pool status.", labels{"state"})),
       redis_get_operations(r.counter("redis_get_operations_total", "Redis GET operations.", labels{"status"})),
       redis_set_operations(r.counter("redis_set_operations_total", "Redis SET operations.", labels{"status"})),
       redis_del_operations(r.counter("redis_del_operations_total", "Redis DEL operations.", labels{"status"})),
@@ -121,13 +115,13 @@ catalog::catalog(registry& r, std::string version)
       redis_hset_operations(r.counter("redis_hset_operations_total", "Redis HSET operations.", labels{"status"})),
       redis_duration_plain(r.histogram("redis_operation_duration_seconds", "Redis operation duration.",
                                        buckets::fast_operations(), labels{"operation"})),
-      redis_pool_current(r.gauge("redis_pool_connections_current", "Redis pool connections by state.",
-                                 labels{"state"})),
+      redis_pool_current(
+          r.gauge("redis_pool_connections_current", "Redis pool connections by state.", labels{"state"})),
       redis_pool_max(r.gauge("redis_pool_connections_max", "Redis pool size limit.")),
-      gen_ai_operation_duration(r.histogram(
-          "gen_ai_client_operation_duration_seconds", "GenAI operation duration (OpenTelemetry semantic conventions).",
-          buckets::gen_ai_duration(),
-          labels{"gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "error_type"})),
+      gen_ai_operation_duration(
+          r.histogram("gen_ai_client_operation_duration_seconds",
+                      "GenAI operation duration (OpenTelemetry semantic conventions).", buckets::gen_ai_duration(),
+                      labels{"gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "error_type"})),
       gen_ai_token_usage(r.histogram(
           "gen_ai_client_token_usage", "Tokens used per GenAI operation (OpenTelemetry semantic conventions).",
           buckets::gen_ai_tokens(),
@@ -143,11 +137,10 @@ catalog::catalog(registry& r, std::string version)
                           "Attempts that failed before any byte reached the client and moved to another provider.",
                           labels{"model", "from_provider"})),
       telemetry_dropped(r.counter("gatewayz_telemetry_dropped_total",
-                                  "Telemetry records dropped because a bounded queue was full.",
-                                  labels{"pipeline"})),
-      ledger_backlog_rejected(r.counter(
-          "gatewayz_ledger_backlog_rejected_requests_total",
-          "Requests refused with 503 because the usage ledger's queue was full (the database is behind).")),
+                                  "Telemetry records dropped because a bounded queue was full.", labels{"pipeline"})),
+      ledger_backlog_rejected(
+          r.counter("gatewayz_ledger_backlog_rejected_requests_total",
+                    "Requests refused with 503 because the usage ledger's queue was full (the database is behind).")),
       build_info(r.gauge("gatewayz_build_info", "Build information; the value is always 1.", labels{"version"})),
       process(r) {
   build_info.series({version}).set(1.0);

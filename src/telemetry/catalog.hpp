@@ -43,18 +43,18 @@ struct catalog {
 
   // HTTP (the names of FastAPI's Prometheus instrumentation, kept).
   // path = route template; every unmatched path is one value.
-  counter_family& http_requests;             // fastapi_requests_total{method,path,status_code}
-  histogram_family& http_duration;           // fastapi_requests_duration_seconds{method,path}
-  gauge_family& http_in_progress;            // fastapi_requests_in_progress{method,path}
-  histogram_family& http_request_size;       // fastapi_request_size_bytes{method,path}
-  histogram_family& http_response_size;      // fastapi_response_size_bytes{method,path}
+  counter_family& http_requests;         // fastapi_requests_total{method,path,status_code}
+  histogram_family& http_duration;       // fastapi_requests_duration_seconds{method,path}
+  gauge_family& http_in_progress;        // fastapi_requests_in_progress{method,path}
+  histogram_family& http_request_size;   // fastapi_request_size_bytes{method,path}
+  histogram_family& http_response_size;  // fastapi_response_size_bytes{method,path}
 
   // Inference. status = success | error.
-  counter_family& inference_requests;        // model_inference_requests_total{model,provider,status}
-  histogram_family& inference_duration;      // model_inference_duration_seconds{model,provider}
-  counter_family& tokens_used;               // tokens_used_total{model,provider}  (input + output)
-  counter_family& tokens_used_by_type;       // gatewayz_tokens_total{model,provider,token_type}
-  counter_family& credits_used;              // credits_used_total{model,provider}  (USD charged)
+  counter_family& inference_requests;    // model_inference_requests_total{model,provider,status}
+  histogram_family& inference_duration;  // model_inference_duration_seconds{model,provider}
+  counter_family& tokens_used;           // tokens_used_total{model,provider}  (input + output)
+  counter_family& tokens_used_by_type;   // gatewayz_tokens_total{model,provider,token_type}
+  counter_family& credits_used;          // credits_used_total{model,provider}  (USD charged)
 
   // Provider health (gauges set by the health monitor).
   gauge_family& provider_availability;       // provider_availability{provider}
@@ -63,53 +63,53 @@ struct catalog {
   gauge_family& provider_health_score;       // gatewayz_provider_health_score{provider}
 
   // Circuit breakers.
-  gauge_family& circuit_breaker_state;              // gatewayz_circuit_breaker_state{provider,state}
-  counter_family& circuit_breaker_transitions;      // circuit_breaker_state_transitions_total{provider,from_state,to_state}
-  counter_family& circuit_breaker_rejected;         // circuit_breaker_rejected_requests_total{provider}
+  gauge_family& circuit_breaker_state;          // gatewayz_circuit_breaker_state{provider,state}
+  counter_family& circuit_breaker_transitions;  // circuit_breaker_state_transitions_total{provider,from_state,to_state}
+  counter_family& circuit_breaker_rejected;     // circuit_breaker_rejected_requests_total{provider}
 
   // Cost.
-  counter_family& cost_by_provider;          // gatewayz_cost_by_provider_total{provider}
+  counter_family& cost_by_provider;  // gatewayz_cost_by_provider_total{provider}
 
   // Database.
-  counter_family& database_queries;          // database_queries_total{operation}
-  histogram_family& database_query_duration; // database_query_duration_seconds{operation}
+  counter_family& database_queries;           // database_queries_total{operation}
+  histogram_family& database_query_duration;  // database_query_duration_seconds{operation}
 
   // Cache.
-  counter_family& cache_hits;                // cache_hits_total
-  counter_family& cache_misses;              // cache_misses_total
-  gauge_family& cache_size;                  // cache_size_bytes
+  counter_family& cache_hits;    // cache_hits_total
+  counter_family& cache_misses;  // cache_misses_total
+  gauge_family& cache_size;      // cache_size_bytes
 
   // Performance.
-  histogram_family& backend_ttfb;            // backend_ttfb_seconds
-  histogram_family& streaming_duration;      // streaming_duration_seconds
-  histogram_family& time_to_first_chunk;     // time_to_first_chunk_seconds{model,provider}
+  histogram_family& backend_ttfb;         // backend_ttfb_seconds
+  histogram_family& streaming_duration;   // streaming_duration_seconds
+  histogram_family& time_to_first_chunk;  // time_to_first_chunk_seconds{model,provider}
 
   // Redis.
-  counter_family& redis_operations;          // gatewayz_redis_operations_total{operation,status}
-  histogram_family& redis_operation_duration;// gatewayz_redis_operation_duration_seconds{operation}
-  gauge_family& redis_pool_connections;      // gatewayz_redis_pool_connections{state}
+  counter_family& redis_operations;            // gatewayz_redis_operations_total{operation,status}
+  histogram_family& redis_operation_duration;  // gatewayz_redis_operation_duration_seconds{operation}
+  gauge_family& redis_pool_connections;        // gatewayz_redis_pool_connections{state}
   // Redis, under the second set of names the dashboards also query.
-  counter_family& redis_get_operations;      // redis_get_operations_total{status}
-  counter_family& redis_set_operations;      // redis_set_operations_total{status}
-  counter_family& redis_del_operations;      // redis_del_operations_total{status}
-  counter_family& redis_hget_operations;     // redis_hget_operations_total{status}
-  counter_family& redis_hset_operations;     // redis_hset_operations_total{status}
-  histogram_family& redis_duration_plain;    // redis_operation_duration_seconds{operation}
-  gauge_family& redis_pool_current;          // redis_pool_connections_current{state}
-  gauge_family& redis_pool_max;              // redis_pool_connections_max
+  counter_family& redis_get_operations;    // redis_get_operations_total{status}
+  counter_family& redis_set_operations;    // redis_set_operations_total{status}
+  counter_family& redis_del_operations;    // redis_del_operations_total{status}
+  counter_family& redis_hget_operations;   // redis_hget_operations_total{status}
+  counter_family& redis_hset_operations;   // redis_hset_operations_total{status}
+  histogram_family& redis_duration_plain;  // redis_operation_duration_seconds{operation}
+  gauge_family& redis_pool_current;        // redis_pool_connections_current{state}
+  gauge_family& redis_pool_max;            // redis_pool_connections_max
 
   // OpenTelemetry GenAI client metrics in Prometheus naming.
-  histogram_family& gen_ai_operation_duration;  // gen_ai_client_operation_duration_seconds
-  histogram_family& gen_ai_token_usage;         // gen_ai_client_token_usage
-  histogram_family& gen_ai_time_to_first_chunk; // gen_ai_client_operation_time_to_first_chunk_seconds
+  histogram_family& gen_ai_operation_duration;   // gen_ai_client_operation_duration_seconds
+  histogram_family& gen_ai_token_usage;          // gen_ai_client_token_usage
+  histogram_family& gen_ai_time_to_first_chunk;  // gen_ai_client_operation_time_to_first_chunk_seconds
   // Time spent in the gateway itself: total minus upstream time.
-  histogram_family& overhead;                   // gatewayz_overhead_seconds{path}
+  histogram_family& overhead;  // gatewayz_overhead_seconds{path}
   // Failover and telemetry-pipeline health.
-  counter_family& failovers;                    // gatewayz_failovers_total{model,from_provider}
-  counter_family& telemetry_dropped;            // gatewayz_telemetry_dropped_total{pipeline}
-  counter_family& ledger_backlog_rejected;      // gatewayz_ledger_backlog_rejected_requests_total
+  counter_family& failovers;                // gatewayz_failovers_total{model,from_provider}
+  counter_family& telemetry_dropped;        // gatewayz_telemetry_dropped_total{pipeline}
+  counter_family& ledger_backlog_rejected;  // gatewayz_ledger_backlog_rejected_requests_total
 
-  gauge_family& build_info;                     // gatewayz_build_info{version}
+  gauge_family& build_info;  // gatewayz_build_info{version}
   process_collector process;
 };
 

@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <utility>
@@ -56,8 +56,7 @@ std::string format_bound(double v) {
 
 void append_escaped(std::string& out, std::string_view s, bool escape_quote) {
   // Almost every label value needs no escaping: copy it whole.
-  if (s.find_first_of(escape_quote ? std::string_view("\\\n\"") : std::string_view("\\\n")) ==
-      std::string_view::npos) {
+  if (s.find_first_of(escape_quote ? std::string_view("\\\n\"") : std::string_view("\\\n")) == std::string_view::npos) {
     out += s;
     return;
   }
@@ -159,8 +158,8 @@ histogram_series::histogram_series(const std::vector<double>& upper_bounds, std:
       lines_per_shard((upper_bounds.size() + 1 + counts_per_line - 1) / counts_per_line),
       counts(std::make_unique<count_line[]>(shard_count * lines_per_shard)),
       sums(std::make_unique<sum_cell[]>(shard_count)),
-      exemplars(with_exemplars ? std::make_unique<exemplar_cell[]>(shard_count * (upper_bounds.size() + 1))
-                               : nullptr) {}
+      exemplars(with_exemplars ? std::make_unique<exemplar_cell[]>(shard_count * (upper_bounds.size() + 1)) : nullptr) {
+}
 
 std::size_t histogram_series::bucket_index(double value) const {
   // First bound >= value is the bucket whose `le` covers it; NaN and values
@@ -298,8 +297,8 @@ family_base::family_base(metric_type type, std::string name, std::string help, s
 
 std::vector<std::string> family_base::make_key(std::initializer_list<std::string_view> label_values) const {
   if (label_values.size() != label_names_.size()) {
-    throw std::invalid_argument(fmt::format("metric '{}' takes {} label values, got {}", name_,
-                                            label_names_.size(), label_values.size()));
+    throw std::invalid_argument(
+        fmt::format("metric '{}' takes {} label values, got {}", name_, label_names_.size(), label_values.size()));
   }
   return std::vector<std::string>(label_values.begin(), label_values.end());
 }
@@ -310,9 +309,7 @@ void family_base::render_header(text_writer& out, bool openmetrics) const {
   out.put(header);
 }
 
-void family_base::added(const std::vector<std::string>* key, const void* series) {
-  pending_.emplace_back(key, series);
-}
+void family_base::added(const std::vector<std::string>* key, const void* series) { pending_.emplace_back(key, series); }
 
 std::shared_ptr<const series_snapshot> family_base::snapshot() const {
   const std::lock_guard lock(mu_);
@@ -344,8 +341,8 @@ std::shared_ptr<const series_snapshot> family_base::snapshot() const {
     copied = until;
   };
   for (const auto& [key, series] : pending_) {
-    const auto pos = std::upper_bound(old.keys.begin() + static_cast<std::ptrdiff_t>(copied), old.keys.end(), key,
-                                      key_less);
+    const auto pos =
+        std::upper_bound(old.keys.begin() + static_cast<std::ptrdiff_t>(copied), old.keys.end(), key, key_less);
     copy_old(static_cast<std::size_t>(pos - old.keys.begin()));
     next->series.push_back(series);
     next->keys.push_back(key);
@@ -453,8 +450,7 @@ void counter_family::render(detail::text_writer& out, bool /*openmetrics*/) cons
   detail::render_scalar_family<detail::counter_series>(out, *snapshot(), sample_name_, detail::counter_value{});
 }
 
-gauge_family::gauge_family(std::string name, std::string help, std::vector<std::string> label_names,
-                           std::size_t shards)
+gauge_family::gauge_family(std::string name, std::string help, std::vector<std::string> label_names, std::size_t shards)
     : family_base(detail::metric_type::gauge, std::move(name), std::move(help), std::move(label_names), shards) {
   if (label_names_.empty()) series();
 }

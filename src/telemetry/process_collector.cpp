@@ -40,9 +40,8 @@ process_collector::process_collector(registry& reg)
       virtual_memory_(reg.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.").series()),
       cpu_seconds_(
           reg.counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.").series()),
-      start_time_(reg.gauge("process_start_time_seconds",
-                            "Start time of the process since unix epoch in seconds.")
-                      .series()),
+      start_time_(
+          reg.gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.").series()),
       open_fds_(reg.gauge("process_open_fds", "Number of open file descriptors.").series()),
       max_fds_(reg.gauge("process_max_fds", "Maximum number of open file descriptors.").series()) {}
 

@@ -53,7 +53,11 @@ class AuthenticatorTest : public ::testing::Test {
     auth::auth_options options;
     options.cache_ttl_s = 30;
     options.negative_ttl_s = 5;
-    return auth::authenticator{*counting, options, shards, metrics, [this] { return now; },
+    return auth::authenticator{*counting,
+                               options,
+                               shards,
+                               metrics,
+                               [this] { return now; },
                                [this](std::string_view m) { store_errors.emplace_back(m); }};
   }
 

@@ -67,8 +67,7 @@ void expect_error_at(std::string_view yaml, std::string_view path, std::string_v
   EXPECT_FALSE(result.config.has_value());
   ASSERT_EQ(result.errors.size(), 1U) << format_errors(result.errors);
   EXPECT_EQ(result.errors[0].path, path);
-  EXPECT_EQ(result.errors[0].message.substr(0, prefix.size()), prefix)
-      << result.errors[0].message;
+  EXPECT_EQ(result.errors[0].message.substr(0, prefix.size()), prefix) << result.errors[0].message;
 }
 
 // A valid provider whose first line can be extended with more provider keys.
@@ -126,8 +125,7 @@ TEST(ConfigLoad, IssueExampleParses) {
 }
 
 TEST(ConfigLoad, IssueExampleWithoutItsVariableNamesTheVariable) {
-  expect_single_error(issue_example, "providers[0].api_key",
-                      "environment variable OPENROUTER_API_KEY is not set");
+  expect_single_error(issue_example, "providers[0].api_key", "environment variable OPENROUTER_API_KEY is not set");
 }
 
 TEST(ConfigLoad, OmittedKeysKeepTheDocumentedDefaults) {
@@ -179,7 +177,8 @@ providers:
     max_idle_connections: 0
     max_response_bytes: 123456
     verify_tls: false
-    ca_file: ")" + ca.string() + R"("
+    ca_file: ")" + ca.string() +
+                           R"("
     anthropic_version: "2024-01-01"
     headers:
       X-Title: gatewayz
@@ -190,8 +189,7 @@ providers:
         input_per_million: 3
         output_per_million: 15
 )";
-  const auto config =
-      parse_ok(yaml, env_of({{"ADMIN", "admin-secret"}, {"ANTHROPIC_API_KEY", "sk-ant"}}));
+  const auto config = parse_ok(yaml, env_of({{"ADMIN", "admin-secret"}, {"ANTHROPIC_API_KEY", "sk-ant"}}));
   fs::remove(ca);
   EXPECT_EQ(config.server.listen, "[::1]:9000");
   EXPECT_EQ(config.server.host, "::1");
@@ -221,8 +219,7 @@ providers:
   EXPECT_FALSE(provider.verify_tls);
   EXPECT_EQ(provider.ca_file, ca.string());
   EXPECT_EQ(provider.anthropic_version, "2024-01-01");
-  const std::map<std::string, std::string> headers{{"HTTP-Referer", "https://example.com"},
-                                                   {"X-Title", "gatewayz"}};
+  const std::map<std::string, std::string> headers{{"HTTP-Referer", "https://example.com"}, {"X-Title", "gatewayz"}};
   EXPECT_EQ(provider.headers, headers);
   EXPECT_EQ(provider.models.at(0).upstream, "claude-sonnet-4-5");
   EXPECT_DOUBLE_EQ(provider.models.at(0).output_per_million, 15);
@@ -277,9 +274,8 @@ TEST(ConfigEnv, ExpandedValuesAreNotExpandedAgain) {
 }
 
 TEST(ConfigEnv, ExpansionAppliesToTypedValues) {
-  const auto config = parse_ok(
-      server_with("  listen: '${HOST:-0.0.0.0}:${PORT}'\n  threads: '${THREADS:-2}'\n"),
-      env_of({{"PORT", "9999"}}));
+  const auto config = parse_ok(server_with("  listen: '${HOST:-0.0.0.0}:${PORT}'\n  threads: '${THREADS:-2}'\n"),
+                               env_of({{"PORT", "9999"}}));
   EXPECT_EQ(config.server.host, "0.0.0.0");
   EXPECT_EQ(config.server.port, 9999);
   EXPECT_EQ(config.server.threads, 2U);
@@ -287,16 +283,15 @@ TEST(ConfigEnv, ExpansionAppliesToTypedValues) {
 
 TEST(ConfigEnv, EveryMissingVariableIsReported) {
   const auto errors = errors_of(provider_with("    api_key: '${K1}/${K2:-ok}/${K3}'\n"));
-  EXPECT_EQ(errors, (std::vector<std::string>{
-                        "providers[0].api_key: environment variable K1 is not set",
-                        "providers[0].api_key: environment variable K3 is not set"}));
+  EXPECT_EQ(errors, (std::vector<std::string>{"providers[0].api_key: environment variable K1 is not set",
+                                              "providers[0].api_key: environment variable K3 is not set"}));
 }
 
 TEST(ConfigEnv, MissingVariableInNestedValuesNamesThePath) {
-  expect_single_error(provider_with("    headers:\n      X-Team: '${TEAM}'\n"),
-                      "providers[0].headers.X-Team", "environment variable TEAM is not set");
-  expect_single_error("auth:\n  mode: keys\n  admin_key: ${ADMIN_KEY}\n" + provider_with(""),
-                      "auth.admin_key", "environment variable ADMIN_KEY is not set");
+  expect_single_error(provider_with("    headers:\n      X-Team: '${TEAM}'\n"), "providers[0].headers.X-Team",
+                      "environment variable TEAM is not set");
+  expect_single_error("auth:\n  mode: keys\n  admin_key: ${ADMIN_KEY}\n" + provider_with(""), "auth.admin_key",
+                      "environment variable ADMIN_KEY is not set");
 }
 
 TEST(ConfigEnv, EmptyLookupFunctionMeansNothingIsSet) {
@@ -306,8 +301,7 @@ TEST(ConfigEnv, EmptyLookupFunctionMeansNothingIsSet) {
 }
 
 TEST(ConfigEnv, MalformedReferencesAreErrors) {
-  expect_error_at(provider_with("    api_key: 'abc${OPEN'\n"), "providers[0].api_key",
-                  "unterminated \"${\"");
+  expect_error_at(provider_with("    api_key: 'abc${OPEN'\n"), "providers[0].api_key", "unterminated \"${\"");
   expect_error_at(provider_with("    api_key: '${1BAD}'\n"), "providers[0].api_key",
                   "invalid environment variable reference");
   expect_error_at(provider_with("    api_key: '${}'\n"), "providers[0].api_key",
@@ -337,8 +331,7 @@ TEST(ConfigSecrets, SecretValuesNeverAppearInErrors) {
   const auto result = load_config_string(yaml, no_env);
   // admin_key and api_key name invalid variables, api_key a missing one, X-Key has a CRLF.
   ASSERT_EQ(result.errors.size(), 4U) << format_errors(result.errors);
-  EXPECT_EQ(format_errors(result.errors).find("SECRET123"), std::string::npos)
-      << format_errors(result.errors);
+  EXPECT_EQ(format_errors(result.errors).find("SECRET123"), std::string::npos) << format_errors(result.errors);
 }
 
 // --- unknown keys ---
@@ -348,14 +341,12 @@ TEST(ConfigUnknownKeys, AreReportedAtEveryLevel) {
   expect_single_error(server_with("  listen_on: x\n"), "server.listen_on", "unknown key");
   expect_single_error("auth:\n  key: x\n" + provider_with(""), "auth.key", "unknown key");
   expect_single_error(provider_with("    model: x\n"), "providers[0].model", "unknown key");
-  expect_single_error(provider_with("        idd: x\n"), "providers[0].models[0].idd",
-                      "unknown key");
+  expect_single_error(provider_with("        idd: x\n"), "providers[0].models[0].idd", "unknown key");
 }
 
 TEST(ConfigUnknownKeys, DerivedServerFieldsAreNotKeys) {
   const auto errors = errors_of(server_with("  host: 0.0.0.0\n  port: 80\n"));
-  EXPECT_EQ(errors, (std::vector<std::string>{"server.host: unknown key",
-                                              "server.port: unknown key"}));
+  EXPECT_EQ(errors, (std::vector<std::string>{"server.host: unknown key", "server.port: unknown key"}));
 }
 
 TEST(ConfigUnknownKeys, IssuePathExample) {
@@ -385,8 +376,7 @@ TEST(ConfigUnknownKeys, IssuePathExample) {
 }
 
 TEST(ConfigUnknownKeys, DuplicateKeysAreErrors) {
-  expect_single_error(server_with("  threads: 1\n  threads: 2\n"), "server.threads",
-                      "duplicate key");
+  expect_single_error(server_with("  threads: 1\n  threads: 2\n"), "server.threads", "duplicate key");
 }
 
 // --- types and ranges ---
@@ -394,8 +384,7 @@ TEST(ConfigUnknownKeys, DuplicateKeysAreErrors) {
 TEST(ConfigTypes, WrongScalarValuesNameThePathAndValue) {
   expect_single_error(server_with("  threads: abc\n"), "server.threads",
                       "must be a non-negative integer (got \"abc\")");
-  expect_single_error(server_with("  threads: -1\n"), "server.threads",
-                      "must be a non-negative integer (got \"-1\")");
+  expect_single_error(server_with("  threads: -1\n"), "server.threads", "must be a non-negative integer (got \"-1\")");
   expect_single_error(server_with("  threads: 2.5\n"), "server.threads",
                       "must be a non-negative integer (got \"2.5\")");
   expect_single_error(server_with("  threads: 99999999999\n"), "server.threads",
@@ -408,8 +397,7 @@ TEST(ConfigTypes, WrongScalarValuesNameThePathAndValue) {
                       "must be a number of seconds > 0 (got \"-1\")");
   expect_single_error(provider_with("    timeout_s: 0\n"), "providers[0].timeout_s",
                       "must be a number of seconds > 0 (got \"0\")");
-  expect_single_error(provider_with("    connect_timeout_s: .inf\n"),
-                      "providers[0].connect_timeout_s",
+  expect_single_error(provider_with("    connect_timeout_s: .inf\n"), "providers[0].connect_timeout_s",
                       "must be a number of seconds > 0 (got \".inf\")");
   expect_single_error(server_with("  shutdown_grace_s: -0.5\n"), "server.shutdown_grace_s",
                       "must be a number of seconds >= 0 (got \"-0.5\")");
@@ -419,14 +407,11 @@ TEST(ConfigTypes, WrongScalarValuesNameThePathAndValue) {
                       "must be one of openai, anthropic (got \"foo\")");
   expect_single_error(provider_with("    verify_tls: yes\n"), "providers[0].verify_tls",
                       "must be true or false (got \"yes\")");
-  expect_single_error(provider_with("    max_idle_connections: many\n"),
-                      "providers[0].max_idle_connections",
+  expect_single_error(provider_with("    max_idle_connections: many\n"), "providers[0].max_idle_connections",
                       "must be a non-negative integer (got \"many\")");
-  expect_single_error(provider_with("        input_per_million: -1\n"),
-                      "providers[0].models[0].input_per_million",
+  expect_single_error(provider_with("        input_per_million: -1\n"), "providers[0].models[0].input_per_million",
                       "must be a price in USD >= 0 (got \"-1\")");
-  expect_single_error(provider_with("        output_per_million: free\n"),
-                      "providers[0].models[0].output_per_million",
+  expect_single_error(provider_with("        output_per_million: free\n"), "providers[0].models[0].output_per_million",
                       "must be a price in USD >= 0 (got \"free\")");
   expect_single_error("auth:\n  mode: token\n" + provider_with(""), "auth.mode",
                       "must be one of none, keys (got \"token\")");
@@ -434,14 +419,12 @@ TEST(ConfigTypes, WrongScalarValuesNameThePathAndValue) {
 
 TEST(ConfigTypes, WrongShapesNameThePath) {
   expect_single_error("server: [1]\n" + provider_with(""), "server", "must be a mapping");
-  expect_single_error(server_with("  listen: [a, b]\n"), "server.listen",
-                      "must be a single value, not a list");
+  expect_single_error(server_with("  listen: [a, b]\n"), "server.listen", "must be a single value, not a list");
   expect_single_error(provider_with("    api_key: {a: b}\n"), "providers[0].api_key",
                       "must be a single value, not a mapping");
-  expect_single_error(provider_with("    headers: [a]\n"), "providers[0].headers",
-                      "must be a mapping");
-  expect_single_error(provider_with("    headers:\n      X-A: [1]\n"),
-                      "providers[0].headers.X-A", "must be a single value, not a list");
+  expect_single_error(provider_with("    headers: [a]\n"), "providers[0].headers", "must be a mapping");
+  expect_single_error(provider_with("    headers:\n      X-A: [1]\n"), "providers[0].headers.X-A",
+                      "must be a single value, not a list");
   expect_single_error("providers:\n  name: x\n", "providers", "must be a list");
   expect_single_error("providers: [hello]\n", "providers[0]", "must be a mapping");
   expect_error_at(R"(providers:
@@ -546,8 +529,7 @@ TEST(ConfigRequired, ModelIdsAreUniqueWithinAProvider) {
 TEST(ConfigValidation, BaseUrlMustBeHttpOrHttps) {
   const auto base_url_error = [](std::string_view url) {
     const auto result = load_config_string(
-        "providers:\n  - name: p\n    base_url: '" + std::string(url) + "'\n    models: [{id: m}]\n",
-        no_env);
+        "providers:\n  - name: p\n    base_url: '" + std::string(url) + "'\n    models: [{id: m}]\n", no_env);
     if (result.errors.size() != 1 || result.errors[0].path != "providers[0].base_url") {
       return "unexpected: " + format_errors(result.errors);
     }
@@ -556,12 +538,9 @@ TEST(ConfigValidation, BaseUrlMustBeHttpOrHttps) {
   EXPECT_EQ(base_url_error("ftp://example.com/v1"), "must be an absolute http:// or https:// URL");
   EXPECT_EQ(base_url_error("example.com/v1"), "must be an absolute http:// or https:// URL");
   EXPECT_EQ(base_url_error("https://"), "URL has no host");
-  EXPECT_EQ(base_url_error("https://user:sk-abc@example.com/v1"),
-            "URL must not contain credentials; use api_key");
-  EXPECT_EQ(base_url_error("https://example.com/v1?x=1"),
-            "URL must not contain a query or a fragment");
-  EXPECT_EQ(base_url_error("https://example.com:0/v1"),
-            "URL port must be a number from 1 to 65535");
+  EXPECT_EQ(base_url_error("https://user:sk-abc@example.com/v1"), "URL must not contain credentials; use api_key");
+  EXPECT_EQ(base_url_error("https://example.com/v1?x=1"), "URL must not contain a query or a fragment");
+  EXPECT_EQ(base_url_error("https://example.com:0/v1"), "URL port must be a number from 1 to 65535");
   EXPECT_EQ(base_url_error(""), "must be an absolute http:// or https:// URL");
   parse_ok("providers:\n  - name: p\n    base_url: 'http://[::1]:9100'\n    models: [{id: m}]\n");
 }
@@ -569,30 +548,28 @@ TEST(ConfigValidation, BaseUrlMustBeHttpOrHttps) {
 TEST(ConfigValidation, AdminKeyIsRequiredForKeysMode) {
   expect_single_error("auth:\n  mode: keys\n" + provider_with(""), "auth.admin_key",
                       "is required when auth.mode is keys");
-  expect_single_error("auth:\n  mode: keys\n  admin_key: ''\n" + provider_with(""),
-                      "auth.admin_key", "is required when auth.mode is keys");
+  expect_single_error("auth:\n  mode: keys\n  admin_key: ''\n" + provider_with(""), "auth.admin_key",
+                      "is required when auth.mode is keys");
   const auto config = parse_ok("auth:\n  mode: '${MODE:-keys}'\n  admin_key: k\n" + provider_with(""));
   EXPECT_EQ(config.auth.mode, "keys");
 }
 
 TEST(ConfigValidation, Headers) {
-  expect_single_error(provider_with("    headers:\n      Host: evil\n"),
-                      "providers[0].headers.Host", "is managed by the gateway and cannot be set");
-  expect_single_error(provider_with("    headers:\n      \"Bad Name\": v\n"),
-                      "providers[0].headers.Bad Name", "is not a valid HTTP header name");
-  expect_single_error(provider_with("    headers:\n      X-A: a\n      x-a: b\n"),
-                      "providers[0].headers.x-a",
+  expect_single_error(provider_with("    headers:\n      Host: evil\n"), "providers[0].headers.Host",
+                      "is managed by the gateway and cannot be set");
+  expect_single_error(provider_with("    headers:\n      \"Bad Name\": v\n"), "providers[0].headers.Bad Name",
+                      "is not a valid HTTP header name");
+  expect_single_error(provider_with("    headers:\n      X-A: a\n      x-a: b\n"), "providers[0].headers.x-a",
                       "repeats header X-A (names are case-insensitive)");
-  expect_single_error(provider_with("    headers:\n      X-A: \"a\\nInjected: 1\"\n"),
-                      "providers[0].headers.X-A", "header value must not contain CR, LF or NUL");
+  expect_single_error(provider_with("    headers:\n      X-A: \"a\\nInjected: 1\"\n"), "providers[0].headers.X-A",
+                      "header value must not contain CR, LF or NUL");
 }
 
 class ConfigFiles : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("gw_config_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::path(::testing::TempDir()) / ("gw_config_test_" + std::to_string(::getpid()) + "_" +
+                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -612,8 +589,8 @@ TEST_F(ConfigFiles, CaFileMustExistAndBeAFile) {
   const auto missing = (dir_ / "missing.pem").string();
   expect_single_error(provider_with("    ca_file: '" + missing + "'\n"), "providers[0].ca_file",
                       "file \"" + missing + "\" does not exist");
-  expect_single_error(provider_with("    ca_file: '" + dir_.string() + "'\n"),
-                      "providers[0].ca_file", "\"" + dir_.string() + "\" is not a regular file");
+  expect_single_error(provider_with("    ca_file: '" + dir_.string() + "'\n"), "providers[0].ca_file",
+                      "\"" + dir_.string() + "\" is not a regular file");
 }
 
 TEST_F(ConfigFiles, LoadsAFile) {
@@ -629,8 +606,7 @@ TEST_F(ConfigFiles, MissingFileOrDirectoryIsAnError) {
   EXPECT_FALSE(result.config.has_value());
   EXPECT_EQ(error_lines(result), std::vector<std::string>{"config file " + missing + ": not found"});
   result = load_config_file(dir_.string(), no_env);
-  EXPECT_EQ(error_lines(result),
-            std::vector<std::string>{"config file " + dir_.string() + ": is a directory"});
+  EXPECT_EQ(error_lines(result), std::vector<std::string>{"config file " + dir_.string() + ": is a directory"});
 }
 
 TEST(ConfigSyntax, YamlSyntaxErrorReportsLineAndColumn) {
@@ -641,8 +617,7 @@ TEST(ConfigSyntax, YamlSyntaxErrorReportsLineAndColumn) {
 }
 
 TEST(ConfigSyntax, SeveralDocumentsAreRejected) {
-  expect_single_error(provider_with("") + "---\nserver: {}\n", "",
-                      "expected one YAML document, found 2");
+  expect_single_error(provider_with("") + "---\nserver: {}\n", "", "expected one YAML document, found 2");
 }
 
 // --- error collection and formatting ---
@@ -665,23 +640,22 @@ providers:
         idd: m
         input_per_million: -2
 )");
-  EXPECT_EQ(errors,
-            (std::vector<std::string>{
-                "server.listen: must be host:port with an IP address host, e.g. 127.0.0.1:8080 "
-                "or [::1]:8080 (got \"localhost:8080\")",
-                "server.threads: must be a non-negative integer (got \"abc\")",
-                "server.bogus: unknown key",
-                "auth.admin_key: is required when auth.mode is keys",
-                "providers[0].name: must be non-empty and use only a-z, 0-9, '_', '.', '-' (it "
-                "is a metrics label) (got \"Bad\")",
-                "providers[0].kind: must be one of openai, anthropic (got \"foo\")",
-                "providers[0].base_url: must be an absolute http:// or https:// URL",
-                "providers[0].api_key: environment variable MISSING is not set",
-                "providers[0].timeout_s: must be a number of seconds > 0 (got \"-1\")",
-                "providers[0].models[0].idd: unknown key",
-                "providers[0].models[0].input_per_million: must be a price in USD >= 0 (got "
-                "\"-2\")",
-            }));
+  EXPECT_EQ(errors, (std::vector<std::string>{
+                        "server.listen: must be host:port with an IP address host, e.g. 127.0.0.1:8080 "
+                        "or [::1]:8080 (got \"localhost:8080\")",
+                        "server.threads: must be a non-negative integer (got \"abc\")",
+                        "server.bogus: unknown key",
+                        "auth.admin_key: is required when auth.mode is keys",
+                        "providers[0].name: must be non-empty and use only a-z, 0-9, '_', '.', '-' (it "
+                        "is a metrics label) (got \"Bad\")",
+                        "providers[0].kind: must be one of openai, anthropic (got \"foo\")",
+                        "providers[0].base_url: must be an absolute http:// or https:// URL",
+                        "providers[0].api_key: environment variable MISSING is not set",
+                        "providers[0].timeout_s: must be a number of seconds > 0 (got \"-1\")",
+                        "providers[0].models[0].idd: unknown key",
+                        "providers[0].models[0].input_per_million: must be a price in USD >= 0 (got "
+                        "\"-2\")",
+                    }));
 }
 
 TEST(ConfigErrors, FormatErrorsWritesOneLinePerError) {
@@ -700,9 +674,8 @@ TEST(ConfigListen, ParsesIpv4Ipv6AndPortZero) {
     std::string_view host;
     std::uint16_t port;
   };
-  for (const auto& c : {good_case{"127.0.0.1:8080", "127.0.0.1", 8080},
-                        good_case{"[::1]:8080", "::1", 8080}, good_case{"0.0.0.0:0", "0.0.0.0", 0},
-                        good_case{"[::]:65535", "::", 65535},
+  for (const auto& c : {good_case{"127.0.0.1:8080", "127.0.0.1", 8080}, good_case{"[::1]:8080", "::1", 8080},
+                        good_case{"0.0.0.0:0", "0.0.0.0", 0}, good_case{"[::]:65535", "::", 65535},
                         good_case{"[2001:db8::1]:443", "2001:db8::1", 443}}) {
     server_config server;
     const auto problem = set_listen(server, c.listen);
@@ -719,9 +692,8 @@ TEST(ConfigListen, ParsesIpv4Ipv6AndPortZero) {
 
 TEST(ConfigListen, RejectsMalformedAddressesWithoutChangingTheServer) {
   for (const std::string_view bad :
-       {"127.0.0.1", "localhost:8080", ":8080", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:abc",
-        "1.2.3.4:-1", "::1:8080", "[::1]8080", "[::1]", "[zz::]:80", "[::1:80", "256.0.0.1:80",
-        ""}) {
+       {"127.0.0.1", "localhost:8080", ":8080", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:abc", "1.2.3.4:-1",
+        "::1:8080", "[::1]8080", "[::1]", "[zz::]:80", "[::1:80", "256.0.0.1:80", ""}) {
     server_config server;
     const auto problem = set_listen(server, bad);
     EXPECT_TRUE(problem.has_value()) << bad;
@@ -730,10 +702,8 @@ TEST(ConfigListen, RejectsMalformedAddressesWithoutChangingTheServer) {
     expect_error_at(server_with("  listen: '" + std::string(bad) + "'\n"), "server.listen", "");
   }
   server_config server;
-  EXPECT_EQ(set_listen(server, "::1:8080"),
-            "IPv6 addresses must be in brackets, e.g. [::1]:8080 (got \"::1:8080\")");
-  EXPECT_EQ(set_listen(server, "127.0.0.1:70000"),
-            "port must be a number from 0 to 65535 (got \"70000\")");
+  EXPECT_EQ(set_listen(server, "::1:8080"), "IPv6 addresses must be in brackets, e.g. [::1]:8080 (got \"::1:8080\")");
+  EXPECT_EQ(set_listen(server, "127.0.0.1:70000"), "port must be a number from 0 to 65535 (got \"70000\")");
 }
 
 // --- the shipped config files ---
@@ -772,7 +742,8 @@ storage: {url: "postgres://u:pw@127.0.0.1:5432/db", flush_interval_ms: 50, spill
           queue_capacity: 20000, stats_cache_s: 60}
 metrics: {enabled: false, bearer_token: "${TOKEN}"}
 auth: {mode: none, key_cache_ttl_s: 5}
-)", env_of({{"TOKEN", "scrape-secret"}}));
+)",
+                               env_of({{"TOKEN", "scrape-secret"}}));
   EXPECT_DOUBLE_EQ(config.health.window_s, 60);
   EXPECT_DOUBLE_EQ(config.health.dashboard_cache_s, 45);
   EXPECT_EQ(config.circuit_breaker.failure_threshold, 3U);
@@ -832,8 +803,8 @@ TEST(ConfigShipped, DefaultConfigLoadsWithoutAnyEnvironment) {
   EXPECT_DOUBLE_EQ(config.providers[1].models[0].input_per_million, 3);
   EXPECT_DOUBLE_EQ(config.providers[1].models[0].output_per_million, 15);
 
-  const auto overridden = load_config_file(GATEWAYZ_SOURCE_DIR "/config/gatewayz.yaml",
-                                           env_of({{"MOCK_API_KEY", "from-env"}}));
+  const auto overridden =
+      load_config_file(GATEWAYZ_SOURCE_DIR "/config/gatewayz.yaml", env_of({{"MOCK_API_KEY", "from-env"}}));
   ASSERT_TRUE(overridden.config.has_value());
   EXPECT_EQ(overridden.config->providers[1].api_key, "from-env");
 }
@@ -853,9 +824,9 @@ TEST(ConfigShipped, ProductionExampleLoadsWithItsKeysSet) {
     for (const auto& model : provider.models) ++providers_per_model[model.id];
   }
   EXPECT_EQ(names, (std::vector<std::string>{"openrouter", "cerebras", "anthropic"}));
-  EXPECT_TRUE(std::any_of(providers_per_model.begin(), providers_per_model.end(),
-                          [](const auto& entry) { return entry.second >= 2; }))
-      << "the example should show failover: one model served by two providers";
+  EXPECT_TRUE(std::any_of(providers_per_model.begin(), providers_per_model.end(), [](const auto& entry) {
+    return entry.second >= 2;
+  })) << "the example should show failover: one model served by two providers";
 
   // Without the environment, every unset key is reported, not just the first.
   const auto missing = load_config_file(path, no_env);

@@ -125,10 +125,8 @@ TEST(base_url, host_is_required) {
 }
 
 TEST(base_url, credentials_are_refused) {
-  EXPECT_EQ(problem_of("https://user:sk-abc@example.com/v1"),
-            "URL must not contain credentials; use api_key");
-  EXPECT_EQ(problem_of("https://user@example.com/v1"),
-            "URL must not contain credentials; use api_key");
+  EXPECT_EQ(problem_of("https://user:sk-abc@example.com/v1"), "URL must not contain credentials; use api_key");
+  EXPECT_EQ(problem_of("https://user@example.com/v1"), "URL must not contain credentials; use api_key");
   EXPECT_EQ(problem_of("https://@example.com/v1"), "URL must not contain credentials; use api_key");
 }
 
@@ -153,8 +151,7 @@ TEST(base_url, port_must_be_1_to_65535) {
 TEST(base_url, problems_never_quote_the_url) {
   for (const std::string_view url :
        {"ftp://user:sk-secret@example.com/v1", "https://user:sk-secret@example.com/v1",
-        "https://example.com/v1?key=sk-secret", "https://sk-secret:0/v1", "https://sk-secret:99999",
-        "sk-secret"}) {
+        "https://example.com/v1?key=sk-secret", "https://sk-secret:0/v1", "https://sk-secret:99999", "sk-secret"}) {
     const std::string problem = problem_of(url);
     EXPECT_NE(problem, "accepted") << url;
     EXPECT_FALSE(problem.empty()) << url;

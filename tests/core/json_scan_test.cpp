@@ -201,9 +201,8 @@ TEST(JsonScanErrors, MessagesNameTheProblem) {
 }
 
 TEST(JsonScanObject, RecordsMemberSpansAndKinds) {
-  const std::string text =
-      R"( { "model" : "gpt-4o", "n":1, "messages":[{"role":"user"}], "stream":true,)"
-      R"( "x":null, "o":{}, "f":false, "e":-1.5e3 } )";
+  const std::string text = R"( { "model" : "gpt-4o", "n":1, "messages":[{"role":"user"}], "stream":true,)"
+                           R"( "x":null, "o":{}, "f":false, "e":-1.5e3 } )";
   object_scan scan;
   scan_error error;
   ASSERT_TRUE(scan_object(text, scan, error)) << error.message;
@@ -327,7 +326,10 @@ TEST(JsonScanStrings, EncodeEscapesWhatJsonRequires) {
 }
 
 TEST(JsonScanStrings, EncodeReplacesInvalidUtf8) {
-  EXPECT_EQ(encode_string("a\xFF" "b"), "\"a\xEF\xBF\xBD" "b\"");
+  EXPECT_EQ(encode_string("a\xFF"
+                          "b"),
+            "\"a\xEF\xBF\xBD"
+            "b\"");
   EXPECT_EQ(encode_string("\xED\xA0\x80"), "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
   EXPECT_TRUE(valid(encode_string("\xC3")));
 }
@@ -374,8 +376,8 @@ TEST(JsonScanStrings, DecodeLoneSurrogatesAsReplacementCharacter) {
 }
 
 TEST(JsonScanStrings, DecodeRejectsMalformedTokens) {
-  for (const std::string& bad : {""s, "\""s, "abc"s, "\"abc"s, "\"a\"b\""s, R"("\x")"s, "\"\x01\""s,
-                                "\"\xC0\xAF\""s, R"("\u12")"s, "\"a\" "s, " \"a\""s}) {
+  for (const std::string& bad : {""s, "\""s, "abc"s, "\"abc"s, "\"a\"b\""s, R"("\x")"s, "\"\x01\""s, "\"\xC0\xAF\""s,
+                                 R"("\u12")"s, "\"a\" "s, " \"a\""s}) {
     EXPECT_EQ(decode_string(bad), std::nullopt) << bad;
   }
 }
@@ -387,8 +389,8 @@ TEST(JsonScanNumbers, ToInt64) {
   EXPECT_EQ(to_int64("-42"), -42);
   EXPECT_EQ(to_int64("9223372036854775807"), INT64_MAX);
   EXPECT_EQ(to_int64("-9223372036854775808"), INT64_MIN);
-  for (const char* bad : {"9223372036854775808", "-9223372036854775809", "99999999999999999999", "1.0",
-                          "1e3", "01", "-01", "+1", "", "-", " 1", "1 ", "12a", "0x1"}) {
+  for (const char* bad : {"9223372036854775808", "-9223372036854775809", "99999999999999999999", "1.0", "1e3", "01",
+                          "-01", "+1", "", "-", " 1", "1 ", "12a", "0x1"}) {
     EXPECT_EQ(to_int64(bad), std::nullopt) << bad;
   }
 }
@@ -439,8 +441,7 @@ TEST(JsonScanSetMember, InsertsIntoNonEmptyObject) {
   EXPECT_EQ(apply_set(R"({"a":1})", "k", "true"), R"({"a":1,"k":true})");
   EXPECT_EQ(apply_set("{\"a\":1 \n }", "k", "true"), "{\"a\":1,\"k\":true \n }");
   EXPECT_EQ(apply_set(R"({"a":{"k":1}})", "k", "2"), R"({"a":{"k":1},"k":2})");  // top level only
-  const std::string result =
-      apply_set(R"({"model":"m","stream":true})", "stream_options", R"({"include_usage":true})");
+  const std::string result = apply_set(R"({"model":"m","stream":true})", "stream_options", R"({"include_usage":true})");
   const boost::json::value doc = boost::json::parse(result);
   EXPECT_EQ(doc.at("stream_options").at("include_usage").as_bool(), true);
   EXPECT_EQ(doc.at("model").as_string(), "m");
@@ -483,27 +484,20 @@ class random_json {
 
   boost::json::value value(int depth) {
     switch (pick(0, depth > 4 ? 6 : 8)) {
-      case 0:
-        return nullptr;
-      case 1:
-        return pick(0, 1) == 1;
-      case 2:
-        return std::uniform_int_distribution<std::int64_t>(INT64_MIN, INT64_MAX)(rng_);
-      case 3:
-        return std::uniform_int_distribution<std::uint64_t>(0, UINT64_MAX)(rng_);
-      case 4:
-        return std::uniform_real_distribution<double>(-1e300, 1e300)(rng_) / std::pow(10.0, pick(0, 300));
+      case 0: return nullptr;
+      case 1: return pick(0, 1) == 1;
+      case 2: return std::uniform_int_distribution<std::int64_t>(INT64_MIN, INT64_MAX)(rng_);
+      case 3: return std::uniform_int_distribution<std::uint64_t>(0, UINT64_MAX)(rng_);
+      case 4: return std::uniform_real_distribution<double>(-1e300, 1e300)(rng_) / std::pow(10.0, pick(0, 300));
       case 5:
-      case 6:
-        return boost::json::string(string());
+      case 6: return boost::json::string(string());
       case 7: {
         boost::json::array arr;
         const int n = pick(0, 5);
         for (int i = 0; i < n; ++i) arr.push_back(value(depth + 1));
         return arr;
       }
-      default:
-        return object(depth);
+      default: return object(depth);
     }
   }
 
@@ -514,22 +508,14 @@ class random_json {
     for (int i = 0; i < n; ++i) {
       std::uint32_t cp = 0;
       switch (pick(0, 4)) {
-        case 0:
-          cp = static_cast<std::uint32_t>(pick(0, 0x1F));
-          break;
-        case 1:
-          cp = static_cast<std::uint32_t>(pick(0x20, 0x7F));
-          break;
-        case 2:
-          cp = static_cast<std::uint32_t>(pick(0x80, 0x7FF));
-          break;
+        case 0: cp = static_cast<std::uint32_t>(pick(0, 0x1F)); break;
+        case 1: cp = static_cast<std::uint32_t>(pick(0x20, 0x7F)); break;
+        case 2: cp = static_cast<std::uint32_t>(pick(0x80, 0x7FF)); break;
         case 3:
           cp = static_cast<std::uint32_t>(pick(0x800, 0xFFFF));
           if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xE000;
           break;
-        default:
-          cp = static_cast<std::uint32_t>(pick(0x10000, 0x10FFFF));
-          break;
+        default: cp = static_cast<std::uint32_t>(pick(0x10000, 0x10FFFF)); break;
       }
       append_utf8(out, cp);
     }
@@ -560,18 +546,12 @@ class random_json {
 
 value_kind kind_of(const boost::json::value& v) {
   switch (v.kind()) {
-    case boost::json::kind::object:
-      return value_kind::object;
-    case boost::json::kind::array:
-      return value_kind::array;
-    case boost::json::kind::string:
-      return value_kind::string;
-    case boost::json::kind::bool_:
-      return v.get_bool() ? value_kind::boolean_true : value_kind::boolean_false;
-    case boost::json::kind::null:
-      return value_kind::null;
-    default:
-      return value_kind::number;
+    case boost::json::kind::object: return value_kind::object;
+    case boost::json::kind::array: return value_kind::array;
+    case boost::json::kind::string: return value_kind::string;
+    case boost::json::kind::bool_: return v.get_bool() ? value_kind::boolean_true : value_kind::boolean_false;
+    case boost::json::kind::null: return value_kind::null;
+    default: return value_kind::number;
   }
 }
 

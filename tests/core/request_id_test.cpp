@@ -52,9 +52,8 @@ TEST(request_id, a_usable_inbound_id_is_kept) {
 }
 
 TEST(request_id, an_unusable_inbound_id_is_replaced) {
-  for (std::string_view bad : {std::string_view(""), std::string_view("has space"),
-                               std::string_view("tab\there"), std::string_view("nl\nx"),
-                               std::string_view("\x7f")}) {
+  for (std::string_view bad : {std::string_view(""), std::string_view("has space"), std::string_view("tab\there"),
+                               std::string_view("nl\nx"), std::string_view("\x7f")}) {
     EXPECT_EQ(request_id_for(bad).substr(0, 4), "req_") << bad;
   }
   EXPECT_EQ(request_id_for(std::string(129, 'a')).substr(0, 4), "req_");

@@ -74,8 +74,7 @@ TEST_F(ErrorsTest, StreamNotABooleanIs400) {
 
 TEST_F(ErrorsTest, UnknownModelIs404) {
   start_gateway(one_provider(*mock_));
-  expect_rejected(R"({"model":"no-such-model","messages":[{"role":"user","content":"x"}]})", 404,
-                  "model_not_found");
+  expect_rejected(R"({"model":"no-such-model","messages":[{"role":"user","content":"x"}]})", 404, "model_not_found");
   const reply r = post("/v1/chat/completions", R"({"model":"no-such-model","messages":[]})");
   EXPECT_NE(error_message(r).find("no-such-model"), std::string::npos) << r.body;
   // Routing is by the configured id, not the upstream name.
@@ -86,12 +85,12 @@ TEST_F(ErrorsTest, BodyOverTheLimitIs413) {
   auto cfg = one_provider(*mock_);
   cfg.server.max_body_bytes = 4096;
   start_gateway(cfg);
-  const std::string big = R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":")" +
-                          std::string(5000, 'a') + "\"}]}";
+  const std::string big =
+      R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":")" + std::string(5000, 'a') + "\"}]}";
   expect_rejected(big, 413, "request_too_large");
   // Just under the limit is fine.
-  const std::string fits = R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":")" +
-                           std::string(3000, 'a') + "\"}]}";
+  const std::string fits =
+      R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":")" + std::string(3000, 'a') + "\"}]}";
   EXPECT_EQ(post("/v1/chat/completions", fits).status, 200u);
 }
 
@@ -101,8 +100,8 @@ TEST_F(ErrorsTest, BodyFarOverTheLimitStillGets413) {
   auto cfg = one_provider(*mock_);
   cfg.server.max_body_bytes = 64 * 1024;
   start_gateway(cfg);
-  const std::string big = R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":")" +
-                          std::string(4 * 1024 * 1024, 'a') + "\"}]}";
+  const std::string big =
+      R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":")" + std::string(4 * 1024 * 1024, 'a') + "\"}]}";
   expect_rejected(big, 413, "request_too_large");
 }
 
@@ -181,8 +180,8 @@ TEST_F(ErrorsTest, StalledStreamTimesOutWithAnInBandError) {
 
 TEST_F(ErrorsTest, Upstream500And429ArePassedOnNamingTheProvider) {
   start_gateway(one_provider(*mock_));
-  for (const auto& [mode, status] : {std::pair{mock::failure_mode::http_500, 500u},
-                                     std::pair{mock::failure_mode::http_429, 429u}}) {
+  for (const auto& [mode, status] :
+       {std::pair{mock::failure_mode::http_500, 500u}, std::pair{mock::failure_mode::http_429, 429u}}) {
     SCOPED_TRACE(status);
     set_failure(*mock_, mode);
     const reply r = post("/v1/chat/completions", chat_body);

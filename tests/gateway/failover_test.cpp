@@ -194,8 +194,10 @@ TEST_F(GatewayTest, ClientLeavingDuringAHungRequestCancelsTheUpstreamCall) {
     asio::io_context io;
     tcp::socket sock(io);
     sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port()));
-    const std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\n"
-                            "Content-Length: " + std::to_string(body->size()) + "\r\n\r\n" + *body;
+    const std::string req =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body->size()) + "\r\n\r\n" + *body;
     asio::write(sock, asio::buffer(req));
     ASSERT_TRUE(eventually([&] { return m.stats().requests > requests_before; }, 2s));
     std::this_thread::sleep_for(200ms);  // the request sits upstream for a while (no condition to poll)

@@ -78,8 +78,7 @@ TEST_F(GatewayTest, ChatCompletionAnswerAndRequestIds) {
   EXPECT_EQ(str(body.at("choices").at(0).at("finish_reason")), "stop");
   EXPECT_EQ(body.at("usage").at("completion_tokens").as_int64(), 16);
   EXPECT_GT(body.at("usage").at("prompt_tokens").as_int64(), 0);
-  EXPECT_EQ(body.at("usage").at("total_tokens").as_int64(),
-            body.at("usage").at("prompt_tokens").as_int64() + 16);
+  EXPECT_EQ(body.at("usage").at("total_tokens").as_int64(), body.at("usage").at("prompt_tokens").as_int64() + 16);
   EXPECT_EQ(r.header("x-gatewayz-provider"), "alpha");
   const std::string generated = r.header("x-request-id");
   EXPECT_TRUE(generated.starts_with("req_")) << generated;
@@ -267,8 +266,7 @@ TEST_F(GatewayTest, StreamIsRelayedChunkByChunkNotBuffered) {
   EXPECT_GE(total_ms, 800.0);
   // And the tokens trickle in: many separate reads, spread over time.
   EXPECT_GE(s.reads_with_data(), 15u);
-  const double spread =
-      std::chrono::duration<double, std::milli>(events[events.size() - 2].at - events[1].at).count();
+  const double spread = std::chrono::duration<double, std::milli>(events[events.size() - 2].at - events[1].at).count();
   EXPECT_GE(spread, 700.0);
 }
 

@@ -25,9 +25,9 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -57,8 +57,7 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 // The key every mock requires and every provider config carries.
 inline const std::string upstream_key = "upstream-secret-key";
 
-inline const std::string chat_body =
-    R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello there"}]})";
+inline const std::string chat_body = R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello there"}]})";
 inline const std::string stream_chat_body =
     R"({"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hello there"}]})";
 
@@ -179,8 +178,7 @@ class gateway_server {
 // provider does not expose.
 class scripted_upstream {
  public:
-  explicit scripted_upstream(http::request_handler script,
-                             std::chrono::milliseconds idle_timeout = 10s) {
+  explicit scripted_upstream(http::request_handler script, std::chrono::milliseconds idle_timeout = 10s) {
     http::server_options options;
     options.host = "127.0.0.1";
     options.port = 0;
@@ -332,8 +330,8 @@ inline reply get_once(std::uint16_t port, std::string_view target, const header_
 }
 
 struct sse_event {
-  std::string event;      // "event:" field, if any
-  std::string data;       // "data:" lines joined with '\n'
+  std::string event;          // "event:" field, if any
+  std::string data;           // "data:" lines joined with '\n'
   clock_type::time_point at;  // when the read that completed it returned
 };
 
@@ -611,10 +609,10 @@ class GatewayTest : public ::testing::Test {
   // "upstream-mini"), gpt-3.5-turbo-instruct and text-embedding-3-small.
   static config::gateway_config one_provider(const mock::mock_provider& m) {
     config::gateway_config cfg;
-    cfg.providers.push_back(make_provider("alpha", url_of(m),
-                                          {make_model("gpt-4o-mini", "upstream-mini"),
-                                           make_model("gpt-3.5-turbo-instruct"),
-                                           make_model("text-embedding-3-small")}));
+    cfg.providers.push_back(
+        make_provider("alpha", url_of(m),
+                      {make_model("gpt-4o-mini", "upstream-mini"), make_model("gpt-3.5-turbo-instruct"),
+                       make_model("text-embedding-3-small")}));
     return cfg;
   }
 

@@ -70,9 +70,12 @@ TEST_F(HealthTest, FailingProviderOpensItsBreakerAndTrafficFailsOverWithoutClien
   EXPECT_EQ(sample(text, R"(gatewayz_circuit_breaker_state{provider="alpha",state="open"})"), 1.0);
   EXPECT_EQ(sample(text, R"(gatewayz_circuit_breaker_state{provider="alpha",state="closed"})"), 0.0);
   EXPECT_EQ(sample(text, R"(gatewayz_circuit_breaker_state{provider="beta",state="closed"})"), 1.0);
-  EXPECT_EQ(sample(text, R"(circuit_breaker_state_transitions_total{provider="alpha",from_state="closed",to_state="open"})"), 1.0);
+  EXPECT_EQ(
+      sample(text, R"(circuit_breaker_state_transitions_total{provider="alpha",from_state="closed",to_state="open"})"),
+      1.0);
   EXPECT_EQ(sample(text, R"(circuit_breaker_rejected_requests_total{provider="alpha"})"), 7.0);
-  EXPECT_EQ(sample(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="beta",status="success"})"), 10.0);
+  EXPECT_EQ(sample(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="beta",status="success"})"),
+            10.0);
 
   // The provider recovers: after the cool-down two trial requests close the breaker.
   set_failure(bad, std::nullopt);
@@ -84,8 +87,14 @@ TEST_F(HealthTest, FailingProviderOpensItsBreakerAndTrafficFailsOverWithoutClien
   }
   EXPECT_EQ(settled_state(0, health::breaker_state::closed), health::breaker_state::closed);
   const auto after = metrics();
-  EXPECT_EQ(sample(after, R"(circuit_breaker_state_transitions_total{provider="alpha",from_state="open",to_state="half_open"})"), 1.0);
-  EXPECT_EQ(sample(after, R"(circuit_breaker_state_transitions_total{provider="alpha",from_state="half_open",to_state="closed"})"), 1.0);
+  EXPECT_EQ(
+      sample(after,
+             R"(circuit_breaker_state_transitions_total{provider="alpha",from_state="open",to_state="half_open"})"),
+      1.0);
+  EXPECT_EQ(
+      sample(after,
+             R"(circuit_breaker_state_transitions_total{provider="alpha",from_state="half_open",to_state="closed"})"),
+      1.0);
   EXPECT_EQ(sample(after, R"(gatewayz_circuit_breaker_state{provider="alpha",state="closed"})"), 1.0);
 }
 

@@ -52,9 +52,7 @@ std::vector<std::string> lines_starting(const std::string& text, std::string_vie
   return out;
 }
 
-std::int64_t usage_of(const reply& r, std::string_view field) {
-  return r.json().at("usage").at(field).as_int64();
-}
+std::int64_t usage_of(const reply& r, std::string_view field) { return r.json().at("usage").at(field).as_int64(); }
 
 class MetricsTest : public GatewayTest {
  protected:
@@ -74,18 +72,39 @@ TEST_F(MetricsTest, PrometheusTextWithExactContentTypeAndEveryGuideFamily) {
   const auto r = get("/metrics");
   ASSERT_EQ(r.status, 200U);
   EXPECT_EQ(r.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
-  for (const char* family :
-       {"fastapi_requests_total", "fastapi_requests_duration_seconds", "fastapi_requests_in_progress",
-        "fastapi_request_size_bytes", "fastapi_response_size_bytes", "model_inference_requests_total",
-        "model_inference_duration_seconds", "tokens_used_total", "credits_used_total", "provider_availability",
-        "provider_error_rate", "provider_response_time_seconds", "gatewayz_provider_health_score",
-        "gatewayz_circuit_breaker_state", "gatewayz_cost_by_provider_total", "database_queries_total",
-        "database_query_duration_seconds", "cache_hits_total", "cache_misses_total", "cache_size_bytes",
-        "backend_ttfb_seconds", "streaming_duration_seconds", "time_to_first_chunk_seconds",
-        "gatewayz_redis_operations_total", "gatewayz_redis_operation_duration_seconds",
-        "gatewayz_redis_pool_connections", "gen_ai_client_operation_duration_seconds", "gen_ai_client_token_usage",
-        "gatewayz_overhead_seconds", "process_resident_memory_bytes", "process_cpu_seconds_total",
-        "process_start_time_seconds", "process_open_fds"}) {
+  for (const char* family : {"fastapi_requests_total",
+                             "fastapi_requests_duration_seconds",
+                             "fastapi_requests_in_progress",
+                             "fastapi_request_size_bytes",
+                             "fastapi_response_size_bytes",
+                             "model_inference_requests_total",
+                             "model_inference_duration_seconds",
+                             "tokens_used_total",
+                             "credits_used_total",
+                             "provider_availability",
+                             "provider_error_rate",
+                             "provider_response_time_seconds",
+                             "gatewayz_provider_health_score",
+                             "gatewayz_circuit_breaker_state",
+                             "gatewayz_cost_by_provider_total",
+                             "database_queries_total",
+                             "database_query_duration_seconds",
+                             "cache_hits_total",
+                             "cache_misses_total",
+                             "cache_size_bytes",
+                             "backend_ttfb_seconds",
+                             "streaming_duration_seconds",
+                             "time_to_first_chunk_seconds",
+                             "gatewayz_redis_operations_total",
+                             "gatewayz_redis_operation_duration_seconds",
+                             "gatewayz_redis_pool_connections",
+                             "gen_ai_client_operation_duration_seconds",
+                             "gen_ai_client_token_usage",
+                             "gatewayz_overhead_seconds",
+                             "process_resident_memory_bytes",
+                             "process_cpu_seconds_total",
+                             "process_start_time_seconds",
+                             "process_open_fds"}) {
     std::string type_prefix = std::string("# TYPE ") + family + " ";
     if (std::string_view(family).ends_with("_total")) {
       // Prometheus text names a counter's TYPE line with the full sample name.
@@ -119,7 +138,8 @@ TEST_F(MetricsTest, InferenceTokensAndCostEqualTheTrafficSent) {
   }
 
   const auto text = scrape();
-  EXPECT_EQ(value_of(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="alpha",status="success"})"), 4);
+  EXPECT_EQ(value_of(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="alpha",status="success"})"),
+            4);
   EXPECT_FALSE(sample(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="alpha",status="error"})")
                    .value_or(0) > 0);
   EXPECT_EQ(value_of(text, R"(model_inference_duration_seconds_count{model="gpt-4o-mini",provider="alpha"})"), 4);
@@ -129,8 +149,10 @@ TEST_F(MetricsTest, InferenceTokensAndCostEqualTheTrafficSent) {
   EXPECT_EQ(value_of(text, "streaming_duration_seconds_count"), 1);
 
   const double tokens = value_of(text, R"(tokens_used_total{model="gpt-4o-mini",provider="alpha"})");
-  const double in_tokens = value_of(text, R"(gatewayz_tokens_total{model="gpt-4o-mini",provider="alpha",token_type="input"})");
-  const double out_tokens = value_of(text, R"(gatewayz_tokens_total{model="gpt-4o-mini",provider="alpha",token_type="output"})");
+  const double in_tokens =
+      value_of(text, R"(gatewayz_tokens_total{model="gpt-4o-mini",provider="alpha",token_type="input"})");
+  const double out_tokens =
+      value_of(text, R"(gatewayz_tokens_total{model="gpt-4o-mini",provider="alpha",token_type="output"})");
   EXPECT_EQ(in_tokens + out_tokens, tokens);
   // The three plain responses are known exactly; the stream adds its own usage.
   EXPECT_GT(in_tokens, static_cast<double>(input));
@@ -140,9 +162,21 @@ TEST_F(MetricsTest, InferenceTokensAndCostEqualTheTrafficSent) {
   EXPECT_NEAR(value_of(text, R"(credits_used_total{model="gpt-4o-mini",provider="alpha"})"), expected_cost, 1e-12);
 
   // GenAI conventions: one token-usage record per call and token type.
-  EXPECT_EQ(value_of(text, R"(gen_ai_client_token_usage_count{gen_ai_operation_name="chat",gen_ai_provider_name="alpha",gen_ai_request_model="gpt-4o-mini",gen_ai_token_type="input"})"), 4);
-  EXPECT_EQ(value_of(text, R"(gen_ai_client_token_usage_sum{gen_ai_operation_name="chat",gen_ai_provider_name="alpha",gen_ai_request_model="gpt-4o-mini",gen_ai_token_type="output"})"), out_tokens);
-  EXPECT_EQ(value_of(text, R"(gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name="chat",gen_ai_provider_name="alpha",gen_ai_request_model="gpt-4o-mini",error_type=""})"), 4);
+  EXPECT_EQ(
+      value_of(
+          text,
+          R"(gen_ai_client_token_usage_count{gen_ai_operation_name="chat",gen_ai_provider_name="alpha",gen_ai_request_model="gpt-4o-mini",gen_ai_token_type="input"})"),
+      4);
+  EXPECT_EQ(
+      value_of(
+          text,
+          R"(gen_ai_client_token_usage_sum{gen_ai_operation_name="chat",gen_ai_provider_name="alpha",gen_ai_request_model="gpt-4o-mini",gen_ai_token_type="output"})"),
+      out_tokens);
+  EXPECT_EQ(
+      value_of(
+          text,
+          R"(gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name="chat",gen_ai_provider_name="alpha",gen_ai_request_model="gpt-4o-mini",error_type=""})"),
+      4);
   EXPECT_EQ(value_of(text, R"(gatewayz_overhead_seconds_count{path="/v1/chat/completions"})"), 4);
 }
 
@@ -156,12 +190,17 @@ TEST_F(MetricsTest, ErrorsAndFailoverAreCountedPerProvider) {
   EXPECT_EQ(post("/v1/chat/completions", chat_body).status, 500U);
 
   const auto text = scrape();
-  EXPECT_EQ(value_of(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="beta",status="success"})"), 2);
+  EXPECT_EQ(value_of(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="beta",status="success"})"),
+            2);
   EXPECT_EQ(value_of(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="beta",status="error"})"), 1);
   EXPECT_EQ(value_of(text, R"(provider_response_time_seconds_count{provider="alpha"})"), 3);
   EXPECT_EQ(value_of(text, R"(provider_response_time_seconds_count{provider="beta"})"), 3);
   EXPECT_EQ(value_of(text, R"(gatewayz_failovers_total{model="gpt-4o-mini",from_provider="alpha"})"), 3);
-  EXPECT_EQ(value_of(text, R"(gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name="chat",gen_ai_provider_name="alpha",gen_ai_request_model="gpt-4o-mini",error_type="500"})"), 3);
+  EXPECT_EQ(
+      value_of(
+          text,
+          R"(gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name="chat",gen_ai_provider_name="alpha",gen_ai_request_model="gpt-4o-mini",error_type="500"})"),
+      3);
 }
 
 TEST_F(MetricsTest, HttpMetricsUseRouteTemplatesAndCollapseUnmatchedPaths) {
@@ -175,8 +214,10 @@ TEST_F(MetricsTest, HttpMetricsUseRouteTemplatesAndCollapseUnmatchedPaths) {
   EXPECT_EQ(get("/v1/chat/completions").status, 405U);
 
   const auto text = scrape();
-  EXPECT_EQ(value_of(text, R"(fastapi_requests_total{method="POST",path="/v1/chat/completions",status_code="200"})"), 1);
-  EXPECT_EQ(value_of(text, R"(fastapi_requests_total{method="POST",path="/v1/chat/completions",status_code="400"})"), 1);
+  EXPECT_EQ(value_of(text, R"(fastapi_requests_total{method="POST",path="/v1/chat/completions",status_code="200"})"),
+            1);
+  EXPECT_EQ(value_of(text, R"(fastapi_requests_total{method="POST",path="/v1/chat/completions",status_code="400"})"),
+            1);
   EXPECT_EQ(value_of(text, R"(fastapi_requests_total{method="GET",path="unmatched",status_code="404"})"), 25);
   EXPECT_EQ(value_of(text, R"(fastapi_requests_total{method="GET",path="/v1/chat/completions",status_code="405"})"), 1);
   EXPECT_EQ(value_of(text, R"(fastapi_requests_duration_seconds_count{method="POST",path="/v1/chat/completions"})"), 2);
@@ -249,7 +290,8 @@ TEST_F(MetricsTest, OpenMetricsWhenTheScraperAsksForIt) {
   ASSERT_GE(r.body.size(), 6U);
   EXPECT_EQ(r.body.substr(r.body.size() - 6), "# EOF\n");
   EXPECT_EQ(lines_starting(r.body, "# TYPE model_inference_requests counter").size(), 1U);
-  EXPECT_EQ(value_of(r.body, R"(model_inference_requests_total{model="gpt-4o-mini",provider="alpha",status="success"})"), 1);
+  EXPECT_EQ(
+      value_of(r.body, R"(model_inference_requests_total{model="gpt-4o-mini",provider="alpha",status="success"})"), 1);
 }
 
 TEST_F(MetricsTest, BearerTokenProtectsTheEndpointWhenConfigured) {
@@ -274,7 +316,8 @@ TEST_F(MetricsTest, DisabledMetricsRecordNothingButStillAnswer) {
   start_gateway(std::move(cfg));
   ASSERT_EQ(post("/v1/chat/completions", chat_body).status, 200U);
   const auto text = scrape();
-  EXPECT_FALSE(sample(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="alpha",status="success"})"));
+  EXPECT_FALSE(
+      sample(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="alpha",status="success"})"));
   EXPECT_TRUE(lines_starting(text, "fastapi_requests_total{").empty());
   EXPECT_GT(value_of(text, "process_resident_memory_bytes"), 0);
 }

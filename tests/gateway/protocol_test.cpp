@@ -11,8 +11,7 @@ namespace {
 
 std::string raw_post(std::string_view version, std::string_view body, std::string_view extra_headers = {}) {
   return "POST /v1/chat/completions " + std::string(version) + "\r\nHost: g\r\nContent-Type: application/json\r\n" +
-         std::string(extra_headers) + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
-         std::string(body);
+         std::string(extra_headers) + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
 }
 
 TEST_F(GatewayTest, Http10ClientGetsAStreamDelimitedByClose) {
@@ -37,9 +36,10 @@ TEST_F(GatewayTest, ExpectContinueIsHonoured) {
   asio::io_context io;
   tcp::socket sock(io);
   sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port()));
-  const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: g\r\nExpect: 100-continue\r\n"
-                           "Content-Type: application/json\r\nConnection: close\r\nContent-Length: " +
-                           std::to_string(chat_body.size()) + "\r\n\r\n";
+  const std::string head =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: g\r\nExpect: 100-continue\r\n"
+      "Content-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+      std::to_string(chat_body.size()) + "\r\n\r\n";
   asio::write(sock, asio::buffer(head));
   beast::flat_buffer buffer;
   bhttp::response<bhttp::empty_body> interim;
@@ -63,10 +63,10 @@ TEST_F(GatewayTest, ChunkedRequestBodyIsAccepted) {
     std::snprintf(buf, sizeof buf, "%zx", n);
     return std::string(buf);
   };
-  const std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\n"
-                          "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
-                          hex(first.size()) + "\r\n" + first + "\r\n" + hex(second.size()) + "\r\n" + second +
-                          "\r\n0\r\n\r\n";
+  const std::string req =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+      hex(first.size()) + "\r\n" + first + "\r\n" + hex(second.size()) + "\r\n" + second + "\r\n0\r\n\r\n";
   const std::string got = raw_exchange(port(), req, false, 5s);
   EXPECT_TRUE(got.starts_with("HTTP/1.1 200")) << got.substr(0, 300);
   std::string expected = chat_body;

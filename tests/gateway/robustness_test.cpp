@@ -140,12 +140,35 @@ std::string random_bytes(std::mt19937& rng, std::size_t max_len) {
 // One random edit of a valid body: flip, insert, delete, duplicate, truncate,
 // or splice in a JSON fragment that stresses the scanner.
 std::string mutate(std::mt19937& rng, std::string body) {
-  static const std::vector<std::string> fragments = {
-      "{", "}", "[", "]", "\"", "\\", ",", ":", "null", "true", "1e999", "-0", "\\u0000", "\\ud800",
-      "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", std::string(200, '['), std::string(200, '{'),
-      "\"stream\":true,", "\"stream\":\"x\",", "\"model\":\"gpt-4o-mini\",", "\"model\":\"x\",",
-      "\"messages\":[],", "\"stream_options\":{\"include_usage\":true},", "\"max_tokens\":2,",
-      std::string("\0", 1), "\x7f", "\r\n"};
+  static const std::vector<std::string> fragments = {"{",
+                                                     "}",
+                                                     "[",
+                                                     "]",
+                                                     "\"",
+                                                     "\\",
+                                                     ",",
+                                                     ":",
+                                                     "null",
+                                                     "true",
+                                                     "1e999",
+                                                     "-0",
+                                                     "\\u0000",
+                                                     "\\ud800",
+                                                     "\xc0\xaf",
+                                                     "\xed\xa0\x80",
+                                                     "\xf4\x90\x80\x80",
+                                                     std::string(200, '['),
+                                                     std::string(200, '{'),
+                                                     "\"stream\":true,",
+                                                     "\"stream\":\"x\",",
+                                                     "\"model\":\"gpt-4o-mini\",",
+                                                     "\"model\":\"x\",",
+                                                     "\"messages\":[],",
+                                                     "\"stream_options\":{\"include_usage\":true},",
+                                                     "\"max_tokens\":2,",
+                                                     std::string("\0", 1),
+                                                     "\x7f",
+                                                     "\r\n"};
   const int edits = std::uniform_int_distribution<int>(1, 3)(rng);
   for (int e = 0; e < edits && !body.empty(); ++e) {
     std::uniform_int_distribution<std::size_t> pos(0, body.size() - 1);

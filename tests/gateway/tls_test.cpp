@@ -19,9 +19,8 @@ class TlsUpstreamTest : public GatewayTest {
     const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
     auto leaf = [&](const std::string& name, const std::string& cn, const std::string& san) {
       return "openssl req " + key + " -keyout " + name + ".key -out " + name + ".csr -subj '/CN=" + cn +
-             "' && printf 'subjectAltName=" + san + "\\n' > " + name +
-             ".ext && openssl x509 -req -in " + name + ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -out " +
-             name + ".pem -days 2 -extfile " + name + ".ext";
+             "' && printf 'subjectAltName=" + san + "\\n' > " + name + ".ext && openssl x509 -req -in " + name +
+             ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -out " + name + ".pem -days 2 -extfile " + name + ".ext";
     };
     const std::string script = "cd '" + d + "' && (openssl req -x509 " + key +
                                " -keyout ca.key -out ca.pem -days 2 -subj '/CN=gatewayz gateway-test CA' && " +

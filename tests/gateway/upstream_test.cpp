@@ -9,7 +9,8 @@
 namespace gatewayz::test {
 namespace {
 
-config::gateway_config scripted(const scripted_upstream& up, config::provider_kind kind = config::provider_kind::openai) {
+config::gateway_config scripted(const scripted_upstream& up,
+                                config::provider_kind kind = config::provider_kind::openai) {
   config::gateway_config cfg;
   cfg.providers.push_back(make_provider("scripted", up.url(), {make_model("gpt-4o-mini")}, kind));
   return cfg;
@@ -61,10 +62,10 @@ TEST_F(GatewayTest, AnthropicOverloadedEventBeforeAnyByteFailsOver) {
       {"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"}));
   auto& b = add_mock();
   config::gateway_config cfg;
-  cfg.providers.push_back(
-      make_provider("claude-a", a.url(), {make_model("claude", "claude-3-5-haiku-latest")}, config::provider_kind::anthropic));
-  cfg.providers.push_back(
-      make_provider("claude-b", url_of(b), {make_model("claude", "claude-3-5-haiku-latest")}, config::provider_kind::anthropic));
+  cfg.providers.push_back(make_provider("claude-a", a.url(), {make_model("claude", "claude-3-5-haiku-latest")},
+                                        config::provider_kind::anthropic));
+  cfg.providers.push_back(make_provider("claude-b", url_of(b), {make_model("claude", "claude-3-5-haiku-latest")},
+                                        config::provider_kind::anthropic));
   start_gateway(cfg);
   sse_client s(port());
   ASSERT_TRUE(s.start("/v1/chat/completions",

@@ -76,7 +76,7 @@ TEST(Breaker, ErrorRateOpensOnlyFromMinRequests) {
   }
   h.attempt(alpha, outcome::success);
   EXPECT_EQ(h.mon->state(alpha), breaker_state::closed);  // 9 requests < min_requests
-  h.attempt(alpha, outcome::failure, 100ms, 2);            // 10 requests, 5 failures
+  h.attempt(alpha, outcome::failure, 100ms, 2);           // 10 requests, 5 failures
   EXPECT_EQ(h.mon->state(alpha), breaker_state::open);
   ASSERT_EQ(h.transitions.size(), 1u);
   EXPECT_EQ(h.transitions[0].reason, "error_rate");

@@ -41,9 +41,8 @@ TEST(Render, HealthGoldenWhenHealthy) {
   const snapshot s = snapshot_of({provider("a", provider_status::healthy), provider("b", provider_status::healthy)});
   const http_answer answer = render_health(s, inputs());
   EXPECT_EQ(answer.status, 200u);
-  EXPECT_EQ(answer.body,
-            R"({"status":"healthy","timestamp":"2025-12-23T10:30:00Z","version":"1.0.0",)"
-            R"("checks":{"database":"healthy","redis":"healthy","providers":"healthy"}})");
+  EXPECT_EQ(answer.body, R"({"status":"healthy","timestamp":"2025-12-23T10:30:00Z","version":"1.0.0",)"
+                         R"("checks":{"database":"healthy","redis":"healthy","providers":"healthy"}})");
 }
 
 TEST(Render, HealthDegradedStillAnswers200) {
@@ -51,9 +50,8 @@ TEST(Render, HealthDegradedStillAnswers200) {
       snapshot_of({provider("a", provider_status::down), provider("b", provider_status::healthy)});
   http_answer answer = render_health(some_down, inputs());
   EXPECT_EQ(answer.status, 200u);
-  EXPECT_EQ(answer.body,
-            R"({"status":"degraded","timestamp":"2025-12-23T10:30:00Z","version":"1.0.0",)"
-            R"("checks":{"database":"healthy","redis":"healthy","providers":"degraded"}})");
+  EXPECT_EQ(answer.body, R"({"status":"degraded","timestamp":"2025-12-23T10:30:00Z","version":"1.0.0",)"
+                         R"("checks":{"database":"healthy","redis":"healthy","providers":"degraded"}})");
 
   const snapshot healthy = snapshot_of({provider("a", provider_status::healthy)});
   answer = render_health(healthy, inputs(dependency_state::healthy, dependency_state::unhealthy));
@@ -70,9 +68,8 @@ TEST(Render, HealthUnhealthyAnswers503) {
   const snapshot all_down = snapshot_of({provider("a", provider_status::down), provider("b", provider_status::down)});
   http_answer answer = render_health(all_down, inputs());
   EXPECT_EQ(answer.status, 503u);
-  EXPECT_EQ(answer.body,
-            R"({"status":"unhealthy","timestamp":"2025-12-23T10:30:00Z","version":"1.0.0",)"
-            R"("checks":{"database":"healthy","redis":"healthy","providers":"unhealthy"}})");
+  EXPECT_EQ(answer.body, R"({"status":"unhealthy","timestamp":"2025-12-23T10:30:00Z","version":"1.0.0",)"
+                         R"("checks":{"database":"healthy","redis":"healthy","providers":"unhealthy"}})");
 
   const snapshot healthy = snapshot_of({provider("a", provider_status::healthy)});
   answer = render_health(healthy, inputs(dependency_state::unhealthy));
@@ -87,9 +84,8 @@ TEST(Render, HealthWithDependenciesNotConfigured) {
   const http_answer answer =
       render_health(healthy, inputs(dependency_state::not_configured, dependency_state::not_configured));
   EXPECT_EQ(answer.status, 200u);
-  EXPECT_EQ(answer.body,
-            R"({"status":"healthy","timestamp":"2025-12-23T10:30:00Z","version":"1.0.0",)"
-            R"("checks":{"database":"not_configured","redis":"not_configured","providers":"healthy"}})");
+  EXPECT_EQ(answer.body, R"({"status":"healthy","timestamp":"2025-12-23T10:30:00Z","version":"1.0.0",)"
+                         R"("checks":{"database":"not_configured","redis":"not_configured","providers":"healthy"}})");
 }
 
 TEST(Render, DashboardGolden) {
@@ -110,18 +106,17 @@ TEST(Render, DashboardGolden) {
   cerebras.breaker = breaker_state::open;
   provider_health idle = provider("idle", provider_status::healthy);
   const std::string body = render_dashboard(snapshot_of({openrouter, cerebras, idle}));
-  EXPECT_EQ(body,
-            R"({"timestamp":"2025-12-23T10:30:00Z","providers":[)"
-            R"({"name":"openrouter","status":"healthy","availability":0.98,"error_rate":0.02,)"
-            R"("avg_response_time_ms":450,"health_score":0.95,"requests_last_hour":1523,"errors_last_hour":31,)"
-            R"("circuit_breaker_state":"closed"},)"
-            R"({"name":"cerebras","status":"down","availability":0.0,"error_rate":0.15,)"
-            R"("avg_response_time_ms":1200,"health_score":0.405,"requests_last_hour":234,"errors_last_hour":35,)"
-            R"("circuit_breaker_state":"open"},)"
-            R"({"name":"idle","status":"healthy","availability":1.0,"error_rate":0.0,)"
-            R"("avg_response_time_ms":0,"health_score":1.0,"requests_last_hour":0,"errors_last_hour":0,)"
-            R"("circuit_breaker_state":"closed"}],)"
-            R"("summary":{"total_providers":3,"healthy":2,"degraded":0,"down":1,"overall_health_score":0.785}})");
+  EXPECT_EQ(body, R"({"timestamp":"2025-12-23T10:30:00Z","providers":[)"
+                  R"({"name":"openrouter","status":"healthy","availability":0.98,"error_rate":0.02,)"
+                  R"("avg_response_time_ms":450,"health_score":0.95,"requests_last_hour":1523,"errors_last_hour":31,)"
+                  R"("circuit_breaker_state":"closed"},)"
+                  R"({"name":"cerebras","status":"down","availability":0.0,"error_rate":0.15,)"
+                  R"("avg_response_time_ms":1200,"health_score":0.405,"requests_last_hour":234,"errors_last_hour":35,)"
+                  R"("circuit_breaker_state":"open"},)"
+                  R"({"name":"idle","status":"healthy","availability":1.0,"error_rate":0.0,)"
+                  R"("avg_response_time_ms":0,"health_score":1.0,"requests_last_hour":0,"errors_last_hour":0,)"
+                  R"("circuit_breaker_state":"closed"}],)"
+                  R"("summary":{"total_providers":3,"healthy":2,"degraded":0,"down":1,"overall_health_score":0.785}})");
 }
 
 TEST(Render, DashboardFromTheMonitorHasExactlyTheGuidesShape) {
@@ -139,10 +134,9 @@ TEST(Render, DashboardFromTheMonitorHasExactlyTheGuidesShape) {
   const json::array& providers = v.at("providers").as_array();
   ASSERT_EQ(providers.size(), 2u);
   for (const auto& p : providers) {
-    EXPECT_EQ(keys(p.as_object()),
-              (std::set<std::string>{"name", "status", "availability", "error_rate", "avg_response_time_ms",
-                                     "health_score", "requests_last_hour", "errors_last_hour",
-                                     "circuit_breaker_state"}));
+    EXPECT_EQ(keys(p.as_object()), (std::set<std::string>{"name", "status", "availability", "error_rate",
+                                                          "avg_response_time_ms", "health_score", "requests_last_hour",
+                                                          "errors_last_hour", "circuit_breaker_state"}));
     EXPECT_TRUE(p.at("avg_response_time_ms").is_int64());
     EXPECT_TRUE(p.at("availability").is_double());
   }

@@ -69,9 +69,8 @@ TEST(MemoryWindowStore, P95IsWithinSixPercentOfExactOnRandomData) {
       for (double q : {0.5, 0.95, 0.99}) {
         const double exact = exact_quantile(samples, q);
         const double estimate = t.success_latency.quantile(q);
-        EXPECT_LE(std::abs(estimate / exact - 1), 0.06)
-            << "distribution " << distribution << " n " << n << " q " << q << " exact " << exact << " estimate "
-            << estimate;
+        EXPECT_LE(std::abs(estimate / exact - 1), 0.06) << "distribution " << distribution << " n " << n << " q " << q
+                                                        << " exact " << exact << " estimate " << estimate;
       }
     }
   }

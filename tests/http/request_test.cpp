@@ -144,8 +144,8 @@ TEST(Request, ReusingTheRequestLeavesNothingOfThePreviousOne) {
   request req;
   {
     request_reader reader{req};
-    ASSERT_FALSE(read(reader,
-                      "PATCH /first HTTP/1.0\r\nConnection: keep-alive\r\nX-Old: 1\r\nContent-Length: 3\r\n\r\nabc"));
+    ASSERT_FALSE(
+        read(reader, "PATCH /first HTTP/1.0\r\nConnection: keep-alive\r\nX-Old: 1\r\nContent-Length: 3\r\n\r\nabc"));
     EXPECT_EQ(req.method(), bhttp::verb::patch);
   }
   {

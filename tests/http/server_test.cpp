@@ -66,8 +66,7 @@ request_handler make_test_handler(std::shared_ptr<counters> c) {
     }
     if (target == "/views") {
       const std::array<header_ref, 3> fields{header_ref{"Content-Type", "text/plain"},
-                                             header_ref{"X-Split", "a\r\nInjected: 1"},
-                                             header_ref{"x-custom", "yes"}};
+                                             header_ref{"X-Split", "a\r\nInjected: 1"}, header_ref{"x-custom", "yes"}};
       co_await ctx.writer.send(201, fields, "made");
       ++c->completed;
       co_return;

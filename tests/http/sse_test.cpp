@@ -24,7 +24,7 @@ std::ostream& operator<<(std::ostream& os, const recorded& r) {
 
 struct outcome {
   std::vector<recorded> events;
-  bool ok = true;        // every feed() succeeded
+  bool ok = true;         // every feed() succeeded
   bool clean_end = true;  // finish() result
   bool operator==(const outcome&) const = default;
 };
@@ -174,10 +174,15 @@ TEST(SseParser, EventWithoutDataIsReported) {
 }
 
 TEST(SseParser, ByteOrderMarkIsStrippedOnlyAtStart) {
-  const outcome out = run({"\xEF", "\xBB", "\xBF" "data: x\n\n\xEF\xBB\xBF" "data: y\n\n"});
+  const outcome out = run({"\xEF", "\xBB",
+                           "\xBF"
+                           "data: x\n\n\xEF\xBB\xBF"
+                           "data: y\n\n"});
   ASSERT_EQ(out.events.size(), 2U);
   EXPECT_EQ(out.events[0].raw, "data: x\n\n");
-  EXPECT_EQ(out.events[1].raw, "\xEF\xBB\xBF" "data: y\n\n");  // unknown field name, not a BOM
+  EXPECT_EQ(out.events[1].raw,
+            "\xEF\xBB\xBF"
+            "data: y\n\n");  // unknown field name, not a BOM
 }
 
 TEST(SseParser, OversizedEventFails) {

@@ -70,8 +70,8 @@ TEST(Wire, ConnectionFieldsMatchBeastsOwn) {
     bool keep_alive;
     std::string_view connection;
   };
-  for (const variant v : {variant{11, true, ""}, variant{11, false, "close"}, variant{10, true, "keep-alive"},
-                          variant{10, false, ""}}) {
+  for (const variant v :
+       {variant{11, true, ""}, variant{11, false, "close"}, variant{10, true, "keep-alive"}, variant{10, false, ""}}) {
     bhttp::response<bhttp::string_body> handler_view{bhttp::status::created, v.version};
     handler_view.set(bhttp::field::content_type, "application/json");
     handler_view.set("x-request-id", "req_0123");
@@ -101,7 +101,8 @@ TEST(Wire, ResponseHeadFromViewsMatchesBeast) {
   for (const variant v : {variant{200, 11, true, ""}, variant{200, 11, false, "close"},
                           variant{200, 10, true, "keep-alive"}, variant{529, 10, false, ""}}) {
     const std::string body = R"({"id":7})";
-    const header_list fields{{"Content-Type", "application/json"}, {"x-request-id", "req_0123"},
+    const header_list fields{{"Content-Type", "application/json"},
+                             {"x-request-id", "req_0123"},
                              {"x-gatewayz-provider", "openrouter"}};
     std::string direct;
     wire::append_response_head(v.status, v.version, fields, {v.connection, "gatewayz", body.size()}, direct);
@@ -119,8 +120,11 @@ TEST(Wire, ResponseHeadFromViewsMatchesBeast) {
 }
 
 TEST(Wire, ResponseHeadFromViewsLeavesOutFramingAndUnsafeFields) {
-  const header_list fields{{"Content-Length", "99"}, {"connection", "upgrade"}, {"X-Split", "a\r\nInjected: 1"},
-                           {"", "no name"}, {"X-Fine", "ok"}};
+  const header_list fields{{"Content-Length", "99"},
+                           {"connection", "upgrade"},
+                           {"X-Split", "a\r\nInjected: 1"},
+                           {"", "no name"},
+                           {"X-Fine", "ok"}};
   std::string direct;
   wire::append_response_head(200, 11, fields, {"", "gatewayz", 2}, direct);
   EXPECT_EQ(direct, "HTTP/1.1 200 OK\r\nX-Fine: ok\r\nServer: gatewayz\r\nContent-Length: 2\r\n\r\n");
@@ -171,21 +175,21 @@ TEST(Wire, RequestHeadLetsCallersOverrideHostAndAgentButNotFraming) {
   std::string out;
   wire::append_request_head(bhttp::verb::get, "", "/models", "h", "gatewayz/0.1",
                             header_list{{"host", "other"},
-                             {"User-Agent", "custom"},
-                             {"Content-Length", "99"},
-                             {"Transfer-Encoding", "chunked"},
-                             {"Connection", "close"},
-                             {"x-injected", "a\r\nEvil: 1"}},
+                                        {"User-Agent", "custom"},
+                                        {"Content-Length", "99"},
+                                        {"Transfer-Encoding", "chunked"},
+                                        {"Connection", "close"},
+                                        {"x-injected", "a\r\nEvil: 1"}},
                             0, out);
   EXPECT_EQ(out, "GET /models HTTP/1.1\r\nhost: other\r\nUser-Agent: custom\r\n\r\n");
 }
 
 TEST(Wire, RequestHeadKeepsTheLastOfARepeatedNameAndTrimsValues) {
   std::string out;
-  wire::append_request_head(bhttp::verb::post, "", "/x", "h", "a",
-                            header_list{{"X-Request-Id", "from-config"}, {"authorization", " Bearer k \t"},
-                             {"x-request-id", "req_1"}},
-                            2, out);
+  wire::append_request_head(
+      bhttp::verb::post, "", "/x", "h", "a",
+      header_list{{"X-Request-Id", "from-config"}, {"authorization", " Bearer k \t"}, {"x-request-id", "req_1"}}, 2,
+      out);
   EXPECT_EQ(out,
             "POST /x HTTP/1.1\r\nHost: h\r\nUser-Agent: a\r\nauthorization: Bearer k\r\n"
             "x-request-id: req_1\r\nContent-Length: 2\r\n\r\n");

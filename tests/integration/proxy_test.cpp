@@ -25,8 +25,8 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-#include "config/config.hpp"
 #include "app/compose.hpp"
+#include "config/config.hpp"
 #include "http/server.hpp"
 #include "mock/mock_provider.hpp"
 
@@ -84,18 +84,14 @@ config::model_config model(std::string id, std::string upstream = {}) {
   return m;
 }
 
-std::string http_url(const mock::mock_provider& m) {
-  return "http://127.0.0.1:" + std::to_string(m.port()) + "/v1";
-}
+std::string http_url(const mock::mock_provider& m) { return "http://127.0.0.1:" + std::to_string(m.port()) + "/v1"; }
 
 struct reply {
   unsigned status = 0;
   bhttp::fields headers;
   std::string body;
   json::value json() const { return json::parse(body); }
-  std::string error_code() const {
-    return std::string(json::parse(body).at("error").at("code").as_string());
-  }
+  std::string error_code() const { return std::string(json::parse(body).at("error").at("code").as_string()); }
 };
 
 // The gateway, served exactly as `gatewayz serve` does, on background threads.
@@ -228,8 +224,7 @@ TEST(proxy, stream_asks_upstream_for_usage_but_only_forwards_it_when_asked) {
   EXPECT_EQ(plain.headers[bhttp::field::content_type], "text/event-stream");
   EXPECT_NE(plain.body.find("data: [DONE]\n\n"), std::string::npos);
   EXPECT_EQ(plain.body.find("\"usage\":{"), std::string::npos) << "usage chunk leaked";
-  EXPECT_NE(mock->recent_requests().back().body.find(R"("stream_options":{"include_usage":true})"),
-            std::string::npos);
+  EXPECT_NE(mock->recent_requests().back().body.find(R"("stream_options":{"include_usage":true})"), std::string::npos);
 
   const auto asked = gw.post(
       "/v1/chat/completions",
@@ -265,8 +260,8 @@ TEST(proxy, bad_requests_get_openai_shaped_errors) {
   expect_openai_error(gw.post("/v1/chat/completions", R"({"model":"gpt-4o-mini"})"), 400, "missing_messages");
   expect_openai_error(gw.post("/v1/chat/completions", R"({"model":"gpt-4o-mini","messages":"hi"})"), 400,
                       "invalid_messages");
-  expect_openai_error(gw.post("/v1/chat/completions", R"({"model":"gpt-4o-mini","messages":[],"stream":"yes"})"),
-                      400, "invalid_stream");
+  expect_openai_error(gw.post("/v1/chat/completions", R"({"model":"gpt-4o-mini","messages":[],"stream":"yes"})"), 400,
+                      "invalid_stream");
   expect_openai_error(gw.post("/v1/chat/completions", R"({"model":"no-such-model","messages":[]})"), 404,
                       "model_not_found");
   expect_openai_error(gw.post("/v1/chat/completions", std::string(5000, ' ')), 413, "request_too_large");
@@ -305,8 +300,8 @@ TEST(proxy, upstream_errors_are_passed_on_with_their_status) {
   gateway_under_test gw{one_provider(*mock)};
   auto b = mock->current_behaviour();
   b.error_rate = 1.0;
-  for (auto [mode, status] : {std::pair{mock::failure_mode::http_500, 500u},
-                              std::pair{mock::failure_mode::http_429, 429u}}) {
+  for (auto [mode, status] :
+       {std::pair{mock::failure_mode::http_500, 500u}, std::pair{mock::failure_mode::http_429, 429u}}) {
     b.failure = mode;
     mock->set_behaviour(b);
     const auto r = gw.post("/v1/chat/completions", chat_body);
@@ -376,8 +371,7 @@ TEST(proxy, failover_to_the_next_provider_on_5xx_and_connection_errors) {
   EXPECT_NE(stream.body.find("data: [DONE]"), std::string::npos);
   EXPECT_EQ(a->stats().failures, 4u);
 
-  gateway_under_test gw2{two_providers("http://127.0.0.1:" + std::to_string(closed_port()) + "/v1",
-                                       http_url(*b))};
+  gateway_under_test gw2{two_providers("http://127.0.0.1:" + std::to_string(closed_port()) + "/v1", http_url(*b))};
   const auto r = gw2.post("/v1/chat/completions", chat_body);
   EXPECT_EQ(r.status, 200u);
   EXPECT_EQ(r.headers["x-gatewayz-provider"], "beta");
@@ -481,13 +475,13 @@ TEST(proxy, anthropic_provider_speaks_openai_to_the_client) {
 class tls_upstream : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("gatewayz-tls-" + std::to_string(::getpid()));
+    dir_ = std::filesystem::temp_directory_path() / ("gatewayz-tls-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
     const auto d = dir_.string();
     // A throwaway CA and a server certificate for localhost / 127.0.0.1 signed by it.
     const std::string script =
-        "cd '" + d + "' && "
+        "cd '" + d +
+        "' && "
         "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
         "-subj '/CN=gatewayz test CA' >/dev/null 2>&1 && "
         "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "

@@ -42,9 +42,8 @@ TEST(LedgerWithPostgres, TrafficAcrossADatabaseRestartIsLedgeredExactlyOnce) {
   const auto customer = db->create_customer("acme", 100 * store::nanos_per_usd);
   constexpr store::nanos_usd cost = 777;
 
-  const std::string spill = (std::filesystem::temp_directory_path() /
-                             fmt::format("gw-ledger-pg-{}.spill", ::getpid()))
-                                .string();
+  const std::string spill =
+      (std::filesystem::temp_directory_path() / fmt::format("gw-ledger-pg-{}.spill", ::getpid())).string();
   std::filesystem::remove(spill);
   struct remove_on_exit {
     std::string path;

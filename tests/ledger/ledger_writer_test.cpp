@@ -240,10 +240,10 @@ TEST_F(LedgerWriterTest, AQueuedRowReachesTheStoreWithinTwoFlushIntervals) {
     const std::string id = fmt::format("timed-{}", round);
     const auto enqueued_at = std::chrono::steady_clock::now();
     ASSERT_TRUE(writer.enqueue(0, make_row(id, customer.id, 1)));
-    const bool visible = eventually([&] { return real->find_ledger_row(id).has_value(); },
-                                    std::chrono::milliseconds(2 * interval_ms));
-    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                              enqueued_at);
+    const bool visible =
+        eventually([&] { return real->find_ledger_row(id).has_value(); }, std::chrono::milliseconds(2 * interval_ms));
+    const auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - enqueued_at);
     EXPECT_TRUE(visible) << "row not in the store after " << waited.count() << " ms";
     std::this_thread::sleep_for(std::chrono::milliseconds(70 * (round + 1)));
   }

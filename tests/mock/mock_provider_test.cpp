@@ -5,8 +5,8 @@
 #include "mock/mock_provider.hpp"
 
 #include <chrono>
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -52,8 +52,7 @@ class test_client {
   }
 
   reply send(bhttp::verb method, const std::string& target, const std::string& body = {},
-             const header_list& headers = {}, std::chrono::milliseconds timeout = 10s,
-             bool headers_only = false) {
+             const header_list& headers = {}, std::chrono::milliseconds timeout = 10s, bool headers_only = false) {
     bhttp::request<bhttp::string_body> req{method, target, 11};
     req.set(bhttp::field::host, "127.0.0.1");
     for (const auto& [name, value] : headers) req.set(name, value);
@@ -70,7 +69,8 @@ class test_client {
     if (r.error) return r;
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
-    bhttp::async_read_header(stream_, buffer_, parser, [&r](boost::system::error_code ec, std::size_t) { r.error = ec; });
+    bhttp::async_read_header(stream_, buffer_, parser,
+                             [&r](boost::system::error_code ec, std::size_t) { r.error = ec; });
     drive();
     if (r.error) return r;
     r.to_headers = std::chrono::steady_clock::now() - start;
@@ -266,9 +266,8 @@ TEST_F(MockProviderTest, ChatCompletionStream) {
 }
 
 TEST_F(MockProviderTest, ChatStreamIncludeUsage) {
-  reply r = post("/v1/chat/completions",
-                 R"({"model":"m","stream":true,"stream_options":{"include_usage":true},)"
-                 R"("messages":[{"role":"user","content":"one two three"}],"max_tokens":2})");
+  reply r = post("/v1/chat/completions", R"({"model":"m","stream":true,"stream_options":{"include_usage":true},)"
+                                         R"("messages":[{"role":"user","content":"one two three"}],"max_tokens":2})");
   ASSERT_EQ(r.status, 200u);
   std::vector<sse_event> events = parse_sse(r.body);
   // role, 2 tokens, finish, usage, [DONE]
@@ -287,8 +286,9 @@ TEST_F(MockProviderTest, ChatStreamIncludeUsage) {
   EXPECT_EQ(usage["total_tokens"].as_int64(), 5);
 
   // stream_options without stream is rejected, as OpenAI does.
-  reply bad = post("/v1/chat/completions",
-                   R"({"model":"m","stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]})");
+  reply bad =
+      post("/v1/chat/completions",
+           R"({"model":"m","stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]})");
   EXPECT_EQ(bad.status, 400u);
 }
 
@@ -422,10 +422,10 @@ TEST_F(MockProviderTest, AnthropicStreamEventOrder) {
       EXPECT_EQ(data["usage"].as_object()["output_tokens"].as_int64(), 5);
     }
   }
-  const std::vector<std::string> expected = {
-      "message_start",       "content_block_start", "ping",          "content_block_delta",
-      "content_block_delta", "content_block_delta", "content_block_delta", "content_block_delta",
-      "content_block_stop",  "message_delta",       "message_stop"};
+  const std::vector<std::string> expected = {"message_start",       "content_block_start", "ping",
+                                             "content_block_delta", "content_block_delta", "content_block_delta",
+                                             "content_block_delta", "content_block_delta", "content_block_stop",
+                                             "message_delta",       "message_stop"};
   EXPECT_EQ(names, expected);
   EXPECT_EQ(text, expected_text(5));
 }
@@ -445,8 +445,9 @@ TEST_F(MockProviderTest, AnthropicHeadersAndValidation) {
   EXPECT_EQ(bad_json.status, 400u);
   EXPECT_EQ(str(parse_json(bad_json.body).as_object()["type"]), "error");
 
-  EXPECT_EQ(post("/v1/messages", R"({"model":"c","messages":[{"role":"user","content":"x"}]})", anthropic_headers).status,
-            400u);  // max_tokens is required by Anthropic
+  EXPECT_EQ(
+      post("/v1/messages", R"({"model":"c","messages":[{"role":"user","content":"x"}]})", anthropic_headers).status,
+      400u);  // max_tokens is required by Anthropic
   EXPECT_EQ(post("/v1/messages", R"({"model":"c","max_tokens":5})", anthropic_headers).status, 400u);
 }
 
@@ -591,8 +592,9 @@ TEST_F(MockProviderTest, FixedBody) {
 }
 
 TEST_F(MockProviderTest, ControlApiRoundTrip) {
-  reply put = call(bhttp::verb::put, "/_mock/behaviour",
-                   R"({"latency_ms":5,"ttft_ms":7,"tokens_per_s":50,"output_tokens":3,"error_rate":0.25,"failure":"hang"})");
+  reply put =
+      call(bhttp::verb::put, "/_mock/behaviour",
+           R"({"latency_ms":5,"ttft_ms":7,"tokens_per_s":50,"output_tokens":3,"error_rate":0.25,"failure":"hang"})");
   ASSERT_EQ(put.status, 200u) << put.body;
   behaviour now = provider_->current_behaviour();
   EXPECT_EQ(now.latency_ms, 5);
@@ -680,8 +682,9 @@ TEST_F(MockProviderTest, BearerAuth) {
   EXPECT_EQ(call(bhttp::verb::get, "/v1/models").status, 401u);
 
   EXPECT_EQ(post("/v1/messages", anthropic_body, anthropic_headers).status, 401u);  // x-api-key "k"
-  EXPECT_EQ(post("/v1/messages", anthropic_body, {{"x-api-key", "sk-test"}, {"anthropic-version", "2023-06-01"}}).status,
-            200u);
+  EXPECT_EQ(
+      post("/v1/messages", anthropic_body, {{"x-api-key", "sk-test"}, {"anthropic-version", "2023-06-01"}}).status,
+      200u);
   // The control API is for the test harness and needs no key.
   EXPECT_EQ(call(bhttp::verb::get, "/_mock/stats").status, 200u);
 }
@@ -709,7 +712,6 @@ TEST(MockProviderLifecycle, PortFileAndRestart) {
   EXPECT_EQ(provider.stats().requests, 1u);
   std::filesystem::remove(port_file);
 }
-
 
 TEST(MockProviderLifecycle, ForegroundRunEndsOnStopAndOnSigterm) {
   for (bool use_signal : {false, true}) {

@@ -95,7 +95,10 @@ TEST_F(AnthropicAdapter, HeadersWithoutKeyAndWithConfiguredExtras) {
 
 TEST_F(AnthropicAdapter, BasicMapping) {
   const json::value body = build(chat(R"([{"role":"user","content":"Hello"}])"));
-  EXPECT_EQ(body, json::parse(R"({"model":"claude-sonnet-4-5","messages":[{"role":"user","content":[{"type":"text","text":"Hello"}]}],"max_tokens":4096})"));
+  EXPECT_EQ(
+      body,
+      json::parse(
+          R"({"model":"claude-sonnet-4-5","messages":[{"role":"user","content":[{"type":"text","text":"Hello"}]}],"max_tokens":4096})"));
 }
 
 TEST_F(AnthropicAdapter, UpstreamNameDefaultsToId) {
@@ -127,11 +130,11 @@ TEST_F(AnthropicAdapter, SystemMessageWithImageIsRejected) {
 }
 
 TEST_F(AnthropicAdapter, ContentPartsTextAndImages) {
-  const json::value body = build(chat(
-      R"([{"role":"user","content":[)"
-      R"({"type":"text","text":"What is in these?"},)"
-      R"({"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo=","detail":"high"}},)"
-      R"({"type":"image_url","image_url":{"url":"https://example.com/cat.jpg"}}]}])"));
+  const json::value body =
+      build(chat(R"([{"role":"user","content":[)"
+                 R"({"type":"text","text":"What is in these?"},)"
+                 R"({"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo=","detail":"high"}},)"
+                 R"({"type":"image_url","image_url":{"url":"https://example.com/cat.jpg"}}]}])"));
   EXPECT_EQ(body.at("messages"), json::parse(R"([{"role":"user","content":[
       {"type":"text","text":"What is in these?"},
       {"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}},
@@ -139,19 +142,22 @@ TEST_F(AnthropicAdapter, ContentPartsTextAndImages) {
 }
 
 TEST_F(AnthropicAdapter, BadImageUrlsAreRejected) {
-  EXPECT_NE(build_error(chat(R"([{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png,rawbytes"}}]}])"))
-                .find("base64"),
-            std::string::npos);
-  EXPECT_NE(build_error(chat(R"([{"role":"user","content":[{"type":"image_url","image_url":{"url":"ftp://x/y.png"}}]}])"))
-                .find("http"),
-            std::string::npos);
+  EXPECT_NE(
+      build_error(
+          chat(R"([{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png,rawbytes"}}]}])"))
+          .find("base64"),
+      std::string::npos);
+  EXPECT_NE(
+      build_error(chat(R"([{"role":"user","content":[{"type":"image_url","image_url":{"url":"ftp://x/y.png"}}]}])"))
+          .find("http"),
+      std::string::npos);
   EXPECT_NE(build_error(chat(R"([{"role":"user","content":[{"type":"image_url","image_url":{}}]}])")).find("url"),
             std::string::npos);
 }
 
 TEST_F(AnthropicAdapter, UnsupportedContentTypeIsRejected) {
-  const std::string error = build_error(chat(
-      R"([{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]}])"));
+  const std::string error = build_error(
+      chat(R"([{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]}])"));
   EXPECT_NE(error.find("input_audio"), std::string::npos) << error;
   EXPECT_NE(error.find("messages[0].content[0]"), std::string::npos) << error;
 }
@@ -174,7 +180,8 @@ TEST_F(AnthropicAdapter, ConsecutiveSameRoleMessagesAreMerged) {
 TEST_F(AnthropicAdapter, EmptyMessagesAreDropped) {
   const json::value body = build(chat(
       R"([{"role":"user","content":"a"},{"role":"assistant","content":""},{"role":"assistant","content":null},{"role":"user","content":"b"}])"));
-  EXPECT_EQ(body.at("messages"), json::parse(R"([{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}])"));
+  EXPECT_EQ(body.at("messages"),
+            json::parse(R"([{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}])"));
 }
 
 TEST_F(AnthropicAdapter, ToolCallsAndResults) {
@@ -229,7 +236,8 @@ TEST_F(AnthropicAdapter, MaxTokens) {
   EXPECT_EQ(build(chat(R"([{"role":"user","content":"x"}])")).at("max_tokens"), 4096);
   EXPECT_EQ(build(chat(R"([{"role":"user","content":"x"}])", R"("max_tokens":100)")).at("max_tokens"), 100);
   EXPECT_EQ(build(chat(R"([{"role":"user","content":"x"}])", R"("max_completion_tokens":200)")).at("max_tokens"), 200);
-  EXPECT_EQ(build(chat(R"([{"role":"user","content":"x"}])", R"("max_tokens":100,"max_completion_tokens":300)")).at("max_tokens"),
+  EXPECT_EQ(build(chat(R"([{"role":"user","content":"x"}])", R"("max_tokens":100,"max_completion_tokens":300)"))
+                .at("max_tokens"),
             300);
   EXPECT_EQ(build(chat(R"([{"role":"user","content":"x"}])", R"("max_tokens":null)")).at("max_tokens"), 4096);
   build_error(chat(R"([{"role":"user","content":"x"}])", R"("max_tokens":0)"));
@@ -238,20 +246,23 @@ TEST_F(AnthropicAdapter, MaxTokens) {
 }
 
 TEST_F(AnthropicAdapter, SamplingParameters) {
-  const json::value body =
-      build(chat(R"([{"role":"user","content":"x"}])", R"("temperature":0.25,"top_p":0.9,"stop":"END","user":"user-42")"));
+  const json::value body = build(
+      chat(R"([{"role":"user","content":"x"}])", R"("temperature":0.25,"top_p":0.9,"stop":"END","user":"user-42")"));
   EXPECT_EQ(body.at("temperature").as_double(), 0.25);
   EXPECT_EQ(body.at("top_p").as_double(), 0.9);
   EXPECT_EQ(body.at("stop_sequences"), json::parse(R"(["END"])"));
   EXPECT_EQ(body.at("metadata"), json::parse(R"({"user_id":"user-42"})"));
   EXPECT_FALSE(body.as_object().contains("stream"));
 
-  EXPECT_EQ(build(chat(R"([{"role":"user","content":"x"}])", R"("temperature":1.7)")).at("temperature").as_double(), 1.0);
+  EXPECT_EQ(build(chat(R"([{"role":"user","content":"x"}])", R"("temperature":1.7)")).at("temperature").as_double(),
+            1.0);
   EXPECT_EQ(build(chat(R"([{"role":"user","content":"x"}])", R"("temperature":2)")).at("temperature").as_double(), 1.0);
   EXPECT_EQ(build(chat(R"([{"role":"user","content":"x"}])", R"("temperature":0)")).at("temperature").as_double(), 0.0);
   EXPECT_EQ(build(chat(R"([{"role":"user","content":"x"}])", R"("stop":["a","","b"])")).at("stop_sequences"),
             json::parse(R"(["a","b"])"));
-  EXPECT_FALSE(build(chat(R"([{"role":"user","content":"x"}])", R"("stop":null,"temperature":null)")).as_object().contains("stop_sequences"));
+  EXPECT_FALSE(build(chat(R"([{"role":"user","content":"x"}])", R"("stop":null,"temperature":null)"))
+                   .as_object()
+                   .contains("stop_sequences"));
   EXPECT_EQ(build(chat(R"([{"role":"user","content":"x"}])", R"("stream":true)")).at("stream"), true);
   build_error(chat(R"([{"role":"user","content":"x"}])", R"("temperature":"hot")"));
   build_error(chat(R"([{"role":"user","content":"x"}])", R"("stop":[1])"));
@@ -285,18 +296,21 @@ TEST_F(AnthropicAdapter, ToolsAndToolChoice) {
   build_error(chat(R"([{"role":"user","content":"x"}])", tools + R"(,"tool_choice":"sometimes")"));
   build_error(chat(R"([{"role":"user","content":"x"}])", tools + R"(,"tool_choice":{"type":"function"})"));
 
-  const json::value serial = build(chat(R"([{"role":"user","content":"x"}])", tools + R"(,"parallel_tool_calls":false)"));
+  const json::value serial =
+      build(chat(R"([{"role":"user","content":"x"}])", tools + R"(,"parallel_tool_calls":false)"));
   EXPECT_EQ(serial.at("tool_choice"), json::parse(R"({"type":"auto","disable_parallel_tool_use":true})"));
   EXPECT_FALSE(build(chat(R"([{"role":"user","content":"x"}])")).as_object().contains("tool_choice"));
-  EXPECT_FALSE(build(chat(R"([{"role":"user","content":"x"}])", R"("tool_choice":"none")")).as_object().contains("tool_choice"));
+  EXPECT_FALSE(
+      build(chat(R"([{"role":"user","content":"x"}])", R"("tool_choice":"none")")).as_object().contains("tool_choice"));
 }
 
 TEST_F(AnthropicAdapter, DeepToolSchemaIsAccepted) {
   // Deeper than Boost.JSON's default limit of 32, within the gateway's 128.
   std::string schema = R"({"type":"string"})";
   for (int i = 0; i < 30; ++i) schema = R"({"type":"object","properties":{"x":)" + schema + "}}";
-  const json::value body = build(chat(R"([{"role":"user","content":"x"}])",
-                                      R"("tools":[{"type":"function","function":{"name":"f","parameters":)" + schema + "}}]"));
+  const json::value body =
+      build(chat(R"([{"role":"user","content":"x"}])",
+                 R"("tools":[{"type":"function","function":{"name":"f","parameters":)" + schema + "}}]"));
   EXPECT_EQ(body.at("tools").at(0).at("input_schema"), parse_json(schema));
 }
 
@@ -308,7 +322,8 @@ TEST_F(AnthropicAdapter, UnsupportedToolTypeIsRejected) {
 
 TEST_F(AnthropicAdapter, UnexpressibleParametersAreRejected) {
   EXPECT_NE(build_error(chat(R"([{"role":"user","content":"x"}])", R"("n":2)")).find("n "), std::string::npos);
-  EXPECT_NE(build_error(chat(R"([{"role":"user","content":"x"}])", R"("logprobs":true)")).find("logprobs"), std::string::npos);
+  EXPECT_NE(build_error(chat(R"([{"role":"user","content":"x"}])", R"("logprobs":true)")).find("logprobs"),
+            std::string::npos);
   EXPECT_NE(build_error(chat(R"([{"role":"user","content":"x"}])", R"("response_format":{"type":"json_object"})"))
                 .find("response_format"),
             std::string::npos);
@@ -354,7 +369,8 @@ TEST_F(AnthropicAdapter, ResponseWithTextAndToolUse) {
   EXPECT_EQ(body.at("id"), "chatcmpl-msg_01ABC");
   EXPECT_EQ(body.at("object"), "chat.completion");
   EXPECT_EQ(body.at("model"), "claude");  // what the client asked for
-  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   EXPECT_LE(std::abs(body.at("created").as_int64() - now), 5);
 
   const json::value& choice = body.at("choices").at(0);
@@ -367,7 +383,8 @@ TEST_F(AnthropicAdapter, ResponseWithTextAndToolUse) {
   EXPECT_EQ(call.at("id"), "toolu_1");
   EXPECT_EQ(call.at("type"), "function");
   EXPECT_EQ(call.at("function").at("name"), "get_weather");
-  EXPECT_EQ(json::parse(call.at("function").at("arguments").as_string()), json::parse(R"({"city":"Paris","units":["c"]})"));
+  EXPECT_EQ(json::parse(call.at("function").at("arguments").as_string()),
+            json::parse(R"({"city":"Paris","units":["c"]})"));
 
   EXPECT_EQ(body.at("usage"), json::parse(R"({"prompt_tokens":150,"completion_tokens":40,"total_tokens":190})"));
   EXPECT_TRUE(t.usage.reported);
@@ -396,9 +413,8 @@ TEST_F(AnthropicAdapter, ResponseWithoutToolsHasNoToolCalls) {
 
 TEST_F(AnthropicAdapter, FinishReasonMapping) {
   const std::map<std::string, std::string> expected = {
-      {"end_turn", "stop"},         {"stop_sequence", "stop"},  {"max_tokens", "length"},
-      {"tool_use", "tool_calls"},   {"refusal", "content_filter"}, {"pause_turn", "stop"},
-      {"something_new", "stop"}};
+      {"end_turn", "stop"},          {"stop_sequence", "stop"}, {"max_tokens", "length"}, {"tool_use", "tool_calls"},
+      {"refusal", "content_filter"}, {"pause_turn", "stop"},    {"something_new", "stop"}};
   for (const auto& [stop_reason, finish_reason] : expected) {
     const translated t = translate(adapter_, R"({"id":"m","content":[{"type":"text","text":"x"}],"stop_reason":")" +
                                                  stop_reason + R"(","usage":{"input_tokens":1,"output_tokens":1}})");
@@ -424,11 +440,12 @@ TEST_F(AnthropicAdapter, MalformedResponsesAreRejected) {
 }
 
 TEST_F(AnthropicAdapter, ErrorMessages) {
-  EXPECT_EQ(adapter_.error_message(R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"), "Overloaded");
+  EXPECT_EQ(adapter_.error_message(R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"),
+            "Overloaded");
   EXPECT_EQ(adapter_.error_message("upstream connect error\n"), "upstream connect error");
   const std::string key(test_api_key);
-  const std::string message =
-      adapter_.error_message(R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key )" + key + R"("}})");
+  const std::string message = adapter_.error_message(
+      R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key )" + key + R"("}})");
   EXPECT_EQ(message.find(key), std::string::npos);
 }
 
@@ -651,7 +668,8 @@ TEST_F(AnthropicAdapter, StreamChunkShapes) {
   ASSERT_EQ(out.substr(out.size() - 2), "\n\n");
   const json::value first = view(out);
   EXPECT_EQ(first.at("id"), "chatcmpl-msg_1");
-  EXPECT_EQ(first.at("choices"), json::parse(R"([{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}])"));
+  EXPECT_EQ(first.at("choices"),
+            json::parse(R"([{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}])"));
 
   out.clear();
   ASSERT_TRUE(translator->on_event(
@@ -660,7 +678,9 @@ TEST_F(AnthropicAdapter, StreamChunkShapes) {
 
   out.clear();
   ASSERT_TRUE(translator->on_event(
-      data_event(R"({"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":16}})").view(), out));
+      data_event(R"({"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":16}})")
+          .view(),
+      out));
   EXPECT_EQ(view(out).at("choices"), json::parse(R"([{"index":0,"delta":{},"finish_reason":"length"}])"));
   EXPECT_FALSE(translator->done());
 
@@ -673,15 +693,17 @@ TEST_F(AnthropicAdapter, StreamChunkShapes) {
 }
 
 TEST_F(AnthropicAdapter, StreamFinishReasons) {
-  const std::map<std::string, std::string> expected = {{"end_turn", "stop"},      {"stop_sequence", "stop"},
-                                                       {"max_tokens", "length"},  {"tool_use", "tool_calls"},
+  const std::map<std::string, std::string> expected = {{"end_turn", "stop"},          {"stop_sequence", "stop"},
+                                                       {"max_tokens", "length"},      {"tool_use", "tool_calls"},
                                                        {"refusal", "content_filter"}, {"pause_turn", "stop"}};
   for (const auto& [stop_reason, finish_reason] : expected) {
     std::unique_ptr<inbound> in;
     const auto translator = make_translator(adapter_, in, false);
     const std::string stream =
         "data: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":1,\"output_tokens\":0}}}\n\n"
-        "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"" + stop_reason + "\"},\"usage\":{\"output_tokens\":3}}\n\n"
+        "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"" +
+        stop_reason +
+        "\"},\"usage\":{\"output_tokens\":3}}\n\n"
         "data: {\"type\":\"message_stop\"}\n\n";
     const stream_result result = run_stream(*translator, stream);
     ASSERT_TRUE(result.ok);
@@ -709,7 +731,8 @@ TEST_F(AnthropicAdapter, StreamErrorEvent) {
   ASSERT_TRUE(translator->on_event(data_event(R"({"type":"message_start","message":{"id":"m"}})").view(), out));
   out.clear();
   ASSERT_TRUE(translator->on_event(
-      data_event(R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})", "error").view(), out));
+      data_event(R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})", "error").view(),
+      out));
   EXPECT_EQ(translator->stream_error(), "Overloaded");
   EXPECT_FALSE(translator->done());
   const reassembled r = reassemble(out);
@@ -738,11 +761,13 @@ TEST_F(AnthropicAdapter, StreamIgnoresUnknownEventsAndPings) {
   EXPECT_TRUE(translator->on_event(
       data_event(R"({"type":"content_block_delta","index":0,"delta":{"type":"brand_new_delta","x":1}})").view(), out));
   EXPECT_TRUE(translator->on_event(
-      data_event(R"({"type":"content_block_start","index":5,"content_block":{"type":"server_tool_use","id":"s","name":"web_search"}})")
+      data_event(
+          R"({"type":"content_block_start","index":5,"content_block":{"type":"server_tool_use","id":"s","name":"web_search"}})")
           .view(),
       out));
   EXPECT_TRUE(translator->on_event(
-      data_event(R"({"type":"content_block_delta","index":5,"delta":{"type":"input_json_delta","partial_json":"{\"q\":1}"}})")
+      data_event(
+          R"({"type":"content_block_delta","index":5,"delta":{"type":"input_json_delta","partial_json":"{\"q\":1}"}})")
           .view(),
       out));
   owned_event empty;
@@ -765,9 +790,9 @@ TEST_F(AnthropicAdapter, StreamRejectsMalformedEvents) {
       "{not json",
       R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"})",  // truncated
       R"(["message_start"])",
-      R"({"type":"message_start"})",                                                    // no message
-      R"({"type":"content_block_delta","delta":{"type":"text_delta","text":"x"}})",     // no index
-      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta"}})",      // no text
+      R"({"type":"message_start"})",                                                      // no message
+      R"({"type":"content_block_delta","delta":{"type":"text_delta","text":"x"}})",       // no index
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta"}})",        // no text
       R"({"type":"content_block_start","index":0,"content_block":{"type":"tool_use"}})",  // no id/name
   };
   for (const std::string& data : malformed) {

@@ -127,7 +127,8 @@ TEST_F(OpenAiAdapter, StreamingInsertsIncludeUsage) {
   const auto in = make_inbound(body);
   const built b = build(adapter_, *in, same_name_);
   ASSERT_TRUE(b.ok);
-  EXPECT_EQ(b.request.payload(), "{\"model\":\"gpt-4o\", \"stream\": true, \"messages\":[],\"stream_options\":{\"include_usage\":true}\n}");
+  EXPECT_EQ(b.request.payload(),
+            "{\"model\":\"gpt-4o\", \"stream\": true, \"messages\":[],\"stream_options\":{\"include_usage\":true}\n}");
   EXPECT_EQ(header_value(b.request, "accept"), "text/event-stream");
 }
 
@@ -141,12 +142,13 @@ TEST_F(OpenAiAdapter, StreamingFlipsIncludeUsageAndKeepsOtherOptions) {
 }
 
 TEST_F(OpenAiAdapter, StreamingAddsIncludeUsageToExistingOptions) {
-  const std::string body = R"({"model":"gpt-4o","stream":true,"stream_options":{"continuous_usage_stats":true},"messages":[]})";
+  const std::string body =
+      R"({"model":"gpt-4o","stream":true,"stream_options":{"continuous_usage_stats":true},"messages":[]})";
   const auto in = make_inbound(body);
   const built b = build(adapter_, *in, same_name_);
   ASSERT_TRUE(b.ok);
   EXPECT_EQ(b.request.payload(), replace_once(body, R"({"continuous_usage_stats":true})",
-                                         R"({"continuous_usage_stats":true,"include_usage":true})"));
+                                              R"({"continuous_usage_stats":true,"include_usage":true})"));
   const auto parsed = boost::json::parse(b.request.payload());
   EXPECT_EQ(parsed.at("stream_options").at("continuous_usage_stats"), true);
   EXPECT_EQ(parsed.at("stream_options").at("include_usage"), true);
@@ -181,8 +183,9 @@ TEST_F(OpenAiAdapter, ModelRewriteAndIncludeUsageTogether) {
   const auto in = make_inbound(body);
   const built b = build(adapter_, *in, renamed_);
   ASSERT_TRUE(b.ok);
-  EXPECT_EQ(b.request.payload(),
-            R"({"stream":true,"model":"openai/gpt-4o","messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true}})");
+  EXPECT_EQ(
+      b.request.payload(),
+      R"({"stream":true,"model":"openai/gpt-4o","messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true}})");
 }
 
 TEST_F(OpenAiAdapter, NonStreamingLeavesStreamOptionsAlone) {
@@ -198,7 +201,8 @@ TEST_F(OpenAiAdapter, CompletionsPathAndStreaming) {
   const built b = build(adapter_, *in, same_name_);
   ASSERT_TRUE(b.ok);
   EXPECT_EQ(b.request.path, "/completions");
-  EXPECT_EQ(b.request.payload(), R"({"model":"gpt-4o","prompt":"Say hi","stream":true,"stream_options":{"include_usage":true}})");
+  EXPECT_EQ(b.request.payload(),
+            R"({"model":"gpt-4o","prompt":"Say hi","stream":true,"stream_options":{"include_usage":true}})");
 }
 
 TEST_F(OpenAiAdapter, EmbeddingsPathAndModelRewrite) {
@@ -276,8 +280,10 @@ TEST_F(OpenAiAdapter, TranslateResponseRejectsInvalidJson) {
 }
 
 TEST_F(OpenAiAdapter, ErrorMessageFromOpenAiShape) {
-  EXPECT_EQ(adapter_.error_message(R"({"error":{"message":"Rate limit reached for gpt-4o","type":"requests","code":"rate_limit_exceeded"}})"),
-            "Rate limit reached for gpt-4o");
+  EXPECT_EQ(
+      adapter_.error_message(
+          R"({"error":{"message":"Rate limit reached for gpt-4o","type":"requests","code":"rate_limit_exceeded"}})"),
+      "Rate limit reached for gpt-4o");
   EXPECT_EQ(adapter_.error_message(R"({"error":"model overloaded"})"), "model overloaded");
 }
 
@@ -294,7 +300,8 @@ TEST_F(OpenAiAdapter, ErrorMessageFallsBackToSanitisedExcerpt) {
 
 TEST_F(OpenAiAdapter, ErrorMessageNeverContainsTheApiKey) {
   const std::string key(test_api_key);
-  const std::string echoed = adapter_.error_message(R"({"error":{"message":"Incorrect API key provided: )" + key + R"(."}})");
+  const std::string echoed =
+      adapter_.error_message(R"({"error":{"message":"Incorrect API key provided: )" + key + R"(."}})");
   EXPECT_EQ(echoed.find(key), std::string::npos);
   EXPECT_EQ(echoed, "Incorrect API key provided: [redacted].");
   const std::string excerpt = adapter_.error_message("bad key " + key);
@@ -336,8 +343,8 @@ TEST_F(OpenAiAdapter, StreamSwallowsGatewayRequestedUsageChunk) {
   auto f = make_stream(adapter_, false);
   const stream_result r = run_stream(*f.translator, recorded_stream());
   EXPECT_TRUE(r.ok);
-  EXPECT_EQ(r.out, "data: " + content_chunk_1 + "\n\n" + "data: " + content_chunk_2 + "\r\n\r\n" + "data: " + finish_chunk +
-                       "\n\n" + "data: [DONE]\n\n");
+  EXPECT_EQ(r.out, "data: " + content_chunk_1 + "\n\n" + "data: " + content_chunk_2 + "\r\n\r\n" +
+                       "data: " + finish_chunk + "\n\n" + "data: [DONE]\n\n");
   EXPECT_TRUE(f.translator->done());
   const token_usage usage = f.translator->usage();
   EXPECT_TRUE(usage.reported);
@@ -350,8 +357,8 @@ TEST_F(OpenAiAdapter, StreamForwardsUsageChunkTheClientAskedFor) {
   auto f = make_stream(adapter_, true);
   const stream_result r = run_stream(*f.translator, recorded_stream(), 3);
   EXPECT_TRUE(r.ok);
-  EXPECT_EQ(r.out, "data: " + content_chunk_1 + "\n\n" + "data: " + content_chunk_2 + "\r\n\r\n" + "data: " + finish_chunk +
-                       "\n\n" + "data: " + usage_chunk + "\n\n" + "data: [DONE]\n\n");
+  EXPECT_EQ(r.out, "data: " + content_chunk_1 + "\n\n" + "data: " + content_chunk_2 + "\r\n\r\n" +
+                       "data: " + finish_chunk + "\n\n" + "data: " + usage_chunk + "\n\n" + "data: [DONE]\n\n");
   EXPECT_TRUE(f.translator->done());
   EXPECT_EQ(f.translator->usage().input_tokens, 21);
   EXPECT_EQ(f.translator->usage().output_tokens, 7);

@@ -70,11 +70,13 @@ inline std::unique_ptr<inbound> make_inbound(std::string body, operation op = op
   return in;
 }
 
-inline config::provider_config make_provider(config::provider_kind kind, std::string api_key = std::string(test_api_key)) {
+inline config::provider_config make_provider(config::provider_kind kind,
+                                             std::string api_key = std::string(test_api_key)) {
   config::provider_config provider;
   provider.name = kind == config::provider_kind::openai ? "openrouter" : "anthropic";
   provider.kind = kind;
-  provider.base_url = kind == config::provider_kind::openai ? "https://openrouter.ai/api/v1" : "https://api.anthropic.com/v1";
+  provider.base_url = kind == config::provider_kind::openai ? "https://openrouter.ai/api/v1"
+                                                            : "https://api.anthropic.com/v1";
   provider.api_key = std::move(api_key);
   return provider;
 }

@@ -462,25 +462,38 @@ std::string version_1_schema(bool postgres) {
   const std::string serial = postgres ? "BIGSERIAL" : "INTEGER";
   const std::string real = postgres ? "DOUBLE PRECISION" : "REAL";
   const std::string boolean = postgres ? "BOOLEAN" : "INTEGER";
-  return "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_unix_ms " + big + " NOT NULL);"
+  return "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_unix_ms " + big +
+         " NOT NULL);"
          "INSERT INTO schema_version VALUES (1, 0);"
-         "CREATE TABLE customers (id " + serial + " PRIMARY KEY, name TEXT NOT NULL UNIQUE, balance_nanos " + big +
-         " NOT NULL, created_unix_ms " + big + " NOT NULL);"
-         "CREATE TABLE api_keys (id " + serial + " PRIMARY KEY, customer_id " + big +
-         " NOT NULL REFERENCES customers(id), key_hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, revoked " +
-         boolean + " NOT NULL DEFAULT " + (postgres ? "false" : "0") + ", created_unix_ms " + big + " NOT NULL);"
-         "CREATE TABLE ledger (request_id TEXT PRIMARY KEY, unix_ms " + big + " NOT NULL, customer_id " + big +
-         ", key_id " + big + ", model TEXT NOT NULL, provider TEXT NOT NULL, attempts INTEGER NOT NULL,"
-         " status TEXT NOT NULL, http_status INTEGER NOT NULL, input_tokens " + big + " NOT NULL, output_tokens " +
-         big + " NOT NULL, cost_nanos " + big + " NOT NULL, latency_ms " + real + " NOT NULL, ttft_ms " + real +
-         ", streamed " + boolean + " NOT NULL);"
+         "CREATE TABLE customers (id " +
+         serial + " PRIMARY KEY, name TEXT NOT NULL UNIQUE, balance_nanos " + big + " NOT NULL, created_unix_ms " +
+         big +
+         " NOT NULL);"
+         "CREATE TABLE api_keys (id " +
+         serial + " PRIMARY KEY, customer_id " + big +
+         " NOT NULL REFERENCES customers(id), key_hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, revoked " + boolean +
+         " NOT NULL DEFAULT " + (postgres ? "false" : "0") + ", created_unix_ms " + big +
+         " NOT NULL);"
+         "CREATE TABLE ledger (request_id TEXT PRIMARY KEY, unix_ms " +
+         big + " NOT NULL, customer_id " + big + ", key_id " + big +
+         ", model TEXT NOT NULL, provider TEXT NOT NULL, attempts INTEGER NOT NULL,"
+         " status TEXT NOT NULL, http_status INTEGER NOT NULL, input_tokens " +
+         big + " NOT NULL, output_tokens " + big + " NOT NULL, cost_nanos " + big + " NOT NULL, latency_ms " + real +
+         " NOT NULL, ttft_ms " + real + ", streamed " + boolean +
+         " NOT NULL);"
          "CREATE INDEX ledger_customer_time ON ledger (customer_id, unix_ms);"
-         "CREATE TABLE rollup_minutes (minute " + big + " NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL,"
-         " requests " + big + " NOT NULL, successes " + big + " NOT NULL, failures " + big +
-         " NOT NULL, latency_sum_ms " + real + " NOT NULL, tokens " + big + " NOT NULL, cost_nanos " + big +
+         "CREATE TABLE rollup_minutes (minute " +
+         big +
+         " NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL,"
+         " requests " +
+         big + " NOT NULL, successes " + big + " NOT NULL, failures " + big + " NOT NULL, latency_sum_ms " + real +
+         " NOT NULL, tokens " + big + " NOT NULL, cost_nanos " + big +
          " NOT NULL, PRIMARY KEY (minute, model, provider));"
-         "CREATE TABLE rollup_latency_buckets (minute " + big + " NOT NULL, model TEXT NOT NULL, provider TEXT NOT"
-         " NULL, bucket INTEGER NOT NULL, count " + big + " NOT NULL, PRIMARY KEY (minute, model, provider, bucket));";
+         "CREATE TABLE rollup_latency_buckets (minute " +
+         big +
+         " NOT NULL, model TEXT NOT NULL, provider TEXT NOT"
+         " NULL, bucket INTEGER NOT NULL, count " +
+         big + " NOT NULL, PRIMARY KEY (minute, model, provider, bucket));";
 }
 
 TEST_P(StoreTest, ADatabaseCreatedBySchemaVersion1MigratesAndKeepsItsData) {
@@ -495,12 +508,15 @@ TEST_P(StoreTest, ADatabaseCreatedBySchemaVersion1MigratesAndKeepsItsData) {
   const bool postgres = GetParam() == "postgres";
   raw_exec(url, version_1_schema(postgres) +
                     "INSERT INTO customers (name, balance_nanos, created_unix_ms) VALUES ('old', 1000, 0);"
-                    "INSERT INTO ledger VALUES ('req-old', " + std::to_string(t) +
-                    ", 1, NULL, 'm', 'p', 1, 'success', 200, 1, 2, 30, 10.0, NULL, " + (postgres ? "false" : "0") +
+                    "INSERT INTO ledger VALUES ('req-old', " +
+                    std::to_string(t) + ", 1, NULL, 'm', 'p', 1, 'success', 200, 1, 2, 30, 10.0, NULL, " +
+                    (postgres ? "false" : "0") +
                     ");"
-                    "INSERT INTO rollup_minutes VALUES (" + minute + ", 'm', 'p', 1, 1, 0, 10.0, 3, 30);"
-                    "INSERT INTO rollup_latency_buckets VALUES (" + minute + ", 'm', 'p', " +
-                    std::to_string(latency_histogram::bucket_of(10.0)) + ", 1);");
+                    "INSERT INTO rollup_minutes VALUES (" +
+                    minute +
+                    ", 'm', 'p', 1, 1, 0, 10.0, 3, 30);"
+                    "INSERT INTO rollup_latency_buckets VALUES (" +
+                    minute + ", 'm', 'p', " + std::to_string(latency_histogram::bucket_of(10.0)) + ", 1);");
 
   auto db = open_store(url, nullptr);
   db->migrate();
@@ -509,16 +525,16 @@ TEST_P(StoreTest, ADatabaseCreatedBySchemaVersion1MigratesAndKeepsItsData) {
   ASSERT_GE(versions.size(), 2u);
   EXPECT_EQ(versions[0][0], "1");
   EXPECT_EQ(versions[1][0], "2");
-  const std::string index_query = postgres
-                                      ? "SELECT indexname FROM pg_indexes WHERE indexname = 'ledger_customer_time'"
-                                      : "SELECT name FROM sqlite_master WHERE name = 'ledger_customer_time'";
+  const std::string index_query = postgres ? "SELECT indexname FROM pg_indexes WHERE indexname = 'ledger_customer_time'"
+                                           : "SELECT name FROM sqlite_master WHERE name = 'ledger_customer_time'";
   EXPECT_TRUE(raw_query(url, index_query).empty());
 
   ASSERT_TRUE(db->find_ledger_row("req-old"));
   EXPECT_EQ(db->find_ledger_row("req-old")->cost, 30);
   // The old row still deduplicates a replay; new rows add to the old rollup.
-  EXPECT_EQ(db->write_ledger({make_row("req-old", 1, 30, t, 10.0, "m", "p"), make_row("req-new", 1, 70, t, 10.0, "m", "p")}),
-            1u);
+  EXPECT_EQ(
+      db->write_ledger({make_row("req-old", 1, 30, t, 10.0, "m", "p"), make_row("req-new", 1, 70, t, 10.0, "m", "p")}),
+      1u);
   EXPECT_EQ(db->find_customer("old")->balance, 1000 - 70);
   const auto stats = db->stats(std::chrono::hours(1));
   ASSERT_EQ(stats.size(), 1u);

@@ -29,8 +29,7 @@ struct golden_registry {
   golden_registry() {
     auto& requests = reg.counter("gatewayz_requests", "Requests handled.", {"provider", "status"});
     auto& in_flight = reg.gauge("gatewayz_in_flight_requests", "Requests in flight.");
-    auto& latency =
-        reg.histogram("gatewayz_request_duration_seconds", "Request latency.", {0.5, 1, 2.5}, {"provider"});
+    auto& latency = reg.histogram("gatewayz_request_duration_seconds", "Request latency.", {0.5, 1, 2.5}, {"provider"});
     requests.series({"openai", "200"}).inc(0, 3);
     requests.series({"anthropic", "500"}).inc(1);
     in_flight.series().set(2);
@@ -174,7 +173,7 @@ TEST(Metrics, RejectsInvalidDeclarations) {
 TEST(Metrics, HistogramBucketBoundaries) {
   registry reg(1);
   const histogram_handle h = reg.histogram("h", "h", {1, 2}).series();
-  h.observe(0, 1);    // le is inclusive
+  h.observe(0, 1);  // le is inclusive
   h.observe(0, 1.5);
   h.observe(0, 3);
   h.observe(0, std::numeric_limits<double>::quiet_NaN());
@@ -192,8 +191,7 @@ TEST(Metrics, ConcurrentShardUpdatesSumExactly) {
   const counter_handle c = reg.counter("c", "c", {"k"}).series({"v"});
   const gauge_handle g = reg.gauge("g", "g").series();
   // More buckets than fit one cache line, so shards' bucket rows span several lines.
-  const histogram_handle h =
-      reg.histogram("h", "h", {0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}).series();
+  const histogram_handle h = reg.histogram("h", "h", {0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}).series();
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, shard = static_cast<std::size_t>(t)] {
@@ -268,18 +266,29 @@ TEST(Metrics, CachedLabelBlocksAreEscaped) {
   const std::string escaped = "a\\\\b\\\"c\\nd";
   const std::string expected =
       "# HELP c_total c\n# TYPE c_total counter\n"
-      "c_total{k=\"" + escaped + "\",m=\"plain\"} 2\n"
+      "c_total{k=\"" +
+      escaped +
+      "\",m=\"plain\"} 2\n"
       "# HELP g g\n# TYPE g gauge\n"
-      "g{k=\"" + escaped + "\"} 1\n"
+      "g{k=\"" +
+      escaped +
+      "\"} 1\n"
       "# HELP h h\n# TYPE h histogram\n"
-      "h_bucket{k=\"" + escaped + "\",le=\"1.0\"} 1\n"
-      "h_bucket{k=\"" + escaped + "\",le=\"+Inf\"} 2\n"
-      "h_sum{k=\"" + escaped + "\"} 2.5\n"
-      "h_count{k=\"" + escaped + "\"} 2\n";
+      "h_bucket{k=\"" +
+      escaped +
+      "\",le=\"1.0\"} 1\n"
+      "h_bucket{k=\"" +
+      escaped +
+      "\",le=\"+Inf\"} 2\n"
+      "h_sum{k=\"" +
+      escaped +
+      "\"} 2.5\n"
+      "h_count{k=\"" +
+      escaped + "\"} 2\n";
   EXPECT_EQ(reg.render_text(), expected);
   EXPECT_EQ(reg.render_text(), expected);  // the second scrape renders from the cached blocks
-  EXPECT_EQ(reg.render_openmetrics(), "# HELP c c\n# TYPE c counter\n" + expected.substr(expected.find("c_total{")) +
-                                          "# EOF\n");
+  EXPECT_EQ(reg.render_openmetrics(),
+            "# HELP c c\n# TYPE c counter\n" + expected.substr(expected.find("c_total{")) + "# EOF\n");
 }
 
 // The sample lines of `name` in a scrape, in order.
@@ -332,9 +341,9 @@ TEST(Metrics, SeriesCreatedAfterRenderKeepSortedOrder) {
   add("m", "x");
   add("f", "x");
   check();
-  add("a", "x");   // before everything
-  add("z", "x");   // after everything
-  add("m", "a");   // same first value, sorts before ("m","x")
+  add("a", "x");  // before everything
+  add("z", "x");  // after everything
+  add("m", "a");  // same first value, sorts before ("m","x")
   add("m", "y");
   add("g", "x");
   check();
