@@ -15,6 +15,9 @@
 # identical, 2 on a usage or startup error. KEEP=1 keeps the work directory
 # (configs, logs, raw and normalised scrapes) and prints its path.
 #
+# METRICS_ENABLED=false compares the gateways with metrics.enabled false (the
+# series created up front must still be there).
+#
 # Needs curl. Runs nothing but the two binaries and curl, on 127.0.0.1 only;
 # everything started is stopped on exit.
 set -euo pipefail
@@ -103,6 +106,8 @@ server:
   threads: 2
 auth:
   mode: none
+metrics:
+  enabled: ${METRICS_ENABLED:-true}
 storage:
   url: "sqlite://$dir/db"
 # No monitor pass, no breaker cool-down and no cache expiry can fall inside a

@@ -67,7 +67,7 @@ struct gateway::impl {
   bool keys_required;
   model_routes routes;
   std::shared_ptr<http_metrics> http_observer;
-  std::optional<metrics_recorder> metrics_observer;
+  std::optional<metrics_recorder> metrics_observer;  // always built; observing only with metrics on
   std::optional<ledger_recorder> ledger_observer;
   std::vector<request_observer*> observers;  // metrics, then sinks, then the ledger
   accounting_services accounting;
@@ -87,7 +87,10 @@ failover_parts make_failover_parts(const config::gateway_config& cfg, const gate
   out.providers = p.providers;
   out.health = p.health;
   out.ledger = p.ledger;
-  if (cfg.metrics.enabled) out.backlog_refused = p.metrics->ledger_backlog_rejected.series();
+  // The series exists (at 0) even with metrics off, as every family's
+  // up-front series does; only its updates depend on metrics.enabled.
+  auto backlog_refused = p.metrics->ledger_backlog_rejected.series();
+  if (cfg.metrics.enabled) out.backlog_refused = backlog_refused;
   out.accounting = &accounting;
   return out;
 }
@@ -123,10 +126,10 @@ gateway::impl::impl(const config::gateway_config& cfg, gateway_parts p)
       proxy(make_failover_parts(cfg, parts, routes, accounting)),
       health_endpoints(*parts.health, parts.database_state, cfg.health.dashboard_cache_s),
       metrics_endpoint(*parts.metrics, cfg.metrics.bearer_token) {
-  if (cfg.metrics.enabled) {
-    metrics_observer.emplace(*parts.metrics, cfg.providers, routes.target_count(), shards);
-    observers.push_back(&*metrics_observer);
-  }
+  // Built either way: it creates the up-front series /metrics shows even
+  // with metrics off; it observes requests only when they are on.
+  metrics_observer.emplace(*parts.metrics, cfg.providers, routes.target_count(), shards);
+  if (cfg.metrics.enabled) observers.push_back(&*metrics_observer);
   for (auto* sink : parts.observers) observers.push_back(sink);
   if (parts.ledger != nullptr) {
     ledger_observer.emplace(*parts.ledger);

@@ -2,8 +2,8 @@
 // The gateway: OpenAI-compatible endpoints in front of many providers.
 //
 // The router of the request path. Built once at start by the composition
-// root (app/), which owns every part it is handed and keeps them alive
-// longer than the gateway; immutable afterwards. Each server shard gets its
+// root (app/), which owns every part it is handed (the config included) and
+// keeps them alive longer than the gateway; immutable afterwards. Each server shard gets its
 // own handler with its own upstream connection pools (make_shard_handler),
 // so the request path takes no locks.
 //

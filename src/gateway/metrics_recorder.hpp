@@ -6,8 +6,10 @@
 //
 // Series of a (provider, model) pair are created the first time a shard
 // serves it (models without traffic create none) and kept per shard, so the
-// steady state takes no lock and builds no string. Only installed when
-// metrics.enabled is true.
+// steady state takes no lock and builds no string. The per-provider and
+// per-operation series are created by the constructor, so /metrics shows
+// them (at 0) before any traffic and also with metrics.enabled false, when
+// the recorder is built but not installed as an observer.
 
 #include <array>
 #include <cstddef>
