@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "config/durations.hpp"
 #include "core/json_scan.hpp"
 #include "gateway/attempt.hpp"
 #include "gateway/inbound.hpp"
@@ -18,10 +19,6 @@ namespace asio = boost::asio;
 using providers::operation;
 
 namespace {
-
-std::chrono::milliseconds seconds_to_ms(double s) {
-  return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0));
-}
 
 // The health outcome of one attempt (classification: health/attempt.hpp).
 // Latency for health is the time to the provider's response headers for
@@ -93,7 +90,7 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
   }
   const auto& targets = *found;
 
-  const auto deadline = ctx.received_at + seconds_to_ms(parts_.server->request_timeout_s);
+  const auto deadline = ctx.received_at + config::to_milliseconds(parts_.server->request_timeout_s);
   const bool client_chose_id = ctx.req["x-request-id"] == request_id;
   request_accounting accounting{*parts_.accounting, shard.index,    shard.ledger_rows_pending, request, request_id,
                                 client_chose_id,    ctx.received_at};

@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
 
+#include "config/durations.hpp"
 #include "providers/provider.hpp"
 
 namespace gatewayz::health {
@@ -29,10 +30,6 @@ bool iequals(std::string_view a, std::string_view b) {
     if (lower(a[i]) != lower(b[i])) return false;
   }
   return true;
-}
-
-std::chrono::milliseconds millis(double seconds) {
-  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
 }
 
 struct target {
@@ -137,7 +134,7 @@ http_prober::http_prober(std::span<const providers::provider_runtime> providers,
     target& t = impl_->targets[i];
     const providers::provider_runtime& p = providers[i];
     t.path = info.probe_path;
-    t.timeout = millis(info.probe_timeout_s);
+    t.timeout = config::to_milliseconds(info.probe_timeout_s);
     t.headers = probe_headers(p);
     // The provider's own client settings, with a probe's shorter timeouts
     // and a single kept-alive connection.

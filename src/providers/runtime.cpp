@@ -7,15 +7,9 @@
 
 #include <fmt/format.h>
 
+#include "config/durations.hpp"
+
 namespace gatewayz::providers {
-
-namespace {
-
-std::chrono::milliseconds seconds_to_ms(double s) {
-  return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0));
-}
-
-}  // namespace
 
 std::vector<provider_runtime> build_runtimes(const std::vector<config::provider_config>& providers) {
   std::vector<provider_runtime> out;
@@ -28,8 +22,8 @@ std::vector<provider_runtime> build_runtimes(const std::vector<config::provider_
     if (!http::parse_base_url(provider.base_url, runtime.endpoint, error)) {
       throw std::invalid_argument(fmt::format("providers[{}].base_url: {}", i, error));
     }
-    runtime.client.connect_timeout = seconds_to_ms(provider.connect_timeout_s);
-    runtime.client.read_timeout = seconds_to_ms(provider.timeout_s);
+    runtime.client.connect_timeout = config::to_milliseconds(provider.connect_timeout_s);
+    runtime.client.read_timeout = config::to_milliseconds(provider.timeout_s);
     runtime.client.max_idle_connections = provider.max_idle_connections;
     runtime.client.verify_tls = provider.verify_tls;
     runtime.client.ca_file = provider.ca_file;
