@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
 
+#include "config/durations.hpp"
 #include "core/api_error.hpp"
 #include "core/request_id.hpp"
 #include "gateway/accounting.hpp"
@@ -33,8 +34,14 @@ using providers::operation;
 
 namespace {
 
-std::chrono::milliseconds seconds_to_ms(double s) {
-  return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0));
+// The operation of an inference route; nullopt for every other route.
+std::optional<operation> inference_operation(route_id id) {
+  switch (id) {
+    case route_id::chat_completions: return operation::chat_completions;
+    case route_id::completions: return operation::completions;
+    case route_id::embeddings: return operation::embeddings;
+    default: return std::nullopt;
+  }
 }
 
 }  // namespace
@@ -49,8 +56,9 @@ struct gateway::impl {
   impl(const config::gateway_config& cfg, gateway_parts p);
 
   asio::awaitable<void> handle(proxy_shard& shard, http::request_context& ctx);
-  asio::awaitable<void> dispatch(route_id id, proxy_shard& shard, http::request_context& ctx, std::string_view path,
-                                 std::string_view request_id, const auth::auth_result& caller);
+  // Answers a route served by a handler that returns a response.
+  asio::awaitable<void> respond(route_id id, http::request_context& ctx, std::string_view path,
+                                std::string_view request_id);
   asio::awaitable<http::response> serve_store(route_id id, const http::request& req, std::string_view parameter);
   bool is_admin(const http::request_context& ctx) const;
   // Waits for the work handed to background pools (metrics renders, store
@@ -163,9 +171,9 @@ http::server_options gateway::server_options() const {
   options.max_body_bytes = s.max_body_bytes;
   options.max_header_bytes = s.max_header_bytes;
   options.max_connections = s.max_connections;
-  options.header_timeout = seconds_to_ms(s.header_timeout_s);
-  options.body_timeout = seconds_to_ms(s.body_timeout_s);
-  options.idle_timeout = seconds_to_ms(s.idle_timeout_s);
+  options.header_timeout = config::to_milliseconds(s.header_timeout_s);
+  options.body_timeout = config::to_milliseconds(s.body_timeout_s);
+  options.idle_timeout = config::to_milliseconds(s.idle_timeout_s);
   options.observer = impl_->http_observer;
   options.after_run = [self = impl_.get()] { self->drain_background_work(); };
   return options;
@@ -244,25 +252,21 @@ asio::awaitable<void> gateway::impl::handle(proxy_shard& shard, http::request_co
       co_return;
     }
   }
-  co_await dispatch(route.id, shard, ctx, path, request_id, caller);
+  // Inference goes straight to the failover loop: no coroutine in between
+  // on the path every proxied request takes.
+  if (const auto op = inference_operation(route.id)) {
+    co_await proxy.serve(shard, ctx, *op, request_id, caller);
+    co_return;
+  }
+  co_await respond(route.id, ctx, path, request_id);
 }
 
-asio::awaitable<void> gateway::impl::dispatch(route_id id, proxy_shard& shard, http::request_context& ctx,
-                                              std::string_view path, std::string_view request_id,
-                                              const auth::auth_result& caller) {
+asio::awaitable<void> gateway::impl::respond(route_id id, http::request_context& ctx, std::string_view path,
+                                             std::string_view request_id) {
   const auto& req = ctx.req;
   const auto parameter = path_parameter(route_specs[static_cast<std::size_t>(id)].path_template, path);
   http::response res;
   switch (id) {
-    case route_id::chat_completions:
-    case route_id::completions:
-    case route_id::embeddings: {
-      const auto op = id == route_id::chat_completions ? operation::chat_completions
-                      : id == route_id::completions    ? operation::completions
-                                                       : operation::embeddings;
-      co_await proxy.serve(shard, ctx, op, request_id, caller);
-      co_return;
-    }
     case route_id::models: res = json_response(200, routes.models_body(), req.version()); break;
     case route_id::metrics: res = co_await metrics_endpoint.scrape(req); break;
     case route_id::health: res = health_endpoints.health(req); break;
@@ -274,6 +278,12 @@ asio::awaitable<void> gateway::impl::dispatch(route_id id, proxy_shard& shard, h
     case route_id::customer_credit:
     case route_id::keys:
     case route_id::key_revoke: res = co_await serve_store(id, req, parameter); break;
+    case route_id::chat_completions:
+    case route_id::completions:
+    case route_id::embeddings:
+      // Served by the failover loop (handle()); never dispatched here.
+      res = error_response(api_error::not_found(path), req.version());
+      break;
   }
   co_await send(ctx, std::move(res), request_id);
 }
