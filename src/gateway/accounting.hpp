@@ -46,8 +46,6 @@ class request_accounting {
   void record_attempt(const attempt_record& attempt);
   // The gateway itself answered the client with `status` (an error).
   void set_client_status(unsigned status) { client_status_ = status; }
-  // Attempts recorded so far.
-  unsigned attempts() const { return record_.attempts; }
 
  private:
   void finish() noexcept;
