@@ -80,10 +80,16 @@ gateway_app::gateway_app(config::gateway_config config, compose_options options)
     } catch (const std::exception& e) {
       throw store_open_error(e.what());
     }
-    ledger_ = std::make_unique<ledger::ledger_writer>(*store_, ledger_options(config_.storage), threads_,
-                                                      catalog_.get(), report("ledger write failed"));
-    auth_ = std::make_unique<auth::authenticator>(*store_, auth_options(config_.auth), threads_, catalog_.get(),
-                                                  auth::steady_clock_fn{}, report("API key lookup failed"));
+    balances_ = std::make_unique<auth::customer_balances>();
+    auto ledger_opts = ledger_options(config_.storage);
+    ledger_opts.on_committed = [balances = balances_.get()](std::span<const store::ledger_row> rows) {
+      balances->committed(rows);
+    };
+    ledger_ = std::make_unique<ledger::ledger_writer>(*store_, std::move(ledger_opts), threads_, catalog_.get(),
+                                                      report("ledger write failed"));
+    auth_ = std::make_unique<auth::authenticator>(*store_, *balances_, auth_options(config_.auth), threads_,
+                                                  catalog_.get(), auth::steady_clock_fn{},
+                                                  report("API key lookup failed"));
   }
 
   runtimes_ = providers::build_runtimes(config_.providers);

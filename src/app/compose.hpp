@@ -89,6 +89,8 @@ class gateway_app {
   std::unique_ptr<telemetry::registry> registry_;
   std::unique_ptr<telemetry::catalog> catalog_;
   std::unique_ptr<store::store> store_;
+  // Before the ledger: its writer thread reports committed rows to it.
+  std::unique_ptr<auth::customer_balances> balances_;
   std::unique_ptr<ledger::ledger_writer> ledger_;
   std::unique_ptr<auth::authenticator> auth_;
   std::vector<providers::provider_runtime> runtimes_;

@@ -91,10 +91,11 @@ bool authenticator::digest_equal::operator()(const digest& a, const digest& b) c
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-authenticator::authenticator(store::store& store, auth_options options, std::size_t shard_count,
-                             telemetry::catalog* metrics, steady_clock_fn clock,
+authenticator::authenticator(store::store& store, customer_balances& balances, auth_options options,
+                             std::size_t shard_count, telemetry::catalog* metrics, steady_clock_fn clock,
                              std::function<void(std::string_view)> on_store_error)
     : store_(store),
+      balances_(balances),
       options_(options),
       shard_count_(shard_count),
       clock_(clock ? std::move(clock) : steady_clock_fn{[] { return std::chrono::steady_clock::now(); }}),
@@ -162,7 +163,8 @@ auth_result authenticator::from_entry(const entry& e) const {
   }
   result.key_id = e.key_id;
   result.customer_id = e.customer_id;
-  result.balance = e.balance->nanos.load(std::memory_order_relaxed);
+  result.account = e.account;
+  result.balance = customer_balances::available(*e.account);
   if (e.revoked) {
     result.status = auth_status::revoked;
   } else if (result.balance <= 0) {
@@ -188,21 +190,6 @@ void authenticator::insert(shard_cache& cache, const digest& d, entry e, std::ch
   cache.entries.emplace(d, std::move(e));
 }
 
-std::shared_ptr<authenticator::customer_balance> authenticator::balance_of(shard_cache& cache,
-                                                                           std::int64_t customer_id) {
-  auto local = cache.customers.find(customer_id);
-  if (local != cache.customers.end()) return local->second;
-  std::shared_ptr<customer_balance> shared;
-  {
-    std::lock_guard lock{customers_mu_};
-    auto& slot = customers_[customer_id];
-    if (!slot) slot = std::make_shared<customer_balance>();
-    shared = slot;
-  }
-  cache.customers.emplace(customer_id, shared);
-  return shared;
-}
-
 auth_result authenticator::authenticate(std::size_t shard, std::string_view credentials) {
   if (shard >= shard_count_) throw std::out_of_range("authenticator: shard index out of range");
   const auto key = extract_key(credentials);
@@ -223,6 +210,9 @@ auth_result authenticator::authenticate(std::size_t shard, std::string_view cred
   // Only this shard writes its counter: a load and a store, no locked add.
   cache.lookups.store(cache.lookups.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   std::optional<store::key_lookup> found;
+  // Before the read: charges the ledger commits from here on are not
+  // assumed to be in the balance it returns (balances.hpp).
+  const auto before_read = balances_.mark();
   try {
     found = store_.find_key(*key);
   } catch (const std::exception& e) {
@@ -248,24 +238,13 @@ auth_result authenticator::authenticate(std::size_t shard, std::string_view cred
     fresh.key_id = found->key_id;
     fresh.customer_id = found->customer_id;
     fresh.revoked = found->revoked;
-    fresh.balance = balance_of(cache, found->customer_id);
-    // The database's balance replaces the local estimate (see the header).
-    fresh.balance->nanos.store(found->balance, std::memory_order_relaxed);
+    fresh.account = &balances_.find_or_add(found->customer_id);
+    balances_.refresh(*fresh.account, found->balance, before_read);
     fresh.expires = now + seconds(options_.cache_ttl_s);
   }
   auth_result result = from_entry(fresh);
   insert(cache, d, std::move(fresh), now);
   return result;
-}
-
-void authenticator::charge(std::size_t shard, std::int64_t customer_id, store::nanos_usd amount) {
-  if (shard >= shard_count_) throw std::out_of_range("authenticator: shard index out of range");
-  if (amount == 0) return;
-  shard_cache& cache = shards_[shard];
-  auto local = cache.customers.find(customer_id);
-  if (local == cache.customers.end()) return;
-  // Several shards may charge one customer at once: a real read-modify-write.
-  local->second->nanos.fetch_sub(amount, std::memory_order_relaxed);
 }
 
 std::uint64_t authenticator::store_lookups() const {

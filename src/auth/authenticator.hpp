@@ -16,13 +16,12 @@
 // (and retried after store_retry_s); only a key never seen yields
 // `unavailable`.
 //
-// Balances: customer balances live in one small object per customer shared by
-// all shards (an atomic). A store lookup sets it to the database's balance;
-// charge() lowers it at once, so a customer who has run out is refused with
-// 402 immediately although the ledger debits the database in the background.
-// A refresh replaces the local estimate with the database's value, which may
-// not yet include the last flush interval's charges (the ledger's lag): the
-// estimate can be high by at most that much spend.
+// Balances: the customer's balance lives in customer_balances (balances.hpp),
+// shared by all shards and owned by the app. A store lookup refreshes it
+// without forgetting charges the ledger has not committed yet; the result
+// carries the customer's account, against which the gateway reserves a
+// request's worst-case cost before proxying it and settles the real cost
+// after.
 
 #include <array>
 #include <atomic>
@@ -31,11 +30,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
 
+#include "auth/balances.hpp"
 #include "store/store.hpp"
 #include "telemetry/catalog.hpp"
 
@@ -58,7 +57,9 @@ struct auth_result {
   // Set for ok and insufficient_quota (and revoked: the key's ids).
   std::int64_t key_id = 0;
   std::int64_t customer_id = 0;
-  store::nanos_usd balance = 0;
+  store::nanos_usd balance = 0;  // available when looked up
+  // The customer's account, for reservations (ok and insufficient_quota).
+  customer_balances::account* account = nullptr;
 
   bool ok() const { return status == auth_status::ok; }
 };
@@ -93,7 +94,8 @@ class authenticator {
   // `clock` defaults to std::chrono::steady_clock::now (tests inject one).
   // `on_store_error` (optional) is told why a store lookup failed; store
   // errors never contain the key being looked up.
-  authenticator(store::store& store, auth_options options, std::size_t shard_count,
+  // `balances` must outlive the authenticator.
+  authenticator(store::store& store, customer_balances& balances, auth_options options, std::size_t shard_count,
                 telemetry::catalog* metrics = nullptr, steady_clock_fn clock = {},
                 std::function<void(std::string_view)> on_store_error = {});
   ~authenticator();
@@ -102,9 +104,6 @@ class authenticator {
 
   // Only the thread of `shard` (< shard_count) may call these with `shard`.
   auth_result authenticate(std::size_t shard, std::string_view credentials);
-  // Lowers the customer's cached balance by `amount` nano-USD (the cost of
-  // a request just served). No effect for a customer not cached.
-  void charge(std::size_t shard, std::int64_t customer_id, store::nanos_usd amount);
 
   // Store lookups made so far (all shards), for tests and diagnostics.
   std::uint64_t store_lookups() const;
@@ -120,11 +119,6 @@ class authenticator {
     bool operator()(const digest& a, const digest& b) const noexcept;
   };
 
-  // One customer's balance estimate, shared by every shard's cache.
-  struct alignas(64) customer_balance {
-    std::atomic<store::nanos_usd> nanos{0};
-  };
-
   enum class entry_kind { key, unknown, store_failed };
 
   struct entry {
@@ -132,13 +126,12 @@ class authenticator {
     std::int64_t key_id = 0;
     std::int64_t customer_id = 0;
     bool revoked = false;
-    std::shared_ptr<customer_balance> balance;
+    customer_balances::account* account = nullptr;
     std::chrono::steady_clock::time_point expires;
   };
 
   struct alignas(64) shard_cache {
     std::unordered_map<digest, entry, digest_hash, digest_equal> entries;
-    std::unordered_map<std::int64_t, std::shared_ptr<customer_balance>> customers;
     std::atomic<std::uint64_t> lookups{0};  // written by this shard only
     // Reused for every key this shard hashes: a one-shot EVP_Digest allocates
     // and frees a context (and the provider's) on every request.
@@ -151,10 +144,10 @@ class authenticator {
   auth_result from_entry(const entry& e) const;
   void free_digest_contexts() noexcept;
   void insert(shard_cache& cache, const digest& d, entry e, std::chrono::steady_clock::time_point now);
-  std::shared_ptr<customer_balance> balance_of(shard_cache& cache, std::int64_t customer_id);
   std::chrono::steady_clock::duration seconds(double s) const;
 
   store::store& store_;
+  customer_balances& balances_;
   auth_options options_;
   std::size_t shard_count_;
   bool has_metrics_ = false;
@@ -162,10 +155,6 @@ class authenticator {
   std::function<void(std::string_view)> on_store_error_;
   std::unique_ptr<shard_cache[]> shards_;
   evp_md_st* sha256_ = nullptr;  // fetched once: no algorithm lookup (and its lock) per call
-
-  // Taken on misses only: the shared customer balances.
-  std::mutex customers_mu_;
-  std::unordered_map<std::int64_t, std::shared_ptr<customer_balance>> customers_;
 };
 
 }  // namespace gatewayz::auth

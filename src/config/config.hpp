@@ -53,6 +53,9 @@ struct auth_config {
   std::string mode = "none";    // none | keys
   std::string admin_key;        // secret: required with mode keys; guards the admin API
   double key_cache_ttl_s = 30;  // a revoked key is refused within this long
+  // Output tokens reserved against a customer's credit while a request that
+  // sets no max_tokens runs (per model: models[].reserve_output_tokens).
+  std::uint32_t reserve_output_tokens = 4096;
 };
 
 // Provider health: rolling windows and the background monitor.
@@ -95,6 +98,9 @@ struct model_config {
   std::string upstream;           // the name sent upstream; defaults to id
   double input_per_million = 0;   // USD per 1M input tokens
   double output_per_million = 0;  // USD per 1M output tokens
+  // Output tokens reserved against the customer's credit for a request that
+  // sets no max_tokens / max_completion_tokens; 0: auth.reserve_output_tokens.
+  std::uint32_t reserve_output_tokens = 0;
 };
 
 struct provider_config {

@@ -93,6 +93,8 @@ void loader::load_model(const YAML::Node& node, const std::string& path, model_c
       read_price(value, at, out.input_per_million);
     } else if (key == "output_per_million") {
       read_price(value, at, out.output_per_million);
+    } else if (key == "reserve_output_tokens") {
+      read_integer(value, at, out.reserve_output_tokens, std::uint32_t{1});
     } else {
       return false;
     }

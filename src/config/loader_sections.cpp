@@ -64,6 +64,8 @@ void loader::load_auth(const YAML::Node& node, const std::string& path, auth_con
       admin_key_ok = read_string(value, at, out.admin_key);
     } else if (key == "key_cache_ttl_s") {
       read_seconds(value, at, out.key_cache_ttl_s, true);
+    } else if (key == "reserve_output_tokens") {
+      read_integer(value, at, out.reserve_output_tokens, std::uint32_t{1});
     } else {
       return false;
     }

@@ -85,6 +85,10 @@ api_error api_error::ledger_backlog() {
           "Retry shortly."};
 }
 
+api_error api_error::insufficient_quota(std::string message) {
+  return {402, "insufficient_quota", "insufficient_quota", std::move(message)};
+}
+
 api_error api_error::internal(std::string message) { return {500, "api_error", "internal_error", std::move(message)}; }
 
 }  // namespace gatewayz

@@ -34,6 +34,8 @@ struct api_error {
   static api_error service_unavailable(std::string message);
   // 503: the usage ledger cannot take another row (the database is behind).
   static api_error ledger_backlog();
+  // 402: the customer's credit does not cover what the request may cost.
+  static api_error insufficient_quota(std::string message);
   static api_error internal(std::string message);
 };
 

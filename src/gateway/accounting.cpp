@@ -25,9 +25,12 @@ request_accounting::~request_accounting() {
   --rows_pending_;
 }
 
-void request_accounting::set_caller(std::int64_t customer_id, std::int64_t key_id) {
+void request_accounting::set_caller(std::int64_t customer_id, std::int64_t key_id,
+                                    auth::customer_balances::account* account, store::nanos_usd reserved) {
   record_.customer_id = customer_id;
   record_.key_id = key_id;
+  account_ = account;
+  reserved_ = reserved;
 }
 
 void request_accounting::record_attempt(const attempt_record& attempt) {
@@ -65,10 +68,10 @@ void request_accounting::finish() noexcept {
     if (attempt.first_chunk_at) {
       r.time_to_first_chunk_s = std::chrono::duration<double>(*attempt.first_chunk_at - r.received_at).count();
     }
-    if (r.cost_nanos > 0 && r.customer_id && services_.auth != nullptr) {
-      services_.auth->charge(shard_, *r.customer_id, r.cost_nanos);
-    }
   }
+
+  // The reservation becomes the real cost (the ledger row's), or is released.
+  if (account_ != nullptr) auth::customer_balances::settle(*account_, reserved_, r.cost_nanos);
 
   // Built only when an observer reads them, so a gateway without a ledger or
   // sink pays nothing for them.

@@ -3,7 +3,8 @@
 // attempt as it ends, and when the request ends (the destructor, whichever
 // way the failover loop returns, client disconnects included) fills the
 // outcome once: status, success, cost from the config's prices, latency. It
-// then debits the customer and hands the record to every request observer
+// then settles the customer's credit reservation to that cost (released in
+// full when nothing was served) and hands the record to every request observer
 // (metrics, ledger, and later sinks), in order.
 //
 // Lives on the request's coroutine frame on its shard thread. While it
@@ -27,7 +28,6 @@ namespace gatewayz::gateway {
 // The gateway-wide parts accounting uses; owned by the gateway.
 struct accounting_services {
   const std::vector<config::provider_config>* providers = nullptr;
-  auth::authenticator* auth = nullptr;  // debits customers; null without auth
   std::span<request_observer* const> observers;
   bool observers_want_identity = false;  // some observer's wants_identity()
 };
@@ -41,7 +41,10 @@ class request_accounting {
   request_accounting& operator=(const request_accounting&) = delete;
   ~request_accounting();
 
-  void set_caller(std::int64_t customer_id, std::int64_t key_id);
+  // The customer's request, holding `reserved` nano-USD of its credit on
+  // `account` (may be null) until it ends; then the real cost is settled.
+  void set_caller(std::int64_t customer_id, std::int64_t key_id, auth::customer_balances::account* account,
+                  store::nanos_usd reserved);
   // An attempt ended; `attempt.finished` is when.
   void record_attempt(const attempt_record& attempt);
   // The gateway itself answered the client with `status` (an error).
@@ -55,6 +58,8 @@ class request_accounting {
   std::size_t& rows_pending_;
   bool client_chose_id_;
   unsigned client_status_ = 0;
+  auth::customer_balances::account* account_ = nullptr;
+  store::nanos_usd reserved_ = 0;
   request_record record_;
   attempt_record last_attempt_;
   std::optional<attempt_outcome> last_outcome_;

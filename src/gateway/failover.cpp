@@ -9,6 +9,7 @@
 #include "config/durations.hpp"
 #include "core/json_scan.hpp"
 #include "gateway/attempt.hpp"
+#include "gateway/credit_estimate.hpp"
 #include "gateway/inbound.hpp"
 #include "gateway/responses.hpp"
 #include "http/deadlines.hpp"
@@ -89,12 +90,18 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
     co_return;
   }
   const auto& targets = *found;
+  store::nanos_usd reserved = 0;
+  if (auto refused = reserve_credit(shard, caller, request, targets, reserved)) {
+    const api_error error = std::move(*refused);
+    co_await send_error(ctx, error, request_id);
+    co_return;
+  }
 
   const auto deadline = ctx.received_at + config::to_milliseconds(parts_.server->request_timeout_s);
   const bool client_chose_id = ctx.req["x-request-id"] == request_id;
   request_accounting accounting{*parts_.accounting, shard.index,    shard.ledger_rows_pending, request, request_id,
                                 client_chose_id,    ctx.received_at};
-  if (caller.customer_id != 0) accounting.set_caller(caller.customer_id, caller.key_id);
+  if (caller.customer_id != 0) accounting.set_caller(caller.customer_id, caller.key_id, caller.account, reserved);
 
   provider_order order{targets, *parts_.health};
   std::optional<api_error> last_error;
@@ -157,6 +164,47 @@ std::optional<api_error> failover_proxy::admit(proxy_shard& shard, std::string_v
     return api_error::ledger_backlog();
   }
   return std::nullopt;
+}
+
+std::optional<api_error> failover_proxy::reserve_credit(const proxy_shard& shard, const auth::auth_result& caller,
+                                                        const providers::inbound_request& request,
+                                                        const std::vector<route_target>& targets,
+                                                        store::nanos_usd& reserved) const {
+  if (caller.account == nullptr) return std::nullopt;
+  const auto cost = worst_case_cost(request, targets, parts_.reserve_output_tokens);
+  if (auth::customer_balances::reserve(*caller.account, cost)) {
+    reserved = cost;
+    return std::nullopt;
+  }
+  if (parts_.rejections != nullptr) parts_.rejections->count(auth::auth_status::insufficient_quota, shard.index);
+  const auto available = auth::customer_balances::available(*caller.account);
+  return api_error::insufficient_quota(fmt::format(
+      "This request may cost up to ${:.9f} (its prompt and max_tokens at the model's prices), more than the "
+      "${:.9f} of credit available: add credits, or lower max_tokens.",
+      static_cast<double>(cost) / 1e9, static_cast<double>(std::max<store::nanos_usd>(available, 0)) / 1e9));
+}
+
+rejection_counters::rejection_counters(telemetry::catalog& metrics, bool enabled) {
+  auto quota = metrics.requests_rejected.series({"insufficient_quota"});
+  auto invalid = metrics.requests_rejected.series({"invalid_api_key"});
+  auto unavailable = metrics.requests_rejected.series({"auth_unavailable"});
+  if (!enabled) return;
+  insufficient_quota = quota;
+  invalid_api_key = invalid;
+  auth_unavailable = unavailable;
+}
+
+void rejection_counters::count(auth::auth_status refusal, std::size_t shard) const {
+  const std::optional<telemetry::counter_handle>* counter = nullptr;
+  switch (refusal) {
+    case auth::auth_status::ok: return;
+    case auth::auth_status::missing:
+    case auth::auth_status::invalid:
+    case auth::auth_status::revoked: counter = &invalid_api_key; break;
+    case auth::auth_status::insufficient_quota: counter = &insufficient_quota; break;
+    case auth::auth_status::unavailable: counter = &auth_unavailable; break;
+  }
+  if (counter != nullptr && *counter) (*counter)->inc(shard);
 }
 
 api_error failover_proxy::final_error(std::string_view model, const std::vector<route_target>& targets,

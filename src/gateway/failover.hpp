@@ -12,12 +12,16 @@
 //
 // Every accepted request (valid body, known model) is accounted for exactly
 // once (accounting.hpp); while the shard's ledger queue is full it is
-// refused with 503 instead, so no request is served unrecorded.
+// refused with 503 instead, so no request is served unrecorded. A customer's
+// request first reserves its worst-case cost (credit_estimate.hpp) against
+// the customer's balance and is refused with 402 when that does not fit;
+// accounting settles the reservation to the real cost.
 //
 // Shared by all shards; each call runs on its request's shard thread with
 // that shard's pools.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -50,6 +54,18 @@ struct proxy_shard {
   std::size_t ledger_rows_pending = 0;
 };
 
+// Requests refused before any provider is tried, counted by reason in
+// gatewayz_requests_rejected_total{reason}; empty handles when metrics are off.
+struct rejection_counters {
+  std::optional<telemetry::counter_handle> insufficient_quota;
+  std::optional<telemetry::counter_handle> invalid_api_key;
+  std::optional<telemetry::counter_handle> auth_unavailable;
+
+  // Creates the series (at 0, also with metrics off); counts only when `enabled`.
+  rejection_counters(telemetry::catalog& metrics, bool enabled);
+  void count(auth::auth_status refusal, std::size_t shard) const;
+};
+
 struct failover_parts {
   const config::server_config* server = nullptr;  // max_attempts, request_timeout_s
   const model_routes* routes = nullptr;
@@ -58,6 +74,8 @@ struct failover_parts {
   ledger::ledger_writer* ledger = nullptr;                   // null: no ledger, no backpressure
   std::optional<telemetry::counter_handle> backlog_refused;  // counts 503 ledger_backlog; none when metrics are off
   const accounting_services* accounting = nullptr;
+  const rejection_counters* rejections = nullptr;
+  std::uint32_t reserve_output_tokens = 4096;  // auth.reserve_output_tokens
 };
 
 class failover_proxy {
@@ -74,6 +92,11 @@ class failover_proxy {
   std::optional<api_error> admit(proxy_shard& shard, std::string_view body, providers::operation op,
                                  json_scan::object_scan& scan, providers::inbound_request& request,
                                  const std::vector<route_target>*& targets) const;
+  // Reserves the request's worst-case cost against the caller's credit (none
+  // without a customer). Returns the refusal, or sets `reserved`.
+  std::optional<api_error> reserve_credit(const proxy_shard& shard, const auth::auth_result& caller,
+                                          const providers::inbound_request& request,
+                                          const std::vector<route_target>& targets, store::nanos_usd& reserved) const;
   // The error a request gets when no attempt served it.
   api_error final_error(std::string_view model, const std::vector<route_target>& targets, unsigned supported,
                         unsigned attempts, unsigned refused_by_breaker, std::optional<api_error> last_error,

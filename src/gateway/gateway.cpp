@@ -78,6 +78,7 @@ struct gateway::impl {
   std::optional<metrics_recorder> metrics_observer;  // always built; observing only with metrics on
   std::optional<ledger_recorder> ledger_observer;
   std::vector<request_observer*> observers;  // metrics, then sinks, then the ledger
+  rejection_counters rejections;
   accounting_services accounting;
   failover_proxy proxy;
   health_api health_endpoints;
@@ -88,7 +89,8 @@ struct gateway::impl {
 namespace {
 
 failover_parts make_failover_parts(const config::gateway_config& cfg, const gateway_parts& p,
-                                   const model_routes& routes, const accounting_services& accounting) {
+                                   const model_routes& routes, const accounting_services& accounting,
+                                   const rejection_counters& rejections) {
   failover_parts out;
   out.server = &cfg.server;
   out.routes = &routes;
@@ -100,6 +102,8 @@ failover_parts make_failover_parts(const config::gateway_config& cfg, const gate
   auto backlog_refused = p.metrics->ledger_backlog_rejected.series();
   if (cfg.metrics.enabled) out.backlog_refused = backlog_refused;
   out.accounting = &accounting;
+  out.rejections = &rejections;
+  out.reserve_output_tokens = cfg.auth.reserve_output_tokens;
   return out;
 }
 
@@ -131,7 +135,8 @@ gateway::impl::impl(const config::gateway_config& cfg, gateway_parts p)
       keys_required(cfg.auth.mode == "keys"),
       routes(cfg.providers),
       http_observer(std::make_shared<http_metrics>(*parts.metrics, shards, cfg.metrics.enabled)),
-      proxy(make_failover_parts(cfg, parts, routes, accounting)),
+      rejections(*parts.metrics, cfg.metrics.enabled),
+      proxy(make_failover_parts(cfg, parts, routes, accounting, rejections)),
       health_endpoints(*parts.health, parts.database_state, cfg.health.dashboard_cache_s),
       metrics_endpoint(*parts.metrics, cfg.metrics.bearer_token) {
   // Built either way: it creates the up-front series /metrics shows even
@@ -144,7 +149,6 @@ gateway::impl::impl(const config::gateway_config& cfg, gateway_parts p)
     observers.push_back(&*ledger_observer);
   }
   accounting.providers = &cfg.providers;
-  accounting.auth = parts.auth;
   accounting.observers = observers;
   for (const auto* observer : observers) accounting.observers_want_identity |= observer->wants_identity();
   if (parts.store != nullptr) {
@@ -242,6 +246,7 @@ asio::awaitable<void> gateway::impl::handle(proxy_shard& shard, http::request_co
     if (credentials.empty()) credentials = ctx.req["x-api-key"];
     caller = parts.auth->authenticate(shard.index, credentials);
     if (!caller.ok()) {
+      rejections.count(caller.status, shard.index);
       const auto status = auth::http_status(caller.status);
       const std::string_view type = status == 402   ? "insufficient_quota"
                                     : status == 401 ? "authentication_error"

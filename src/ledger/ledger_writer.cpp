@@ -330,6 +330,7 @@ bool ledger_writer::write_chunk(std::span<const store::ledger_row> chunk, std::a
     try {
       store_.write_ledger(chunk, pause_);
       committed.fetch_add(chunk.size(), std::memory_order_relaxed);
+      if (options_.on_committed) options_.on_committed(chunk);
       return true;
     } catch (const std::exception& e) {
       last_error_ = e.what();

@@ -62,6 +62,11 @@ struct writer_options {
   std::string spill_path;  // empty = "./gatewayz-ledger.spill"
   // Size at which the spill file is sealed into a segment (a replay piece).
   std::size_t spill_segment_bytes = spill_file::default_segment_bytes;
+  // Called on the writer thread with every batch of rows once the store has
+  // committed them (queued rows and replayed spill rows, including an
+  // earlier run's). It must not throw or block for long: customer balances
+  // learn here which charges the database now holds.
+  std::function<void(std::span<const store::ledger_row>)> on_committed;
 };
 
 // The spill path for a store URL when the config names none: next to an

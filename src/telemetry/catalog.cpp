@@ -141,6 +141,10 @@ catalog::catalog(registry& r, std::string version)
       ledger_backlog_rejected(
           r.counter("gatewayz_ledger_backlog_rejected_requests_total",
                     "Requests refused with 503 because the usage ledger's queue was full (the database is behind).")),
+      requests_rejected(r.counter("gatewayz_requests_rejected_total",
+                                  "Requests refused before any provider was tried, by reason (insufficient_quota: "
+                                  "the customer's credit does not cover the request's reservation).",
+                                  labels{"reason"})),
       build_info(r.gauge("gatewayz_build_info", "Build information; the value is always 1.", labels{"version"})),
       process(r) {
   build_info.series({version}).set(1.0);

@@ -108,6 +108,8 @@ struct catalog {
   counter_family& failovers;                // gatewayz_failovers_total{model,from_provider}
   counter_family& telemetry_dropped;        // gatewayz_telemetry_dropped_total{pipeline}
   counter_family& ledger_backlog_rejected;  // gatewayz_ledger_backlog_rejected_requests_total
+  // Requests refused before any provider was tried, by why (e.g. insufficient_quota).
+  counter_family& requests_rejected;  // gatewayz_requests_rejected_total{reason}
 
   gauge_family& build_info;  // gatewayz_build_info{version}
   process_collector process;

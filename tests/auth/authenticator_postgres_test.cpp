@@ -29,8 +29,14 @@ TEST(AuthenticatorWithPostgres, ADatabaseOutageServesCachedKeysAndNeverLeaksOne)
 
   std::chrono::steady_clock::time_point now{std::chrono::hours(1)};
   std::vector<std::string> errors;
-  auth::authenticator authn{*db,     auth::auth_options{}, 1,
-                            nullptr, [&] { return now; },  [&](std::string_view m) { errors.emplace_back(m); }};
+  auth::customer_balances balances;
+  auth::authenticator authn{*db,
+                            balances,
+                            auth::auth_options{},
+                            1,
+                            nullptr,
+                            [&] { return now; },
+                            [&](std::string_view m) { errors.emplace_back(m); }};
   ASSERT_EQ(authn.authenticate(0, "Bearer " + cached_key.secret).status, auth_status::ok);
 
   server.stop();

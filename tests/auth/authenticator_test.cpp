@@ -54,6 +54,7 @@ class AuthenticatorTest : public ::testing::Test {
     options.cache_ttl_s = 30;
     options.negative_ttl_s = 5;
     return auth::authenticator{*counting,
+                               balances,
                                options,
                                shards,
                                metrics,
@@ -61,7 +62,24 @@ class AuthenticatorTest : public ::testing::Test {
                                [this](std::string_view m) { store_errors.emplace_back(m); }};
   }
 
+  // A ledger row of this run: what the ledger writer reports once committed.
+  store::ledger_row committed_row(std::int64_t customer_id, store::nanos_usd cost) const {
+    store::ledger_row row;
+    row.customer_id = customer_id;
+    row.cost = cost;
+    row.unix_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    return row;
+  }
+  // Charges `cost` as a served request does: reserve nothing, settle the cost.
+  static void charge(const auth::auth_result& caller, store::nanos_usd cost) {
+    ASSERT_NE(caller.account, nullptr);
+    auth::customer_balances::settle(*caller.account, 0, cost);
+  }
+
   temp_dir dir;
+  auth::customer_balances balances;
   std::unique_ptr<store::store> real;
   std::unique_ptr<test::forwarding_store> counting;
   store::customer customer;
@@ -147,25 +165,76 @@ TEST_F(AuthenticatorTest, AnEmptyBalanceIsInsufficientQuota) {
 
 TEST_F(AuthenticatorTest, LocalChargesRefuseACustomerBeforeTheDatabaseIsDebited) {
   auto authn = make(2);
-  ASSERT_EQ(authn.authenticate(0, key.secret).status, auth_status::ok);
+  const auto first = authn.authenticate(0, key.secret);
+  ASSERT_EQ(first.status, auth_status::ok);
   ASSERT_EQ(authn.authenticate(1, key.secret).status, auth_status::ok);
-  authn.charge(0, customer.id, 3 * store::nanos_per_usd);
+  charge(first, 3 * store::nanos_per_usd);
   auto result = authn.authenticate(1, key.secret);  // another shard sees the charge
   ASSERT_EQ(result.status, auth_status::ok);
   EXPECT_EQ(result.balance, 2 * store::nanos_per_usd);
-  authn.charge(1, customer.id, 2 * store::nanos_per_usd);
+  charge(result, 2 * store::nanos_per_usd);
   result = authn.authenticate(0, key.secret);
   EXPECT_EQ(result.status, auth_status::insufficient_quota);
   EXPECT_EQ(result.balance, 0);
   EXPECT_EQ(counting->find_key_calls.load(), 2) << "refused from the cache, without a store round trip";
   EXPECT_EQ(real->find_customer("acme")->balance, 5 * store::nanos_per_usd) << "the database is the ledger's job";
+}
 
-  // Once the ledger has debited the database, a refresh takes its balance.
-  real->credit(customer.id, -5 * store::nanos_per_usd + 1);
+TEST_F(AuthenticatorTest, ARefreshNeverForgetsChargesTheLedgerHasNotCommitted) {
+  auto authn = make(2);
+  const auto caller = authn.authenticate(0, key.secret);
+  ASSERT_TRUE(caller.ok());
+  charge(caller, 3 * store::nanos_per_usd);
+  // The other shard's first lookup, and a refresh after the TTL, read the
+  // database, which does not hold the charge yet (the ledger's lag).
+  EXPECT_EQ(authn.authenticate(1, key.secret).balance, 2 * store::nanos_per_usd);
   now += 31s;
-  result = authn.authenticate(0, key.secret);
-  EXPECT_EQ(result.status, auth_status::ok);
-  EXPECT_EQ(result.balance, 1);
+  EXPECT_EQ(authn.authenticate(0, key.secret).balance, 2 * store::nanos_per_usd);
+
+  // The ledger commits the row: the database and the report agree again.
+  real->credit(customer.id, -3 * store::nanos_per_usd);
+  const std::vector<store::ledger_row> rows{committed_row(customer.id, 3 * store::nanos_per_usd)};
+  balances.committed(rows);
+  EXPECT_EQ(authn.authenticate(0, key.secret).balance, 2 * store::nanos_per_usd) << "cached: unchanged";
+  now += 31s;
+  EXPECT_EQ(authn.authenticate(1, key.secret).balance, 2 * store::nanos_per_usd) << "not subtracted twice";
+
+  // Credit added by an operator is seen at the next refresh.
+  real->credit(customer.id, store::nanos_per_usd);
+  now += 31s;
+  EXPECT_EQ(authn.authenticate(0, key.secret).balance, 3 * store::nanos_per_usd);
+}
+
+TEST_F(AuthenticatorTest, AChargeCommittedDuringARefreshsReadIsNotCountedAsRead) {
+  auto authn = make(1);
+  const auto caller = authn.authenticate(0, key.secret);
+  ASSERT_TRUE(caller.ok());
+  charge(caller, store::nanos_per_usd);
+  // The ledger commits while the store lookup runs: the read may or may not
+  // hold the row, so the refresh keeps the estimate rather than guess.
+  counting->on_find_key = [&] {
+    real->credit(customer.id, -store::nanos_per_usd);
+    const std::vector<store::ledger_row> rows{committed_row(customer.id, store::nanos_per_usd)};
+    balances.committed(rows);
+  };
+  now += 31s;
+  EXPECT_EQ(authn.authenticate(0, key.secret).balance, 4 * store::nanos_per_usd);
+  counting->on_find_key = nullptr;
+  now += 31s;
+  EXPECT_EQ(authn.authenticate(0, key.secret).balance, 4 * store::nanos_per_usd);
+}
+
+TEST_F(AuthenticatorTest, AnEarlierRunsSpilledRowsAreNotTakenForThisRunsCharges) {
+  auto authn = make(1);
+  ASSERT_TRUE(authn.authenticate(0, key.secret).ok());
+  // A row from before this process started, replayed from a spill file:
+  // the database is debited, and the next read shows it.
+  real->credit(customer.id, -store::nanos_per_usd);
+  auto old = committed_row(customer.id, store::nanos_per_usd);
+  old.unix_ms -= 3'600'000;
+  balances.committed(std::vector<store::ledger_row>{old});
+  now += 31s;
+  EXPECT_EQ(authn.authenticate(0, key.secret).balance, 4 * store::nanos_per_usd);
 }
 
 TEST_F(AuthenticatorTest, AStoreOutageServesCachedKeysAndRefusesUnknownOnesAsUnavailable) {
@@ -209,16 +278,17 @@ TEST_F(AuthenticatorTest, KeysNeverAppearInMessages) {
 TEST_F(AuthenticatorTest, ShardsAuthenticateConcurrently) {
   constexpr std::size_t shards = 4;
   auto authn = make(shards);
-  // Each shard's first lookup sets the balance to the database's (which,
-  // without a ledger here, never sees the charges), so warm them first.
-  for (std::size_t shard = 0; shard < shards; ++shard) ASSERT_TRUE(authn.authenticate(shard, key.secret).ok());
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   for (std::size_t shard = 0; shard < shards; ++shard) {
     threads.emplace_back([&, shard] {
       for (int i = 0; i < 2000; ++i) {
-        if (!authn.authenticate(shard, "Bearer " + key.secret).ok()) ++failures;
-        authn.charge(shard, customer.id, 1);
+        const auto caller = authn.authenticate(shard, "Bearer " + key.secret);
+        if (!caller.ok() || !auth::customer_balances::reserve(*caller.account, 2)) {
+          ++failures;
+          continue;
+        }
+        auth::customer_balances::settle(*caller.account, 2, 1);
       }
     });
   }

@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include <boost/asio/co_spawn.hpp>
+
 #include "harness.hpp"
 #include "store/store.hpp"
 
@@ -131,17 +133,20 @@ TEST_F(AccountingTest, CustomerWithoutCreditGets402UntilCredited) {
 TEST_F(AccountingTest, SpendingTheLastCreditRefusesTheNextRequestAtOnce) {
   auto& m = add_mock();
   auto cfg = keyed(m);
-  // $1000 per million output tokens: one answer costs more than the credit.
+  // $1000 per million output tokens: 16 tokens cost 0.016 USD.
   cfg.providers[0].models[0].output_per_million = 1000;
   start_gateway(with_store(std::move(cfg)));
-  const auto key = new_key("tiny", 1000);  // one micro-dollar
-  ASSERT_EQ(post("/v1/chat/completions", chat_body, bearer(key)).status, 200U);
-  // The shard that served it lowered the shared balance at once; another
-  // shard's first lookup reads the database, which has the debit once the
-  // ledger flushed (the documented bound: one flush interval of overspend).
-  wait_for_ledger(1);
+  const std::string limited =
+      R"({"model":"gpt-4o-mini","max_tokens":16,"messages":[{"role":"user","content":"hello there"}]})";
+  // Exactly one reservation: 11 input tokens estimated (42 bytes of
+  // messages / 4) at $2/M, and 16 output tokens at $1000/M.
+  const auto key = new_key("tiny", 11 * 2000 + 16 * 1'000'000);
+  ASSERT_EQ(post("/v1/chat/completions", limited, bearer(key)).status, 200U);
+  // Refused at once, on either server thread, although the ledger may not
+  // have debited the database yet.
   for (int i = 0; i < 4; ++i) {
-    expect_openai_error(post("/v1/chat/completions", chat_body, bearer(key)), 402, "insufficient_quota");
+    const auto refused = post("/v1/chat/completions", limited, bearer(key));
+    expect_openai_error(refused, 402, "insufficient_quota");
   }
   EXPECT_EQ(m.stats().requests, 1U);
 }
@@ -358,6 +363,113 @@ TEST_F(AccountingTest, AdminApiCreatesCustomersAndKeysBehindTheAdminKey) {
   EXPECT_EQ(customers.body.find(secret), std::string::npos);
   EXPECT_EQ(get("/admin/keys/abc/revoke", admin).status, 405U);
   expect_openai_error(post("/admin/keys/999999/revoke", "", admin), 404, "key_not_found");
+}
+
+// Sends `count` copies of one request at once, each on its own connection,
+// and returns the HTTP statuses (0 where the exchange failed).
+std::vector<unsigned> post_all_at_once(std::uint16_t port, const std::string& body, const header_list& headers,
+                                       int count) {
+  namespace asio = boost::asio;
+  namespace beast = boost::beast;
+  namespace bhttp = boost::beast::http;
+  asio::io_context io;
+  std::vector<unsigned> statuses(static_cast<std::size_t>(count), 0);
+  for (int i = 0; i < count; ++i) {
+    auto exchange = [&, i]() -> asio::awaitable<void> {
+      beast::tcp_stream stream(co_await asio::this_coro::executor);
+      stream.expires_after(60s);
+      const asio::ip::tcp::endpoint gateway(asio::ip::make_address("127.0.0.1"), port);
+      co_await stream.async_connect(gateway, asio::use_awaitable);
+      bhttp::request<bhttp::string_body> req{bhttp::verb::post, "/v1/chat/completions", 11};
+      req.set(bhttp::field::host, "127.0.0.1");
+      req.set(bhttp::field::content_type, "application/json");
+      for (const auto& [name, value] : headers) req.set(name, value);
+      req.body() = body;
+      req.prepare_payload();
+      co_await bhttp::async_write(stream, req, asio::use_awaitable);
+      beast::flat_buffer buffer;
+      bhttp::response<bhttp::string_body> res;
+      co_await bhttp::async_read(stream, buffer, res, asio::use_awaitable);
+      statuses[static_cast<std::size_t>(i)] = res.result_int();
+    };
+    asio::co_spawn(io, exchange, [](const std::exception_ptr&) {});
+  }
+  io.run();
+  return statuses;
+}
+
+// Issue scenario: requests that cost 26 micro-dollars (2 input tokens at
+// $1/M, 16 output tokens at $1.5/M) on credit for 200: the eighth would
+// take the balance below zero, and with reservations of 35 (11 input
+// tokens estimated, 16 output) it is refused, so exactly seven are served,
+// sequentially over fresh connections (both server threads), with
+// max_tokens set and without.
+TEST_F(AccountingTest, SequentialRequestsAreServedOnlyWhileTheirReservationFits) {
+  auto& m = add_mock();
+  auto cfg = keyed(m);
+  cfg.providers[0].models[0].input_per_million = 1;
+  cfg.providers[0].models[0].output_per_million = 1.5;
+  cfg.providers[0].models[0].reserve_output_tokens = 16;
+  cfg.storage.flush_interval_ms = 100;
+  start_gateway(with_store(std::move(cfg)));
+  const std::string bodies[] = {
+      chat_body, R"({"model":"gpt-4o-mini","max_tokens":16,"messages":[{"role":"user","content":"hello there"}]})"};
+  int customer = 0;
+  for (const auto& body : bodies) {
+    const std::string name = "acme" + std::to_string(customer++);
+    const auto key = new_key(name, 200'000);
+    int served = 0;
+    for (int i = 0; i < 12; ++i) {
+      const auto r = post("/v1/chat/completions", body, bearer(key));
+      if (r.status == 200U) {
+        ++served;
+      } else {
+        expect_openai_error(r, 402, "insufficient_quota");
+      }
+      // Spread over the ledger's flushes and the key cache's refreshes.
+      std::this_thread::sleep_for(40ms);
+    }
+    EXPECT_EQ(served, 7) << body;
+  }
+  wait_for_ledger(14);
+  for (int c = 0; c < 2; ++c) {
+    const auto row = store().find_customer("acme" + std::to_string(c));
+    ASSERT_TRUE(row.has_value());
+    EXPECT_EQ(row->balance, 200'000 - 7 * 26'000);
+  }
+  EXPECT_NE(get("/metrics").body.find("gatewayz_requests_rejected_total{reason=\"insufficient_quota\"} 10"),
+            std::string::npos);
+}
+
+TEST_F(AccountingTest, FiveHundredConcurrentRequestsOnCreditForTenServeAtMostTen) {
+  auto& m = add_mock();
+  auto b = m.current_behaviour();
+  b.latency_ms = 300;  // every admitted request is still running when the last arrives
+  m.set_behaviour(b);
+  auto cfg = keyed(m);
+  cfg.providers[0].models[0].input_per_million = 1;
+  cfg.providers[0].models[0].output_per_million = 1.5;
+  start_gateway(with_store(std::move(cfg)));
+  // Credit for ten requests of 26 micro-dollars; each reserves 35 (11
+  // estimated input tokens, max_tokens 16) until it ends.
+  const std::string body =
+      R"({"model":"gpt-4o-mini","max_tokens":16,"messages":[{"role":"user","content":"hello there"}]})";
+  const auto key = new_key("crowd", 10 * 26'000);
+  const auto statuses = post_all_at_once(port(), body, bearer(key), 500);
+  int served = 0;
+  int refused = 0;
+  for (const unsigned status : statuses) {
+    if (status == 200U) ++served;
+    if (status == 402U) ++refused;
+  }
+  EXPECT_LE(served, 10);
+  EXPECT_GE(served, 7) << "seven reservations fit at once";
+  EXPECT_EQ(served + refused, 500);
+  wait_for_ledger(served);
+  const auto customer = store().find_customer("crowd");
+  ASSERT_TRUE(customer.has_value());
+  EXPECT_EQ(customer->balance, 10 * 26'000 - served * 26'000);
+  EXPECT_GE(customer->balance, 0);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -24,6 +25,8 @@ class forwarding_store final : public db::store {
   // write_ledger fails while ping() still succeeds (a lock timeout).
   std::atomic<bool> refuse_writes{false};
   std::atomic<int> find_key_calls{0};
+  // Runs after each find_key has read the real store (the test's thread only).
+  std::function<void()> on_find_key;
   std::atomic<int> write_ledger_calls{0};
 
   // write_ledger calls block while held; blocked_writes counts the waiting ones.
@@ -86,7 +89,9 @@ class forwarding_store final : public db::store {
   std::optional<db::key_lookup> find_key(std::string_view secret) override {
     ++find_key_calls;
     check();
-    return real_.find_key(secret);
+    auto found = real_.find_key(secret);
+    if (on_find_key) on_find_key();
+    return found;
   }
   using db::store::write_ledger;
   std::size_t write_ledger(std::span<const db::ledger_row> rows, const ledger_pause& pause) override {
