@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
 
+#include "gateway/credit_estimate.hpp"
 #include "http/sse.hpp"
 
 namespace gatewayz::gateway {
@@ -216,9 +217,11 @@ class attempt::stream_relay {
 
   asio::awaitable<attempt_outcome> run() {
     const bool relayed = co_await pump();
-    if (!relayed) co_return attempt_outcome::client_gone;
     const auto failure = exchange_.failure();
-    if (failure == http::upstream_failure::cancelled) co_return attempt_outcome::client_gone;
+    if (!relayed || failure == http::upstream_failure::cancelled) {
+      a_.record.usage = delivered_usage();
+      co_return attempt_outcome::client_gone;
+    }
     if (failure == http::upstream_failure::none && !malformed_ && !translator_->done()) {
       // The body ended: an event whose terminating blank line was a bare '\r'
       // at the very end can only be completed now.
@@ -236,7 +239,20 @@ class attempt::stream_relay {
  private:
   void on_event(const http::sse_event& event) {
     if (malformed_ || translator_->done()) return;
+    const auto before = client_bytes_.size();
     if (!translator_->on_event(event, client_bytes_)) malformed_ = true;
+    if (client_bytes_.size() > before) ++pending_chunks_;
+  }
+
+  // What a stream the client cut was worth: the provider's usage if it was
+  // reported, else one output token per chunk the client got (a chunk
+  // carries about one token) and the input as estimated for its reservation.
+  providers::token_usage delivered_usage() const {
+    auto usage = translator_->usage();
+    if (usage.reported || delivered_chunks_ == 0) return usage;
+    usage.output_tokens = static_cast<std::int64_t>(delivered_chunks_);
+    usage.input_tokens = estimate_input_tokens(a_.request);
+    return usage;
   }
 
   // Relays events until the translator is done, the body ends, or the stream
@@ -280,6 +296,8 @@ class attempt::stream_relay {
     const bool ok = co_await writer.write_chunk(client_bytes_);
     a_.record.last_chunk_at = steady_clock::now();
     client_bytes_.clear();
+    if (ok) delivered_chunks_ += pending_chunks_;
+    pending_chunks_ = 0;
     co_return ok;
   }
 
@@ -356,6 +374,8 @@ class attempt::stream_relay {
   http::sse_parser parser_;
   std::string upstream_bytes_;
   std::string client_bytes_;
+  std::size_t pending_chunks_ = 0;    // translated chunks in client_bytes_
+  std::size_t delivered_chunks_ = 0;  // chunks the client was sent
   bool malformed_ = false;
 };
 

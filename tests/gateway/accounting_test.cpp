@@ -472,5 +472,47 @@ TEST_F(AccountingTest, FiveHundredConcurrentRequestsOnCreditForTenServeAtMostTen
   EXPECT_GE(customer->balance, 0);
 }
 
+TEST_F(AccountingTest, AStreamTheClientCutsIsChargedForWhatItDelivered) {
+  auto& m = add_mock();
+  auto b = m.current_behaviour();
+  b.tokens_per_s = 50;  // 200 tokens take 4 s; the client leaves after a few
+  m.set_behaviour(b);
+  auto cfg = keyed(m);
+  cfg.providers[0].models[0].input_per_million = 1;
+  cfg.providers[0].models[0].output_per_million = 1000;  // a million nano-USD per output token
+  start_gateway(with_store(std::move(cfg)));
+  const store::nanos_usd credit = store::nanos_per_usd;
+  const auto key = new_key("quitter", credit);
+  std::string request_id;
+  {
+    sse_client s(port());
+    ASSERT_TRUE(s.start("/v1/chat/completions",
+                        R"({"model":"gpt-4o-mini","stream":true,"max_tokens":200,)"
+                        R"("messages":[{"role":"user","content":"hello there"}]})",
+                        bearer(key)));
+    request_id = s.header("x-request-id");
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(s.next().has_value());
+    s.close();
+  }
+  wait_for_ledger(1);
+  const auto row = store().find_ledger_row(request_id);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->http_status, 200U) << "the client had the stream's 200 head";
+  EXPECT_EQ(row->status, "error") << "but not the whole answer";
+  EXPECT_GE(row->output_tokens, 4);
+  EXPECT_LT(row->output_tokens, 100) << "charged for what reached the client, not what was asked";
+  EXPECT_EQ(row->input_tokens, 11);
+  EXPECT_EQ(row->cost, 11 * 1000 + row->output_tokens * 1'000'000);
+  const auto customer = store().find_customer("quitter");
+  ASSERT_TRUE(customer.has_value());
+  EXPECT_EQ(customer->balance, credit - row->cost);
+  // The reservation (200 output tokens) was released: the customer can
+  // still spend the rest of the credit.
+  const auto next = post("/v1/chat/completions",
+                         R"({"model":"gpt-4o-mini","max_tokens":900,"messages":[{"role":"user","content":"x"}]})",
+                         bearer(key));
+  EXPECT_EQ(next.status, 200U) << next.body;
+}
+
 }  // namespace
 }  // namespace gatewayz::test
