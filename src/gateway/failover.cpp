@@ -108,6 +108,7 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
   unsigned attempts = 0;
   unsigned supported = 0;
   unsigned refused_by_breaker = 0;
+  const route_target* failed_target = nullptr;  // the previous attempt's, which failed
   for (const route_target* target_ptr : order) {
     const auto& target = *target_ptr;
     const auto& runtime = parts_.providers[target.provider_index];
@@ -126,6 +127,7 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
     attempt_record record;
     record.target = &target;
     record.number = attempts;
+    record.failed_over_from = failed_target;
     attempt a{*runtime.config, *runtime.adapter, *shard.pools[target.provider_index],
               request,         target,           ctx,
               request_id,      deadline,         record};
@@ -142,6 +144,7 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
       co_return;
     }
     last_error = std::move(a.last_error);
+    failed_target = &target;
   }
 
   const auto error =

@@ -76,7 +76,13 @@ void metrics_recorder::on_attempt(std::size_t shard, const request_record& reque
       it->second.observe(shard, call_s);
     }
   }
-  if (attempt.outcome == attempt_outcome::retryable) t.failovers.inc(shard);
+  // A failover is a move to another provider: counted with the attempt it
+  // moved to, against the provider it left, so a failure with nowhere to go
+  // (a model's only provider, the last of max_attempts) is not one.
+  if (attempt.failed_over_from != nullptr) {
+    const auto& from = *attempt.failed_over_from;
+    handles(state, request.op, from).failovers.inc(shard);
+  }
 }
 
 void metrics_recorder::on_request(std::size_t shard, const request_record& request) noexcept {

@@ -35,6 +35,9 @@ enum class attempt_outcome : std::uint8_t {
 struct attempt_record {
   const route_target* target = nullptr;  // the provider and model tried
   unsigned number = 0;                   // 1 for the first attempt of the request
+  // The attempt before this one in the same request, which failed and moved
+  // the request here (a failover from it); null for a first attempt.
+  const route_target* failed_over_from = nullptr;
   attempt_outcome outcome = attempt_outcome::retryable;
   unsigned upstream_status = 0;                            // the provider's HTTP status; 0 if none arrived
   unsigned client_status = 0;                              // what the client was sent (when served)

@@ -195,12 +195,41 @@ TEST_F(MetricsTest, ErrorsAndFailoverAreCountedPerProvider) {
   EXPECT_EQ(value_of(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="beta",status="error"})"), 1);
   EXPECT_EQ(value_of(text, R"(provider_response_time_seconds_count{provider="alpha"})"), 3);
   EXPECT_EQ(value_of(text, R"(provider_response_time_seconds_count{provider="beta"})"), 3);
+  // Three moves from alpha to beta; beta's failure had nowhere to go.
   EXPECT_EQ(value_of(text, R"(gatewayz_failovers_total{model="gpt-4o-mini",from_provider="alpha"})"), 3);
+  EXPECT_EQ(sample(text, R"(gatewayz_failovers_total{model="gpt-4o-mini",from_provider="beta"})").value_or(0), 0);
   EXPECT_EQ(
       value_of(
           text,
           R"(gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name="chat",gen_ai_provider_name="alpha",gen_ai_request_model="gpt-4o-mini",error_type="500"})"),
       3);
+}
+
+TEST_F(MetricsTest, AFailureWithNowhereToGoIsNotAFailover) {
+  // A model's only provider fails: each request is one failed attempt and no failover.
+  auto& m = add_mock();
+  set_failure(m, mock::failure_mode::http_500);
+  start_gateway(one_provider(m));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(post("/v1/chat/completions", chat_body).status, 500U);
+  auto text = scrape();
+  EXPECT_EQ(value_of(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="alpha",status="error"})"),
+            3);
+  EXPECT_EQ(sample(text, R"(gatewayz_failovers_total{model="gpt-4o-mini",from_provider="alpha"})").value_or(0), 0);
+
+  // Two providers, but max_attempts 1: the failure stays where it is.
+  auto& other = add_mock();
+  set_failure(other, mock::failure_mode::http_500);
+  auto cfg = two_providers(url_of(m), url_of(other));
+  cfg.server.max_attempts = 1;
+  start_gateway(cfg);
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(post("/v1/chat/completions", chat_body).status, 500U);
+  text = scrape();
+  EXPECT_EQ(value_of(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="alpha",status="error"})"),
+            2);
+  EXPECT_EQ(
+      sample(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="beta",status="error"})").value_or(0),
+      0);
+  EXPECT_EQ(sample(text, R"(gatewayz_failovers_total{model="gpt-4o-mini",from_provider="alpha"})").value_or(0), 0);
 }
 
 TEST_F(MetricsTest, HttpMetricsUseRouteTemplatesAndCollapseUnmatchedPaths) {
