@@ -8,6 +8,19 @@ namespace gatewayz::gateway {
 
 using providers::operation;
 
+namespace {
+
+// An attempt's status label: "success" when it gave the client a 2xx answer
+// (for a stream, one without an in-band error). For the request's last
+// attempt this is the request's own success (accounting.hpp), so a request
+// served by its first attempt counts exactly as before attempts were counted.
+bool attempt_succeeded(const attempt_record& attempt) {
+  return attempt.outcome == attempt_outcome::served && attempt.client_status >= 200 && attempt.client_status < 300 &&
+         !attempt.in_band_error;
+}
+
+}  // namespace
+
 metrics_recorder::metrics_recorder(telemetry::catalog& metrics, const std::vector<config::provider_config>& providers,
                                    std::size_t target_count, std::size_t shards)
     : metrics_(metrics), providers_(providers), shards_(shards) {
@@ -76,6 +89,9 @@ void metrics_recorder::on_attempt(std::size_t shard, const request_record& reque
       it->second.observe(shard, call_s);
     }
   }
+  // One count per attempt under the attempt's own provider: a failure that
+  // failover absorbed still counts against the provider that failed.
+  (attempt_succeeded(attempt) ? t.requests_success : t.requests_error).inc(shard);
   // A failover is a move to another provider: counted with the attempt it
   // moved to, against the provider it left, so a failure with nowhere to go
   // (a model's only provider, the last of max_attempts) is not one.
@@ -90,7 +106,6 @@ void metrics_recorder::on_request(std::size_t shard, const request_record& reque
   const auto& attempt = *request.last_attempt;
   const auto& target = *attempt.target;
   auto& t = handles(shards_[shard], request.op, target);
-  (request.success ? t.requests_success : t.requests_error).inc(shard);
   t.duration.observe(shard, request.latency_s);
   const auto& usage = attempt.usage;
   const auto total_tokens = usage.input_tokens + usage.output_tokens;

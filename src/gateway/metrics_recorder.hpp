@@ -4,6 +4,12 @@
 // credits, time to first chunk, failovers, provider response time and cost,
 // the gateway's own overhead, and the OpenTelemetry gen_ai_* histograms.
 //
+// model_inference_requests_total counts attempts: one per upstream attempt,
+// under that attempt's provider, with its own status (on_attempt), so a
+// failure another provider then absorbed still counts against the provider
+// that failed. Everything else here is per request, under the provider of
+// the request's last attempt (on_request).
+//
 // Series of a (provider, model) pair are created the first time a shard
 // serves it (models without traffic create none) and kept per shard, so the
 // steady state takes no lock and builds no string. The per-provider and
@@ -37,7 +43,7 @@ class metrics_recorder final : public request_observer {
   // Handles of one (provider, model) pair and operation.
   struct target_metrics {
     bool resolved = false;
-    telemetry::counter_handle requests_success;
+    telemetry::counter_handle requests_success;  // attempts
     telemetry::counter_handle requests_error;
     telemetry::histogram_handle duration;
     telemetry::counter_handle tokens;

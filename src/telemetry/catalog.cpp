@@ -53,7 +53,8 @@ catalog::catalog(registry& r, std::string version)
       http_response_size(r.histogram("fastapi_response_size_bytes", "HTTP response size in bytes.",
                                      buckets::sizes_bytes(), labels{"method", "path"})),
       inference_requests(r.counter("model_inference_requests_total",
-                                   "Inference requests by model, provider and outcome (success or error).",
+                                   "Inference attempts by model, provider and outcome (success or error): one per "
+                                   "upstream attempt, under the provider tried.",
                                    labels{"model", "provider", "status"})),
       inference_duration(r.histogram("model_inference_duration_seconds",
                                      "Inference duration in seconds, from request to the last byte.",

@@ -50,6 +50,8 @@ struct catalog {
   histogram_family& http_response_size;  // fastapi_response_size_bytes{method,path}
 
   // Inference. status = success | error.
+  // One per upstream attempt, under the attempt's provider (a request that
+  // failed over counts once per provider tried).
   counter_family& inference_requests;    // model_inference_requests_total{model,provider,status}
   histogram_family& inference_duration;  // model_inference_duration_seconds{model,provider}
   counter_family& tokens_used;           // tokens_used_total{model,provider}  (input + output)

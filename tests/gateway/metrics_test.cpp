@@ -190,6 +190,13 @@ TEST_F(MetricsTest, ErrorsAndFailoverAreCountedPerProvider) {
   EXPECT_EQ(post("/v1/chat/completions", chat_body).status, 500U);
 
   const auto text = scrape();
+  // One count per attempt, under the provider tried: alpha failed all three
+  // requests, though failover served two of them.
+  EXPECT_EQ(value_of(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="alpha",status="error"})"),
+            3);
+  EXPECT_EQ(sample(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="alpha",status="success"})")
+                .value_or(0),
+            0);
   EXPECT_EQ(value_of(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="beta",status="success"})"),
             2);
   EXPECT_EQ(value_of(text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="beta",status="error"})"), 1);
@@ -198,6 +205,11 @@ TEST_F(MetricsTest, ErrorsAndFailoverAreCountedPerProvider) {
   // Three moves from alpha to beta; beta's failure had nowhere to go.
   EXPECT_EQ(value_of(text, R"(gatewayz_failovers_total{model="gpt-4o-mini",from_provider="alpha"})"), 3);
   EXPECT_EQ(sample(text, R"(gatewayz_failovers_total{model="gpt-4o-mini",from_provider="beta"})").value_or(0), 0);
+  // Request level: attempts (6) minus failovers (3) are the 3 requests, each
+  // timed once under the provider that answered last.
+  EXPECT_EQ(value_of(text, R"(model_inference_duration_seconds_count{model="gpt-4o-mini",provider="beta"})"), 3);
+  EXPECT_EQ(
+      sample(text, R"(model_inference_duration_seconds_count{model="gpt-4o-mini",provider="alpha"})").value_or(0), 0);
   EXPECT_EQ(
       value_of(
           text,

@@ -342,12 +342,17 @@ for job in gatewayz gatewayz_text; do
   echo "# job $job"
   expect_value "$job: up == 1" "up{$sel}" num_eq 1
   expect_value "$job: gatewayz_build_info{version=\"$version\"} == 1" "gatewayz_build_info{$sel,version=\"$version\"}" num_eq 1
-  expect_value "$job: sum(model_inference_requests_total) == plain + streamed" \
-    "sum(model_inference_requests_total{$sel})" num_eq $((N + M))
+  # model_inference_requests_total counts attempts: two per request here.
+  expect_value "$job: sum(model_inference_requests_total) == 2 attempts x (plain + streamed)" \
+    "sum(model_inference_requests_total{$sel})" num_eq $((2 * (N + M)))
+  expect_value "$job: every request failed on primary, counted against it" \
+    "sum(model_inference_requests_total{$sel,provider=\"primary\",status=\"error\"})" num_eq $((N + M))
   expect_value "$job: every request succeeded on secondary" \
     "sum(model_inference_requests_total{$sel,provider=\"secondary\",status=\"success\"})" num_eq $((N + M))
   expect_value "$job: every request failed over from primary" \
     "sum(gatewayz_failovers_total{$sel,from_provider=\"primary\"})" num_eq $((N + M))
+  expect_value "$job: attempts - failovers == requests (plain + streamed)" \
+    "sum(model_inference_requests_total{$sel}) - sum(gatewayz_failovers_total{$sel})" num_eq $((N + M))
   expect_value "$job: fastapi_requests_total 400 == bad requests sent" \
     "sum(fastapi_requests_total{$sel,status_code=\"400\"})" num_eq "$K"
   expect_value "$job: fastapi_requests_total 404 == unknown paths, under path=\"unmatched\"" \
