@@ -104,7 +104,7 @@ struct model_config {
 };
 
 struct provider_config {
-  std::string name;  // the `provider` label value everywhere
+  std::string name;  // the `provider` label value everywhere; "none" is reserved (/models/stats)
   provider_kind kind = provider_kind::openai;
   std::string base_url;    // e.g. https://openrouter.ai/api/v1
   std::string api_key;     // secret: never logged

@@ -139,6 +139,10 @@ bool loader::load_provider_identity(const std::string& key, const YAML::Node& va
                            shown(name)));
       return true;
     }
+    if (name == "none") {
+      fail(at, "none is reserved: /models/stats names requests no provider was tried for that way");
+      return true;
+    }
     out.name = std::move(name);
   } else if (key == "kind") {
     std::string kind;

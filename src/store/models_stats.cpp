@@ -43,6 +43,9 @@ std::string usd_from_nanos(nanos_usd nanos) {
   return out;
 }
 
+// The provider of requests no provider was tried for (empty in the ledger).
+constexpr std::string_view no_provider = "none";
+
 std::string json_string(std::string_view s) {
   return boost::json::serialize(boost::json::string_view(s.data(), s.size()));
 }
@@ -64,9 +67,10 @@ std::string render_models_stats(const std::vector<model_stats>& models, std::str
         R"({{"model":{},"provider":{},"total_requests":{},"successful_requests":{},"failed_requests":{},)"
         R"("avg_latency_ms":{},"p95_latency_ms":{},"p99_latency_ms":{},"total_tokens":{},"total_cost_usd":{},)"
         R"("uptime_percentage":{}}})",
-        json_string(m.model), json_string(m.provider), m.total_requests, m.successful_requests, m.failed_requests,
-        two_decimals(m.avg_latency_ms), two_decimals(m.p95_latency_ms), two_decimals(m.p99_latency_ms), m.total_tokens,
-        usd_from_nanos(m.total_cost), two_decimals(m.uptime_percentage));
+        json_string(m.model), json_string(m.provider.empty() ? no_provider : m.provider), m.total_requests,
+        m.successful_requests, m.failed_requests, two_decimals(m.avg_latency_ms), two_decimals(m.p95_latency_ms),
+        two_decimals(m.p99_latency_ms), m.total_tokens, usd_from_nanos(m.total_cost),
+        two_decimals(m.uptime_percentage));
   }
   out += "]}";
   return out;

@@ -38,6 +38,8 @@ std::optional<time_window> parse_time_window(std::string_view value);
 // total_cost_usd and uptime_percentage (the model_stats fields). Latencies
 // are rounded to 0.01 ms and uptime to 0.01 %; total_cost_usd is the exact
 // decimal of the nano-dollars. `now` is written to whole seconds, in UTC.
+// A row whose provider is empty (requests no provider was tried for: every
+// breaker open) is written with "provider":"none" (a name no provider may take).
 std::string render_models_stats(const std::vector<model_stats>& models, std::string_view time_window_label,
                                 std::chrono::system_clock::time_point now);
 

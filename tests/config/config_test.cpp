@@ -507,6 +507,13 @@ TEST(ConfigRequired, ProviderNamesAreLabelSafeAndUnique) {
     models: [{id: x}]
 )",
                   "providers[0].name", "must be non-empty");
+  // /models/stats names the requests no provider was tried for "none".
+  expect_error_at(R"(providers:
+  - name: none
+    base_url: "http://a/v1"
+    models: [{id: x}]
+)",
+                  "providers[0].name", "none is reserved");
   expect_single_error(R"(providers:
   - name: dup
     base_url: "http://a/v1"

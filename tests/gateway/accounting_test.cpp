@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -336,6 +337,38 @@ TEST_F(AccountingTest, ModelsStatsReportsTheGuidesShapeFromTheLedger) {
   }
   EXPECT_EQ(get("/models/stats").json().at("time_window").as_string(), "24h");
   expect_openai_error(get("/models/stats?time_window=2w"), 400, "invalid_time_window");
+}
+
+TEST_F(AccountingTest, ModelsStatsNamesRequestsRefusedByOpenBreakersProviderNone) {
+  auto& m = add_mock();
+  auto cfg = keyed(m);
+  cfg.auth.mode = "none";
+  cfg.circuit_breaker.failure_threshold = 1;  // the first 500 opens it
+  cfg.circuit_breaker.open_s = 3600;
+  cfg.circuit_breaker.max_open_s = 3600;
+  set_failure(m, mock::failure_mode::http_500);
+  start_gateway(with_store(std::move(cfg)));
+  ASSERT_EQ(post("/v1/chat/completions", chat_body).status, 500U);
+  // Until the outcome is recorded a second request may still reach alpha.
+  int sent = 1;
+  int refused = 0;
+  while (refused < 2 && sent < 20) {
+    const auto r = post("/v1/chat/completions", chat_body);
+    ++sent;
+    if (r.status == 503U) ++refused;
+  }
+  ASSERT_EQ(refused, 2);
+  wait_for_ledger(sent);
+
+  const auto stats = get("/models/stats?time_window=1h").json();
+  std::map<std::string, std::int64_t> requests;  // by provider
+  for (const auto& row : stats.at("models").as_array()) {
+    EXPECT_EQ(row.at("model").as_string(), "gpt-4o-mini");
+    requests[std::string(row.at("provider").as_string())] += row.at("total_requests").to_number<std::int64_t>();
+  }
+  EXPECT_EQ(requests.count(""), 0U) << json::serialize(stats);
+  EXPECT_EQ(requests["none"], 2) << json::serialize(stats);
+  EXPECT_EQ(requests["alpha"], sent - 2) << json::serialize(stats);
 }
 
 TEST_F(AccountingTest, AdminApiCreatesCustomersAndKeysBehindTheAdminKey) {

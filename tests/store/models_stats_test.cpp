@@ -48,6 +48,17 @@ TEST(ModelsStats, RendersTheGuideShapeExactly) {
             R"({"model":"we\"ird\\model","provider":"p","total_requests":1,"successful_requests":0,)"
             R"("failed_requests":1,"avg_latency_ms":0.13,"p95_latency_ms":0.13,"p99_latency_ms":0.13,)"
             R"("total_tokens":0,"total_cost_usd":0.000000001,"uptime_percentage":0}]})");
+  // Requests no provider was tried for (every breaker open) have no provider in the ledger.
+  model_stats refused;
+  refused.model = "m";
+  refused.total_requests = 2;
+  refused.failed_requests = 2;
+  refused.uptime_percentage = 0.0;
+  EXPECT_EQ(render_models_stats({refused}, "1h", at(0)),
+            R"({"timestamp":"1970-01-01T00:00:00Z","time_window":"1h","models":[)"
+            R"({"model":"m","provider":"none","total_requests":2,"successful_requests":0,"failed_requests":2,)"
+            R"("avg_latency_ms":0,"p95_latency_ms":0,"p99_latency_ms":0,"total_tokens":0,"total_cost_usd":0,)"
+            R"("uptime_percentage":0}]})");
   EXPECT_EQ(render_models_stats({}, "1h", at(0)),
             R"({"timestamp":"1970-01-01T00:00:00Z","time_window":"1h","models":[]})");
 }
