@@ -46,22 +46,24 @@ metrics_recorder::target_metrics& metrics_recorder::handles(shard_state& shard, 
   auto& m = metrics_;
   const std::string_view mid = target.model->id;
   const std::string_view pid = providers_[target.provider_index].name;
-  const std::string_view op_name = providers::operation_name(op);
   t.requests_success = m.inference_requests.series({mid, pid, "success"});
   t.requests_error = m.inference_requests.series({mid, pid, "error"});
-  t.duration = m.inference_duration.series({mid, pid});
   t.tokens = m.tokens_used.series({mid, pid});
   t.input_tokens = m.tokens_used_by_type.series({mid, pid, "input"});
   t.output_tokens = m.tokens_used_by_type.series({mid, pid, "output"});
   t.credits = m.credits_used.series({mid, pid});
-  t.time_to_first_chunk = m.time_to_first_chunk.series({mid, pid});
   t.failovers = m.failovers.series({mid, pid});
-  t.gen_ai_duration_ok = m.gen_ai_operation_duration.series({op_name, pid, mid, ""});
-  t.gen_ai_input_tokens = m.gen_ai_token_usage.series({op_name, pid, mid, "input"});
-  t.gen_ai_output_tokens = m.gen_ai_token_usage.series({op_name, pid, mid, "output"});
-  t.gen_ai_time_to_first_chunk = m.gen_ai_time_to_first_chunk.series({op_name, pid, mid});
   t.resolved = true;
   return t;
+}
+
+void metrics_recorder::observe(std::size_t shard, lazy_histogram& h, telemetry::histogram_family& family,
+                               std::initializer_list<std::string_view> labels, double value) {
+  if (!h.created) {
+    h.handle = family.series(labels);
+    h.created = true;
+  }
+  h.handle.observe(shard, value);
 }
 
 void metrics_recorder::on_attempt(std::size_t shard, const request_record& request,
@@ -75,7 +77,9 @@ void metrics_recorder::on_attempt(std::size_t shard, const request_record& reque
     provider.response_time.observe(shard, call_s);
     if (attempt.ttfb) backend_ttfb_.observe(shard, std::chrono::duration<double>(*attempt.ttfb).count());
     if (attempt.error_type.empty()) {
-      t.gen_ai_duration_ok.observe(shard, call_s);
+      observe(shard, t.gen_ai_duration_ok, metrics_.gen_ai_operation_duration,
+              {providers::operation_name(request.op), providers_[target.provider_index].name, target.model->id, ""},
+              call_s);
     } else {
       const auto key = std::make_tuple(target.target_index, static_cast<int>(request.op), attempt.error_type);
       auto it = state.failed_calls.find(key);
@@ -106,7 +110,11 @@ void metrics_recorder::on_request(std::size_t shard, const request_record& reque
   const auto& attempt = *request.last_attempt;
   const auto& target = *attempt.target;
   auto& t = handles(shards_[shard], request.op, target);
-  t.duration.observe(shard, request.latency_s);
+  auto& m = metrics_;
+  const std::string_view mid = target.model->id;
+  const std::string_view pid = providers_[target.provider_index].name;
+  const std::string_view op_name = providers::operation_name(request.op);
+  observe(shard, t.duration, m.inference_duration, {mid, pid}, request.latency_s);
   const auto& usage = attempt.usage;
   const auto total_tokens = usage.input_tokens + usage.output_tokens;
   if (total_tokens > 0) {
@@ -115,9 +123,11 @@ void metrics_recorder::on_request(std::size_t shard, const request_record& reque
     t.output_tokens.inc(shard, static_cast<double>(usage.output_tokens));
   }
   if (usage.reported) {
-    t.gen_ai_input_tokens.observe(shard, static_cast<double>(usage.input_tokens));
+    observe(shard, t.gen_ai_input_tokens, m.gen_ai_token_usage, {op_name, pid, mid, "input"},
+            static_cast<double>(usage.input_tokens));
     if (request.op != operation::embeddings) {
-      t.gen_ai_output_tokens.observe(shard, static_cast<double>(usage.output_tokens));
+      observe(shard, t.gen_ai_output_tokens, m.gen_ai_token_usage, {op_name, pid, mid, "output"},
+              static_cast<double>(usage.output_tokens));
     }
   }
   if (request.cost_nanos > 0) {
@@ -126,8 +136,9 @@ void metrics_recorder::on_request(std::size_t shard, const request_record& reque
     provider_handles_[target.provider_index].cost.inc(shard, usd);
   }
   if (request.time_to_first_chunk_s) {
-    t.time_to_first_chunk.observe(shard, *request.time_to_first_chunk_s);
-    t.gen_ai_time_to_first_chunk.observe(shard, *request.time_to_first_chunk_s);
+    observe(shard, t.time_to_first_chunk, m.time_to_first_chunk, {mid, pid}, *request.time_to_first_chunk_s);
+    observe(shard, t.gen_ai_time_to_first_chunk, m.gen_ai_time_to_first_chunk, {op_name, pid, mid},
+            *request.time_to_first_chunk_s);
   }
   if (attempt.first_chunk_at && attempt.last_chunk_at) {
     streaming_duration_.observe(

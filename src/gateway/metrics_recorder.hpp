@@ -12,7 +12,11 @@
 //
 // Series of a (provider, model) pair are created the first time a shard
 // serves it (models without traffic create none) and kept per shard, so the
-// steady state takes no lock and builds no string. The per-provider and
+// steady state takes no lock and builds no string. A pair's histograms are
+// created on their first observation, not with its counters: a histogram
+// series at 0 has no average (0/0 = NaN), and one such series (a pair that
+// never streams, never succeeds, never answers last) turns an avg() over all
+// pairs NaN. The per-provider and
 // per-operation series are created by the constructor, so /metrics shows
 // them (at 0) before any traffic and also with metrics.enabled false, when
 // the recorder is built but not installed as an observer.
@@ -40,22 +44,27 @@ class metrics_recorder final : public request_observer {
   void on_request(std::size_t shard, const request_record& request) noexcept override;
 
  private:
+  // A histogram series created by its first observation.
+  struct lazy_histogram {
+    telemetry::histogram_handle handle;
+    bool created = false;
+  };
   // Handles of one (provider, model) pair and operation.
   struct target_metrics {
-    bool resolved = false;
+    bool resolved = false;                       // the counters
     telemetry::counter_handle requests_success;  // attempts
     telemetry::counter_handle requests_error;
-    telemetry::histogram_handle duration;
     telemetry::counter_handle tokens;
     telemetry::counter_handle input_tokens;
     telemetry::counter_handle output_tokens;
     telemetry::counter_handle credits;
-    telemetry::histogram_handle time_to_first_chunk;
-    telemetry::histogram_handle gen_ai_duration_ok;
-    telemetry::histogram_handle gen_ai_input_tokens;
-    telemetry::histogram_handle gen_ai_output_tokens;
-    telemetry::histogram_handle gen_ai_time_to_first_chunk;
     telemetry::counter_handle failovers;
+    lazy_histogram duration;
+    lazy_histogram time_to_first_chunk;
+    lazy_histogram gen_ai_duration_ok;
+    lazy_histogram gen_ai_input_tokens;
+    lazy_histogram gen_ai_output_tokens;
+    lazy_histogram gen_ai_time_to_first_chunk;
   };
   struct shard_state {
     std::vector<std::array<target_metrics, 3>> targets;  // [target_index][operation]
@@ -68,6 +77,9 @@ class metrics_recorder final : public request_observer {
   };
 
   target_metrics& handles(shard_state& shard, providers::operation op, const route_target& target);
+  // Observes `value` in `h`, creating its series in `family` with `labels` first if needed.
+  static void observe(std::size_t shard, lazy_histogram& h, telemetry::histogram_family& family,
+                      std::initializer_list<std::string_view> labels, double value);
 
   telemetry::catalog& metrics_;
   const std::vector<config::provider_config>& providers_;

@@ -208,13 +208,54 @@ TEST_F(MetricsTest, ErrorsAndFailoverAreCountedPerProvider) {
   // Request level: attempts (6) minus failovers (3) are the 3 requests, each
   // timed once under the provider that answered last.
   EXPECT_EQ(value_of(text, R"(model_inference_duration_seconds_count{model="gpt-4o-mini",provider="beta"})"), 3);
-  EXPECT_EQ(
-      sample(text, R"(model_inference_duration_seconds_count{model="gpt-4o-mini",provider="alpha"})").value_or(0), 0);
+  // alpha never answered last: no duration series at 0 (see HistogramSeriesAppearOnTheirFirstObservation).
+  EXPECT_FALSE(sample(text, R"(model_inference_duration_seconds_count{model="gpt-4o-mini",provider="alpha"})"));
+  EXPECT_FALSE(sample(
+      text,
+      R"(gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name="chat",gen_ai_provider_name="alpha",gen_ai_request_model="gpt-4o-mini",error_type=""})"));
   EXPECT_EQ(
       value_of(
           text,
           R"(gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name="chat",gen_ai_provider_name="alpha",gen_ai_request_model="gpt-4o-mini",error_type="500"})"),
       3);
+}
+
+TEST_F(MetricsTest, HistogramSeriesAppearOnTheirFirstObservation) {
+  // A histogram series at 0 has no average (0/0), and one such series makes
+  // avg(rate(x_sum[5m]) / rate(x_count[5m])) over all pairs NaN.
+  auto& m = add_mock();
+  start_gateway(priced(m));
+  ASSERT_EQ(post("/v1/chat/completions", chat_body).status, 200U);
+  ASSERT_EQ(post("/v1/embeddings", R"({"model":"text-embedding-3-small","input":["one","two words"]})").status, 200U);
+  auto text = scrape();
+  const std::string ttfc = R"(time_to_first_chunk_seconds_count{model="gpt-4o-mini",provider="alpha"})";
+  const std::string gen_ai_ttfc =
+      R"(gen_ai_client_operation_time_to_first_chunk_seconds_count{gen_ai_operation_name="chat",gen_ai_provider_name="alpha",gen_ai_request_model="gpt-4o-mini"})";
+  EXPECT_FALSE(sample(text, ttfc)) << "a pair that never streamed has a time-to-first-chunk series";
+  EXPECT_FALSE(sample(text, gen_ai_ttfc));
+  EXPECT_EQ(lines_starting(text, "time_to_first_chunk_seconds_count").size(), 0U);
+  // Embeddings have no output tokens: no output series for them.
+  EXPECT_FALSE(sample(
+      text,
+      R"(gen_ai_client_token_usage_count{gen_ai_operation_name="embeddings",gen_ai_provider_name="alpha",gen_ai_request_model="text-embedding-3-small",gen_ai_token_type="output"})"));
+  EXPECT_EQ(
+      value_of(
+          text,
+          R"(gen_ai_client_token_usage_count{gen_ai_operation_name="embeddings",gen_ai_provider_name="alpha",gen_ai_request_model="text-embedding-3-small",gen_ai_token_type="input"})"),
+      1);
+  EXPECT_EQ(value_of(text, R"(model_inference_duration_seconds_count{model="gpt-4o-mini",provider="alpha"})"), 1);
+  // The family is still declared (its HELP and TYPE lines are there).
+  EXPECT_EQ(lines_starting(text, "# TYPE time_to_first_chunk_seconds histogram").size(), 1U);
+
+  // The first stream creates the series, with that one observation.
+  sse_client s(port());
+  ASSERT_TRUE(s.start("/v1/chat/completions", stream_chat_body));
+  ASSERT_EQ(s.status(), 200U);
+  s.rest();
+  ASSERT_TRUE(s.complete());
+  text = scrape();
+  EXPECT_EQ(value_of(text, ttfc), 1);
+  EXPECT_EQ(value_of(text, gen_ai_ttfc), 1);
 }
 
 TEST_F(MetricsTest, AFailureWithNowhereToGoIsNotAFailover) {
