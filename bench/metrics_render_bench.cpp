@@ -43,7 +43,7 @@ using bench::lcg;  // deterministic: every run renders the same bytes
 
 // The handles gateway.cpp resolves per (model, provider) pair (request_accounting::handles).
 struct pair_handles {
-  telemetry::counter_handle requests_success, requests_error, tokens, input_tokens, output_tokens, credits, failovers;
+  telemetry::counter_handle requests_success, requests_error, input_tokens, output_tokens, credits, failovers;
   telemetry::histogram_handle duration, time_to_first_chunk, gen_ai_duration_ok, gen_ai_input_tokens,
       gen_ai_output_tokens, gen_ai_time_to_first_chunk;
 };
@@ -83,9 +83,8 @@ struct fixture {
         const std::string mid = model_name(p, m);
         pair_handles h{cat.inference_requests.series({mid, pid, "success"}),
                        cat.inference_requests.series({mid, pid, "error"}),
-                       cat.tokens_used.series({mid, pid}),
-                       cat.tokens_used_by_type.series({mid, pid, "input"}),
-                       cat.tokens_used_by_type.series({mid, pid, "output"}),
+                       cat.tokens_used.series({mid, pid, "input"}),
+                       cat.tokens_used.series({mid, pid, "output"}),
                        cat.credits_used.series({mid, pid}),
                        cat.failovers.series({mid, pid}),
                        cat.inference_duration.series({mid, pid}),
@@ -104,7 +103,6 @@ struct fixture {
             const double out = 1 + 1000 * rng.next01();
             (r == 2 ? h.requests_error : h.requests_success).inc(shard);
             h.duration.observe(shard, latency);
-            h.tokens.inc(shard, in + out);
             h.input_tokens.inc(shard, in);
             h.output_tokens.inc(shard, out);
             h.credits.inc(shard, (in + out) * 1.5e-7);
@@ -188,7 +186,7 @@ struct hot_fixture {
     histogram_ex = cat.inference_duration.series({"m", "p"});  // declared with exemplars
     // A labelled family with 10,000 series, to time a label-set lookup in it.
     for (int p = 0; p < 50; ++p) {
-      for (int m = 0; m < 200; ++m) cat.tokens_used.series({model_name(p, m), provider_name(p)});
+      for (int m = 0; m < 200; ++m) cat.tokens_used.series({model_name(p, m), provider_name(p), "input"});
     }
   }
   telemetry::registry reg;
@@ -244,7 +242,7 @@ void BM_hot_labelled_series_lookup(benchmark::State& state) {
   auto& family = hot().cat.tokens_used;
   const std::string mid = model_name(17, 123);
   const std::string pid = provider_name(17);
-  for (auto _ : state) benchmark::DoNotOptimize(family.series({mid, pid}));
+  for (auto _ : state) benchmark::DoNotOptimize(family.series({mid, pid, "input"}));
 }
 // Every update one non-streaming, successful request makes through resolved
 // handles (request_accounting::record_attempt + finish), with metrics on.
@@ -258,7 +256,6 @@ void BM_hot_request_updates(benchmark::State& state) {
     h.observe(shard, 0.2);                // gen_ai duration
     c.inc(shard);                         // requests success
     f.histogram_ex.observe(shard, 0.21);  // inference duration
-    c.inc(shard, 30);                     // tokens
     c.inc(shard, 20);                     // input tokens
     c.inc(shard, 10);                     // output tokens
     h.observe(shard, 20);                 // gen_ai input tokens

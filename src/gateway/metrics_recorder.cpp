@@ -48,9 +48,8 @@ metrics_recorder::target_metrics& metrics_recorder::handles(shard_state& shard, 
   const std::string_view pid = providers_[target.provider_index].name;
   t.requests_success = m.inference_requests.series({mid, pid, "success"});
   t.requests_error = m.inference_requests.series({mid, pid, "error"});
-  t.tokens = m.tokens_used.series({mid, pid});
-  t.input_tokens = m.tokens_used_by_type.series({mid, pid, "input"});
-  t.output_tokens = m.tokens_used_by_type.series({mid, pid, "output"});
+  t.input_tokens = m.tokens_used.series({mid, pid, "input"});
+  t.output_tokens = m.tokens_used.series({mid, pid, "output"});
   t.credits = m.credits_used.series({mid, pid});
   t.failovers = m.failovers.series({mid, pid});
   t.resolved = true;
@@ -116,12 +115,8 @@ void metrics_recorder::on_request(std::size_t shard, const request_record& reque
   const std::string_view op_name = providers::operation_name(request.op);
   observe(shard, t.duration, m.inference_duration, {mid, pid}, request.latency_s);
   const auto& usage = attempt.usage;
-  const auto total_tokens = usage.input_tokens + usage.output_tokens;
-  if (total_tokens > 0) {
-    t.tokens.inc(shard, static_cast<double>(total_tokens));
-    t.input_tokens.inc(shard, static_cast<double>(usage.input_tokens));
-    t.output_tokens.inc(shard, static_cast<double>(usage.output_tokens));
-  }
+  if (usage.input_tokens > 0) t.input_tokens.inc(shard, static_cast<double>(usage.input_tokens));
+  if (usage.output_tokens > 0) t.output_tokens.inc(shard, static_cast<double>(usage.output_tokens));
   if (usage.reported) {
     observe(shard, t.gen_ai_input_tokens, m.gen_ai_token_usage, {op_name, pid, mid, "input"},
             static_cast<double>(usage.input_tokens));

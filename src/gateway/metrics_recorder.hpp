@@ -54,8 +54,7 @@ class metrics_recorder final : public request_observer {
     bool resolved = false;                       // the counters
     telemetry::counter_handle requests_success;  // attempts
     telemetry::counter_handle requests_error;
-    telemetry::counter_handle tokens;
-    telemetry::counter_handle input_tokens;
+    telemetry::counter_handle input_tokens;  // tokens_used_total{token_type}
     telemetry::counter_handle output_tokens;
     telemetry::counter_handle credits;
     telemetry::counter_handle failovers;

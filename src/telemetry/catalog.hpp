@@ -54,8 +54,8 @@ struct catalog {
   // failed over counts once per provider tried).
   counter_family& inference_requests;    // model_inference_requests_total{model,provider,status}
   histogram_family& inference_duration;  // model_inference_duration_seconds{model,provider}
-  counter_family& tokens_used;           // tokens_used_total{model,provider}  (input + output)
-  counter_family& tokens_used_by_type;   // gatewayz_tokens_total{model,provider,token_type}
+  // token_type = input | output; sum over it for the total tokens.
+  counter_family& tokens_used;           // tokens_used_total{model,provider,token_type}
   counter_family& credits_used;          // credits_used_total{model,provider}  (USD charged)
 
   // Provider health (gauges set by the health monitor).

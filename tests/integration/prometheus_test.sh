@@ -362,9 +362,11 @@ for job in gatewayz gatewayz_text; do
   expect_value "$job: sum(tokens_used_total) == the usage the responses reported" \
     "sum(tokens_used_total{$sel})" num_eq "$tokens_expected"
   expect_value "$job: input tokens == the responses' prompt_tokens" \
-    "sum(gatewayz_tokens_total{$sel,token_type=\"input\"})" num_eq "$input_expected"
+    "sum(tokens_used_total{$sel,token_type=\"input\"})" num_eq "$input_expected"
   expect_value "$job: output tokens == the responses' completion_tokens" \
-    "sum(gatewayz_tokens_total{$sel,token_type=\"output\"})" num_eq "$output_expected"
+    "sum(tokens_used_total{$sel,token_type=\"output\"})" num_eq "$output_expected"
+  expect_value "$job: tokens_used_total summed over token_type per model == the usage reported" \
+    "sum by (model) (tokens_used_total{$sel})" num_eq "$tokens_expected"
   expect_value "$job: gatewayz_cost_by_provider_total > 0" \
     "sum(gatewayz_cost_by_provider_total{$sel})" num_gt 0
   expect_value "$job: cost == usage x prices (\$$cost_expected)" \
