@@ -15,6 +15,9 @@ struct api_error {
   std::string type;     // OpenAI error type, e.g. "invalid_request_error"
   std::string code;     // machine-readable code, e.g. "model_not_found"
   std::string message;  // human-readable, safe to show to the client
+  // Sent as the Retry-After header with the error when not empty (an
+  // upstream 429's or 503's own, passed on).
+  std::string retry_after{};
 
   // Serialises to OpenAI's error JSON shape.
   std::string to_json() const;

@@ -196,6 +196,9 @@ asio::awaitable<attempt_outcome> attempt::relay_error_status(http::upstream_exch
   }
   if (exchange.failure() == http::upstream_failure::cancelled) co_return attempt_outcome::client_gone;
   last_error = api_error::upstream_status(static_cast<int>(status), provider.name, adapter.error_message(body));
+  // Passed on with the error when this is what the client gets (the last
+  // attempt's error; failover.hpp).
+  if (status == 429 || status == 503) last_error.retry_after = exchange.retry_after();
   if (retryable_status(status)) {
     record.provider_failure = true;
     co_return attempt_outcome::retryable;

@@ -21,7 +21,9 @@ inline http::response json_response(unsigned status, std::string body, unsigned 
 }
 
 inline http::response error_response(const api_error& error, unsigned version) {
-  return json_response(static_cast<unsigned>(error.status), error.to_json(), version);
+  auto res = json_response(static_cast<unsigned>(error.status), error.to_json(), version);
+  if (!error.retry_after.empty()) res.set(boost::beast::http::field::retry_after, error.retry_after);
+  return res;
 }
 
 // 405 in OpenAI's error shape with the Allow header.

@@ -109,12 +109,13 @@ struct upstream_pool::connection {
 namespace {
 
 // Beast's parser with nothing stored: the gateway needs an upstream
-// response's status, framing and body, never its header fields, so none are
-// copied into a fields container (an allocation each), and body bytes go
-// straight into the caller's string.
+// response's status, framing and body, and of its header fields only
+// Retry-After, so none are copied into a fields container (an allocation
+// each), and body bytes go straight into the caller's string.
 class response_reader final : public bhttp::basic_parser<false> {
  public:
   unsigned status() const { return status_; }
+  std::string_view retry_after() const { return {retry_after_.data(), retry_after_size_}; }
   // put(), with the body bytes it parses appended to `out`. (Plain put()
   // leaves body bytes in the input: the head is read that way.)
   std::size_t put_into(std::string& out, asio::const_buffer input, boost::system::error_code& ec) {
@@ -129,7 +130,14 @@ class response_reader final : public bhttp::basic_parser<false> {
   void on_response_impl(int code, beast::string_view, int, boost::system::error_code&) override {
     status_ = static_cast<unsigned>(code);
   }
-  void on_field_impl(bhttp::field, beast::string_view, beast::string_view, boost::system::error_code&) override {}
+  void on_field_impl(bhttp::field name, beast::string_view, beast::string_view value,
+                     boost::system::error_code&) override {
+    // Delay-seconds or an HTTP-date (29 bytes); anything longer is not one.
+    if (name == bhttp::field::retry_after && !value.empty() && value.size() <= retry_after_.size()) {
+      std::copy(value.begin(), value.end(), retry_after_.begin());
+      retry_after_size_ = value.size();
+    }
+  }
   void on_header_impl(boost::system::error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>&, boost::system::error_code&) override {}
   std::size_t on_body_impl(beast::string_view body, boost::system::error_code&) override { return take(body); }
@@ -146,6 +154,8 @@ class response_reader final : public bhttp::basic_parser<false> {
   }
 
   unsigned status_ = 0;
+  std::array<char, 64> retry_after_{};
+  std::size_t retry_after_size_ = 0;
   std::string* sink_ = nullptr;
 };
 
@@ -248,6 +258,10 @@ void upstream_exchange::end() noexcept {
 upstream_failure upstream_exchange::failure() const { return state_->failure; }
 const std::string& upstream_exchange::failure_detail() const { return state_->detail; }
 unsigned upstream_exchange::status() const { return state_->parser ? state_->parser->status() : 0; }
+
+std::string_view upstream_exchange::retry_after() const {
+  return state_->parser ? state_->parser->retry_after() : std::string_view{};
+}
 bool upstream_exchange::body_complete() const { return state_->complete; }
 
 void upstream_exchange::shorten_deadline(std::chrono::steady_clock::time_point until) {

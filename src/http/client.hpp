@@ -92,6 +92,9 @@ class upstream_exchange {
   upstream_failure failure() const;           // none while healthy
   const std::string& failure_detail() const;  // for logs; contains no secrets
   unsigned status() const;                    // valid when send() succeeded
+  // The response's Retry-After value as sent (at most 64 bytes); empty when
+  // it had none. Valid while the exchange lives, when send() succeeded.
+  std::string_view retry_after() const;
 
   // Appends the next body bytes to `out`. Returns false once the body is
   // complete (failure() == none) or on error (failure() says why).

@@ -195,6 +195,43 @@ TEST_F(ErrorsTest, Upstream500And429ArePassedOnNamingTheProvider) {
   }
 }
 
+TEST_F(ErrorsTest, UpstreamRetryAfterIsPassedOnWithTheErrorTheClientGets) {
+  // The mock answers its 429 with "Retry-After: 1".
+  start_gateway(one_provider(*mock_));
+  set_failure(*mock_, mock::failure_mode::http_429);
+  auto r = post("/v1/chat/completions", chat_body);
+  expect_openai_error(r, 429, "upstream_429");
+  EXPECT_EQ(r.header("retry-after"), "1");
+  r = post("/v1/chat/completions", stream_chat_body);
+  expect_openai_error(r, 429, "upstream_429");
+  EXPECT_EQ(r.header("retry-after"), "1");
+
+  // A 503 with an HTTP-date, passed on as sent.
+  static constexpr std::string_view date = "Wed, 21 Oct 2026 07:28:00 GMT";
+  auto& busy = add_upstream([](http::request_context& ctx) -> asio::awaitable<void> {
+    http::response res{bhttp::status::service_unavailable, ctx.req.version()};
+    res.set(bhttp::field::content_type, "application/json");
+    res.set(bhttp::field::retry_after, date);
+    res.body() = R"({"error":{"message":"overloaded","type":"server_error"}})";
+    co_await ctx.writer.send(std::move(res));
+  });
+  config::gateway_config cfg;
+  cfg.providers.push_back(make_provider("busy", busy.url(), {make_model("gpt-4o-mini")}));
+  start_gateway(cfg);
+  r = post("/v1/chat/completions", chat_body);
+  expect_openai_error(r, 503, "upstream_503");
+  EXPECT_EQ(r.header("retry-after"), date);
+
+  // When another provider's error is what the client gets, the first one's
+  // Retry-After does not come with it.
+  auto& failing = add_mock();
+  set_failure(failing, mock::failure_mode::http_500);
+  start_gateway(two_providers(url_of(*mock_), url_of(failing)));
+  r = post("/v1/chat/completions", chat_body);
+  expect_openai_error(r, 500, "upstream_500");
+  EXPECT_EQ(r.header("retry-after"), "");
+}
+
 TEST_F(ErrorsTest, Upstream400IsPassedOn) {
   start_gateway(one_provider(*mock_));
   // The mock (like OpenAI) rejects an empty messages array; the gateway does not.
