@@ -24,6 +24,7 @@ packages=(
   libssl-dev libyaml-cpp-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libsqlite3-dev sqlite3
+  zlib1g-dev  # gzip-compressed /metrics
   libpq-dev postgresql
   libhiredis-dev redis-server
   libmimalloc-dev

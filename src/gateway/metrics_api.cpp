@@ -21,13 +21,17 @@ boost::asio::awaitable<http::response> metrics_api::scrape(const http::request& 
     co_return res;
   }
   const auto content_type = telemetry::negotiate(req[bhttp::field::accept]);
-  auto render = [this, content_type] {
+  const bool compress = telemetry::accepts_gzip(req[bhttp::field::accept_encoding]);
+  auto render = [this, content_type, compress] {
     metrics_.process.collect();
-    return metrics_.reg.render(content_type);
+    std::string text = metrics_.reg.render(content_type);
+    return compress ? telemetry::gzip(text) : text;
   };
   std::string body = co_await on_pool(pool_, std::move(render));
   http::response res{bhttp::status::ok, req.version()};
   res.set(bhttp::field::content_type, content_type);
+  if (compress) res.set(bhttp::field::content_encoding, "gzip");
+  res.set(bhttp::field::vary, "Accept-Encoding");
   res.body() = std::move(body);
   co_return res;
 }

@@ -1,7 +1,9 @@
 #pragma once
 // GET /metrics as a handler that returns a response: the registry rendered
-// in the format the scraper's Accept header negotiates, behind an optional
-// bearer token (metrics.bearer_token).
+// in the format the scraper's Accept header negotiates, gzip-compressed when
+// its Accept-Encoding accepts gzip (Prometheus asks for it; answers carry
+// Vary: Accept-Encoding), behind an optional bearer token
+// (metrics.bearer_token).
 //
 // Rendering runs on a thread of its own: at high cardinality a scrape takes
 // tens of milliseconds, which must not stall a server thread's other

@@ -37,6 +37,16 @@ inline constexpr std::string_view content_type_openmetrics =
 // unversioned) is acceptable with q>0, else Prometheus text 0.0.4.
 std::string_view negotiate(std::string_view accept_header);
 
+// Whether a scrape's Accept-Encoding header accepts gzip: a "gzip" or
+// "x-gzip" entry with q>0, or else a "*" entry with q>0 (RFC 9110 12.5.3;
+// an explicit gzip;q=0 refuses it whatever "*" says). Empty: no.
+bool accepts_gzip(std::string_view accept_encoding);
+
+// `data` as a gzip stream (RFC 1952) made by zlib at its fastest level; a
+// scrape's text compresses about tenfold at it. Throws std::runtime_error
+// if zlib fails (out of memory).
+std::string gzip(std::string_view data);
+
 namespace detail {
 
 inline constexpr std::size_t cache_line = 64;

@@ -2,7 +2,9 @@
 
 #include "core/text.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <optional>
 
 namespace gatewayz::telemetry {
 namespace {
@@ -41,7 +43,46 @@ bool accepts_openmetrics_1(std::string_view entry) {
   return version_ok && q > 0.0;
 }
 
+// The q of one Accept-Encoding entry's parameters ("; q=0.5"): 1 without one,
+// 0 when unparseable.
+double quality(std::string_view params) {
+  double q = 1.0;
+  std::size_t semi = 0;
+  while (semi != std::string_view::npos) {
+    params.remove_prefix(semi + 1);
+    semi = params.find(';');
+    const std::string_view param = trim(params.substr(0, semi));
+    const std::size_t eq = param.find('=');
+    if (eq == std::string_view::npos || !iequals(trim(param.substr(0, eq)), "q")) continue;
+    const std::string_view value = trim(param.substr(eq + 1));
+    const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), q);
+    if (ec != std::errc() || ptr != value.data() + value.size()) q = 0.0;
+  }
+  return q;
+}
+
 }  // namespace
+
+bool accepts_gzip(std::string_view accept_encoding) {
+  std::optional<double> gzip_q;
+  std::optional<double> any_q;
+  while (!accept_encoding.empty()) {
+    const std::size_t comma = accept_encoding.find(',');
+    const std::string_view entry = accept_encoding.substr(0, comma);
+    const std::size_t semi = entry.find(';');
+    const std::string_view coding = trim(entry.substr(0, semi));
+    const double q = semi == std::string_view::npos ? 1.0 : quality(entry.substr(semi));
+    if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) {
+      gzip_q = std::max(gzip_q.value_or(0.0), q);
+    } else if (coding == "*") {
+      any_q = std::max(any_q.value_or(0.0), q);
+    }
+    if (comma == std::string_view::npos) break;
+    accept_encoding.remove_prefix(comma + 1);
+  }
+  if (gzip_q) return *gzip_q > 0.0;
+  return any_q.value_or(0.0) > 0.0;
+}
 
 std::string_view negotiate(std::string_view accept_header) {
   while (!accept_header.empty()) {

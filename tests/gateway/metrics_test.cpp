@@ -3,6 +3,7 @@
 // real output is validated by promtool.
 
 #include <unistd.h>
+#include <zlib.h>
 
 #include <array>
 #include <cstdio>
@@ -49,6 +50,27 @@ std::vector<std::string> lines_starting(const std::string& text, std::string_vie
     if (line.starts_with(prefix)) out.emplace_back(line);
     pos = end + 1;
   }
+  return out;
+}
+
+// Decodes a gzip body with zlib; nullopt unless it is one complete, valid stream.
+std::optional<std::string> gunzip(std::string_view data) {
+  z_stream z{};
+  if (inflateInit2(&z, 15 + 16) != Z_OK) return std::nullopt;
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  z.avail_in = static_cast<uInt>(data.size());
+  std::string out;
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    std::array<char, 16384> chunk{};
+    z.next_out = reinterpret_cast<Bytef*>(chunk.data());
+    z.avail_out = chunk.size();
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.append(chunk.data(), chunk.size() - z.avail_out);
+  }
+  const bool whole = rc == Z_STREAM_END && z.avail_in == 0;
+  inflateEnd(&z);
+  if (!whole) return std::nullopt;
   return out;
 }
 
@@ -359,6 +381,38 @@ TEST_F(MetricsTest, AResetBetweenRequestsIsNotCountedAsARequest) {
   EXPECT_EQ(value_of(text, R"(fastapi_requests_total{method="GET",path="unmatched",status_code="404"})"), 2);
   EXPECT_EQ(value_of(text, R"(fastapi_requests_total{method="OTHER",path="unmatched",status_code="499"})"), 1)
       << ::testing::PrintToString(lines_starting(text, "fastapi_requests_total"));
+}
+
+TEST_F(MetricsTest, ScrapesAreGzippedWhenTheScraperAcceptsIt) {
+  auto& m = add_mock();
+  start_gateway(priced(m));
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(post("/v1/chat/completions", chat_body).status, 200U);
+
+  // Prometheus' own request headers for a scrape.
+  const header_list prometheus{{"Accept-Encoding", "gzip"},
+                               {"Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"}};
+  const auto packed = get("/metrics", prometheus);
+  ASSERT_EQ(packed.status, 200U);
+  EXPECT_EQ(packed.header("content-encoding"), "gzip");
+  EXPECT_EQ(packed.header("vary"), "Accept-Encoding");
+  EXPECT_TRUE(packed.header("content-type").starts_with("application/openmetrics-text"));
+  const auto text = gunzip(packed.body);
+  ASSERT_TRUE(text.has_value()) << "not a gzip stream";
+  EXPECT_TRUE(text->ends_with("# EOF\n"));
+  EXPECT_EQ(value_of(*text, R"(model_inference_requests_total{model="gpt-4o-mini",provider="alpha",status="success"})"),
+            3);
+
+  // A plain scrape stays plain (and says that the answer varies).
+  const auto plain = get("/metrics", {{"Accept", "application/openmetrics-text;version=1.0.0"}});
+  ASSERT_EQ(plain.status, 200U);
+  EXPECT_EQ(plain.header("content-encoding"), "");
+  EXPECT_EQ(plain.header("vary"), "Accept-Encoding");
+  EXPECT_TRUE(plain.body.starts_with("# HELP ")) << plain.body.substr(0, 40);
+  EXPECT_LT(packed.body.size() * 5, plain.body.size()) << packed.body.size() << " vs " << plain.body.size();
+  // gzip refused explicitly: plain.
+  const auto refused = get("/metrics", {{"Accept-Encoding", "gzip;q=0, identity"}});
+  EXPECT_EQ(refused.header("content-encoding"), "");
+  EXPECT_TRUE(refused.body.starts_with("# HELP "));
 }
 
 TEST_F(MetricsTest, OpenMetricsWhenTheScraperAsksForIt) {

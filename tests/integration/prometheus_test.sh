@@ -271,6 +271,15 @@ ct="$(curl -sS -o /dev/null -w '%{content_type}' -H "Accept: $text_job_accept" "
 [[ "$ct" == text/plain*version=0.0.4* ]]
 check "the gatewayz_text job gets Prometheus text 0.0.4" $? "content-type '$ct'"
 
+# --- gzip: Prometheus sends Accept-Encoding: gzip with every scrape ---------------
+curl -sS -o "$work/scrape.gz" -D "$work/scrape.headers" -H 'Accept-Encoding: gzip' -H "Accept: $prom_accept" "$gw/metrics"
+grep -qi '^content-encoding: gzip' "$work/scrape.headers" && grep -qi '^vary: accept-encoding' "$work/scrape.headers" &&
+  gzip -dc <"$work/scrape.gz" >"$work/scrape.gunzipped" && grep -q '^# EOF' "$work/scrape.gunzipped"
+check "a scrape accepting gzip gets a valid gzip body (Content-Encoding, Vary)" $? "$(tr -d '\r' <"$work/scrape.headers" | tr '\n' ' ')"
+plain_size="$(curl -sS -D "$work/plain.headers" -H "Accept: $prom_accept" "$gw/metrics" | wc -c)"
+! grep -qi '^content-encoding' "$work/plain.headers" && (( plain_size > 0 ))
+check "a plain scrape stays uncompressed" $? "$(tr -d '\r' <"$work/plain.headers" | tr '\n' ' ')"
+
 # --- known traffic ----------------------------------------------------------------
 tokens_expected=0
 input_expected=0
@@ -398,6 +407,29 @@ for job in gatewayz gatewayz_text; do
   v="$(query "scrape_samples_scraped{$sel}")"; num_gt "$v" 100
   check "$job: scrape_samples_scraped > 100" $? "'$v'"
 done
+
+# --- Prometheus' own scrapes came compressed --------------------------------------
+# fastapi_response_size_bytes counts the bytes the gateway sent. Between two
+# plain scrapes of ours, every other /metrics answer is one of Prometheus'
+# scrapes (both jobs; nginx passes Accept-Encoding on): their mean size must
+# be a fraction of a plain scrape's.
+metrics_bytes() {  # prints "SUM COUNT BYTES": the /metrics answers so far, and the wire size of this one
+  local sent
+  sent="$(curl -sS -o "$work/plain.txt" -w '%{size_header} %{size_download}' -H "Accept: $text_accept" "$gw/metrics")"
+  awk -v sent="$sent" '
+    $1 == "fastapi_response_size_bytes_sum{method=\"GET\",path=\"/metrics\"}" { s = $2 }
+    $1 == "fastapi_response_size_bytes_count{method=\"GET\",path=\"/metrics\"}" { c = $2 }
+    END { split(sent, b, " "); printf "%d %d %d\n", s, c, b[1] + b[2] }' "$work/plain.txt"
+}
+read -r sum1 count1 bytes1 < <(metrics_bytes)
+t3="$(date +%s.%N)"
+wait_until 15 scraped_after "$t3" && sleep 2 && t4="$(date +%s.%N)" && wait_until 15 scraped_after "$t4"
+read -r sum2 count2 _ < <(metrics_bytes)
+scrapes=$((count2 - count1 - 1))
+mean=$(( scrapes > 0 ? (sum2 - sum1 - bytes1) / scrapes : 0 ))
+(( scrapes >= 4 && mean > 0 && mean * 3 < bytes1 ))
+check "Prometheus' scrapes were gzipped (their mean answer < 1/3 of a plain one)" $? \
+  "$scrapes scrapes, mean $mean bytes; a plain scrape $bytes1 bytes"
 
 # --- both parsers stored the same thing -----------------------------------------
 names() {

@@ -5,6 +5,7 @@
 
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -595,6 +597,60 @@ TEST(Negotiate, Cases) {
   EXPECT_EQ(negotiate("application/json"), content_type_text);
   EXPECT_EQ(content_type_text, "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_EQ(content_type_openmetrics, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+}
+
+TEST(Negotiate, AcceptsGzip) {
+  // Prometheus' scrape header.
+  EXPECT_TRUE(accepts_gzip("gzip"));
+  EXPECT_TRUE(accepts_gzip("gzip, deflate, br"));
+  EXPECT_TRUE(accepts_gzip("deflate,  GZip ;q=0.5"));
+  EXPECT_TRUE(accepts_gzip("x-gzip"));
+  EXPECT_TRUE(accepts_gzip("*"));
+  EXPECT_TRUE(accepts_gzip("identity;q=1, *;q=0.1"));
+  EXPECT_FALSE(accepts_gzip(""));
+  EXPECT_FALSE(accepts_gzip("identity"));
+  EXPECT_FALSE(accepts_gzip("deflate, br"));
+  EXPECT_FALSE(accepts_gzip("gzip;q=0"));
+  EXPECT_FALSE(accepts_gzip("gzip;q=0.000"));
+  EXPECT_FALSE(accepts_gzip("gzip;q=0, *"));  // an explicit refusal wins over "*"
+  EXPECT_FALSE(accepts_gzip("*;q=0"));
+  EXPECT_FALSE(accepts_gzip("gzip;q=junk"));
+  EXPECT_FALSE(accepts_gzip("gzipx, xgzip"));
+}
+
+// Decodes a gzip stream with zlib; nullopt unless it is one complete, valid stream.
+std::optional<std::string> gunzip(std::string_view data) {
+  z_stream z{};
+  if (inflateInit2(&z, 15 + 16) != Z_OK) return std::nullopt;
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  z.avail_in = static_cast<uInt>(data.size());
+  std::string out;
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    std::array<char, 16384> chunk{};
+    z.next_out = reinterpret_cast<Bytef*>(chunk.data());
+    z.avail_out = chunk.size();
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.append(chunk.data(), chunk.size() - z.avail_out);
+  }
+  const bool whole = rc == Z_STREAM_END && z.avail_in == 0;
+  inflateEnd(&z);
+  if (!whole) return std::nullopt;
+  return out;
+}
+
+TEST(Gzip, ARenderedScrapeRoundTripsThroughZlib) {
+  registry reg(2);
+  auto& c = reg.counter("requests_total", "Requests.", {"model", "provider", "status"});
+  for (int i = 0; i < 500; ++i) c.series({"model-" + std::to_string(i), "provider", "success"}).inc(0, i);
+  const std::string text = reg.render_text();
+  const std::string packed = gzip(text);
+  ASSERT_GE(packed.size(), 18U);
+  EXPECT_EQ(static_cast<unsigned char>(packed[0]), 0x1f);  // the gzip magic
+  EXPECT_EQ(static_cast<unsigned char>(packed[1]), 0x8b);
+  EXPECT_LT(packed.size() * 5, text.size()) << "a scrape's text should compress at least fivefold";
+  EXPECT_EQ(gunzip(packed), text);
+  EXPECT_EQ(gunzip(gzip("")), "");
 }
 
 double sample_value(const std::string& text, const std::string& name) {
