@@ -20,7 +20,7 @@
 // A mapping or list whose entries are all commented out (a null value) keeps
 // its defaults; a scalar key with no value is an error, since it is usually an
 // unfinished edit. Error messages never contain the values of api_key,
-// admin_key, headers, storage.url or metrics.bearer_token.
+// admin_key, read_token, headers, storage.url or metrics.bearer_token.
 
 #include <cstdint>
 #include <functional>
@@ -52,6 +52,8 @@ struct server_config {
 struct auth_config {
   std::string mode = "none";    // none | keys
   std::string admin_key;        // secret: required with mode keys; guards the admin API
+  std::string read_token;       // secret: with mode keys, opens /models/stats and /health/dashboard
+                                // (as the admin key also does); empty: the admin key only
   double key_cache_ttl_s = 30;  // a revoked key is refused within this long
   // Output tokens reserved against a customer's credit while a request that
   // sets no max_tokens runs (per model: models[].reserve_output_tokens).

@@ -62,6 +62,8 @@ void loader::load_auth(const YAML::Node& node, const std::string& path, auth_con
       if (mode_ok) out.mode = std::move(mode);
     } else if (key == "admin_key") {
       admin_key_ok = read_string(value, at, out.admin_key);
+    } else if (key == "read_token") {
+      read_string(value, at, out.read_token);
     } else if (key == "key_cache_ttl_s") {
       read_seconds(value, at, out.key_cache_ttl_s, true);
     } else if (key == "reserve_output_tokens") {

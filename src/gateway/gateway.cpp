@@ -60,7 +60,9 @@ struct gateway::impl {
   asio::awaitable<void> respond(route_id id, http::request_context& ctx, std::string_view path,
                                 std::string_view request_id);
   asio::awaitable<http::response> serve_store(route_id id, const http::request& req, std::string_view parameter);
-  bool is_admin(const http::request_context& ctx) const;
+  // The refusal of a request to an `admin` or `reader` route that does not
+  // present what the route requires; none when it may proceed.
+  std::optional<api_error> refuse_operator(access required, const http::request_context& ctx) const;
   // Waits for the work handed to background pools (metrics renders, store
   // queries): it resumes its request on a shard's io_context, so it must be
   // done before the server destroys them (server_options().after_run).
@@ -196,12 +198,19 @@ http::request_handler gateway::make_shard_handler(std::size_t shard, asio::io_co
   return [self = impl_.get(), state](http::request_context& ctx) { return self->handle(*state, ctx); };
 }
 
-bool gateway::impl::is_admin(const http::request_context& ctx) const {
-  const auto& admin_key = config.auth.admin_key;
-  if (admin_key.empty()) return true;  // no admin key configured: admin API open (auth.mode none)
+std::optional<api_error> gateway::impl::refuse_operator(access required, const http::request_context& ctx) const {
+  const auto& auth = config.auth;
+  if (required == access::reader && !keys_required) return std::nullopt;
+  if (required == access::admin && auth.admin_key.empty()) return std::nullopt;  // admin API open (auth.mode none)
   auto presented = bearer_token(ctx.req[bhttp::field::authorization]);
   if (presented.empty()) presented = ctx.req["x-admin-key"];
-  return same_secret(presented, admin_key);
+  // (Both compared, so the timing does not tell which one matched.)
+  const bool admin = !auth.admin_key.empty() && same_secret(presented, auth.admin_key);
+  const bool reader = !auth.read_token.empty() && same_secret(presented, auth.read_token);
+  if (admin || (required == access::reader && reader)) return std::nullopt;
+  return api_error::unauthorized(required == access::admin
+                                     ? "The admin API requires the admin key"
+                                     : "This endpoint requires the admin key or the read token (auth.read_token)");
 }
 
 // Note on style in the coroutines below: values passed to a co_await'ed call
@@ -230,10 +239,12 @@ asio::awaitable<void> gateway::impl::handle(proxy_shard& shard, http::request_co
 
   auth::auth_result caller;
   caller.status = auth::auth_status::ok;
-  if (route.required == access::admin && !is_admin(ctx)) {
-    const auto error = api_error::unauthorized("The admin API requires the admin key");
-    co_await send_error(ctx, error, request_id);
-    co_return;
+  if (route.required == access::admin || route.required == access::reader) {
+    if (auto refused = refuse_operator(route.required, ctx)) {
+      const api_error error = std::move(*refused);
+      co_await send_error(ctx, error, request_id);
+      co_return;
+    }
   }
   if (route.required == access::api_key && keys_required) {
     if (parts.auth == nullptr) {

@@ -27,7 +27,10 @@ enum class method_set : std::uint8_t { get = 1, post = 2, get_post = 3 };
 enum class access : std::uint8_t {
   open,     // anyone (health, metrics: the metrics endpoint checks its own bearer token)
   api_key,  // a customer key when auth.mode is keys
-  admin,    // the admin key (auth.admin_key)
+  // Operational read-outs (traffic, cost, provider health): with auth.mode
+  // keys the admin key or auth.read_token; anyone otherwise.
+  reader,
+  admin,  // the admin key (auth.admin_key)
 };
 
 // The routes the gateway serves, in match order. Their templates are the
@@ -63,8 +66,8 @@ inline constexpr route_spec route_specs[] = {
     {route_id::models, "/v1/models", method_set::get, access::api_key},
     {route_id::metrics, "/metrics", method_set::get, access::open},
     {route_id::health, "/health", method_set::get, access::open},
-    {route_id::health_dashboard, "/health/dashboard", method_set::get, access::open},
-    {route_id::models_stats, "/models/stats", method_set::get, access::open},
+    {route_id::health_dashboard, "/health/dashboard", method_set::get, access::reader},
+    {route_id::models_stats, "/models/stats", method_set::get, access::reader},
     {route_id::circuit_breakers, "/admin/circuit-breakers", method_set::get, access::admin},
     {route_id::circuit_breaker_reset, "/admin/circuit-breakers/{provider}/reset", method_set::post, access::admin},
     {route_id::customers, "/admin/customers", method_set::get_post, access::admin},

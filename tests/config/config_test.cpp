@@ -559,6 +559,14 @@ TEST(ConfigValidation, AdminKeyIsRequiredForKeysMode) {
                       "is required when auth.mode is keys");
   const auto config = parse_ok("auth:\n  mode: '${MODE:-keys}'\n  admin_key: k\n" + provider_with(""));
   EXPECT_EQ(config.auth.mode, "keys");
+  EXPECT_EQ(config.auth.read_token, "");
+}
+
+TEST(ConfigValidation, ReadTokenIsOptional) {
+  const auto config = parse_ok("auth:\n  mode: keys\n  admin_key: k\n  read_token: r\n" + provider_with(""));
+  EXPECT_EQ(config.auth.read_token, "r");
+  expect_single_error("auth:\n  read_token: [r]\n" + provider_with(""), "auth.read_token",
+                      "must be a single value, not a list");
 }
 
 TEST(ConfigValidation, Headers) {

@@ -371,6 +371,42 @@ TEST_F(AccountingTest, ModelsStatsNamesRequestsRefusedByOpenBreakersProviderNone
   EXPECT_EQ(requests["alpha"], sent - 2) << json::serialize(stats);
 }
 
+TEST_F(AccountingTest, StatsAndDashboardNeedTheAdminKeyOrTheReadTokenWithKeys) {
+  auto& m = add_mock();
+  auto cfg = keyed(m);
+  cfg.auth.read_token = "read-secret";
+  start_gateway(with_store(cfg));
+  const header_list admin{{"Authorization", "Bearer admin-secret"}};
+  const header_list reader{{"Authorization", "Bearer read-secret"}};
+  const auto customer_key = new_key("acme", 1'000'000'000);
+  for (const char* path : {"/models/stats", "/health/dashboard"}) {
+    SCOPED_TRACE(path);
+    expect_openai_error(get(path), 401, "invalid_api_key");
+    expect_openai_error(get(path, {{"Authorization", "Bearer nope"}}), 401, "invalid_api_key");
+    // A customer's API key is not an operator's.
+    expect_openai_error(get(path, bearer(customer_key)), 401, "invalid_api_key");
+    EXPECT_EQ(get(path, admin).status, 200U);
+    EXPECT_EQ(get(path, reader).status, 200U);
+    EXPECT_EQ(get(path, {{"x-admin-key", "read-secret"}}).status, 200U);
+  }
+  // The read token opens nothing else.
+  expect_openai_error(get("/admin/keys", reader), 401, "invalid_api_key");
+  expect_openai_error(post("/v1/chat/completions", chat_body, reader), 401, "invalid_api_key");
+  // /health and /metrics stay open.
+  const auto health = get("/health");
+  EXPECT_TRUE(health.status == 200U || health.status == 503U) << health.status;
+  EXPECT_NE(health.body.find("\"status\""), std::string::npos) << health.body;
+  EXPECT_EQ(get("/metrics").status, 200U);
+
+  // Without a read token only the admin key opens them; an empty token is no token.
+  cfg.auth.read_token.clear();
+  start_gateway(with_store(cfg));
+  expect_openai_error(get("/models/stats", {{"Authorization", "Bearer "}}), 401, "invalid_api_key");
+  expect_openai_error(get("/models/stats", {{"x-admin-key", ""}}), 401, "invalid_api_key");
+  expect_openai_error(get("/models/stats", reader), 401, "invalid_api_key");
+  EXPECT_EQ(get("/models/stats", admin).status, 200U);
+}
+
 TEST_F(AccountingTest, AdminApiCreatesCustomersAndKeysBehindTheAdminKey) {
   auto& m = add_mock();
   start_gateway(with_store(keyed(m)));

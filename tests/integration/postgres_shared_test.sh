@@ -143,6 +143,7 @@ wait_for_file "$work/mock.port" || die "mock provider did not start"
 mock_port="$(cat "$work/mock.port")"
 
 admin_key="pg-shared-test-admin-secret"
+read_token="pg-shared-test-read-token"  # /models/stats needs it (or the admin key) with auth.mode keys
 flush_ms=100
 price_in=3   # USD per 1M tokens: integers, so cost_nanos is an exact integer
 price_out=7
@@ -156,6 +157,7 @@ server:
 auth:
   mode: keys
   admin_key: "$admin_key"
+  read_token: "$read_token"
   key_cache_ttl_s: 1
 health:
   interval_s: 3600
@@ -338,7 +340,7 @@ check "GET /admin/customers shows the same balance" $? "balance_usd '$usd' vs $b
 # --- 3. /models/stats is shared --------------------------------------------------------
 stats_match() {  # stats_match URL REQUESTS TOKENS COST_NANOS
   local body r t c
-  body="$(curl -sS -m 5 "$1/models/stats?time_window=1h")"
+  body="$(curl -sS -m 5 -H "Authorization: Bearer $read_token" "$1/models/stats?time_window=1h")"
   r="$(jq '[.models[].total_requests] | add // 0' <<<"$body" 2>/dev/null)"
   t="$(jq '[.models[].total_tokens] | add // 0' <<<"$body" 2>/dev/null)"
   # Costs are read as text: jq would turn them into doubles.
