@@ -51,7 +51,8 @@ struct server_config {
 
 struct auth_config {
   std::string mode = "none";    // none | keys
-  std::string admin_key;        // secret: required with mode keys; guards the admin API
+  std::string admin_key;        // secret: required with mode keys; guards the admin API (without it,
+                                // /admin/* is served only on a loopback listen address)
   std::string read_token;       // secret: with mode keys, opens /models/stats and /health/dashboard
                                 // (as the admin key also does); empty: the admin key only
   double key_cache_ttl_s = 30;  // a revoked key is refused within this long

@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
 
@@ -44,6 +45,18 @@ std::optional<operation> inference_operation(route_id id) {
   }
 }
 
+// Whether `host` (an IP literal, as config requires) is a loopback address:
+// 127.0.0.0/8, ::1, or 127.0.0.0/8 mapped into IPv6.
+bool is_loopback(const std::string& host) {
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) return false;
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).is_loopback();
+  }
+  return address.is_loopback();
+}
+
 }  // namespace
 
 unsigned resolve_threads(unsigned configured) {
@@ -75,6 +88,7 @@ struct gateway::impl {
   gateway_parts parts;
   unsigned shards;
   bool keys_required;
+  bool loopback_listen;  // the configured listen address is a loopback one
   model_routes routes;
   std::shared_ptr<http_metrics> http_observer;
   std::optional<metrics_recorder> metrics_observer;  // always built; observing only with metrics on
@@ -135,6 +149,7 @@ gateway::impl::impl(const config::gateway_config& cfg, gateway_parts p)
       parts(checked(cfg, p)),
       shards(resolve_threads(cfg.server.threads)),
       keys_required(cfg.auth.mode == "keys"),
+      loopback_listen(is_loopback(cfg.server.host)),
       routes(cfg.providers),
       http_observer(std::make_shared<http_metrics>(*parts.metrics, shards, cfg.metrics.enabled)),
       rejections(*parts.metrics, cfg.metrics.enabled),
@@ -201,7 +216,15 @@ http::request_handler gateway::make_shard_handler(std::size_t shard, asio::io_co
 std::optional<api_error> gateway::impl::refuse_operator(access required, const http::request_context& ctx) const {
   const auto& auth = config.auth;
   if (required == access::reader && !keys_required) return std::nullopt;
-  if (required == access::admin && auth.admin_key.empty()) return std::nullopt;  // admin API open (auth.mode none)
+  if (required == access::admin && auth.admin_key.empty()) {
+    // No admin key (auth.mode none): only someone on this machine may create
+    // keys, credit customers or reset breakers.
+    if (loopback_listen) return std::nullopt;
+    return api_error{403, "permission_error", "admin_key_required",
+                     fmt::format("The admin API is served without a key only on a loopback listen address; "
+                                 "set auth.admin_key to use it on {}",
+                                 config.server.listen)};
+  }
   auto presented = bearer_token(ctx.req[bhttp::field::authorization]);
   if (presented.empty()) presented = ctx.req["x-admin-key"];
   // (Both compared, so the timing does not tell which one matched.)

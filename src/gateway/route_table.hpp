@@ -30,7 +30,9 @@ enum class access : std::uint8_t {
   // Operational read-outs (traffic, cost, provider health): with auth.mode
   // keys the admin key or auth.read_token; anyone otherwise.
   reader,
-  admin,  // the admin key (auth.admin_key)
+  // The admin key (auth.admin_key). Without one configured, served only when
+  // the listen address is loopback; 403 otherwise.
+  admin,
 };
 
 // The routes the gateway serves, in match order. Their templates are the

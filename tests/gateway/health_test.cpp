@@ -193,6 +193,36 @@ TEST_F(HealthTest, HealthIsHealthyThenUnhealthyWhenEveryProviderIsDown) {
   EXPECT_EQ(dashboard_provider(dashboard, "alpha").at("circuit_breaker_state").as_string(), "open");
 }
 
+TEST_F(HealthTest, AdminApiWithoutAnAdminKeyIsServedOnlyOnALoopbackListenAddress) {
+  auto& a = add_mock();
+  auto& b = add_mock();
+  auto cfg = shared_model(a, b);
+  // The harness always binds 127.0.0.1; the gateway decides from the configured address.
+  for (const char* listen : {"127.0.0.1:8080", "[::1]:8080", "127.0.0.2:8080"}) {
+    SCOPED_TRACE(listen);
+    ASSERT_FALSE(config::set_listen(cfg.server, listen));
+    start_gateway(cfg);
+    EXPECT_EQ(get("/admin/circuit-breakers").status, 200U);
+  }
+  for (const char* listen : {"0.0.0.0:8080", "[::]:8080", "10.1.2.3:8080", "[::ffff:10.1.2.3]:8080"}) {
+    SCOPED_TRACE(listen);
+    ASSERT_FALSE(config::set_listen(cfg.server, listen));
+    start_gateway(cfg);
+    const auto r = get("/admin/circuit-breakers");
+    expect_openai_error(r, 403, "admin_key_required");
+    EXPECT_NE(error_message(r).find("auth.admin_key"), std::string::npos) << r.body;
+    EXPECT_EQ(post("/admin/circuit-breakers/alpha/reset", "").status, 403U);
+    // Everything else is served as before.
+    EXPECT_EQ(get("/health/dashboard").status, 200U);
+    EXPECT_EQ(post("/v1/chat/completions", chat_body).status, 200U);
+  }
+  // With an admin key the address does not matter.
+  cfg.auth.admin_key = "admin-secret";
+  start_gateway(cfg);
+  expect_openai_error(get("/admin/circuit-breakers"), 401, "invalid_api_key");
+  EXPECT_EQ(get("/admin/circuit-breakers", {{"Authorization", "Bearer admin-secret"}}).status, 200U);
+}
+
 TEST_F(HealthTest, AdminListsAndResetsBreakersBehindTheAdminKey) {
   auto& a = add_mock();
   auto& b = add_mock();
