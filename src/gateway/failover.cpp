@@ -44,34 +44,63 @@ health::attempt_result health_result(const attempt_record& attempt) {
   return out;
 }
 
-// A model's providers in the order they are tried: healthier first (the
-// monitor's latest scores), equal scores in config order. Most models have
-// one or two providers, so the order usually lives on the stack.
+// A model's providers in the order they are tried (the routing order of
+// health/health.hpp): providers whose breaker wants a trial first, so a
+// healed provider gets its trial requests whatever its score; then the
+// others by the monitor's routing score, best first; config order on ties.
+// Each provider's key is read once, so the sort sees a consistent order.
+// Most models have one or two providers, so the order usually lives on the
+// stack.
 class provider_order {
+  struct entry {
+    const route_target* target = nullptr;
+    bool trial = false;
+    double score = 0;
+  };
+
  public:
   provider_order(const std::vector<route_target>& targets, const health::monitor& health) {
-    if (targets.size() <= small_.size()) {
-      order_ = std::span<const route_target*>(small_.data(), targets.size());
+    const std::size_t n = targets.size();
+    if (n <= small_.size()) {
+      order_ = std::span<entry>(small_.data(), n);
     } else {
-      large_.resize(targets.size());
+      large_.resize(n);
       order_ = large_;
     }
-    for (std::size_t i = 0; i < targets.size(); ++i) order_[i] = &targets[i];
-    if (order_.size() > 1) {
-      std::stable_sort(order_.begin(), order_.end(), [&health](const route_target* a, const route_target* b) {
-        return health.score(a->provider_index) > health.score(b->provider_index);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t provider = targets[i].provider_index;
+      order_[i] = entry{&targets[i], n > 1 && health.wants_trial(provider), n > 1 ? health.score(provider) : 0.0};
+    }
+    if (n > 1) {
+      std::stable_sort(order_.begin(), order_.end(), [](const entry& a, const entry& b) {
+        if (a.trial != b.trial) return a.trial;
+        return a.score > b.score;
       });
     }
   }
   provider_order(const provider_order&) = delete;
   provider_order& operator=(const provider_order&) = delete;
-  auto begin() const { return order_.begin(); }
-  auto end() const { return order_.end(); }
+
+  class iterator {
+   public:
+    explicit iterator(const entry* at) : at_(at) {}
+    const route_target* operator*() const { return at_->target; }
+    iterator& operator++() {
+      ++at_;
+      return *this;
+    }
+    bool operator==(const iterator&) const = default;
+
+   private:
+    const entry* at_;
+  };
+  iterator begin() const { return iterator{order_.data()}; }
+  iterator end() const { return iterator{order_.data() + order_.size()}; }
 
  private:
-  std::array<const route_target*, 8> small_{};
-  std::vector<const route_target*> large_;
-  std::span<const route_target*> order_;
+  std::array<entry, 8> small_{};
+  std::vector<entry> large_;
+  std::span<entry> order_;
 };
 
 }  // namespace

@@ -95,6 +95,7 @@ transition breaker::move_to(breaker_state to, steady_time now, const char* reaso
     case breaker_state::half_open: break;
     case breaker_state::closed:
       reopen_count_ = 0;
+      recovered_at_ = now;
       closed_since_ns_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
       break;
   }
@@ -142,6 +143,26 @@ admission breaker::admit_slow(std::size_t shard) {
   notify(event);
   if (!result.admitted) rejected_.inc(shard);
   return result;
+}
+
+bool breaker::wants_trial_slow() const {
+  std::lock_guard lock(mu_);
+  const steady_time now = clock_.steady();
+  switch (state()) {
+    case breaker_state::closed: return false;
+    case breaker_state::open: return now >= open_until_;
+    case breaker_state::half_open: {
+      // Trials past trial_timeout_s are written off at the next admit().
+      const bool stale = trials_in_flight_ > 0 && now - last_trial_admitted_ >= seconds_ns(options_.trial_timeout_s);
+      return stale || trial_successes_ + trials_in_flight_ < options_.half_open_requests;
+    }
+  }
+  return false;
+}
+
+std::optional<steady_time> breaker::recovered_at() const {
+  std::lock_guard lock(mu_);
+  return recovered_at_;
 }
 
 void breaker::on_result(std::size_t shard, const admission& a, outcome o, steady_time finished) {
@@ -237,6 +258,7 @@ void breaker::reset() {
     } else {
       consecutive_failures_.store(0, std::memory_order_relaxed);
       reopen_count_ = 0;
+      recovered_at_ = now;
       closed_since_ns_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     }
   }

@@ -48,6 +48,15 @@ class breaker {
   void reset();
 
   breaker_state state() const { return state_of(word_.load(std::memory_order_acquire)); }
+  // Whether admit() would now grant a half-open trial: half-open with a free
+  // trial slot, or open with its cool-down over. One atomic load while closed.
+  bool wants_trial() const {
+    if (state() == breaker_state::closed) return false;
+    return wants_trial_slow();
+  }
+  // When it last closed after successful trials or a manual reset; nullopt
+  // if it never did.
+  std::optional<steady_time> recovered_at() const;
   breaker_info info() const;
 
  private:
@@ -56,6 +65,7 @@ class breaker {
   static breaker_state state_of(std::uint64_t word) { return static_cast<breaker_state>(word & 3); }
 
   admission admit_slow(std::size_t shard);
+  bool wants_trial_slow() const;
   void on_trial_result(const admission& a, outcome o);
   void on_closed_failure(steady_time finished);
   wall_time wall_of(steady_time t) const;
@@ -91,6 +101,7 @@ class breaker {
   unsigned trial_successes_ = 0;
   steady_time last_trial_admitted_{};
   std::optional<steady_time> last_transition_;
+  std::optional<steady_time> recovered_at_;
 };
 
 }  // namespace gatewayz::health::detail

@@ -2,7 +2,7 @@
 // Provider health: rolling windows of upstream attempts, a circuit breaker
 // per provider, and a monitor that turns both into health scores, Prometheus
 // gauges and an immutable snapshot for routing and the health endpoints
-// (render.hpp). The gateway tries a model's providers best score first.
+// (render.hpp). The gateway tries a model's providers in the routing order below.
 //
 // Per upstream attempt, on shard thread `shard`:
 //   health::admission a = monitor.admit(shard, provider);
@@ -15,7 +15,7 @@
 // reported holds its slot until breaker_options::trial_timeout_s);
 // attempt_guard does this with RAII for coroutines that may be destroyed.
 //
-// Threads: admit(), record(), state(), score(): any shard thread,
+// Threads: admit(), record(), state(), wants_trial(), score(): any shard thread,
 // concurrently, with the calling server thread's own shard index (cells are
 // single-writer per shard). With the breaker closed, admit() is one atomic
 // load and record() of a success touches only the shard's own cells; a
@@ -45,6 +45,21 @@ struct catalog;
 
 namespace gatewayz::health {
 
+// Routing order. The gateway tries a model's providers in this order:
+//  1. providers whose breaker wants a trial (wants_trial(): half-open with a
+//     free trial slot, or open with its cool-down over), so a healed
+//     provider gets its trials however low its score, and its breaker closes
+//     within its cool-down plus half_open_requests requests. A failed trial
+//     reopens the breaker (cool-down doubled) and the request fails over to
+//     the next provider; a trial whose client went away only frees its slot.
+//  2. the others by routing score, best first, config order on ties. The
+//     routing score is the health score below, except that for a breaker
+//     that closed after its trials (or a manual reset) within the window it
+//     counts only attempts after that moment: the failures that opened the
+//     breaker were answered by the trials, and a healed provider must get
+//     real traffic for its window statistics (the published score) to
+//     recover. If it fails again, its new failures lower it as usual.
+//
 // ---- options (the app maps YAML `health:`, `circuit_breaker:` and the
 // per-provider probe keys into these) -------------------------------------------
 
@@ -244,8 +259,11 @@ class monitor {
   admission admit(std::size_t shard, std::size_t provider);
   void record(std::size_t shard, const admission& a, const attempt_result& result);
   breaker_state state(std::size_t provider) const;
-  // Health score of the latest run_once() (1 before the first). The gateway
-  // orders a model's providers by it, config order breaking ties.
+  // Routing (the gateway's provider order, see "Routing order" above):
+  // whether admit() would now grant a half-open trial (breaker_state::closed:
+  // one atomic load, else the breaker's mutex) ...
+  bool wants_trial(std::size_t provider) const;
+  // ... and the routing score of the latest run_once() (1 before the first).
   double score(std::size_t provider) const;
 
   // The latest snapshot (never null: one is published at construction).

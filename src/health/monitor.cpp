@@ -124,6 +124,7 @@ struct monitor::impl {
   std::thread thread;
 
   provider_health evaluate(std::size_t i, steady_time now) const;
+  double routing_score(std::size_t i, const provider_health& p, steady_time now) const;
   void publish(std::shared_ptr<const snapshot> s) {
     std::lock_guard lock(snapshot_mu);
     latest = std::move(s);
@@ -182,6 +183,23 @@ provider_health monitor::impl::evaluate(std::size_t i, steady_time now) const {
   return p;
 }
 
+// The health score of p, counted only from the breaker's last recovery when
+// that lies within the window: the failures that opened the breaker were
+// answered by the trials that closed it, so they do not keep a healed
+// provider behind the others (it would get no traffic to prove itself with
+// until they aged out).
+double monitor::impl::routing_score(std::size_t i, const provider_health& p, steady_time now) const {
+  const std::optional<steady_time> recovered = breakers[i]->recovered_at();
+  if (!recovered || p.breaker != breaker_state::closed || now - *recovered >= seconds_ns(opts.window_s)) {
+    return p.health_score;
+  }
+  const window_totals w = store->provider_window_after(i, now, *recovered);
+  if (w.requests() == 0) return health_score(p.last_probe && !p.last_probe->ok ? 0 : 1, 0, 1);
+  const double error_rate = static_cast<double>(w.failures) / static_cast<double>(w.requests());
+  const double latency = w.successes > 0 ? latency_score(w.success_latency.quantile(0.95)) : 1.0;
+  return health_score(1 - error_rate, error_rate, latency);
+}
+
 monitor::monitor(options opts, telemetry::catalog& metrics, services svc) {
   validate(opts);
   impl_ = std::make_unique<impl>(std::move(opts), metrics, std::move(svc));
@@ -227,6 +245,8 @@ void monitor::record(std::size_t shard, const admission& a, const attempt_result
 }
 
 breaker_state monitor::state(std::size_t provider) const { return impl_->breakers[provider]->state(); }
+
+bool monitor::wants_trial(std::size_t provider) const { return impl_->breakers[provider]->wants_trial(); }
 
 double monitor::score(std::size_t provider) const { return impl_->scores[provider].load(std::memory_order_relaxed); }
 
@@ -274,7 +294,7 @@ void monitor::run_once() {
     m.provider_gauges[i].availability.set(p.available ? 1 : 0);
     m.provider_gauges[i].error_rate.set(p.error_rate);
     m.provider_gauges[i].score.set(p.health_score);
-    m.scores[i].store(p.health_score, std::memory_order_relaxed);
+    m.scores[i].store(m.routing_score(i, p, now), std::memory_order_relaxed);
     next->providers.push_back(std::move(p));
   }
   m.publish(std::move(next));

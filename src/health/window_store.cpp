@@ -257,14 +257,25 @@ void memory_window_store::record(std::size_t shard, std::size_t provider, const 
 }
 
 window_totals memory_window_store::provider_window(std::size_t provider, steady_time now) const {
+  return provider_window_after(provider, now, steady_time{});
+}
+
+window_totals memory_window_store::provider_window_after(std::size_t provider, steady_time now,
+                                                         steady_time after) const {
   const auto count_width = window_ / count_buckets_per_window;
   const auto latency_width = window_ / latency_buckets_per_window;
+  // The first bucket to sum: the window's, or the one after the bucket of `after`.
+  const auto first = [&](std::chrono::nanoseconds width) {
+    const std::uint32_t window_first = first_bucket(now, window_, width);
+    if (after == steady_time{}) return window_first;
+    return std::max(window_first, bucket_of(after, width) + 1);
+  };
   count_values counts;
   histogram_values latency;
   for (const auto& sc : cells_) {
     const provider_cells& pc = *sc->providers[provider];
-    pc.counts.sum(first_bucket(now, window_, count_width), bucket_of(now, count_width), counts);
-    pc.latency.sum(first_bucket(now, window_, latency_width), bucket_of(now, latency_width), latency);
+    pc.counts.sum(first(count_width), bucket_of(now, count_width), counts);
+    pc.latency.sum(first(latency_width), bucket_of(now, latency_width), latency);
   }
   window_totals t;
   t.successes = counts.successes;

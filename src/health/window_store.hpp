@@ -69,6 +69,11 @@ class window_store {
 
   // Any thread; sums all shards. The histogram is filled here only.
   virtual window_totals provider_window(std::size_t provider, steady_time now) const = 0;
+  // The same, counting only the buckets that begin after `after` (so no
+  // attempt that finished at or before `after` is in it; later attempts in
+  // the bucket holding `after` are left out too); the whole window when
+  // `after` is older than the window.
+  virtual window_totals provider_window_after(std::size_t provider, steady_time now, steady_time after) const = 0;
   virtual window_totals model_window(std::size_t provider, std::size_t model, steady_time now) const = 0;
   // The last 60 minutes (60–61 one-minute buckets).
   virtual hour_totals last_hour(std::size_t provider, steady_time now) const = 0;
@@ -105,6 +110,7 @@ class memory_window_store final : public window_store {
 
   void record(std::size_t shard, std::size_t provider, const attempt_result& attempt) override;
   window_totals provider_window(std::size_t provider, steady_time now) const override;
+  window_totals provider_window_after(std::size_t provider, steady_time now, steady_time after) const override;
   window_totals model_window(std::size_t provider, std::size_t model, steady_time now) const override;
   hour_totals last_hour(std::size_t provider, steady_time now) const override;
 

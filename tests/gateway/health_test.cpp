@@ -98,6 +98,148 @@ TEST_F(HealthTest, FailingProviderOpensItsBreakerAndTrafficFailsOverWithoutClien
   EXPECT_EQ(sample(after, R"(gatewayz_circuit_breaker_state{provider="alpha",state="closed"})"), 1.0);
 }
 
+// ---- a healed provider gets its trials (health.hpp, "Routing order") ----------
+
+class HealedProviderTest : public HealthTest {
+ protected:
+  // The issue's setup: alpha (listed first) fails until its breaker opens,
+  // beta serves everything, and the monitor has seen alpha's failures, so
+  // its score is below beta's. One trial closes the breaker.
+  void open_alpha(mock::mock_provider& bad, mock::mock_provider& good, config::gateway_config cfg) {
+    cfg.circuit_breaker.half_open_requests = 1;
+    const unsigned failures = cfg.circuit_breaker.failure_threshold;
+    start_gateway(std::move(cfg));
+    set_failure(bad, mock::failure_mode::http_500);
+    for (int i = 0; i < 4; ++i) {
+      const auto r = post("/v1/chat/completions", chat_body);
+      ASSERT_EQ(r.status, 200U) << r.body;
+      ASSERT_EQ(r.header("x-gatewayz-provider"), "beta");
+    }
+    ASSERT_EQ(settled_state(0, health::breaker_state::open), health::breaker_state::open);
+    ASSERT_EQ(bad.stats().requests, failures);
+    ASSERT_EQ(good.stats().requests, 4U);
+    monitor().run_once();
+    ASSERT_LT(monitor().score(0), monitor().score(1));
+  }
+  health::breaker_info alpha_breaker() { return monitor().breakers()[0]; }
+  std::string served_by() {
+    const auto r = post("/v1/chat/completions", chat_body);
+    EXPECT_EQ(r.status, 200U) << r.body;
+    return r.header("x-gatewayz-provider");
+  }
+};
+
+TEST_F(HealedProviderTest, TrialGoesFirstThenRealTrafficReturns) {
+  auto& bad = add_mock();
+  auto& good = add_mock();
+  open_alpha(bad, good, shared_model(bad, good));
+  set_failure(bad, std::nullopt);
+  std::this_thread::sleep_for(350ms);  // open_s 0.3
+  // The monitor turns it half-open; its score still holds the failures.
+  monitor().run_once();
+  ASSERT_EQ(monitor().state(0), health::breaker_state::half_open);
+  ASSERT_LT(monitor().score(0), monitor().score(1));
+
+  // One request after the cool-down is alpha's trial, and it closes the breaker.
+  EXPECT_EQ(served_by(), "alpha");
+  EXPECT_EQ(settled_state(0, health::breaker_state::closed), health::breaker_state::closed);
+  monitor().run_once();
+  const double published = monitor().current()->providers[0].health_score;
+  EXPECT_LT(published, monitor().current()->providers[1].health_score);  // the window holds the failures
+  // Routing counts from the recovery, so the primary gets its traffic back ...
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(served_by(), "alpha");
+  EXPECT_EQ(bad.stats().requests, 9U);
+  EXPECT_EQ(good.stats().requests, 4U);
+  // ... and its published score recovers with it.
+  std::this_thread::sleep_for(50ms);
+  monitor().run_once();
+  EXPECT_GT(monitor().current()->providers[0].health_score, published);
+}
+
+TEST_F(HealedProviderTest, FailedTrialFailsOverAndReopensWithDoubledCoolDown) {
+  auto& bad = add_mock();
+  auto& good = add_mock();
+  auto cfg = shared_model(bad, good);
+  cfg.circuit_breaker.open_s = 0.5;
+  cfg.circuit_breaker.max_open_s = 2;
+  open_alpha(bad, good, std::move(cfg));
+  EXPECT_DOUBLE_EQ(alpha_breaker().open_duration_s, 0.5);
+  std::this_thread::sleep_for(550ms);
+
+  // The trial fails; the client still gets beta's answer.
+  EXPECT_EQ(served_by(), "beta");
+  EXPECT_EQ(bad.stats().requests, 4U);
+  ASSERT_EQ(settled_state(0, health::breaker_state::open), health::breaker_state::open);
+  EXPECT_DOUBLE_EQ(alpha_breaker().open_duration_s, 1.0);
+  EXPECT_EQ(alpha_breaker().reopen_count, 1U);
+
+  // Cooling down for 1 s now: no trial after 0.55 s ...
+  std::this_thread::sleep_for(550ms);
+  EXPECT_EQ(served_by(), "beta");
+  EXPECT_EQ(bad.stats().requests, 4U);
+  // ... one after 1 s, which closes it once alpha has healed.
+  set_failure(bad, std::nullopt);
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(served_by(), "alpha");
+  EXPECT_EQ(settled_state(0, health::breaker_state::closed), health::breaker_state::closed);
+  EXPECT_EQ(bad.stats().requests, 5U);
+}
+
+TEST_F(HealedProviderTest, TrialLostToAClientDisconnectReturnsItsSlot) {
+  auto& bad = add_mock();
+  auto& good = add_mock();
+  open_alpha(bad, good, shared_model(bad, good));
+  // Healed but slow: the client gives up during the trial.
+  auto slow = bad.current_behaviour();
+  slow.error_rate = 0;
+  slow.latency_ms = 3000;
+  bad.set_behaviour(slow);
+  std::this_thread::sleep_for(350ms);
+  {
+    client c(port());
+    const auto r = c.post("/v1/chat/completions", chat_body, {}, 300ms);
+    EXPECT_EQ(r.status, 0U);
+    c.close();
+  }
+  // The trial was alpha's and its slot comes back as soon as the gateway sees
+  // the client gone (well before the 3 s answer or trial_timeout_s).
+  EXPECT_TRUE(eventually([&] { return bad.stats().requests == 4U; }, 1s));
+  EXPECT_TRUE(eventually([&] { return alpha_breaker().trials_in_flight == 0; }, 1500ms));
+  EXPECT_EQ(alpha_breaker().state, health::breaker_state::half_open);
+  EXPECT_TRUE(monitor().wants_trial(0));
+
+  slow.latency_ms = 0;
+  bad.set_behaviour(slow);
+  EXPECT_EQ(served_by(), "alpha");
+  EXPECT_EQ(settled_state(0, health::breaker_state::closed), health::breaker_state::closed);
+}
+
+TEST_F(HealedProviderTest, RecoversWithActiveProbesAndTheMonitorRunning) {
+  auto& bad = add_mock();
+  auto& good = add_mock();
+  auto cfg = shared_model(bad, good);
+  cfg.health.interval_s = 0.05;  // the monitor recomputes scores by itself
+  for (auto& p : cfg.providers) p.probe_interval_s = 0.1;
+  // (With scores recomputed between requests, alpha's first failure already
+  // puts beta first: it must open its breaker by itself.)
+  cfg.circuit_breaker.failure_threshold = 1;
+  open_alpha(bad, good, std::move(cfg));
+  ASSERT_TRUE(eventually([&] {
+    const auto s = monitor().current();
+    return s->providers[0].last_probe && s->providers[1].last_probe;
+  }));
+  set_failure(bad, std::nullopt);
+  std::this_thread::sleep_for(350ms);
+  EXPECT_LT(monitor().score(0), monitor().score(1));
+  EXPECT_EQ(served_by(), "alpha");
+  EXPECT_EQ(settled_state(0, health::breaker_state::closed), health::breaker_state::closed);
+  // The monitor's next pass scores alpha from its recovery: real traffic goes
+  // back to the primary.
+  ASSERT_TRUE(eventually([&] { return monitor().score(0) == 1.0; }));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(served_by(), "alpha");
+  EXPECT_EQ(good.stats().requests, 4U);
+}
+
 TEST_F(HealthTest, GaugesAndDashboardEqualWhatWasSent) {
   auto& flaky = add_mock();
   auto& good = add_mock();

@@ -188,6 +188,31 @@ TEST(Breaker, CancelledTrialFreesItsSlot) {
   EXPECT_EQ(h.mon->state(alpha), breaker_state::closed);
 }
 
+TEST(Breaker, WantsTrialExactlyWhenAdmitWouldGrantOne) {
+  harness h;
+  EXPECT_FALSE(h.mon->wants_trial(alpha));  // closed
+  open_alpha(h);
+  h.clock.advance(59s);
+  EXPECT_FALSE(h.mon->wants_trial(alpha));  // cooling down
+  h.clock.advance(1s);
+  EXPECT_TRUE(h.mon->wants_trial(alpha));  // cool-down over, still open until the next admit
+  EXPECT_EQ(h.mon->state(alpha), breaker_state::open);
+  const admission t1 = h.mon->admit(0, alpha);
+  EXPECT_TRUE(h.mon->wants_trial(alpha));  // one of two slots free
+  const admission t2 = h.mon->admit(1, alpha);
+  ASSERT_TRUE(t1.trial && t2.trial);
+  EXPECT_FALSE(h.mon->wants_trial(alpha));  // both slots taken
+  h.mon->record(1, t2, {0, outcome::cancelled, 1s, h.clock.steady()});
+  EXPECT_TRUE(h.mon->wants_trial(alpha));  // a cancelled trial returns its slot
+  const admission t3 = h.mon->admit(1, alpha);
+  ASSERT_TRUE(t3.trial);
+  EXPECT_FALSE(h.mon->wants_trial(alpha));
+  h.clock.advance(120s);  // trial_timeout_s: the unreported trials are written off at the next admit
+  EXPECT_TRUE(h.mon->wants_trial(alpha));
+  EXPECT_TRUE(h.mon->admit(0, alpha).trial);
+  EXPECT_FALSE(h.mon->wants_trial(beta));
+}
+
 TEST(Breaker, AttemptGuardReportsCancellationWhenDestroyedUnfinished) {
   harness h;
   open_alpha(h);

@@ -143,6 +143,40 @@ TEST(Monitor, WindowStatisticsScoreAndGauges) {
   EXPECT_EQ(h.mon->current()->providers[beta].requests, 0u);
 }
 
+TEST(Monitor, RoutingScoreCountsFromTheBreakersRecovery) {
+  harness h;  // window 300 s: count buckets of 10 s
+  h.attempt(alpha, outcome::success);
+  for (int i = 0; i < 5; ++i) h.attempt(alpha, outcome::failure);
+  ASSERT_EQ(h.mon->state(alpha), breaker_state::open);
+  h.mon->run_once();
+  EXPECT_EQ(h.mon->score(alpha), h.mon->current()->providers[alpha].health_score);
+  EXPECT_LT(h.mon->score(alpha), 0.5);
+
+  // Healed: two trials close the breaker.
+  h.clock.advance(60s);
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(h.attempt(alpha, outcome::success).trial);
+  ASSERT_EQ(h.mon->state(alpha), breaker_state::closed);
+  h.mon->run_once();
+  const double published = h.mon->current()->providers[alpha].health_score;
+  EXPECT_NEAR(published, 0.4 * 3.0 / 8 + 0.3 * 3.0 / 8 + 0.3, 1e-9);  // the window still holds the failures
+  EXPECT_EQ(h.mon->score(alpha), 1);                                  // routing does not
+
+  // Real traffic after the recovery: the published score recovers with it,
+  // and a new failure counts for routing again.
+  h.clock.advance(10s);
+  for (int i = 0; i < 3; ++i) h.attempt(alpha, outcome::success);
+  h.attempt(alpha, outcome::failure);
+  h.mon->run_once();
+  EXPECT_GT(h.mon->current()->providers[alpha].health_score, published);
+  EXPECT_NEAR(h.mon->score(alpha), 0.4 * 0.75 + 0.3 * 0.75 + 0.3, 1e-9);
+  EXPECT_EQ(h.mon->score(beta), 1);
+
+  // Once the recovery is older than the window, both are the window's score.
+  h.clock.advance(300s);
+  h.mon->run_once();
+  EXPECT_EQ(h.mon->score(alpha), h.mon->current()->providers[alpha].health_score);
+}
+
 TEST(Monitor, SlowProviderIsDegradedByLatency) {
   harness h;
   for (int i = 0; i < 100; ++i) h.attempt(alpha, outcome::success, i < 90 ? 3s : 9s);
