@@ -39,7 +39,9 @@ struct server_config {
   unsigned threads = 0;                   // 0 = one per core
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   std::size_t max_header_bytes = 16 * 1024;
-  std::size_t max_connections = 10000;   // whole process
+  std::size_t max_connections = 10000;  // whole process
+  // Per client address; 0 = max_connections / 4 (at least 1).
+  std::size_t max_connections_per_ip = 0;
   double header_timeout_s = 10;          // time to receive a request's headers
   double body_timeout_s = 30;            // time to receive a request's body
   double idle_timeout_s = 75;            // keep-alive idle connection lifetime

@@ -26,6 +26,8 @@ void loader::load_server(const YAML::Node& node, const std::string& path, server
       read_integer<std::size_t>(value, at, out.max_header_bytes, 1);
     } else if (key == "max_connections") {
       read_integer<std::size_t>(value, at, out.max_connections, 1);
+    } else if (key == "max_connections_per_ip") {
+      read_integer<std::size_t>(value, at, out.max_connections_per_ip, 0);
     } else if (key == "header_timeout_s") {
       read_seconds(value, at, out.header_timeout_s, false);
     } else if (key == "body_timeout_s") {

@@ -192,6 +192,7 @@ http::server_options gateway::server_options() const {
   options.max_body_bytes = s.max_body_bytes;
   options.max_header_bytes = s.max_header_bytes;
   options.max_connections = s.max_connections;
+  options.max_connections_per_ip = s.max_connections_per_ip;
   options.header_timeout = config::to_milliseconds(s.header_timeout_s);
   options.body_timeout = config::to_milliseconds(s.body_timeout_s);
   options.idle_timeout = config::to_milliseconds(s.idle_timeout_s);

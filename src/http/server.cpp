@@ -8,6 +8,7 @@
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -26,6 +27,7 @@
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
+#include <fmt/format.h>
 
 #include "core/api_error.hpp"
 #include "core/request_id.hpp"
@@ -64,12 +66,30 @@ using detail::observed_exchange;
 using detail::watch_delay;
 
 // Per-connection bookkeeping a shard keeps so that shutdown can close idle
-// keep-alive connections and, after the grace period, everything else.
+// keep-alive connections and, after the grace period, everything else, and
+// so that a full server can reclaim the longest-idle one.
 struct connection_entry {
   tcp::socket* socket = nullptr;
   std::shared_ptr<disconnect_watch> watch;
   bool in_request = false;
+  bool evicted = false;  // closed to make room for a new connection
 };
+
+// The key of the per-address limit: IPv4-mapped IPv6 addresses count as
+// their IPv4 address (a dual-stack listener sees IPv4 clients that way).
+asio::ip::address client_address(const tcp::endpoint& remote) {
+  const auto address = remote.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return address;
+}
+
+// Refusals answered with a 503 at once per shard; past this, a refused
+// connection is closed without an answer (each costs a socket for up to
+// refusal_time).
+constexpr unsigned max_refusals_in_flight = 64;
+constexpr auto refusal_time = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -78,8 +98,16 @@ struct server::impl {
   // a coroutine frame destroyed during io_context teardown (after a forced
   // stop) can still unregister itself safely.
   struct registry {
-    std::list<connection_entry> connections;  // touched only on the shard's thread
+    // Touched only on the shard's thread. Ordered by when each connection
+    // last became idle (waiting for a request), oldest first.
+    std::list<connection_entry> connections;
+    // Connections without a request in flight that are not evicted yet:
+    // written by the shard's thread only, read by the others.
+    std::atomic<std::size_t> idle{0};
     bool io_alive = true;
+    void add_idle(std::ptrdiff_t delta) {
+      idle.store(idle.load(std::memory_order_relaxed) + static_cast<std::size_t>(delta), std::memory_order_relaxed);
+    }
   };
 
   struct shard {
@@ -95,6 +123,7 @@ struct server::impl {
     bool sweeping = false;
     std::shared_ptr<registry> reg = std::make_shared<registry>();
     std::size_t index = 0;
+    unsigned refusing = 0;  // refuse_connection() coroutines running
     ~shard() { reg->io_alive = false; }
   };
 
@@ -102,6 +131,9 @@ struct server::impl {
   handler_factory factory;
   std::optional<ssl::context> tls_context;  // outlives every TLS stream (shards go first)
   std::atomic<std::size_t> open_connections{0};
+  std::size_t per_ip_limit = 0;                               // options.max_connections_per_ip, resolved
+  std::mutex per_ip_mu;                                       // taken once per accepted and per closed connection
+  std::unordered_map<asio::ip::address, std::size_t> per_ip;  // open connections by client address
   std::atomic<bool> draining{false};
   std::uint16_t bound_port = 0;
   std::once_flag shutdown_once;
@@ -110,13 +142,18 @@ struct server::impl {
   class registration;  // a connection's place in its shard's registry
 
   asio::awaitable<void> accept_loop(shard& s);
+  bool take_address_slot(const asio::ip::address& address);
+  void release_address_slot(const asio::ip::address& address);
+  bool reclaim_idle(shard& s);
+  static bool evict_longest_idle(shard& s);
+  asio::awaitable<void> refuse_connection(shard& s, tcp::socket socket);
   template <class Stream>
   asio::awaitable<void> serve_connection(shard& s, Stream stream, tcp::endpoint remote,
                                          std::shared_ptr<disconnect_watch> watch);
   template <class Stream>
   asio::awaitable<bool> refuse(Stream& stream, io_deadline& deadline, std::string& head_buffer, unsigned version,
                                const api_error& error, const request& req, observed_exchange& observed);
-  asio::awaitable<void> linger_close(connection_entry& entry, tcp::socket& socket, io_deadline& deadline);
+  asio::awaitable<void> linger_close(registration& registered, tcp::socket& socket, io_deadline& deadline);
   void maybe_stop(shard& s);
   void begin_drain(shard& s, std::chrono::milliseconds grace);
   void want_watch(shard& s, disconnect_watch& watch, std::chrono::steady_clock::time_point since);
@@ -234,25 +271,38 @@ asio::awaitable<bool> run_handler(const request_handler& handler, request_contex
 // runs, however that ends. Leaving it may stop a draining shard.
 class server::impl::registration {
  public:
-  registration(impl& self, shard& s, tcp::socket& socket, const std::shared_ptr<disconnect_watch>& watch)
-      : self_(self), shard_(s), reg_(s.reg) {
-    reg_->connections.push_back(connection_entry{&socket, watch, false});
+  registration(impl& self, shard& s, tcp::socket& socket, const std::shared_ptr<disconnect_watch>& watch,
+               asio::ip::address address)
+      : self_(self), shard_(s), reg_(s.reg), address_(address) {
+    reg_->connections.push_back(connection_entry{&socket, watch, false, false});
     it_ = std::prev(reg_->connections.end());
+    reg_->add_idle(1);
   }
   registration(const registration&) = delete;
   registration& operator=(const registration&) = delete;
   ~registration() {
+    if (!it_->in_request && !it_->evicted) reg_->add_idle(-1);
     reg_->connections.erase(it_);
     self_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+    self_.release_address_slot(address_);
     if (reg_->io_alive) self_.maybe_stop(shard_);
   }
   connection_entry& entry() { return *it_; }
+  // A request is being read or handled (true), or the connection waits for
+  // one (false): it then becomes the most recently idle.
+  void set_in_request(bool busy) {
+    if (it_->in_request == busy) return;
+    it_->in_request = busy;
+    if (!busy) reg_->connections.splice(reg_->connections.end(), reg_->connections, it_);
+    if (!it_->evicted) reg_->add_idle(busy ? -1 : 1);
+  }
 
  private:
   impl& self_;
   shard& shard_;
   std::shared_ptr<registry> reg_;  // outlives the shard if the io_context's teardown destroys the coroutine
   std::list<connection_entry>::iterator it_;
+  asio::ip::address address_;
 };
 
 // Answers a request refused before any handler saw it (the connection then
@@ -275,8 +325,8 @@ asio::awaitable<bool> server::impl::refuse(Stream& stream, io_deadline& deadline
 // the client may then never read our answer. So read and drop what still
 // arrives until the client closes, bounded in time. At most once per
 // connection, after refuse().
-asio::awaitable<void> server::impl::linger_close(connection_entry& entry, tcp::socket& socket, io_deadline& deadline) {
-  entry.in_request = false;  // nothing in flight: a shutdown may close it at once
+asio::awaitable<void> server::impl::linger_close(registration& registered, tcp::socket& socket, io_deadline& deadline) {
+  registered.set_in_request(false);  // nothing in flight: a shutdown may close it at once
   const auto until = coarse_now() + options.body_timeout;
   std::array<char, 16 * 1024> sink;
   for (;;) {
@@ -290,7 +340,7 @@ asio::awaitable<void> server::impl::linger_close(connection_entry& entry, tcp::s
 template <class Stream>
 asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tcp::endpoint remote,
                                                      std::shared_ptr<disconnect_watch> watch) {
-  registration registered{*this, s, lowest_socket(stream), watch};
+  registration registered{*this, s, lowest_socket(stream), watch, client_address(remote)};
   // Declared after `stream` (a parameter), so it goes before the socket does.
   io_deadline deadline{deadline_sweeper::of(s.io), lowest_socket(stream)};
   if constexpr (is_plain<Stream>) {
@@ -315,12 +365,12 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
 
     // The head. Waiting for the next request on a kept-alive connection uses
     // the idle timeout; the first request's head must arrive within header_timeout.
-    registered.entry().in_request = false;
+    registered.set_in_request(false);
     const auto head_until = coarse_now() + (first ? options.header_timeout : options.idle_timeout);
     auto hec = co_await read_message(stream, buffer, parser, true, deadline, head_until);
     const auto head_read_at = std::chrono::steady_clock::now();
     first = false;
-    registered.entry().in_request = true;
+    registered.set_in_request(true);
     const unsigned version = parser.is_header_done() ? parser.get().version() : 11;
     observed_exchange observed{options.observer.get(), s.index};
     start_observing(observed, parser, hec, head_read_at);
@@ -366,7 +416,7 @@ asio::awaitable<void> server::impl::serve_connection(shard& s, Stream stream, tc
   }
   auto& socket = lowest_socket(stream);
   socket.shutdown(tcp::socket::shutdown_send, ignored);
-  if (linger) co_await linger_close(registered.entry(), socket, deadline);
+  if (linger) co_await linger_close(registered, socket, deadline);
 }
 
 asio::awaitable<void> server::impl::accept_loop(shard& s) {
@@ -379,15 +429,22 @@ asio::awaitable<void> server::impl::accept_loop(shard& s) {
       co_await pause.async_wait(use_tuple);
       continue;
     }
-    if (open_connections.fetch_add(1, std::memory_order_relaxed) >= options.max_connections) {
-      open_connections.fetch_sub(1, std::memory_order_relaxed);
-      boost::system::error_code ignored;
-      socket.close(ignored);
+    boost::system::error_code ignored;
+    tcp::endpoint remote = socket.remote_endpoint(ignored);
+    const asio::ip::address address = client_address(remote);
+    // The per-address limit first: an address at its limit must not make
+    // room for itself by closing others' idle connections.
+    if (!take_address_slot(address)) {
+      asio::co_spawn(s.io, refuse_connection(s, std::move(socket)), asio::detached);
       continue;
     }
-    boost::system::error_code ignored;
+    if (open_connections.fetch_add(1, std::memory_order_relaxed) >= options.max_connections && !reclaim_idle(s)) {
+      open_connections.fetch_sub(1, std::memory_order_relaxed);
+      release_address_slot(address);
+      asio::co_spawn(s.io, refuse_connection(s, std::move(socket)), asio::detached);
+      continue;
+    }
     socket.set_option(tcp::no_delay(true), ignored);
-    tcp::endpoint remote = socket.remote_endpoint(ignored);
     auto watch = std::make_shared<disconnect_watch>();
     auto& signal = watch->signal;
     // The completion handler holds the watch too, so the signal its slot
@@ -400,6 +457,101 @@ asio::awaitable<void> server::impl::accept_loop(shard& s) {
       asio::co_spawn(s.io, serve_connection(s, std::move(socket), remote, watch), std::move(done));
     }
   }
+}
+
+bool server::impl::take_address_slot(const asio::ip::address& address) {
+  if (per_ip_limit >= options.max_connections) return true;  // no limit of its own
+  std::lock_guard lock(per_ip_mu);
+  std::size_t& count = per_ip[address];
+  if (count >= per_ip_limit) return false;
+  ++count;
+  return true;
+}
+
+void server::impl::release_address_slot(const asio::ip::address& address) {
+  if (per_ip_limit >= options.max_connections) return;
+  std::lock_guard lock(per_ip_mu);
+  const auto it = per_ip.find(address);
+  if (it == per_ip.end()) return;
+  if (--it->second == 0) per_ip.erase(it);
+}
+
+// At the connection limit: makes room by closing the longest-idle connection
+// of this shard or, when it has none, of another shard (on that shard's
+// thread, shortly). The new connection is admitted meanwhile, so the count
+// may exceed the limit by the evictions still under way. False when no
+// shard has an idle connection.
+bool server::impl::reclaim_idle(shard& s) {
+  if (s.reg->idle.load(std::memory_order_relaxed) > 0 && evict_longest_idle(s)) return true;
+  for (auto& other : shards) {
+    if (other.get() == &s || other->reg->idle.load(std::memory_order_relaxed) == 0) continue;
+    asio::post(other->io, [o = other.get()] { evict_longest_idle(*o); });
+    return true;
+  }
+  return false;
+}
+
+// Closes the connection that has waited longest for a request (it has none
+// in flight, so nothing is lost but the socket). On the shard's thread.
+bool server::impl::evict_longest_idle(shard& s) {
+  for (auto& c : s.reg->connections) {
+    if (c.in_request || c.evicted) continue;
+    c.evicted = true;
+    s.reg->add_idle(-1);
+    boost::system::error_code ignored;
+    c.socket->close(ignored);
+    return true;
+  }
+  return false;
+}
+
+// A connection refused for a limit: reads what the client sends within
+// refusal_time and, if a request began, answers 503 with Retry-After before
+// closing (a client then knows to retry instead of seeing a reset). Over TLS,
+// or past max_refusals_in_flight, it is closed at once.
+asio::awaitable<void> server::impl::refuse_connection(shard& s, tcp::socket socket) {
+  if (tls_context || s.refusing >= max_refusals_in_flight) {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    co_return;
+  }
+  ++s.refusing;
+  struct leave {
+    unsigned& n;
+    ~leave() { --n; }
+  } counted{s.refusing};
+  io_deadline deadline{deadline_sweeper::of(s.io), socket};
+  const auto until = coarse_now() + refusal_time;
+  std::array<char, 4096> head;
+  deadline.expires_at(until);
+  auto [ec, n] = co_await socket.async_read_some(asio::buffer(head), use_tuple);
+  if (!ec && n > 0) {
+    static const std::string answer = [] {
+      const api_error error{503, "api_error", "too_many_connections",
+                            "The server has too many connections (from your address or in total); retry shortly"};
+      const std::string body = error.to_json();
+      return fmt::format(
+          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+          "Connection: close\r\nContent-Length: {}\r\n\r\n{}",
+          body.size(), body);
+    }();
+    boost::system::error_code ignored;
+    socket.non_blocking(true, ignored);
+    const asio::const_buffer bytes = asio::buffer(answer);
+    auto [wec, wn] = co_await write_all(socket, bytes, deadline, until);
+    if (!wec) {
+      // Lingering close (see linger_close): let the answer arrive before any reset.
+      socket.shutdown(tcp::socket::shutdown_send, ignored);
+      for (;;) {
+        deadline.expires_at(until);
+        auto [lec, ln] = co_await socket.async_read_some(asio::buffer(head), use_tuple);
+        if (lec) break;
+      }
+    }
+  }
+  deadline.clear();
+  boost::system::error_code ignored;
+  socket.close(ignored);
 }
 
 void server::impl::want_watch(shard& s, disconnect_watch& watch, std::chrono::steady_clock::time_point since) {
@@ -480,6 +632,9 @@ server::server(server_options options, handler_factory factory) : impl_(std::mak
   impl_->options = std::move(options);
   impl_->factory = std::move(factory);
   if (impl_->options.threads == 0) impl_->options.threads = 1;
+  const std::size_t total = impl_->options.max_connections;
+  const std::size_t per_ip = impl_->options.max_connections_per_ip;
+  impl_->per_ip_limit = per_ip == 0 ? std::max<std::size_t>(1, total / 4) : std::min(per_ip, total);
 }
 
 server::~server() = default;

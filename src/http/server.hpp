@@ -9,8 +9,22 @@
 // (SSE) written piece by piece.
 //
 // Limits are settings: header and body read timeouts, an idle keep-alive
-// timeout, a body size limit (413) and a process-wide connection limit, so a
-// slow or hostile client cannot tie the server up.
+// timeout, a body size limit (413) and connection limits, so a slow or
+// hostile client cannot tie the server up.
+//
+// Connection limits. At most max_connections_per_ip connections per client
+// address and max_connections in all. A new connection over the total
+// limit first closes the connection that has waited longest for a request
+// (idle keep-alive connections and ones that never sent a request: nothing
+// in flight is lost), on its own shard or else on another one; only when no
+// shard has an idle connection is it refused. A connection over its
+// address's limit is refused without closing anybody's. A refused plain-HTTP
+// connection that sends a request within a second gets 503
+// (`too_many_connections`, Retry-After: 1) and a lingering close; over TLS,
+// or past 64 refusals in progress per shard, it is closed without an answer.
+// Refusals are not seen by the exchange observer. Eviction from another
+// shard happens on that shard's thread, so the total may briefly exceed the
+// limit by the evictions under way.
 //
 // Thread safety: listen() and run() are called once from the owning thread;
 // shutdown() may be called from any thread.
@@ -70,6 +84,9 @@ struct server_options {
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_connections = 10000;
+  // Per client address (IPv4-mapped IPv6 counts as IPv4). 0 = a quarter of
+  // max_connections (at least 1); max_connections or more = no limit of its own.
+  std::size_t max_connections_per_ip = 0;
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds idle_timeout{75'000};

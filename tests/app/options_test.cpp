@@ -83,6 +83,7 @@ TEST(OptionsTest, DefaultServerConfigMapsToTheServersDefaults) {
   EXPECT_EQ(mapped.max_body_bytes, defaults.max_body_bytes);
   EXPECT_EQ(mapped.max_header_bytes, defaults.max_header_bytes);
   EXPECT_EQ(mapped.max_connections, defaults.max_connections);
+  EXPECT_EQ(mapped.max_connections_per_ip, defaults.max_connections_per_ip);
   EXPECT_EQ(mapped.header_timeout, defaults.header_timeout);
   EXPECT_EQ(mapped.body_timeout, defaults.body_timeout);
   EXPECT_EQ(mapped.idle_timeout, defaults.idle_timeout);

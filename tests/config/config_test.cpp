@@ -157,6 +157,7 @@ TEST(ConfigLoad, EveryDocumentedKeyIsAccepted) {
   max_body_bytes: 1000
   max_header_bytes: 2000
   max_connections: 3000
+  max_connections_per_ip: 100
   header_timeout_s: 1.5
   body_timeout_s: 2
   idle_timeout_s: 3
@@ -198,6 +199,7 @@ providers:
   EXPECT_EQ(config.server.max_body_bytes, 1000U);
   EXPECT_EQ(config.server.max_header_bytes, 2000U);
   EXPECT_EQ(config.server.max_connections, 3000U);
+  EXPECT_EQ(config.server.max_connections_per_ip, 100U);
   EXPECT_DOUBLE_EQ(config.server.header_timeout_s, 1.5);
   EXPECT_DOUBLE_EQ(config.server.body_timeout_s, 2);
   EXPECT_DOUBLE_EQ(config.server.idle_timeout_s, 3);

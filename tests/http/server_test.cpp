@@ -359,27 +359,122 @@ TEST_F(server_fixture, random_bytes_never_take_the_server_down) {
   EXPECT_EQ(read_response(s, buffer).body(), "ok");
 }
 
-TEST_F(server_fixture, connections_past_the_limit_are_refused) {
+TEST_F(server_fixture, connections_past_the_limit_with_requests_in_flight_get_503) {
   server_options o;
   o.max_connections = 2;
+  o.max_connections_per_ip = 2;
   start(o);
+  // Both slots have a request in flight: nothing can be reclaimed.
   auto a = connect();
   auto b = connect();
-  beast::flat_buffer buffer;
-  // Make sure both are registered before the third arrives.
-  send_raw(a, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na");
-  EXPECT_EQ(read_response(a, buffer).result_int(), 200);
-  send_raw(b, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nb");
-  beast::flat_buffer buffer_b;
-  EXPECT_EQ(read_response(b, buffer_b).result_int(), 200);
+  send_raw(a, "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n");
+  send_raw(b, "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (counters_->started.load() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_EQ(counters_->started.load(), 2);
   auto c = connect(2000ms);
-  boost::system::error_code ec;
-  asio::write(c, asio::buffer(std::string_view("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nc")), ec);
+  send_raw(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nc");
+  beast::flat_buffer buffer;
+  const auto res = read_response(c, buffer);
+  EXPECT_EQ(res.result_int(), 503);
+  EXPECT_EQ(res[bhttp::field::retry_after], "1");
+  EXPECT_EQ(res[bhttp::field::connection], "close");
+  EXPECT_NE(res.body().find(R"("code":"too_many_connections")"), std::string::npos) << res.body();
   bool closed = false;
-  const auto raw = read_until_close(c, &closed);
+  read_until_close(c, &closed);
   EXPECT_TRUE(closed);
-  EXPECT_TRUE(raw.empty()) << raw;
+  EXPECT_EQ(counters_->started.load(), 2);  // no handler saw the refused request
   EXPECT_EQ(server_->open_connections(), 2u);
+}
+
+TEST_F(server_fixture, at_the_limit_the_longest_idle_connection_makes_room) {
+  server_options o;
+  o.max_connections = 3;
+  o.max_connections_per_ip = 3;
+  start(o);
+  const std::string echo = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na";
+  auto a = connect();
+  auto b = connect();
+  auto c = connect();
+  beast::flat_buffer ba, bb, bc;
+  // One after the other, so the order in which they became idle is a, b, c.
+  send_raw(a, echo);
+  EXPECT_EQ(read_response(a, ba).result_int(), 200);
+  send_raw(b, echo);
+  EXPECT_EQ(read_response(b, bb).result_int(), 200);
+  send_raw(c, echo);
+  EXPECT_EQ(read_response(c, bc).result_int(), 200);
+  // a is used again: b has now been idle longest.
+  send_raw(a, echo);
+  EXPECT_EQ(read_response(a, ba).result_int(), 200);
+
+  auto d = connect();
+  beast::flat_buffer bd;
+  send_raw(d, echo);
+  EXPECT_EQ(read_response(d, bd).result_int(), 200);
+  bool closed = false;
+  EXPECT_TRUE(read_until_close(b, &closed).empty());
+  EXPECT_TRUE(closed);
+  // The others keep their connections.
+  for (auto [s, buf] : {std::pair{&a, &ba}, std::pair{&c, &bc}, std::pair{&d, &bd}}) {
+    send_raw(*s, echo);
+    EXPECT_EQ(read_response(*s, *buf).result_int(), 200);
+  }
+  EXPECT_EQ(server_->open_connections(), 3u);
+}
+
+TEST_F(server_fixture, a_connection_that_never_sent_a_request_is_idle_too) {
+  server_options o;
+  o.max_connections = 1;
+  o.max_connections_per_ip = 1;
+  start(o);
+  auto silent = connect();
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (server_->open_connections() < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  auto next = connect();
+  beast::flat_buffer buffer;
+  send_raw(next, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na");
+  EXPECT_EQ(read_response(next, buffer).result_int(), 200);
+  bool closed = false;
+  read_until_close(silent, &closed);
+  EXPECT_TRUE(closed);
+}
+
+TEST_F(server_fixture, one_address_is_held_to_its_share_of_the_connections) {
+  server_options o;
+  o.max_connections = 8;  // per address: a quarter by default, 2
+  start(o);
+  const std::string echo = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na";
+  auto a = connect();
+  auto b = connect();
+  beast::flat_buffer ba, bb;
+  send_raw(a, echo);
+  send_raw(b, echo);
+  EXPECT_EQ(read_response(a, ba).result_int(), 200);
+  EXPECT_EQ(read_response(b, bb).result_int(), 200);
+
+  auto third = connect(2000ms);
+  send_raw(third, echo);
+  beast::flat_buffer bt;
+  const auto refused = read_response(third, bt);
+  EXPECT_EQ(refused.result_int(), 503);
+  EXPECT_EQ(refused[bhttp::field::retry_after], "1");
+
+  // Another loopback address still gets in, and nobody was closed for it.
+  tcp::socket other{io_};
+  other.open(tcp::v4());
+  other.bind(tcp::endpoint(asio::ip::make_address("127.0.0.2"), 0));
+  other.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  beast::flat_buffer bo;
+  send_raw(other, echo);
+  EXPECT_EQ(read_response(other, bo).result_int(), 200);
+  send_raw(a, echo);
+  EXPECT_EQ(read_response(a, ba).result_int(), 200);
+  EXPECT_EQ(server_->open_connections(), 3u);
 }
 
 TEST_F(server_fixture, handler_is_cancelled_when_the_client_disconnects) {
