@@ -53,11 +53,22 @@ int keys_create(const admin_cli_state& state) {
   if (!db) return 2;
   auto customer = db->find_customer(state.customer);
   if (!customer) {
-    customer = db->create_customer(state.customer, *credits);
+    try {
+      customer = db->create_customer(state.customer, *credits);
+    } catch (const store::balance_out_of_range& e) {
+      std::cerr << fmt::format("--credits: {}\n", e.what());
+      return 2;
+    }
     std::cout << fmt::format("created customer {} (id {}) with balance {} USD\n", customer->name, customer->id,
                              format_usd(customer->balance));
   } else if (*credits != 0) {
-    const auto balance = db->credit(customer->id, *credits);
+    nanos_usd balance = 0;
+    try {
+      balance = db->credit(customer->id, *credits);
+    } catch (const store::balance_out_of_range& e) {
+      std::cerr << fmt::format("--credits: {}\n", e.what());
+      return 2;
+    }
     std::cout << fmt::format("customer {} (id {}): credited {} USD, balance {} USD\n", customer->name, customer->id,
                              format_usd(*credits), format_usd(balance));
   } else {
@@ -122,7 +133,13 @@ int customers_credit(const admin_cli_state& state) {
     std::cerr << fmt::format("no customer named {}\n", state.customer);
     return 1;
   }
-  const auto balance = db->credit(customer->id, *amount);
+  nanos_usd balance = 0;
+  try {
+    balance = db->credit(customer->id, *amount);
+  } catch (const store::balance_out_of_range& e) {
+    std::cerr << fmt::format("USD: {}\n", e.what());
+    return 2;
+  }
   std::cout << fmt::format("{}: balance {} USD\n", customer->name, format_usd(balance));
   return 0;
 }

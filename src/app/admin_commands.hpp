@@ -51,6 +51,7 @@ void add_admin_commands(CLI::App& app, admin_cli_state& state);
 std::optional<int> run_admin_commands(const admin_cli_state& state);
 
 using store::format_usd;
+using store::nanos_usd;
 using store::parse_usd;
 
 }  // namespace gatewayz::app

@@ -74,6 +74,20 @@ std::optional<store::nanos_usd> amount_member(const json::object& body, std::str
   return parsed;
 }
 
+// A credit the store refused for its range (store.hpp, max_balance_nanos),
+// naming the request member that carried the amount.
+api_error amount_out_of_range(std::string_view member, const store::balance_out_of_range& e) {
+  return api_error{400, "invalid_request_error", "amount_out_of_range", fmt::format("'{}': {}", member, e.what())};
+}
+
+// What a store call made on the pool gave: a value, or a refusal to answer
+// with (the client's mistake, not the database's).
+template <class T>
+struct outcome {
+  std::optional<T> value;
+  std::optional<api_error> refused;
+};
+
 std::optional<json::object> parse_body(const http::request& req, std::string& why) {
   boost::system::error_code ec;
   auto value = json::parse(req.body(), ec);
@@ -161,11 +175,17 @@ asio::awaitable<http::response> store_api::create_customer(const http::request& 
     if (!creation) co_return error_response(api_error::bad_request(why), req.version());
     const std::string customer_name = creation->name;
     const store::nanos_usd credits = creation->credits;
-    auto create_customer_work = [this, customer_name, credits]() -> std::optional<store::customer> {
-      if (store_.find_customer(customer_name)) return std::nullopt;
-      return store_.create_customer(customer_name, credits);
+    auto create_customer_work = [this, customer_name, credits]() -> outcome<store::customer> {
+      if (store_.find_customer(customer_name)) return {};
+      try {
+        return {store_.create_customer(customer_name, credits), std::nullopt};
+      } catch (const store::balance_out_of_range& e) {
+        return {std::nullopt, amount_out_of_range("credits_usd", e)};
+      }
     };
-    auto created = co_await on_pool(pool_, std::move(create_customer_work));
+    const auto result = co_await on_pool(pool_, std::move(create_customer_work));
+    if (result.refused) co_return error_response(*result.refused, req.version());
+    const auto& created = result.value;
     if (!created) {
       const api_error error{409, "invalid_request_error", "customer_exists",
                             "A customer with this name already exists"};
@@ -184,13 +204,19 @@ asio::awaitable<http::response> store_api::credit_customer(const http::request& 
     const auto amount = amount_member(*body, "amount_usd", true, why);
     if (!amount) co_return error_response(api_error::bad_request(why), req.version());
     const store::nanos_usd delta = *amount;
-    auto credit_work = [this, customer_name, delta]() -> std::optional<store::customer> {
+    auto credit_work = [this, customer_name, delta]() -> outcome<store::customer> {
       auto c = store_.find_customer(customer_name);
-      if (!c) return std::nullopt;
-      c->balance = store_.credit(c->id, delta);
-      return c;
+      if (!c) return {};
+      try {
+        c->balance = store_.credit(c->id, delta);
+      } catch (const store::balance_out_of_range& e) {
+        return {std::nullopt, amount_out_of_range("amount_usd", e)};
+      }
+      return {std::move(c), std::nullopt};
     };
-    auto updated = co_await on_pool(pool_, std::move(credit_work));
+    const auto result = co_await on_pool(pool_, std::move(credit_work));
+    if (result.refused) co_return error_response(*result.refused, req.version());
+    const auto& updated = result.value;
     if (!updated) {
       const api_error error{404, "invalid_request_error", "customer_not_found", "No such customer"};
       co_return error_response(error, req.version());
@@ -222,16 +248,22 @@ asio::awaitable<http::response> store_api::create_key(const http::request& req) 
     if (!creation) co_return error_response(api_error::bad_request(why), req.version());
     const std::string customer_name = creation->name;
     const store::nanos_usd credits = creation->credits;
-    auto create_key_work = [this, customer_name, credits] {
+    auto create_key_work = [this, customer_name, credits]() -> outcome<store::created_key> {
       auto c = store_.find_customer(customer_name);
-      if (!c) {
-        c = store_.create_customer(customer_name, credits);
-      } else if (credits != 0) {
-        store_.credit(c->id, credits);
+      try {
+        if (!c) {
+          c = store_.create_customer(customer_name, credits);
+        } else if (credits != 0) {
+          store_.credit(c->id, credits);
+        }
+      } catch (const store::balance_out_of_range& e) {
+        return {std::nullopt, amount_out_of_range("credits_usd", e)};
       }
-      return store_.create_key(c->id);
+      return {store_.create_key(c->id), std::nullopt};
     };
-    auto created = co_await on_pool(pool_, std::move(create_key_work));
+    const auto result = co_await on_pool(pool_, std::move(create_key_work));
+    if (result.refused) co_return error_response(*result.refused, req.version());
+    const store::created_key& created = *result.value;
     json::object out{{"id", created.info.id},
                      {"customer", customer_name},
                      {"prefix", created.info.prefix},

@@ -51,6 +51,11 @@ std::optional<nanos_usd> parse_usd(std::string_view text, bool allow_negative, s
     return std::nullopt;
   }
   const nanos_usd total = units * nanos_per_usd + nanos;
+  if (total > max_balance_nanos) {
+    why = fmt::format("is outside the allowed range of -{} to {} USD (got \"{}\")", max_balance_usd, max_balance_usd,
+                      original);
+    return std::nullopt;
+  }
   return negative ? -total : total;
 }
 

@@ -12,7 +12,8 @@ namespace gatewayz::store {
 
 // "12", "0.25", "-3.000000001" -> nano-USD, exactly. nullopt (with the reason
 // in `why`) for anything else: more than 9 decimals, a sign where
-// `allow_negative` is false, no digits, exponents, overflow.
+// `allow_negative` is false, no digits, exponents, a magnitude over
+// max_balance_usd (store.hpp).
 std::optional<nanos_usd> parse_usd(std::string_view text, bool allow_negative, std::string& why);
 
 // Nano-USD as decimal USD with at least two decimals: 12.50, 0.000000001, -3.10.

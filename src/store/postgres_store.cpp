@@ -387,6 +387,7 @@ class postgres_store final : public store {
 
   customer create_customer(std::string_view name, nanos_usd initial_credit) override {
     query_timer timer(metrics_, "create_customer");
+    check_credit_amount(initial_credit);
     auto conn = pool_.acquire();
     customer c{0, std::string(name), initial_credit, now_unix_ms()};
     const result r = conn->exec(
@@ -419,12 +420,20 @@ class postgres_store final : public store {
 
   nanos_usd credit(std::int64_t customer_id, nanos_usd amount) override {
     query_timer timer(metrics_, "credit");
+    check_credit_amount(amount);
     auto conn = pool_.acquire();
-    const result r =
-        conn->exec("UPDATE customers SET balance_nanos = balance_nanos + $1 WHERE id = $2 RETURNING balance_nanos",
-                   params().add(amount).add(customer_id));
-    if (r.rows() == 0) throw store_error(fmt::format("postgres: no customer with id {}", customer_id));
-    return r.int64(0, 0);
+    // The range check is in the update's own statement (one transaction; the
+    // row lock makes a concurrent credit re-check against this result), and
+    // both terms are within ±1e18, so the bigint sum cannot overflow.
+    const result r = conn->exec(
+        "UPDATE customers SET balance_nanos = balance_nanos + $1"
+        " WHERE id = $2 AND balance_nanos + $1 BETWEEN $3 AND $4 RETURNING balance_nanos",
+        params().add(amount).add(customer_id).add(-max_balance_nanos).add(max_balance_nanos));
+    if (r.rows() == 1) return r.int64(0, 0);
+    // Nothing changed: find out why, for the message.
+    const result current = conn->exec("SELECT balance_nanos FROM customers WHERE id = $1", params().add(customer_id));
+    if (current.rows() == 0) throw store_error(fmt::format("postgres: no customer with id {}", customer_id));
+    throw balance_range_error(current.int64(0, 0), amount);
   }
 
   created_key create_key(std::int64_t customer_id) override {

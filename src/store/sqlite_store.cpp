@@ -40,6 +40,7 @@ bool sqlite_store::ping() noexcept {
 
 customer sqlite_store::create_customer(std::string_view name, nanos_usd initial_credit) {
   query_timer timer(metrics_, "create_customer");
+  check_credit_amount(initial_credit);
   auto conn = pool_.acquire();
   customer c{0, std::string(name), initial_credit, now_unix_ms()};
   auto st = conn->prepare(
@@ -71,12 +72,21 @@ std::vector<customer> sqlite_store::list_customers() {
 
 nanos_usd sqlite_store::credit(std::int64_t customer_id, nanos_usd amount) {
   query_timer timer(metrics_, "credit");
+  check_credit_amount(amount);
   auto conn = pool_.acquire();
-  auto st =
-      conn->prepare("UPDATE customers SET balance_nanos = balance_nanos + ?1 WHERE id = ?2 RETURNING balance_nanos");
-  st.bind(1, amount).bind(2, customer_id);
-  if (!st.step()) throw store_error(fmt::format("sqlite: no customer with id {}", customer_id));
-  return st.int64(0);
+  // The range check is in the update's own statement (one transaction), so
+  // concurrent credits are checked against each other's results. Both terms
+  // are within ±1e18, so the sum cannot overflow into a REAL.
+  auto st = conn->prepare(
+      "UPDATE customers SET balance_nanos = balance_nanos + ?1"
+      " WHERE id = ?2 AND balance_nanos + ?1 BETWEEN ?3 AND ?4 RETURNING balance_nanos");
+  st.bind(1, amount).bind(2, customer_id).bind(3, -max_balance_nanos).bind(4, max_balance_nanos);
+  if (st.step()) return st.int64(0);
+  // Nothing changed: find out why, for the message.
+  auto current = conn->prepare("SELECT balance_nanos FROM customers WHERE id = ?1");
+  current.bind(1, customer_id);
+  if (!current.step()) throw store_error(fmt::format("sqlite: no customer with id {}", customer_id));
+  throw balance_range_error(current.int64(0), amount);
 }
 
 created_key sqlite_store::create_key(std::int64_t customer_id) {

@@ -33,9 +33,25 @@ using nanos_usd = std::int64_t;
 
 inline constexpr nanos_usd nanos_per_usd = 1'000'000'000;
 
+// The range of a credit amount and of the balance a credit leaves: at most
+// one billion USD either way (1e18 nano-USD). Far inside int64's ±9.2e18, so
+// neither the sum of a balance and an amount nor the usage debited from a
+// balance later can overflow (SQLite would store an overflowing sum as a
+// float, PostgreSQL would fail the statement).
+inline constexpr nanos_usd max_balance_usd = 1'000'000'000;
+inline constexpr nanos_usd max_balance_nanos = max_balance_usd * nanos_per_usd;
+
 class store_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// A credit (or a new customer's initial credit) refused because the amount
+// or the balance it would leave is outside ±max_balance_nanos. Nothing was
+// changed.
+class balance_out_of_range : public store_error {
+ public:
+  using store_error::store_error;
 };
 
 struct customer {
@@ -115,7 +131,10 @@ class store {
   // A cheap round trip, for /health. Never throws.
   virtual bool ping() noexcept = 0;
 
-  // Customers and credits.
+  // Customers and credits. Both throw balance_out_of_range when the amount
+  // or the resulting balance is outside ±max_balance_nanos; the check is part
+  // of the same statement as the update, so concurrent credits cannot pass it
+  // together.
   virtual customer create_customer(std::string_view name, nanos_usd initial_credit) = 0;
   virtual std::optional<customer> find_customer(std::string_view name) = 0;
   virtual std::vector<customer> list_customers() = 0;

@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <array>
 
+#include <fmt/format.h>
+
+#include "store/money.hpp"
 #include "telemetry/catalog.hpp"
 
 namespace gatewayz::store::detail {
@@ -42,6 +45,23 @@ std::vector<const ledger_row*> rows_in_key_order(std::span<const ledger_row> row
 std::int64_t now_unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+void check_credit_amount(nanos_usd amount) {
+  if (amount < -max_balance_nanos || amount > max_balance_nanos) {
+    throw balance_out_of_range(fmt::format("the amount {} USD is outside the allowed range of -{} to {} USD",
+                                           format_usd(amount), max_balance_usd, max_balance_usd));
+  }
+}
+
+balance_out_of_range balance_range_error(nanos_usd balance, nanos_usd amount) {
+  nanos_usd result = 0;
+  // (A balance stored before the range existed may be anywhere.)
+  const bool overflows = __builtin_add_overflow(balance, amount, &result);
+  return balance_out_of_range(fmt::format(
+      "the amount {} USD would take the balance from {} to {} USD, outside the allowed range of -{} to {} USD",
+      format_usd(amount), format_usd(balance), overflows ? "beyond int64" : format_usd(result), max_balance_usd,
+      max_balance_usd));
 }
 
 std::string generate_key_secret() {

@@ -33,6 +33,13 @@ std::string key_display_prefix(std::string_view secret);
 // Lower-case hex SHA-256, the only form in which a key is stored.
 std::string sha256_hex(std::string_view data);
 
+// Credits (store.hpp, max_balance_nanos): throws balance_out_of_range
+// unless |amount| is within the range.
+void check_credit_amount(nanos_usd amount);
+// The error for a credit of `amount` refused because it would take
+// `balance` out of the range.
+balance_out_of_range balance_range_error(nanos_usd balance, nanos_usd amount);
+
 // Latencies as stored: NaN and infinities cannot be stored by both
 // backends, and a latency is never negative, so those become 0.
 inline double storable_ms(double ms) { return ms > 0.0 && ms < 1e300 ? ms : 0.0; }

@@ -74,6 +74,21 @@ grep -q '9 decimals' "$work/bad.out"; check "the rejection says why" $?
 [[ $rc != 0 ]]; check "negative credits are rejected for keys create" $?
 "$bin" customers credit nobody 1 --config "$cfg" >/dev/null 2>&1; rc=$?
 [[ $rc == 1 ]]; check "crediting an unknown customer fails" $?
+# Money is integer nano-USD within +-1e9 USD: an amount or a balance outside is refused.
+"$bin" customers credit acme -9223372036 --config "$cfg" >"$work/range.out" 2>&1; rc=$?
+[[ $rc == 2 ]]; check "an amount outside the range is rejected" $?
+grep -q 'USD: is outside the allowed range of -1000000000 to 1000000000 USD' "$work/range.out"
+check "the rejection names the range" $?
+"$bin" customers credit acme 1000000000 --config "$cfg" >"$work/range.out" 2>&1; rc=$?
+[[ $rc == 2 ]]; check "a credit taking the balance out of the range is rejected" $?
+grep -q 'would take the balance from 19.00 to 1000000019.00 USD' "$work/range.out"
+check "the rejection names the balance it would leave" $?
+"$bin" keys create --customer acme --credits 999999990 --config "$cfg" >"$work/range.out" 2>&1; rc=$?
+[[ $rc == 2 ]]; check "keys create refuses credits taking the balance out of the range" $?
+grep -q -- '--credits: the amount 999999990.00 USD would take' "$work/range.out"; check "keys create names --credits" $?
+"$bin" keys create --customer whale --credits 1000000000.5 --config "$cfg" >"$work/range.out" 2>&1; rc=$?
+[[ $rc == 2 ]]; check "keys create refuses an amount outside the range" $?
+! "$bin" keys list --config "$cfg" | grep -q whale; check "no customer or key was created for it" $?
 out="$("$bin" customers credit acme 0 --config "$cfg" 2>&1)"
 grep -q '19.00' <<<"$out"; check "nothing was added by the rejected commands" $?
 

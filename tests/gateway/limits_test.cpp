@@ -1,15 +1,21 @@
 // Limits that hold under abuse, through the real gateway: connection slots
 // that one address cannot take all of and idle connections that make room
-// for new clients (loopback only, a handful of connections).
+// for new clients (loopback only, a handful of connections), and credits
+// whose amount and resulting balance are range-checked on both stores.
 
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "harness.hpp"
+#include "store/store.hpp"
+#include "support/postgres_server.hpp"
 
 namespace gatewayz::test {
 namespace {
@@ -117,6 +123,82 @@ TEST_F(ConnectionLimitTest, OneAddressCannotTakeEverySlot) {
   const auto r = post("/v1/chat/completions", chat_body);
   EXPECT_EQ(r.status, 200U) << r.body;
 }
+
+// ---- credits within a documented range (store.hpp: max_balance_nanos) ----------
+
+class CreditRangeTest : public GatewayTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "sqlite") {
+      std::string dir_template = (std::filesystem::temp_directory_path() / "gw-credit-range-XXXXXX").string();
+      ASSERT_NE(mkdtemp(dir_template.data()), nullptr);
+      dir_ = dir_template;
+      url_ = "sqlite://" + dir_ + "/gatewayz.db";
+    } else {
+      url_ = test_support::postgres_server::shared().create_database();
+    }
+  }
+  void TearDown() override {
+    GatewayTest::TearDown();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  void start(const mock::mock_provider& m) {
+    auto cfg = one_provider(m);
+    cfg.auth.mode = "keys";
+    cfg.auth.admin_key = "admin-secret";
+    cfg.storage.url = url_;
+    if (!dir_.empty()) cfg.storage.spill_path = dir_ + "/ledger.spill";
+    start_gateway(std::move(cfg));
+  }
+  reply admin_post(std::string_view target, std::string_view body) {
+    return post(target, body, {{"Authorization", "Bearer admin-secret"}});
+  }
+  static void expect_names(const reply& r, std::string_view member) {
+    EXPECT_NE(error_message(r).find("'" + std::string(member) + "'"), std::string::npos) << r.body;
+    EXPECT_NE(error_message(r).find("1000000000 USD"), std::string::npos) << r.body;
+  }
+
+  std::string dir_;
+  std::string url_;
+};
+
+TEST_P(CreditRangeTest, AmountsAndBalancesOutsideTheRangeGet400NamingTheField) {
+  auto& m = add_mock();
+  start(m);
+  ASSERT_EQ(admin_post("/admin/customers", R"({"name":"acme"})").status, 201U);
+
+  // The issue's sequence: -9223372036 USD, then -1000 USD.
+  auto r = admin_post("/admin/customers/acme/credit", R"({"amount_usd":"-9223372036"})");
+  expect_openai_error(r, 400, "invalid_request");
+  expect_names(r, "amount_usd");
+  r = admin_post("/admin/customers/acme/credit", R"({"amount_usd":-1000000000})");
+  ASSERT_EQ(r.status, 200U) << r.body;
+  EXPECT_EQ(r.json().at("balance_usd").as_string(), "-1000000000.00");
+  r = admin_post("/admin/customers/acme/credit", R"({"amount_usd":"-1000"})");
+  expect_openai_error(r, 400, "amount_out_of_range");
+  expect_names(r, "amount_usd");
+  EXPECT_NE(error_message(r).find("to -1000001000.00 USD"), std::string::npos) << r.body;
+
+  // Creation with credits: the amount alone, and the balance it would leave.
+  r = admin_post("/admin/customers", R"({"name":"whale","credits_usd":"1000000000.000000001"})");
+  expect_openai_error(r, 400, "invalid_request");
+  expect_names(r, "credits_usd");
+  ASSERT_EQ(admin_post("/admin/keys", R"({"customer":"big","credits_usd":"999999999"})").status, 201U);
+  r = admin_post("/admin/keys", R"({"customer":"big","credits_usd":"2"})");
+  expect_openai_error(r, 400, "amount_out_of_range");
+  expect_names(r, "credits_usd");
+
+  // Nothing the refused calls asked for happened; balances are exact integers.
+  auto& db = *gateway_->app().store();
+  EXPECT_EQ(db.find_customer("acme")->balance, -store::max_balance_nanos);
+  EXPECT_EQ(db.find_customer("big")->balance, 999'999'999 * store::nanos_per_usd);
+  EXPECT_FALSE(db.find_customer("whale"));
+  EXPECT_EQ(db.list_keys().size(), 1U);
+}
+
+std::string store_name(const ::testing::TestParamInfo<std::string>& param) { return param.param; }
+
+INSTANTIATE_TEST_SUITE_P(Stores, CreditRangeTest, ::testing::Values("sqlite", "postgres"), store_name);
 
 }  // namespace
 }  // namespace gatewayz::test

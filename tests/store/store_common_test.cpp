@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "store/money.hpp"
+
 namespace gatewayz::store::detail {
 namespace {
 
@@ -60,6 +62,23 @@ TEST(RowsInKeyOrder, HandlesEmptyAndSingleBatches) {
   const auto one = rows_with_ids({"x"});
   ASSERT_EQ(rows_in_key_order(one).size(), 1u);
   EXPECT_EQ(rows_in_key_order(one)[0], &one[0]);
+}
+
+TEST(Money, AmountsOutsideTheBalanceRangeAreRejectedByName) {
+  std::string why;
+  EXPECT_EQ(parse_usd("1000000000", true, why), max_balance_nanos);
+  EXPECT_EQ(parse_usd("-1000000000", true, why), -max_balance_nanos);
+  EXPECT_EQ(parse_usd("0.000000001", false, why), 1);
+  for (const char* text : {"1000000000.000000001", "-9223372036", "9223372036.854775807", "-1000000001"}) {
+    why.clear();
+    EXPECT_FALSE(parse_usd(text, true, why)) << text;
+    EXPECT_NE(why.find("outside the allowed range of -1000000000 to 1000000000 USD"), std::string::npos) << why;
+  }
+  why.clear();
+  EXPECT_FALSE(parse_usd("99999999999999999999", true, why));
+  EXPECT_FALSE(why.empty());
+  EXPECT_THROW(check_credit_amount(max_balance_nanos + 1), balance_out_of_range);
+  EXPECT_NO_THROW(check_credit_amount(-max_balance_nanos));
 }
 
 }  // namespace

@@ -195,6 +195,64 @@ TEST_P(StoreTest, CustomersAndCredit) {
   EXPECT_EQ(all[1].name, "beta");
 }
 
+TEST_P(StoreTest, CreditsOutsideTheBalanceRangeAreRefusedAndChangeNothing) {
+  const customer acme = store_->create_customer("acme", 0);
+  // The sequence: -9223372036 USD fits int64 nanos but not the range.
+  EXPECT_THROW(store_->credit(acme.id, -9'223'372'036 * nanos_per_usd), balance_out_of_range);
+  EXPECT_THROW(store_->create_customer("rich", max_balance_nanos + 1), balance_out_of_range);
+  EXPECT_FALSE(store_->find_customer("rich"));
+
+  // Up to the bound is fine; one nano past it, from either side, is not.
+  EXPECT_EQ(store_->credit(acme.id, -max_balance_nanos), -max_balance_nanos);
+  try {
+    store_->credit(acme.id, -1);
+    ADD_FAILURE() << "a balance below the range was accepted";
+  } catch (const balance_out_of_range& e) {
+    EXPECT_NE(std::string(e.what()).find("-1000000000.00 to -1000000000.000000001"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(store_->credit(acme.id, -1000 * nanos_per_usd), balance_out_of_range);
+  EXPECT_EQ(store_->credit(acme.id, max_balance_nanos), 0);
+  EXPECT_EQ(store_->credit(acme.id, max_balance_nanos), max_balance_nanos);
+  EXPECT_THROW(store_->credit(acme.id, 1), balance_out_of_range);
+  // The stored value is still an exact integer (SQLite would have stored an
+  // overflowing sum as a REAL).
+  const std::string type_query = GetParam() == "sqlite" ? "SELECT typeof(balance_nanos), balance_nanos FROM customers"
+                                                        : "SELECT 'integer', balance_nanos FROM customers";
+  const rows_t stored = raw_query(url_, type_query + " WHERE name = 'acme'");
+  ASSERT_EQ(stored.size(), 1U);
+  EXPECT_EQ(stored[0][0], "integer");
+  EXPECT_EQ(stored[0][1], "1000000000000000000");
+}
+
+TEST_P(StoreTest, ConcurrentCreditsFromTwoInstancesCannotPassTheRangeTogether) {
+  // Each credit fits on its own; together they would not. Whatever the
+  // interleaving, the balance never leaves the range.
+  const customer c = store_->create_customer("race", max_balance_nanos - 10 * nanos_per_usd);
+  auto second = open_second_instance();
+  std::atomic<int> accepted{0};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      store& target = t % 2 == 0 ? *store_ : *second;
+      for (int i = 0; i < 5; ++i) {
+        try {
+          target.credit(c.id, nanos_per_usd);
+          ++accepted;
+        } catch (const balance_out_of_range&) {
+          ++refused;
+        } catch (const store_error& e) {
+          ADD_FAILURE() << e.what();
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(accepted.load(), 10);
+  EXPECT_EQ(refused.load(), 10);
+  EXPECT_EQ(store_->find_customer("race")->balance, max_balance_nanos);
+}
+
 TEST_P(StoreTest, KeysAreCreatedFoundAndRevoked) {
   const customer acme = store_->create_customer("acme", 42);
   const created_key key = store_->create_key(acme.id);
