@@ -17,6 +17,7 @@
 
 #include "app/admin_commands.hpp"
 #include "app/compose.hpp"
+#include "app/options.hpp"
 #include "config/config.hpp"
 #include "health/render.hpp"
 #include "http/server.hpp"
@@ -85,6 +86,7 @@ int serve(const std::string& config_path) {
   auto cfg = load_or_report(config_path);
   if (!cfg) return 2;
   const auto server_cfg = cfg->server;
+  if (const auto warning = app::open_gateway_warning(*cfg)) std::cerr << *warning << '\n';
 
   app::compose_options options;
   options.log = [](std::string_view level, std::string_view message, boost::json::object fields) {
@@ -136,6 +138,7 @@ int check_config(const std::string& path) {
     std::cerr << fmt::format("{}: invalid configuration\n{}", path, config::format_errors(result.errors));
     return 2;
   }
+  if (const auto warning = app::open_gateway_warning(*result.config)) std::cerr << *warning << '\n';
   // Composing the gateway validates what the schema cannot (e.g. base URLs),
   // without opening the store or starting any thread.
   try {

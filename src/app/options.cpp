@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include <boost/asio/ip/address.hpp>
+#include <fmt/format.h>
+
 namespace gatewayz::app {
 
 health::options health_options(const config::gateway_config& cfg, bool active_probes) {
@@ -41,6 +44,21 @@ auth::auth_options auth_options(const config::auth_config& auth) {
   auth::auth_options out;
   out.cache_ttl_s = auth.key_cache_ttl_s;
   return out;
+}
+
+std::optional<std::string> open_gateway_warning(const config::gateway_config& cfg) {
+  if (cfg.auth.mode != "none") return std::nullopt;
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(cfg.server.host, ec);
+  if (!ec && address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6());
+  }
+  if (!ec && address.is_loopback()) return std::nullopt;
+  return fmt::format(
+      "WARNING: auth.mode is none and the gateway listens on {} (not loopback): anyone who can reach it may use "
+      "every provider at your cost and the admin API (/admin/: customers, credits, keys, circuit breakers). Set "
+      "auth.mode: keys with auth.admin_key, or listen on 127.0.0.1.",
+      cfg.server.host);
 }
 
 }  // namespace gatewayz::app

@@ -4,6 +4,9 @@
 // that a default config maps to the modules' own defaults, so a module used
 // without a config behaves as a configured gateway does.
 
+#include <optional>
+#include <string>
+
 #include "auth/authenticator.hpp"
 #include "config/config.hpp"
 #include "health/health.hpp"
@@ -16,5 +19,10 @@ namespace gatewayz::app {
 health::options health_options(const config::gateway_config& cfg, bool active_probes);
 ledger::writer_options ledger_options(const config::storage_config& storage);
 auth::auth_options auth_options(const config::auth_config& auth);
+
+// The warning `gatewayz serve` and `check-config` print when anyone who can
+// reach the listen address may use the gateway and its admin API: auth.mode
+// none on an address that is not loopback. nullopt otherwise.
+std::optional<std::string> open_gateway_warning(const config::gateway_config& cfg);
 
 }  // namespace gatewayz::app

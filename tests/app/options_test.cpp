@@ -103,5 +103,24 @@ TEST(OptionsTest, DefaultProviderMapsToTheUpstreamClientsDefaults) {
   EXPECT_EQ(runtimes[0].client.verify_tls, defaults.verify_tls);
 }
 
+TEST(OptionsTest, AnOpenGatewayOffLoopbackIsWarnedAbout) {
+  config::gateway_config cfg;  // auth.mode none on 127.0.0.1
+  EXPECT_FALSE(open_gateway_warning(cfg));
+  for (const char* host : {"127.0.0.2", "::1"}) {
+    cfg.server.host = host;
+    EXPECT_FALSE(open_gateway_warning(cfg)) << host;
+  }
+  for (const char* host : {"0.0.0.0", "::", "10.1.2.3", "::ffff:10.1.2.3"}) {
+    cfg.server.host = host;
+    const auto warning = open_gateway_warning(cfg);
+    ASSERT_TRUE(warning) << host;
+    EXPECT_NE(warning->find("auth.mode is none"), std::string::npos) << *warning;
+    EXPECT_NE(warning->find("/admin/"), std::string::npos) << *warning;
+    EXPECT_NE(warning->find(host), std::string::npos) << *warning;
+  }
+  cfg.auth.mode = "keys";
+  EXPECT_FALSE(open_gateway_warning(cfg));
+}
+
 }  // namespace
 }  // namespace gatewayz::app

@@ -69,7 +69,16 @@ providers:
     models:
       - id: gpt-4o-mini
 YAML
-"$bin" check-config "$work/good.yaml" >/dev/null; check "check-config accepts a valid file" $?
+"$bin" check-config "$work/good.yaml" >/dev/null 2>"$work/check.err"; check "check-config accepts a valid file" $?
+! grep -q WARNING "$work/check.err"; check "no open-gateway warning on loopback" $?
+
+# auth.mode none off loopback: valid, but loudly warned about (not served here:
+# tests listen on loopback only).
+sed 's/listen: "127.0.0.1:0"/listen: "0.0.0.0:0"/' "$work/good.yaml" >"$work/open.yaml"
+"$bin" check-config "$work/open.yaml" >/dev/null 2>"$work/open.err"; check "an open gateway is still a valid config" $?
+grep -q 'WARNING: auth.mode is none and the gateway listens on 0.0.0.0' "$work/open.err"
+check "check-config warns that the gateway and its admin API are open" $?
+grep -q '/admin/' "$work/open.err"; check "the warning names the admin API" $?
 
 "$bin" serve --config "$work/good.yaml" >"$work/gw.log" 2>&1 &
 gw_pid=$!
