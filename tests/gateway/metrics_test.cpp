@@ -3,7 +3,6 @@
 // real output is validated by promtool.
 
 #include <unistd.h>
-#include <zlib.h>
 
 #include <array>
 #include <cstdio>
@@ -14,6 +13,7 @@
 #include <thread>
 
 #include "harness.hpp"
+#include "support/gunzip.hpp"
 
 namespace gatewayz::test {
 namespace {
@@ -50,27 +50,6 @@ std::vector<std::string> lines_starting(const std::string& text, std::string_vie
     if (line.starts_with(prefix)) out.emplace_back(line);
     pos = end + 1;
   }
-  return out;
-}
-
-// Decodes a gzip body with zlib; nullopt unless it is one complete, valid stream.
-std::optional<std::string> gunzip(std::string_view data) {
-  z_stream z{};
-  if (inflateInit2(&z, 15 + 16) != Z_OK) return std::nullopt;
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  std::string out;
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    std::array<char, 16384> chunk{};
-    z.next_out = reinterpret_cast<Bytef*>(chunk.data());
-    z.avail_out = chunk.size();
-    rc = inflate(&z, Z_NO_FLUSH);
-    out.append(chunk.data(), chunk.size() - z.avail_out);
-  }
-  const bool whole = rc == Z_STREAM_END && z.avail_in == 0;
-  inflateEnd(&z);
-  if (!whole) return std::nullopt;
   return out;
 }
 

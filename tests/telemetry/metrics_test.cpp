@@ -5,7 +5,6 @@
 
 #include <sys/wait.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -21,8 +20,12 @@
 #include <thread>
 #include <vector>
 
+#include "support/gunzip.hpp"
+
 namespace gatewayz::telemetry {
 namespace {
+
+using test::gunzip;
 
 // A small registry covering each type, with values exact in binary floating
 // point so the golden output cannot depend on summation order.
@@ -616,27 +619,6 @@ TEST(Negotiate, AcceptsGzip) {
   EXPECT_FALSE(accepts_gzip("*;q=0"));
   EXPECT_FALSE(accepts_gzip("gzip;q=junk"));
   EXPECT_FALSE(accepts_gzip("gzipx, xgzip"));
-}
-
-// Decodes a gzip stream with zlib; nullopt unless it is one complete, valid stream.
-std::optional<std::string> gunzip(std::string_view data) {
-  z_stream z{};
-  if (inflateInit2(&z, 15 + 16) != Z_OK) return std::nullopt;
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  std::string out;
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    std::array<char, 16384> chunk{};
-    z.next_out = reinterpret_cast<Bytef*>(chunk.data());
-    z.avail_out = chunk.size();
-    rc = inflate(&z, Z_NO_FLUSH);
-    out.append(chunk.data(), chunk.size() - z.avail_out);
-  }
-  const bool whole = rc == Z_STREAM_END && z.avail_in == 0;
-  inflateEnd(&z);
-  if (!whole) return std::nullopt;
-  return out;
 }
 
 TEST(Gzip, ARenderedScrapeRoundTripsThroughZlib) {
