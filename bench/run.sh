@@ -5,8 +5,8 @@
 #   nginx-direct     (a) nginx answering a fixed chat.completion body
 #   nginx-proxy      (b) nginx reverse proxy (keep-alive upstream) -> (a)
 #   nginx-proxy-log  (b') as (b) with nginx's default access log (a line per request,
-#                        unbuffered): like gatewayz's ledger, it records every request;
-#                        informational, the targets compare with (b)
+#                        unbuffered): like gatewayz's ledger, it records every request,
+#                        so (c), the default config, is judged against it
 #   gatewayz         (c) gatewayz serve (threads: 1)               -> (a)
 #   gatewayz-nometrics (c') as (c) with metrics.enabled: false     -> (a)
 #   gatewayz-noledger (c*) as (c) with storage.url: none (no store, no ledger) -> (a)
@@ -168,7 +168,21 @@ start_nginx() {
   "${pin[@]}" "$nginx_bin" -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf" \
     >"$prefix/stdout.log" 2>&1 &
   pids+=("$!")
+  nginx_pids[$name]="$!"
 }
+
+# cpu_ticks PID: user + system clock ticks of PID (all its threads) and of its
+# children (nginx's workers), as /proc counts them.
+cpu_ticks() {
+  local total=0 p t
+  for p in "$1" $(cat "/proc/$1/task/"*/children 2>/dev/null); do
+    t="$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null)" || continue
+    total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
+clk_tck="$(getconf CLK_TCK)"
+declare -A nginx_pids
 
 results_dir="$bench_dir/results"
 mkdir -p "$results_dir"
@@ -177,9 +191,9 @@ result_md="$results_dir/$stamp.md"
 wrk_log="$results_dir/$stamp-wrk.log"
 : >"$wrk_log"
 
-declare -A rps p50 p99 errs desc
+declare -A rps p50 p99 errs desc cpu
 # Per-round values (space-separated) when ROUNDS > 1; the table shows their medians.
-declare -A rps_all p50_all p99_all
+declare -A rps_all p50_all p99_all cpu_all
 
 # Only the proxy under test may run on the proxy core during a row: the other
 # gatewayz instances are stopped (SIGSTOP) while it is measured and continued
@@ -216,8 +230,17 @@ measure() {
     BENCH_BODY="$body" BENCH_BEARER="$bearer" "${pin_load[@]}" wrk -t"$wrk_threads" -c"$connections" \
       -d"${warmup}s" -s "$bench_dir/chat.lua" "$url" >/dev/null 2>&1 || true
   fi
+  # The process under test, for its CPU time per request (every thread: the
+  # ledger writer and checkpointer too; nginx's workers).
+  local proxy_pid="" ticks_before=0 ticks_after=0
+  case "$row" in
+    nginx-proxy | nginx-proxy-log) proxy_pid="${nginx_pids[$row]:-}" ;;
+    gatewayz*) proxy_pid="${gw_pids[$(gatewayz_of_row "$row")]:-}" ;;
+  esac
+  [[ -n "$proxy_pid" ]] && ticks_before="$(cpu_ticks "$proxy_pid")"
   out="$(BENCH_BODY="$body" BENCH_BEARER="$bearer" "${pin_load[@]}" wrk -t"$wrk_threads" -c"$connections" \
     -d"${duration}s" --latency -s "$bench_dir/chat.lua" "$url" 2>&1)" || die "wrk failed for $row: $out"
+  [[ -n "$proxy_pid" ]] && ticks_after="$(cpu_ticks "$proxy_pid")"
   resume_all_gatewayz
   # Failed requests from a gatewayz: keep what its /metrics says about them
   # (requests by status, ledger backlog refusals, breakers, the store's checkpoint timings), since
@@ -244,6 +267,11 @@ measure() {
   rps_all[$row]+="$(awk -v r="$requests" -v d="$duration_us" 'BEGIN { printf "%.0f", (d > 0 ? r / (d / 1e6) : 0) }') "
   p50_all[$row]+="$p50_us "
   p99_all[$row]+="$p99_us "
+  if [[ -n "$proxy_pid" ]]; then
+    cpu_all[$row]+="$(awk -v t=$((ticks_after - ticks_before)) -v hz="$clk_tck" -v r="$requests" \
+      'BEGIN { printf "%.2f", (r > 0 ? t * 1e6 / hz / r : 0) }') "
+    cpu[$row]="$(median "${cpu_all[$row]}")"
+  fi
   rps[$row]="$(median "${rps_all[$row]}")"
   p50[$row]="$(median "${p50_all[$row]}")"
   p99[$row]="$(median "${p99_all[$row]}")"
@@ -431,15 +459,27 @@ judge() {
   fi
 }
 
-r_rps="" r_p99="" v_rps="" v_p99="" rss_mb="" hwm_mb="" v_rss=""
-if [[ -n "${rps[gatewayz]:-}" && -n "${rps[nginx-proxy]:-}" ]]; then
-  r_rps="$(ratio "${rps[gatewayz]}" "${rps[nginx-proxy]}")"
-  r_p99="$(ratio "${p99[gatewayz]}" "${p99[nginx-proxy]}")"
+# The targets (issue 16, part 3): the default config (c), which records every
+# request, against nginx with its access log (b'), which does too; the proxy
+# path alone (c*) against nginx (b); auth and charging (c'') against (c).
+r_rps="" r_p99="" r_cpu="" v_rps="" v_p99="" v_cpu="" rss_mb="" hwm_mb="" v_rss=""
+if [[ -n "${rps[gatewayz]:-}" && -n "${rps[nginx-proxy-log]:-}" ]]; then
+  r_rps="$(ratio "${rps[gatewayz]}" "${rps[nginx-proxy-log]}")"
+  r_p99="$(ratio "${p99[gatewayz]}" "${p99[nginx-proxy-log]}")"
   judge "$r_rps" ">=" 0.8; v_rps="$verdict"
   judge "$r_p99" "<=" 1.5; v_p99="$verdict"
+  if [[ -n "${cpu[gatewayz]:-}" && -n "${cpu[nginx-proxy-log]:-}" ]]; then
+    r_cpu="$(ratio "${cpu[gatewayz]}" "${cpu[nginx-proxy-log]}")"
+    judge "$r_cpu" "<=" 1.25; v_cpu="$verdict"
+  fi
+fi
+r_path_rps="" v_path=""
+if [[ -n "${rps[gatewayz-noledger]:-}" && -n "${rps[nginx-proxy]:-}" ]]; then
+  r_path_rps="$(ratio "${rps[gatewayz-noledger]}" "${rps[nginx-proxy]}")"
+  judge "$r_path_rps" ">=" 0.9; v_path="$verdict"
 fi
 # Relative costs: metrics (c vs c'), auth + charging (c'' vs c; the ledger is on in both), the
-# ledger (c vs c*) and auth + charging + ledger together (c'' vs c*).
+# ledger (c vs c*) and auth + charging + ledger together (c'' vs c*, informational).
 r_metrics_rps="" r_metrics_p99="" v_metrics="" r_keys_rps="" r_keys_p99="" v_keys=""
 if [[ -n "${rps[gatewayz]:-}" && -n "${rps[gatewayz-nometrics]:-}" ]]; then
   r_metrics_rps="$(ratio "${rps[gatewayz]}" "${rps[gatewayz-nometrics]}")"
@@ -450,12 +490,6 @@ if [[ -n "${rps[gatewayz]:-}" && -n "${rps[gatewayz-keys]:-}" ]]; then
   r_keys_rps="$(ratio "${rps[gatewayz-keys]}" "${rps[gatewayz]}")"
   r_keys_p99="$(ratio "${p99[gatewayz-keys]}" "${p99[gatewayz]}")"
   judge "$r_keys_rps" ">=" 0.90; v_keys="$verdict"
-fi
-# Target: auth and ledger both on (c'') cost at most 10 % against both off (c*).
-r_all_rps="" v_all=""
-if [[ -n "${rps[gatewayz-keys]:-}" && -n "${rps[gatewayz-noledger]:-}" ]]; then
-  r_all_rps="$(ratio "${rps[gatewayz-keys]}" "${rps[gatewayz-noledger]}")"
-  judge "$r_all_rps" ">=" 0.90; v_all="$verdict"
 fi
 v_dropped=""
 if [[ -n "$ledger_dropped" ]]; then
@@ -489,12 +523,12 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
   fi
   echo "- pinning: proxy under test on CPU $proxy_cpu; wrk and upstreams on CPU $load_cpu$([[ ${#pin_proxy[@]} -eq 0 ]] && echo ' (NOT pinned: one CPU)')"
   echo
-  echo "| row | RPS | p50 | p99 | errors |"
-  echo "|---|---:|---:|---:|---:|"
+  echo "| row | RPS | p50 | p99 | CPU µs/request | errors |"
+  echo "|---|---:|---:|---:|---:|---:|"
   for row in nginx-direct nginx-proxy nginx-proxy-log gatewayz gatewayz-nometrics gatewayz-noledger gatewayz-keys \
     mock-stream gatewayz-stream; do
     [[ -n "${rps[$row]:-}" ]] || continue
-    echo "| ${desc[$row]} | ${rps[$row]} | $(ms "${p50[$row]}") | $(ms "${p99[$row]}") | ${errs[$row]} |"
+    echo "| ${desc[$row]} | ${rps[$row]} | $(ms "${p50[$row]}") | $(ms "${p99[$row]}") | ${cpu[$row]:-} | ${errs[$row]} |"
   done
   if [[ -n "$r_rps" || -n "$rss_mb" || -n "${rps[gatewayz-stream]:-}" || -n "$r_metrics_rps" || -n "$r_keys_rps" ||
         -n "${rps[gatewayz-noledger]:-}" ]]; then
@@ -503,8 +537,12 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
     echo "|---|---:|---:|---|"
   fi
   if [[ -n "$r_rps" ]]; then
-    echo "| RPS gatewayz / nginx proxy | ${r_rps}x | >= 0.80x | $v_rps |"
-    echo "| p99 gatewayz / nginx proxy | ${r_p99}x | <= 1.50x | $v_p99 |"
+    echo "| RPS gatewayz (c) / nginx proxy with access log (b') | ${r_rps}x | >= 0.80x | $v_rps |"
+    echo "| p99 gatewayz (c) / nginx proxy with access log (b') | ${r_p99}x | <= 1.50x | $v_p99 |"
+    [[ -n "$r_cpu" ]] && echo "| CPU per request gatewayz (c) / nginx proxy with access log (b') | ${r_cpu}x | <= 1.25x | $v_cpu |"
+  fi
+  if [[ -n "$r_path_rps" ]]; then
+    echo "| RPS gatewayz-noledger (c*) / nginx proxy (b): the proxy path | ${r_path_rps}x | >= 0.90x | $v_path |"
   fi
   if [[ -n "$r_metrics_rps" ]]; then
     echo "| RPS gatewayz / gatewayz-nometrics (metrics cost) | ${r_metrics_rps}x | >= 0.95x | $v_metrics |"
@@ -518,7 +556,6 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
     for row in gatewayz gatewayz-keys; do
       [[ -n "${rps[$row]:-}" ]] || continue
       target="| | |"
-      [[ $row == gatewayz-keys ]] && target="| >= 0.90x | $v_all |"
       echo "| RPS $row / gatewayz-noledger (ledger$([[ $row == gatewayz-keys ]] && echo ' + auth + charging') cost) |" \
         "$(ratio "${rps[$row]}" "${rps[gatewayz-noledger]}")x $target"
       echo "| p99 $row / gatewayz-noledger | $(ratio "${p99[$row]}" "${p99[gatewayz-noledger]}")x | | |"
@@ -532,8 +569,8 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
     done
   fi
   if [[ -n "${rps[nginx-proxy-log]:-}" ]]; then
-    # Like for like: both record every request (nginx a log line, gatewayz a ledger row). No target.
-    for row in gatewayz gatewayz-keys; do
+    # Like for like: both record every request (nginx a log line, gatewayz a ledger row).
+    for row in gatewayz-keys; do
       [[ -n "${rps[$row]:-}" ]] || continue
       echo "| RPS $row / nginx proxy with access log (both record every request) |" \
         "$(ratio "${rps[$row]}" "${rps[nginx-proxy-log]}")x | | |"
