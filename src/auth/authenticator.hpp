@@ -105,6 +105,9 @@ class authenticator {
   // Only the thread of `shard` (< shard_count) may call these with `shard`.
   auth_result authenticate(std::size_t shard, std::string_view credentials);
 
+  // The customer balances it refreshes (for the admin API's credits).
+  customer_balances& balances() { return balances_; }
+
   // Store lookups made so far (all shards), for tests and diagnostics.
   std::uint64_t store_lookups() const;
 

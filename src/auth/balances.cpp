@@ -37,6 +37,12 @@ customer_balances::account& customer_balances::find_or_add(std::int64_t customer
   return *slot;
 }
 
+customer_balances::account* customer_balances::find(std::int64_t customer_id) {
+  std::lock_guard lock{mu_};
+  const auto found = accounts_.find(customer_id);
+  return found == accounts_.end() ? nullptr : found->second.get();
+}
+
 customer_balances::commit_mark customer_balances::mark() const {
   std::lock_guard lock{mu_};
   return commit_mark{commit_sequence_};
@@ -74,6 +80,14 @@ void customer_balances::committed(std::span<const store::ledger_row> rows) {
     acct.committed_total_ = saturating_add(acct.committed_total_, row.cost);
     acct.last_commit_ = commit_sequence_;
   }
+}
+
+void customer_balances::credited(account& acct, nanos amount) {
+  std::lock_guard lock{mu_};
+  ++commit_sequence_;
+  acct.committed_total_ = saturating_sub(acct.committed_total_, amount);
+  acct.last_commit_ = commit_sequence_;
+  acct.available_.fetch_add(amount, std::memory_order_relaxed);
 }
 
 nanos customer_balances::available(const account& acct) { return acct.available_.load(std::memory_order_relaxed); }

@@ -55,6 +55,8 @@ class customer_balances {
 
   // The customer's account, created (with nothing read yet) on first use.
   account& find_or_add(std::int64_t customer_id);
+  // The customer's account if this instance has one, else null.
+  account* find(std::int64_t customer_id);
 
   // Taken before a database read of balances; pass it to refresh().
   struct commit_mark {
@@ -68,6 +70,10 @@ class customer_balances {
   // The ledger writer committed `rows` (its thread). Rows without a customer
   // or cost, or received before this run, are ignored.
   void committed(std::span<const store::ledger_row> rows);
+  // This instance just added `amount` (negative: removed) to the customer's
+  // balance in the database, which has committed it. Counted like a
+  // committed charge of -amount, so a refresh neither misses nor doubles it.
+  void credited(account& acct, store::nanos_usd amount);
 
   static store::nanos_usd available(const account& acct);
   // Takes `amount` (>= 0) from the account if what is available covers it.

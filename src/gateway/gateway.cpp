@@ -170,7 +170,8 @@ gateway::impl::impl(const config::gateway_config& cfg, gateway_parts p)
   for (const auto* observer : observers) accounting.observers_want_identity |= observer->wants_identity();
   if (parts.store != nullptr) {
     store_endpoints = std::make_unique<store_api>(
-        *parts.store, std::chrono::seconds(static_cast<std::int64_t>(std::ceil(cfg.storage.stats_cache_s))));
+        *parts.store, std::chrono::seconds(static_cast<std::int64_t>(std::ceil(cfg.storage.stats_cache_s))),
+        parts.auth != nullptr ? &parts.auth->balances() : nullptr);
   }
 }
 

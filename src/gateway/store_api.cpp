@@ -125,8 +125,15 @@ std::optional<creation_request> parse_creation(const http::request& req, std::st
 
 }  // namespace
 
-store_api::store_api(store::store& store, std::chrono::seconds stats_cache_ttl) : store_(store) {
+store_api::store_api(store::store& store, std::chrono::seconds stats_cache_ttl, auth::customer_balances* balances)
+    : store_(store), balances_(balances) {
   if (stats_cache_ttl.count() > 0) stats_cache_.emplace(stats_cache_ttl);
+}
+
+void store_api::credited(std::int64_t customer_id, store::nanos_usd amount) const {
+  if (balances_ == nullptr) return;
+  // An instance that has not seen the customer yet reads the credit at lookup.
+  if (auto* account = balances_->find(customer_id)) balances_->credited(*account, amount);
 }
 
 store_api::~store_api() { pool_.join(); }
@@ -209,6 +216,7 @@ asio::awaitable<http::response> store_api::credit_customer(const http::request& 
       if (!c) return {};
       try {
         c->balance = store_.credit(c->id, delta);
+        credited(c->id, delta);
       } catch (const store::balance_out_of_range& e) {
         return {std::nullopt, amount_out_of_range("amount_usd", e)};
       }
@@ -255,6 +263,7 @@ asio::awaitable<http::response> store_api::create_key(const http::request& req) 
           c = store_.create_customer(customer_name, credits);
         } else if (credits != 0) {
           store_.credit(c->id, credits);
+          credited(c->id, credits);
         }
       } catch (const store::balance_out_of_range& e) {
         return {std::nullopt, amount_out_of_range("credits_usd", e)};

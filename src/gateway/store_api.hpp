@@ -24,6 +24,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "auth/balances.hpp"
 #include "http/server.hpp"
 #include "store/models_stats.hpp"
 #include "store/store.hpp"
@@ -33,7 +34,9 @@ namespace gatewayz::gateway {
 class store_api {
  public:
   // stats_cache_ttl 0: every /models/stats request queries the store.
-  store_api(store::store& store, std::chrono::seconds stats_cache_ttl);
+  // `balances` (optional, with auth.mode keys) learns credits at once, so a
+  // customer topped up here is not refused until the key cache expires.
+  store_api(store::store& store, std::chrono::seconds stats_cache_ttl, auth::customer_balances* balances = nullptr);
   ~store_api();
   store_api(const store_api&) = delete;
   store_api& operator=(const store_api&) = delete;
@@ -56,7 +59,11 @@ class store_api {
   template <class Work>
   boost::asio::awaitable<http::response> guarded(const http::request& req, Work work);
 
+  // A credit just committed: the customer's balance on this instance takes it.
+  void credited(std::int64_t customer_id, store::nanos_usd amount) const;
+
   store::store& store_;
+  auth::customer_balances* balances_;
   std::optional<store::models_stats_cache> stats_cache_;  // none when the TTL is 0
   boost::asio::thread_pool pool_{2};
 };

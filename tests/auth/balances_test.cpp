@@ -94,6 +94,27 @@ TEST(CustomerBalances, RefreshesPlaceEachReadAgainstCommittedCharges) {
   EXPECT_EQ(customer_balances::available(acct), 1050);
 }
 
+TEST(CustomerBalances, ACreditMadeHereCountsOnceWhicheverSideOfARefreshItLands) {
+  customer_balances balances;
+  auto& acct = balances.find_or_add(5);
+  balances.refresh(acct, 100, balances.mark());
+  // A read that started before the credit and saw it, or not: skipped.
+  const auto before = balances.mark();
+  balances.credited(acct, 50);  // the database now says 150
+  EXPECT_EQ(customer_balances::available(acct), 150);
+  balances.refresh(acct, 100, before);
+  EXPECT_EQ(customer_balances::available(acct), 150);
+  balances.refresh(acct, 150, before);
+  EXPECT_EQ(customer_balances::available(acct), 150);
+  // A read after it: not added twice.
+  balances.refresh(acct, 150, balances.mark());
+  EXPECT_EQ(customer_balances::available(acct), 150);
+  balances.credited(acct, -200);
+  EXPECT_EQ(customer_balances::available(acct), -50);
+  balances.refresh(acct, -50, balances.mark());
+  EXPECT_EQ(customer_balances::available(acct), -50);
+}
+
 TEST(CustomerBalances, RowsOfOtherCustomersAndFreeRowsChangeNothing) {
   customer_balances balances;
   auto& acct = balances.find_or_add(3);

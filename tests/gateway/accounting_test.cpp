@@ -131,6 +131,25 @@ TEST_F(AccountingTest, CustomerWithoutCreditGets402UntilCredited) {
   EXPECT_EQ(post("/v1/chat/completions", chat_body, bearer(key)).status, 200U);
 }
 
+TEST_F(AccountingTest, ACreditThroughTheAdminApiIsUsableAtOnce) {
+  auto& m = add_mock();
+  auto cfg = with_store(keyed(m));
+  cfg.auth.key_cache_ttl_s = 600;  // no refresh from the database during the test
+  start_gateway(std::move(cfg));
+  const auto key = new_key("topped", 0);
+  // Both server threads cache the key with no credit.
+  for (int i = 0; i < 4; ++i)
+    expect_openai_error(post("/v1/chat/completions", chat_body, bearer(key)), 402, "insufficient_quota");
+  const header_list admin{{"Authorization", "Bearer admin-secret"}};
+  const auto credited = post("/admin/customers/topped/credit", R"({"amount_usd":"1.00"})", admin);
+  ASSERT_EQ(credited.status, 200U) << credited.body;
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(post("/v1/chat/completions", chat_body, bearer(key)).status, 200U) << i;
+  // Taking the credit away is seen at once too.
+  ASSERT_EQ(post("/admin/customers/topped/credit", R"({"amount_usd":"-1.00"})", admin).status, 200U);
+  wait_for_ledger(4);
+  expect_openai_error(post("/v1/chat/completions", chat_body, bearer(key)), 402, "insufficient_quota");
+}
+
 TEST_F(AccountingTest, SpendingTheLastCreditRefusesTheNextRequestAtOnce) {
   auto& m = add_mock();
   auto cfg = keyed(m);
