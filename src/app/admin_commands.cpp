@@ -38,6 +38,18 @@ std::string format_time(std::int64_t unix_ms) {
   return std::string(text, n);
 }
 
+// Adds `amount` to the customer's balance and returns the new balance, or
+// reports a result outside the store's range against `option` (exit 2).
+std::optional<nanos_usd> credit_in_range(store::store& db, std::int64_t customer_id, nanos_usd amount,
+                                         std::string_view option) {
+  try {
+    return db.credit(customer_id, amount);
+  } catch (const store::balance_out_of_range& e) {
+    std::cerr << fmt::format("{}: {}\n", option, e.what());
+    return std::nullopt;
+  }
+}
+
 int keys_create(const admin_cli_state& state) {
   if (state.customer.empty()) {
     std::cerr << "--customer: must not be empty\n";
@@ -62,15 +74,10 @@ int keys_create(const admin_cli_state& state) {
     std::cout << fmt::format("created customer {} (id {}) with balance {} USD\n", customer->name, customer->id,
                              format_usd(customer->balance));
   } else if (*credits != 0) {
-    nanos_usd balance = 0;
-    try {
-      balance = db->credit(customer->id, *credits);
-    } catch (const store::balance_out_of_range& e) {
-      std::cerr << fmt::format("--credits: {}\n", e.what());
-      return 2;
-    }
+    const auto balance = credit_in_range(*db, customer->id, *credits, "--credits");
+    if (!balance) return 2;
     std::cout << fmt::format("customer {} (id {}): credited {} USD, balance {} USD\n", customer->name, customer->id,
-                             format_usd(*credits), format_usd(balance));
+                             format_usd(*credits), format_usd(*balance));
   } else {
     std::cout << fmt::format("customer {} (id {}): balance {} USD\n", customer->name, customer->id,
                              format_usd(customer->balance));
@@ -133,14 +140,9 @@ int customers_credit(const admin_cli_state& state) {
     std::cerr << fmt::format("no customer named {}\n", state.customer);
     return 1;
   }
-  nanos_usd balance = 0;
-  try {
-    balance = db->credit(customer->id, *amount);
-  } catch (const store::balance_out_of_range& e) {
-    std::cerr << fmt::format("USD: {}\n", e.what());
-    return 2;
-  }
-  std::cout << fmt::format("{}: balance {} USD\n", customer->name, format_usd(balance));
+  const auto balance = credit_in_range(*db, customer->id, *amount, "USD");
+  if (!balance) return 2;
+  std::cout << fmt::format("{}: balance {} USD\n", customer->name, format_usd(*balance));
   return 0;
 }
 
