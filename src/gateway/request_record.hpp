@@ -62,6 +62,11 @@ struct request_record {
   std::optional<std::int64_t> customer_id;  // with auth.mode keys
   std::optional<std::int64_t> key_id;
   steady_clock::time_point received_at{};
+  // The request's trace context when tracing sampled it: lower-case hex of
+  // 32 and 16 characters, the server span's ids; empty otherwise. Set before
+  // the first attempt, so every log line of the request can carry them.
+  std::string_view trace_id;
+  std::string_view span_id;
 
   // Filled once when the request ends.
   unsigned attempts = 0;
