@@ -20,7 +20,8 @@
 // A mapping or list whose entries are all commented out (a null value) keeps
 // its defaults; a scalar key with no value is an error, since it is usually an
 // unfinished edit. Error messages never contain the values of api_key,
-// admin_key, read_token, headers, storage.url or metrics.bearer_token.
+// admin_key, read_token, headers, storage.url, metrics.bearer_token or
+// logging.loki.url and headers.
 
 #include <cstdint>
 #include <functional>
@@ -96,6 +97,28 @@ struct metrics_config {
   std::string bearer_token;  // secret: when set, GET /metrics requires "Authorization: Bearer <token>"
 };
 
+// Where Loki is and how log lines are batched for it.
+struct loki_config {
+  std::string url;                             // e.g. http://loki:3100/loki/api/v1/push; empty = no shipping
+  std::string tenant_id;                       // sent as X-Scope-OrgID when set
+  std::map<std::string, std::string> headers;  // secret values: extra headers on every push (auth)
+  std::size_t batch_max_bytes = 1024 * 1024;   // a push is sent once its lines reach this size ...
+  unsigned flush_interval_ms = 1000;           // ... or this long after its first line
+  std::size_t queue_max_records = 10000;       // lines waiting for Loki; the oldest are dropped beyond it
+};
+
+// Structured logs: one line per event on stdout, and to Loki when configured.
+struct logging_config {
+  std::string level = "info";    // debug | info | warning | error
+  std::string format = "json";   // json | text
+  std::string app = "gatewayz";  // the Loki stream labels app, env, service
+  std::string env = "production";
+  std::string service = "gatewayz-api";
+  bool log_content = false;  // true: prompts (truncated) on the access line at debug
+  bool log_emails = false;   // false: e-mail addresses are redacted from every line
+  loki_config loki;
+};
+
 enum class provider_kind { openai, anthropic };
 
 struct model_config {
@@ -133,6 +156,7 @@ struct gateway_config {
   circuit_breaker_config circuit_breaker;
   storage_config storage;
   metrics_config metrics;
+  logging_config logging;
   std::vector<provider_config> providers;
 };
 

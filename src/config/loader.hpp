@@ -8,6 +8,7 @@
 //   loader_values.cpp     scalars and their checks (integers, seconds, ...)
 //   env_expand.cpp        "${VAR}" / "${VAR:-default}" expansion of scalars
 //   loader_sections.cpp   the document root and the server .. metrics sections
+//   loader_logging.cpp    the logging section and its loki subsection
 //   loader_providers.cpp  providers[], their models and headers
 // listen_address.cpp (set_listen) shares the message helpers below.
 //
@@ -92,6 +93,8 @@ class loader {
   void load_breaker(const YAML::Node& node, const std::string& path, circuit_breaker_config& out);
   void load_storage(const YAML::Node& node, const std::string& path, storage_config& out);
   void load_metrics(const YAML::Node& node, const std::string& path, metrics_config& out);
+  void load_logging(const YAML::Node& node, const std::string& path, logging_config& out);
+  void load_loki(const YAML::Node& node, const std::string& path, loki_config& out);
   void load_provider(const YAML::Node& node, const std::string& path, provider_config& out);
   // One key of a provider entry each; false for a key the step does not know.
   bool load_provider_identity(const std::string& key, const YAML::Node& value, const std::string& at,

@@ -176,6 +176,8 @@ void loader::load_root(const YAML::Node& root, gateway_config& out) {
       load_storage(value, at, out.storage);
     } else if (key == "metrics") {
       load_metrics(value, at, out.metrics);
+    } else if (key == "logging") {
+      load_logging(value, at, out.logging);
     } else if (key == "providers") {
       std::map<std::string, std::string> first_path_of_name;
       providers_listed = each_item(value, at, [&](const YAML::Node& item, const std::string& item_at) {

@@ -791,6 +791,61 @@ TEST(ConfigSections, RejectsBadValuesByPathWithoutEchoingSecrets) {
   expect_error_at(base + "metrics: {enabled: yes}\n", "metrics.enabled", "must be true or false");
 }
 
+TEST(ConfigLogging, EveryKeyParsesAndDefaultsMatchTheContract) {
+  const auto base = std::string(one_provider);
+  const auto defaults = parse_ok(base).logging;
+  EXPECT_EQ(defaults.level, "info");
+  EXPECT_EQ(defaults.format, "json");
+  EXPECT_EQ(defaults.app, "gatewayz");
+  EXPECT_EQ(defaults.env, "production");
+  EXPECT_EQ(defaults.service, "gatewayz-api");
+  EXPECT_FALSE(defaults.log_content);
+  EXPECT_TRUE(defaults.loki.url.empty());  // no shipping
+  const auto config = parse_ok(base + R"(logging:
+  level: warning
+  format: text
+  app: gw
+  env: staging
+  service: api
+  log_content: true
+  log_emails: true
+  loki:
+    url: "http://loki:3100/loki/api/v1/push"
+    tenant_id: team-a
+    headers: {Authorization: "Basic ${LOKI_AUTH}"}
+    batch_max_bytes: 65536
+    flush_interval_ms: 250
+    queue_max_records: 500
+)",
+                               env_of({{"LOKI_AUTH", "dXNlcjpwYXNz"}}));
+  const auto& l = config.logging;
+  EXPECT_EQ(l.level, "warning");
+  EXPECT_EQ(l.format, "text");
+  EXPECT_EQ(l.app + "/" + l.env + "/" + l.service, "gw/staging/api");
+  EXPECT_TRUE(l.log_content);
+  EXPECT_TRUE(l.log_emails);
+  EXPECT_EQ(l.loki.url, "http://loki:3100/loki/api/v1/push");
+  EXPECT_EQ(l.loki.tenant_id, "team-a");
+  EXPECT_EQ(l.loki.headers.at("Authorization"), "Basic dXNlcjpwYXNz");
+  EXPECT_EQ(l.loki.batch_max_bytes, 65536U);
+  EXPECT_EQ(l.loki.flush_interval_ms, 250U);
+  EXPECT_EQ(l.loki.queue_max_records, 500U);
+}
+
+TEST(ConfigLogging, RejectsBadValuesWithoutEchoingTheLokiUrl) {
+  const auto base = std::string(one_provider);
+  expect_error_at(base + "logging: {level: verbose}\n", "logging.level", "must be one of debug, info, warning, error");
+  expect_error_at(base + "logging: {format: xml}\n", "logging.format", "must be one of json, text");
+  expect_error_at(base + "logging: {env: \"\"}\n", "logging.env", "must be 1 to 2048 characters");
+  expect_error_at(base + "logging: {loki: {tenant_id: \"a b\"}}\n", "logging.loki.tenant_id", "must be at most 150");
+  expect_error_at(base + "logging: {loki: {batch_max_bytes: 10}}\n", "logging.loki.batch_max_bytes", "must be");
+  expect_error_at(base + "logging: {loki: {port: 1}}\n", "logging.loki.port", "unknown key");
+  const auto lines = errors_of(base + "logging: {loki: {url: \"ftp://user:hunter2@loki/push\"}}\n");
+  ASSERT_EQ(lines.size(), 1U);
+  EXPECT_TRUE(lines[0].starts_with("logging.loki.url: ")) << lines[0];
+  EXPECT_EQ(lines[0].find("hunter2"), std::string::npos) << lines[0];
+}
+
 TEST(ConfigShipped, DefaultConfigLoadsWithoutAnyEnvironment) {
   const auto result = load_config_file(GATEWAYZ_SOURCE_DIR "/config/gatewayz.yaml", no_env);
   ASSERT_TRUE(result.config.has_value()) << format_errors(result.errors);
