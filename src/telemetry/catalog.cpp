@@ -145,6 +145,13 @@ catalog::catalog(registry& r, std::string version)
                                   "Requests refused before any provider was tried, by reason (insufficient_quota: "
                                   "the customer's credit does not cover the request's reservation).",
                                   labels{"reason"})),
+      log_records_sent(r.counter("gatewayz_log_records_sent_total", "Log lines Loki accepted.")),
+      log_records_dropped(r.counter("gatewayz_log_records_dropped_total",
+                                    "Log lines dropped before reaching Loki or stdout, by reason (queue_full: a "
+                                    "bounded queue overflowed and its oldest lines went; rejected: Loki refused the "
+                                    "push; shutdown: still queued when the stop grace ran out).",
+                                    labels{"reason"})),
+      loki_queue_size(r.gauge("loki_log_queue_size", "Log lines waiting to be pushed to Loki.")),
       build_info(r.gauge("gatewayz_build_info", "Build information; the value is always 1.", labels{"version"})),
       process(r) {
   build_info.series({version}).set(1.0);

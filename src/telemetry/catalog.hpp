@@ -55,8 +55,8 @@ struct catalog {
   counter_family& inference_requests;    // model_inference_requests_total{model,provider,status}
   histogram_family& inference_duration;  // model_inference_duration_seconds{model,provider}
   // token_type = input | output; sum over it for the total tokens.
-  counter_family& tokens_used;           // tokens_used_total{model,provider,token_type}
-  counter_family& credits_used;          // credits_used_total{model,provider}  (USD charged)
+  counter_family& tokens_used;   // tokens_used_total{model,provider,token_type}
+  counter_family& credits_used;  // credits_used_total{model,provider}  (USD charged)
 
   // Provider health (gauges set by the health monitor).
   gauge_family& provider_availability;       // provider_availability{provider}
@@ -112,6 +112,11 @@ struct catalog {
   counter_family& ledger_backlog_rejected;  // gatewayz_ledger_backlog_rejected_requests_total
   // Requests refused before any provider was tried, by why (e.g. insufficient_quota).
   counter_family& requests_rejected;  // gatewayz_requests_rejected_total{reason}
+
+  // Logs (logging/log.hpp), set by the logger's writer thread.
+  counter_family& log_records_sent;     // gatewayz_log_records_sent_total
+  counter_family& log_records_dropped;  // gatewayz_log_records_dropped_total{reason}
+  gauge_family& loki_queue_size;        // loki_log_queue_size
 
   gauge_family& build_info;  // gatewayz_build_info{version}
   process_collector process;
