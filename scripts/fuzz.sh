@@ -15,7 +15,7 @@ seconds="${1:-30}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/build-fuzz"
 lock=/tmp/gatewayz-build.lock
-targets=(fuzz_json_scan fuzz_base_url fuzz_sse fuzz_http_request fuzz_accounting_inputs)
+targets=(fuzz_json_scan fuzz_base_url fuzz_sse fuzz_http_request fuzz_accounting_inputs fuzz_redact)
 
 # Builds share the machine with other work; the lock keeps them serial.
 # Configure output (mostly FindBoost noise) is shown only when it fails.
