@@ -68,9 +68,14 @@ gateway_app::gateway_app(config::gateway_config config, compose_options options)
   registry_ = std::make_unique<telemetry::registry>(threads_ + 1);
   catalog_ = std::make_unique<telemetry::catalog>(*registry_, GATEWAYZ_VERSION);
 
-  auto report = [log = options.log](std::string_view what) {
+  logger_ = options.logger;
+  if (logger_ != nullptr) logger_->attach_metrics(*catalog_);
+  auto report = [log = logger_](std::string_view what) {
     return [log, what](std::string_view message) {
-      if (log) log("error", what, boost::json::object{{"error", std::string(message)}});
+      if (log == nullptr) return;
+      logging::event e{logging::level::error, what};
+      e.text("error", message);
+      log->write(e);
     };
   };
   if (options.open_store && config_.storage.url != "none") {
@@ -96,14 +101,16 @@ gateway_app::gateway_app(config::gateway_config config, compose_options options)
 
   auto health_opts = health_options(config_, options.active_probes);
   health::services health_svc;
-  if (options.log) {
-    health_svc.on_transition = [log = options.log](const health::transition& t) {
-      log(t.to == health::breaker_state::closed ? "info" : "warning", "circuit breaker transition",
-          boost::json::object{{"provider", t.provider_name},
-                              {"from_state", health::to_string(t.from)},
-                              {"to_state", health::to_string(t.to)},
-                              {"reason", t.reason}});
+  if (logger_ != nullptr) {
+    health_svc.on_transition = [log = logger_](const health::transition& t) {
+      logging::event e{logging::level::warning, "circuit breaker transition"};
+      e.text("provider", t.provider_name)
+          .text("from_state", health::to_string(t.from))
+          .text("to_state", health::to_string(t.to))
+          .text("reason", t.reason);
+      log->write(e);
     };
+    health_svc.on_error = report("health monitor failed");
   }
   const bool any_probe = std::any_of(health_opts.providers.begin(), health_opts.providers.end(),
                                      [](const health::provider_info& p) { return p.probe_interval_s > 0; });
@@ -118,6 +125,10 @@ gateway_app::gateway_app(config::gateway_config config, compose_options options)
   parts.auth = auth_.get();
   parts.ledger = ledger_.get();
   parts.observers = std::move(options.observers);
+  if (logger_ != nullptr) {
+    log_recorder_ = std::make_unique<gateway::log_recorder>(*logger_, config_.providers, config_.logging.log_content);
+    parts.observers.push_back(log_recorder_.get());
+  }
   if (store_) {
     pinger_ = std::make_unique<database_pinger>(*store_);
     parts.database_state = [pinger = pinger_.get()] { return pinger->state(); };
@@ -135,6 +146,7 @@ gateway_app::~gateway_app() {
   if (monitor_) monitor_->stop();
   pinger_.reset();
   stop_ledger();
+  if (logger_ != nullptr) logger_->detach_metrics();
 }
 
 http::handler_factory gateway_app::handler_factory() {

@@ -19,23 +19,19 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/json/object.hpp>
-
 #include "auth/authenticator.hpp"
 #include "config/config.hpp"
 #include "gateway/gateway.hpp"
+#include "gateway/log_recorder.hpp"
 #include "health/health.hpp"
 #include "http/server.hpp"
 #include "ledger/ledger_writer.hpp"
+#include "logging/log.hpp"
 #include "providers/runtime.hpp"
 #include "store/store.hpp"
 #include "telemetry/catalog.hpp"
 
 namespace gatewayz::app {
-
-// An event for the operator (breaker transitions, ledger and key-lookup
-// failures): level ("info", "warning", "error"), message and fields.
-using event_log = std::function<void(std::string_view level, std::string_view message, boost::json::object fields)>;
 
 // The store named by storage.url could not be opened; what() names the
 // cause, never the URL (it may hold a password).
@@ -51,7 +47,11 @@ struct compose_options {
   // false: background threads (health monitor, database pinger) are not
   // started: the parts are built to validate the config, not to serve.
   bool start = true;
-  event_log log;  // default: events are dropped
+  // Where the parts' events (breaker transitions, ledger and key-lookup
+  // failures) and the request path's lines go (gateway/log_recorder.hpp);
+  // null: nowhere. Publishes its counters in this gateway's metrics while
+  // the gateway lives; must outlive it.
+  logging::logger* logger = nullptr;
   // Sinks that see every proxied request after the metrics and before the ledger.
   std::vector<gateway::request_observer*> observers;
 };
@@ -96,6 +96,8 @@ class gateway_app {
   std::vector<providers::provider_runtime> runtimes_;
   std::unique_ptr<health::monitor> monitor_;
   std::unique_ptr<database_pinger> pinger_;
+  logging::logger* logger_ = nullptr;
+  std::unique_ptr<gateway::log_recorder> log_recorder_;
   std::unique_ptr<gateway::gateway> gateway_;
 };
 

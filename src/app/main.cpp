@@ -12,15 +12,15 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/json.hpp>
 #include <fmt/format.h>
 
 #include "app/admin_commands.hpp"
 #include "app/compose.hpp"
 #include "app/options.hpp"
 #include "config/config.hpp"
-#include "health/render.hpp"
+#include "gateway/gateway.hpp"
 #include "http/server.hpp"
+#include "logging/log.hpp"
 #include "mock/mock_provider.hpp"
 
 #ifndef GATEWAYZ_VERSION
@@ -41,15 +41,6 @@ void write_port_file(const std::string& path, std::uint16_t port) {
     out << port << '\n';
   }
   std::filesystem::rename(tmp, path);
-}
-
-std::optional<config::gateway_config> load_or_report(const std::string& path) {
-  auto result = config::load_config_file(path, config::process_env());
-  if (!result.errors.empty()) {
-    std::cerr << fmt::format("{}: invalid configuration\n{}", path, config::format_errors(result.errors));
-    return std::nullopt;
-  }
-  return std::move(result.config);
 }
 
 // Runs `stop` on SIGINT/SIGTERM from a small thread of its own, so shard
@@ -74,61 +65,105 @@ class signal_watcher {
   std::thread thread_;
 };
 
-// One JSON line on stderr (the log pipeline to Loki arrives with the logging issue).
-void log_event(std::string_view level, std::string_view message, boost::json::object fields = {}) {
-  fields["timestamp"] = health::iso8601_utc(std::chrono::system_clock::now());
-  fields["level"] = level;
-  fields["message"] = message;
-  std::cerr << boost::json::serialize(fields) + "\n";
+// What storage.url names, without the URL (it may hold a password).
+std::string_view storage_kind(std::string_view url) {
+  if (url == "none") return "none";
+  if (url.starts_with("sqlite://")) return "sqlite";
+  return "postgres";
 }
 
+// `gatewayz serve`. Every line it prints is a log line in the configured
+// format (JSON until the config is read): start-up, config errors, shutdown.
 int serve(const std::string& config_path) {
-  auto cfg = load_or_report(config_path);
-  if (!cfg) return 2;
-  const auto server_cfg = cfg->server;
-  if (const auto warning = app::open_gateway_warning(*cfg)) std::cerr << *warning << '\n';
+  // Until the config names the format and level: JSON at info on stdout.
+  auto boot = std::make_unique<logging::logger>(logging::logger_options{});
+  auto result = config::load_config_file(config_path, config::process_env());
+  if (!result.errors.empty()) {
+    for (const auto& error : result.errors) {
+      logging::event e{logging::level::error, "invalid configuration"};
+      e.text("config_file", config_path).text("path", error.path).text("error", error.message);
+      boot->write(e);
+    }
+    return 2;
+  }
+  auto cfg = std::move(*result.config);
+  const auto server_cfg = cfg.server;
+  const unsigned threads = gateway::resolve_threads(server_cfg.threads);
+  boot.reset();  // its lines are written; the configured logger takes over
+  logging::logger log{app::logger_options(cfg.logging, threads)};
+
+  {
+    logging::event e{logging::level::info, "starting"};
+    e.text("version", GATEWAYZ_VERSION)
+        .text("config_file", config_path)
+        .text("listen", server_cfg.listen)
+        .integer("threads", threads)
+        .integer("providers", static_cast<std::int64_t>(cfg.providers.size()))
+        .text("auth_mode", cfg.auth.mode)
+        .text("storage", storage_kind(cfg.storage.url))
+        .boolean("metrics", cfg.metrics.enabled)
+        .text("log_level", cfg.logging.level)
+        .boolean("loki", !cfg.logging.loki.url.empty());
+    log.write(e);
+  }
+  if (const auto warning = app::open_gateway_warning(cfg)) log.write(logging::event{logging::level::warning, *warning});
 
   app::compose_options options;
-  options.log = [](std::string_view level, std::string_view message, boost::json::object fields) {
-    log_event(level, message, std::move(fields));
-  };
+  options.logger = &log;
   std::unique_ptr<app::gateway_app> gw;
   try {
-    gw = std::make_unique<app::gateway_app>(std::move(*cfg), std::move(options));
+    gw = std::make_unique<app::gateway_app>(std::move(cfg), std::move(options));
   } catch (const app::store_open_error& e) {
     // The store's URL may hold a password: the error names only the cause.
-    std::cerr << fmt::format("gatewayz: cannot open the store: {}\n", e.what());
+    logging::event line{logging::level::error, "cannot open the store"};
+    line.text("error", e.what());
+    log.write(line);
     return 1;
+  } catch (const std::exception& e) {
+    logging::event line{logging::level::error, "invalid configuration"};
+    line.text("config_file", config_path).text("error", e.what());
+    log.write(line);
+    return 2;
   }
   const http::server_options server_options = gw->server_options();
   http::server server{server_options, gw->handler_factory()};
   try {
     server.listen();
   } catch (const std::exception& e) {
-    std::cerr << fmt::format("cannot listen on {}: {}\n", server_cfg.listen, e.what());
+    logging::event line{logging::level::error, "cannot listen"};
+    line.text("listen", server_cfg.listen).text("error", e.what());
+    log.write(line);
     return 1;
   }
   if (server_cfg.port_file) write_port_file(*server_cfg.port_file, server.port());
-  std::cerr << fmt::format("gatewayz {} listening on {}:{} with {} thread(s)\n", GATEWAYZ_VERSION, server_options.host,
-                           server.port(), server_options.threads);
+  {
+    logging::event e{logging::level::info, "listening"};
+    e.text("host", server_options.host).integer("port", server.port()).integer("threads", server_options.threads);
+    log.write(e);
+  }
 
   const auto grace = std::chrono::milliseconds(static_cast<long>(server_cfg.shutdown_grace_s * 1000));
   {
-    signal_watcher watcher{[&server, grace] {
-      std::cerr << "gatewayz: shutting down, draining in-flight requests\n";
+    signal_watcher watcher{[&server, &log, grace] {
+      logging::event e{logging::level::info, "shutting down, draining in-flight requests"};
+      e.number("grace_s", std::chrono::duration<double>(grace).count());
+      log.write(e);
       server.shutdown(grace);
     }};
     server.run();
   }
   // In-flight requests are done: write every queued ledger row (or spill it).
+  logging::event stopped{logging::level::info, "stopped"};
   if (auto* ledger = gw->ledger()) {
     gw->stop_ledger();
     const auto ledger_stats = ledger->stats();
-    std::cerr << fmt::format("gatewayz: stopped (ledger: {} written, {} spilled, {} dropped)\n", ledger_stats.written,
-                             ledger_stats.spilled, ledger_stats.dropped);
-  } else {
-    std::cerr << "gatewayz: stopped\n";
+    stopped.integer("ledger_written", static_cast<std::int64_t>(ledger_stats.written))
+        .integer("ledger_spilled", static_cast<std::int64_t>(ledger_stats.spilled))
+        .integer("ledger_dropped", static_cast<std::int64_t>(ledger_stats.dropped));
   }
+  gw.reset();
+  log.write(stopped);
+  log.stop();
   return 0;
 }
 
@@ -209,6 +244,9 @@ int run_mock(const mock_cli& cli) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A log reader that went away must not kill the gateway: writes to a
+  // closed stdout fail with EPIPE instead.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"gatewayz: an observable, OpenAI-compatible gateway to many LLM providers"};
   app.require_subcommand(1);
 

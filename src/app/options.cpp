@@ -46,6 +46,28 @@ auth::auth_options auth_options(const config::auth_config& auth) {
   return out;
 }
 
+logging::logger_options logger_options(const config::logging_config& logging, std::size_t shards) {
+  logging::logger_options out;
+  out.min_level = logging::parse_level(logging.level).value_or(logging::level::info);
+  out.format = logging.format == "text" ? logging::line_format::text : logging::line_format::json;
+  out.redact_emails = !logging.log_emails;
+  out.shards = shards;
+  if (!logging.loki.url.empty()) {
+    logging::loki_options loki;
+    loki.url = logging.loki.url;
+    loki.tenant_id = logging.loki.tenant_id;
+    loki.headers = logging.loki.headers;
+    loki.batch_max_bytes = logging.loki.batch_max_bytes;
+    loki.flush_interval = std::chrono::milliseconds(logging.loki.flush_interval_ms);
+    loki.queue_max_records = logging.loki.queue_max_records;
+    loki.app = logging.app;
+    loki.env = logging.env;
+    loki.service = logging.service;
+    out.loki = std::move(loki);
+  }
+  return out;
+}
+
 std::optional<std::string> open_gateway_warning(const config::gateway_config& cfg) {
   if (cfg.auth.mode != "none") return std::nullopt;
   boost::system::error_code ec;

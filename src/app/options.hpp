@@ -11,6 +11,7 @@
 #include "config/config.hpp"
 #include "health/health.hpp"
 #include "ledger/ledger_writer.hpp"
+#include "logging/log.hpp"
 
 namespace gatewayz::app {
 
@@ -19,6 +20,8 @@ namespace gatewayz::app {
 health::options health_options(const config::gateway_config& cfg, bool active_probes);
 ledger::writer_options ledger_options(const config::storage_config& storage);
 auth::auth_options auth_options(const config::auth_config& auth);
+// The logger of `gatewayz serve`; `shards`: the server threads.
+logging::logger_options logger_options(const config::logging_config& logging, std::size_t shards);
 
 // The warning `gatewayz serve` and `check-config` print when anyone who can
 // reach the listen address may use the gateway and its admin API: auth.mode

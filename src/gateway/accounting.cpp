@@ -16,6 +16,7 @@ request_accounting::request_accounting(const accounting_services& services, std:
   record_.request_id = request_id;
   record_.op = request.op;
   record_.model = request.model;
+  record_.body = request.body;
   record_.streamed = request.stream;
   record_.received_at = received_at;
 }

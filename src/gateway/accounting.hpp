@@ -32,6 +32,12 @@ struct accounting_services {
   bool observers_want_identity = false;  // some observer's wants_identity()
 };
 
+// Tells every observer about a request the gateway answered itself
+// (exchange_record); on the shard's thread, like the rest.
+inline void report_exchange(const accounting_services& services, std::size_t shard, const exchange_record& exchange) {
+  for (auto* observer : services.observers) observer->on_exchange(shard, exchange);
+}
+
 class request_accounting {
  public:
   request_accounting(const accounting_services& services, std::size_t shard, std::size_t& rows_pending,

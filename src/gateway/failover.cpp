@@ -108,21 +108,42 @@ class provider_order {
 // Note on style: values passed to a co_await'ed call are named locals, never
 // temporaries in the same full-expression, because GCC 12 destroys such
 // temporaries twice.
+asio::awaitable<void> failover_proxy::refuse(const proxy_shard& shard, http::request_context& ctx,
+                                             std::string_view route, std::string_view request_id,
+                                             const auth::auth_result& caller, std::string_view model,
+                                             const api_error& error) const {
+  co_await send_error(ctx, error, request_id);
+  exchange_record exchange;
+  exchange.request_id = request_id;
+  exchange.method = ctx.req.method_string();
+  exchange.route = route;
+  exchange.http_status = static_cast<unsigned>(error.status);
+  exchange.error_type = error.type;
+  exchange.error_code = error.code;
+  exchange.model = model;
+  if (caller.customer_id != 0) exchange.customer_id = caller.customer_id;
+  exchange.received_at = ctx.received_at;
+  report_exchange(*parts_.accounting, shard.index, exchange);
+}
+
 asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_context& ctx, operation op,
-                                            std::string_view request_id, const auth::auth_result& caller) const {
+                                            std::string_view route, std::string_view request_id,
+                                            const auth::auth_result& caller) const {
   json_scan::object_scan scan;
   providers::inbound_request request;
   const std::vector<route_target>* found = nullptr;
   if (auto refused = admit(shard, ctx.req.body(), op, scan, request, found)) {
     const api_error error = std::move(*refused);
-    co_await send_error(ctx, error, request_id);
+    const std::string_view model = request.model;
+    co_await refuse(shard, ctx, route, request_id, caller, model, error);
     co_return;
   }
   const auto& targets = *found;
   store::nanos_usd reserved = 0;
   if (auto refused = reserve_credit(shard, caller, request, targets, reserved)) {
     const api_error error = std::move(*refused);
-    co_await send_error(ctx, error, request_id);
+    const std::string_view model = request.model;
+    co_await refuse(shard, ctx, route, request_id, caller, model, error);
     co_return;
   }
 

@@ -82,10 +82,16 @@ class failover_proxy {
  public:
   explicit failover_proxy(failover_parts parts) : parts_(parts) {}
 
+  // `route`: the route template the request matched (for its log line).
   boost::asio::awaitable<void> serve(proxy_shard& shard, http::request_context& ctx, providers::operation op,
-                                     std::string_view request_id, const auth::auth_result& caller) const;
+                                     std::string_view route, std::string_view request_id,
+                                     const auth::auth_result& caller) const;
 
  private:
+  // Sends a refusal made before accounting and reports it to the observers.
+  boost::asio::awaitable<void> refuse(const proxy_shard& shard, http::request_context& ctx, std::string_view route,
+                                      std::string_view request_id, const auth::auth_result& caller,
+                                      std::string_view model, const api_error& error) const;
   // Checks before anything is proxied or accounted: a valid body, a known
   // model, room in the shard's ledger queue. Returns the refusal, or fills
   // scan, request and targets.

@@ -69,9 +69,16 @@ struct gateway::impl {
   impl(const config::gateway_config& cfg, gateway_parts p);
 
   asio::awaitable<void> handle(proxy_shard& shard, http::request_context& ctx);
+  // Sends a refusal made before the failover loop and reports it (exchange_record).
+  asio::awaitable<void> refuse(const proxy_shard& shard, http::request_context& ctx, std::string_view route,
+                               std::string_view request_id, const api_error& error,
+                               std::optional<std::int64_t> customer = std::nullopt);
+  void report(const proxy_shard& shard, const http::request_context& ctx, std::string_view route,
+              std::string_view request_id, unsigned status, const api_error* error,
+              std::optional<std::int64_t> customer) const;
   // Answers a route served by a handler that returns a response.
-  asio::awaitable<void> respond(route_id id, http::request_context& ctx, std::string_view path,
-                                std::string_view request_id);
+  asio::awaitable<void> respond(const proxy_shard& shard, route_id id, http::request_context& ctx,
+                                std::string_view path, std::string_view request_id);
   asio::awaitable<http::response> serve_store(route_id id, const http::request& req, std::string_view parameter);
   // The refusal of a request to an `admin` or `reader` route that does not
   // present what the route requires; none when it may proceed.
@@ -238,6 +245,30 @@ std::optional<api_error> gateway::impl::refuse_operator(access required, const h
                                      : "This endpoint requires the admin key or the read token (auth.read_token)");
 }
 
+void gateway::impl::report(const proxy_shard& shard, const http::request_context& ctx, std::string_view route,
+                           std::string_view request_id, unsigned status, const api_error* error,
+                           std::optional<std::int64_t> customer) const {
+  exchange_record exchange;
+  exchange.request_id = request_id;
+  exchange.method = ctx.req.method_string();
+  exchange.route = route;
+  exchange.http_status = status;
+  if (error != nullptr) {
+    exchange.error_type = error->type;
+    exchange.error_code = error->code;
+  }
+  exchange.customer_id = customer;
+  exchange.received_at = ctx.received_at;
+  report_exchange(accounting, shard.index, exchange);
+}
+
+asio::awaitable<void> gateway::impl::refuse(const proxy_shard& shard, http::request_context& ctx,
+                                            std::string_view route, std::string_view request_id, const api_error& error,
+                                            std::optional<std::int64_t> customer) {
+  co_await send_error(ctx, error, request_id);
+  report(shard, ctx, route, request_id, static_cast<unsigned>(error.status), &error, customer);
+}
+
 // Note on style in the coroutines below: values passed to a co_await'ed call
 // are named locals, never temporaries in the same full-expression, because
 // GCC 12 destroys such temporaries twice.
@@ -251,14 +282,18 @@ asio::awaitable<void> gateway::impl::handle(proxy_shard& shard, http::request_co
   const std::size_t index = ctx.observed ? http_metrics::route_of(*ctx.observed) : match_route(path);
   if (index >= route_count) {
     const auto error = api_error::not_found(path);
-    co_await send_error(ctx, error, request_id);
+    const std::string_view unmatched = "unmatched";
+    co_await refuse(shard, ctx, unmatched, request_id, error);
     co_return;
   }
   const route_spec& route = route_specs[index];
+  const std::string_view route_path = route.path_template;
   if (!allows(route.methods, ctx.req.method())) {
-    auto res = error_response(api_error::method_not_allowed(ctx.req.method_string(), path), ctx.req.version());
+    const auto error = api_error::method_not_allowed(ctx.req.method_string(), path);
+    auto res = error_response(error, ctx.req.version());
     res.set(bhttp::field::allow, allow_header(route.methods));
     co_await send(ctx, std::move(res), request_id);
+    report(shard, ctx, route_path, request_id, static_cast<unsigned>(error.status), &error, std::nullopt);
     co_return;
   }
 
@@ -267,7 +302,7 @@ asio::awaitable<void> gateway::impl::handle(proxy_shard& shard, http::request_co
   if (route.required == access::admin || route.required == access::reader) {
     if (auto refused = refuse_operator(route.required, ctx)) {
       const api_error error = std::move(*refused);
-      co_await send_error(ctx, error, request_id);
+      co_await refuse(shard, ctx, route_path, request_id, error);
       co_return;
     }
   }
@@ -275,7 +310,7 @@ asio::awaitable<void> gateway::impl::handle(proxy_shard& shard, http::request_co
     if (parts.auth == nullptr) {
       // Never serve unauthenticated because the key store is missing.
       const auto error = api_error::service_unavailable("API keys are required but no key store is configured");
-      co_await send_error(ctx, error, request_id);
+      co_await refuse(shard, ctx, route_path, request_id, error);
       co_return;
     }
     std::string_view credentials = ctx.req[bhttp::field::authorization];
@@ -289,23 +324,26 @@ asio::awaitable<void> gateway::impl::handle(proxy_shard& shard, http::request_co
                                                     : "api_error";
       const api_error error{static_cast<int>(status), std::string(type), std::string(auth::error_code(caller.status)),
                             std::string(auth::message(caller.status))};
-      co_await send_error(ctx, error, request_id);
+      const std::optional<std::int64_t> customer =
+          caller.customer_id != 0 ? std::optional<std::int64_t>(caller.customer_id) : std::nullopt;
+      co_await refuse(shard, ctx, route_path, request_id, error, customer);
       co_return;
     }
   }
   // Inference goes straight to the failover loop: no coroutine in between
   // on the path every proxied request takes.
   if (const auto op = inference_operation(route.id)) {
-    co_await proxy.serve(shard, ctx, *op, request_id, caller);
+    co_await proxy.serve(shard, ctx, *op, route_path, request_id, caller);
     co_return;
   }
-  co_await respond(route.id, ctx, path, request_id);
+  co_await respond(shard, route.id, ctx, path, request_id);
 }
 
-asio::awaitable<void> gateway::impl::respond(route_id id, http::request_context& ctx, std::string_view path,
-                                             std::string_view request_id) {
+asio::awaitable<void> gateway::impl::respond(const proxy_shard& shard, route_id id, http::request_context& ctx,
+                                             std::string_view path, std::string_view request_id) {
   const auto& req = ctx.req;
-  const auto parameter = path_parameter(route_specs[static_cast<std::size_t>(id)].path_template, path);
+  const auto& spec = route_specs[static_cast<std::size_t>(id)];
+  const auto parameter = path_parameter(spec.path_template, path);
   http::response res;
   switch (id) {
     case route_id::models: res = json_response(200, routes.models_body(), req.version()); break;
@@ -326,7 +364,9 @@ asio::awaitable<void> gateway::impl::respond(route_id id, http::request_context&
       res = error_response(api_error::not_found(path), req.version());
       break;
   }
+  const unsigned status = res.result_int();
   co_await send(ctx, std::move(res), request_id);
+  report(shard, ctx, spec.path_template, request_id, status, nullptr, std::nullopt);
 }
 
 asio::awaitable<http::response> gateway::impl::serve_store(route_id id, const http::request& req,

@@ -58,6 +58,7 @@ struct request_record {
   std::string_view request_id;  // as in x-request-id (the client's own when it sent one)
   providers::operation op = providers::operation::chat_completions;
   std::string_view model;  // as the client asked
+  std::string_view body;   // the client's JSON, verbatim (prompts: only logging.log_content reads it)
   bool streamed = false;
   std::optional<std::int64_t> customer_id;  // with auth.mode keys
   std::optional<std::int64_t> key_id;
@@ -85,6 +86,22 @@ struct request_record {
   std::string_view ledger_id;
 };
 
+// A request the gateway answered itself: refused before any provider was
+// tried (bad route, bad key, invalid body, unknown model, no credit, ledger
+// backlog) or served locally (/health, /metrics, /v1/models, the admin API).
+struct exchange_record {
+  std::string_view request_id;
+  std::string_view method;
+  std::string_view route;  // the route template ("/admin/keys/{id}"), or "unmatched"
+  unsigned http_status = 0;
+  // For a refusal: the api_error's type and code; empty when served.
+  std::string_view error_type;
+  std::string_view error_code;
+  std::string_view model;                   // when the body named one
+  std::optional<std::int64_t> customer_id;  // when the key was valid
+  steady_clock::time_point received_at{};
+};
+
 class request_observer {
  public:
   virtual ~request_observer() = default;
@@ -97,6 +114,8 @@ class request_observer {
   }
   // The request ended, whichever way (served, refused, client gone).
   virtual void on_request(std::size_t shard, const request_record& request) noexcept = 0;
+  // A request that never reached the failover loop's accounting (above).
+  virtual void on_exchange(std::size_t shard, const exchange_record& exchange) noexcept { (void)shard, (void)exchange; }
 };
 
 }  // namespace gatewayz::gateway

@@ -124,3 +124,36 @@ TEST(OptionsTest, AnOpenGatewayOffLoopbackIsWarnedAbout) {
 
 }  // namespace
 }  // namespace gatewayz::app
+
+namespace gatewayz::app {
+namespace {
+
+TEST(OptionsTest, DefaultLoggingMapsToTheLoggersDefaults) {
+  const logging::logger_options defaults;
+  const auto mapped = logger_options(config::logging_config{}, 3);
+  EXPECT_EQ(mapped.min_level, defaults.min_level);
+  EXPECT_EQ(mapped.format, defaults.format);
+  EXPECT_EQ(mapped.redact_emails, defaults.redact_emails);
+  EXPECT_EQ(mapped.shards, 3U);
+  EXPECT_FALSE(mapped.loki.has_value());
+}
+
+TEST(OptionsTest, LokiSettingsAndStreamLabelsCarryOver) {
+  config::logging_config cfg;
+  cfg.app = "a";
+  cfg.env = "e";
+  cfg.service = "s";
+  cfg.loki.url = "http://127.0.0.1:3100/loki/api/v1/push";
+  cfg.loki.flush_interval_ms = 123;
+  const logging::loki_options defaults;
+  const auto mapped = logger_options(cfg, 1);
+  ASSERT_TRUE(mapped.loki.has_value());
+  EXPECT_EQ(mapped.loki->url, cfg.loki.url);
+  EXPECT_EQ(mapped.loki->flush_interval.count(), 123);
+  EXPECT_EQ(mapped.loki->batch_max_bytes, defaults.batch_max_bytes);
+  EXPECT_EQ(mapped.loki->queue_max_records, defaults.queue_max_records);
+  EXPECT_EQ(mapped.loki->app + mapped.loki->env + mapped.loki->service, "aes");
+}
+
+}  // namespace
+}  // namespace gatewayz::app
