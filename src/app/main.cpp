@@ -13,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "app/admin_commands.hpp"
 #include "app/compose.hpp"
@@ -189,6 +190,24 @@ int check_config(const std::string& path) {
   return 0;
 }
 
+// Every metric family the gateway composed from `path` declares, one per line:
+// name, type, comma-separated label names, help, tab-separated. Hidden from
+// --help: scripts/metrics-reference.sh turns it into docs/metrics.md.
+int metrics_catalog(const std::string& path) {
+  auto cfg = load_or_report(path);
+  if (!cfg) return 2;
+  app::compose_options options;
+  options.open_store = false;
+  options.active_probes = false;
+  options.start = false;
+  app::gateway_app gw{std::move(*cfg), std::move(options)};
+  for (const auto& family : gw.metrics().reg.describe()) {
+    std::cout << fmt::format("{}\t{}\t{}\t{}\n", family.name, family.type, fmt::join(family.label_names, ","),
+                             family.help);
+  }
+  return 0;
+}
+
 struct mock_cli {
   std::string listen = "127.0.0.1:9100";
   unsigned threads = 1;
@@ -260,6 +279,11 @@ int main(int argc, char** argv) {
 
   auto* version_cmd = app.add_subcommand("version", "Print the version");
 
+  std::string catalog_config;
+  auto* catalog_cmd = app.add_subcommand("metrics-catalog", "Print every metric family (for docs/metrics.md)");
+  catalog_cmd->group("");  // hidden: a tool for scripts/metrics-reference.sh
+  catalog_cmd->add_option("-c,--config", catalog_config, "YAML config file")->required();
+
   mock_cli mock_args;
   auto* mock_cmd =
       app.add_subcommand("mock-provider", "Run a simulated provider speaking OpenAI's and Anthropic's APIs");
@@ -287,6 +311,7 @@ int main(int argc, char** argv) {
   try {
     if (*serve_cmd) return serve(serve_config);
     if (*check_cmd) return check_config(check_path);
+    if (*catalog_cmd) return metrics_catalog(catalog_config);
     if (*version_cmd) {
       std::cout << "gatewayz " << GATEWAYZ_VERSION << '\n';
       return 0;

@@ -658,6 +658,19 @@ std::string registry::render_all(bool openmetrics) const {
   return out;
 }
 
+std::vector<family_description> registry::describe() const {
+  const std::lock_guard lock(mu_);
+  std::vector<family_description> out;
+  out.reserve(families_.size());
+  for (const auto& family : families_) {
+    const std::string_view type = family->type() == detail::metric_type::counter ? "counter"
+                                  : family->type() == detail::metric_type::gauge ? "gauge"
+                                                                                 : "histogram";
+    out.push_back({family->sample_name(), type, family->help(), family->label_names()});
+  }
+  return out;
+}
+
 std::string registry::render_text() const { return render_all(false); }
 
 std::string registry::render_openmetrics() const { return render_all(true); }

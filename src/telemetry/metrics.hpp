@@ -185,6 +185,10 @@ class family_base {
   metric_type type() const { return type_; }
   // The family name of OpenMetrics: a counter's name without `_total`.
   const std::string& family_name() const { return family_name_; }
+  // The name in text 0.0.4: a counter's `x_total`, otherwise the family name.
+  const std::string& sample_name() const { return sample_name_; }
+  const std::string& help() const { return help_; }
+  const std::vector<std::string>& label_names() const { return label_names_; }
   // HELP and TYPE lines, then the samples of every series.
   void render_header(text_writer& out, bool openmetrics) const;
   virtual void render(text_writer& out, bool openmetrics) const = 0;
@@ -330,6 +334,14 @@ class histogram_family final : public detail::family_base {
 // against the legacy Prometheus charset and duplicates are rejected
 // (std::invalid_argument). Families are rendered in declaration order and
 // series sorted by label values, so output is deterministic.
+// What a family declares, for the generated metrics reference (docs/metrics.md).
+struct family_description {
+  std::string name;       // as in text 0.0.4: a counter's `x_total`, a histogram's base name
+  std::string_view type;  // "counter", "gauge" or "histogram", as on # TYPE lines
+  std::string help;
+  std::vector<std::string> label_names;  // declared order; a histogram's `le` is implicit
+};
+
 class registry {
  public:
   explicit registry(std::size_t shards);
@@ -351,6 +363,9 @@ class registry {
   std::string render_openmetrics() const;  // OpenMetrics 1.0, ends with "# EOF\n"
   // Renders in the format named by a Content-Type from negotiate().
   std::string render(std::string_view content_type) const;
+
+  // Every family in declaration (and exposition) order, series or not.
+  std::vector<family_description> describe() const;
 
  private:
   void add_family(std::unique_ptr<detail::family_base> family);

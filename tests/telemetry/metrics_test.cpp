@@ -87,6 +87,25 @@ TEST(Metrics, GoldenOpenMetrics) {
             "# EOF\n");
 }
 
+TEST(Metrics, DescribeListsEveryFamilyAsScraped) {
+  registry reg{1};
+  reg.counter("gatewayz_requests", "Requests handled.", {"provider", "status"});
+  reg.gauge("gatewayz_in_flight_requests", "Requests in flight.");
+  reg.histogram("gatewayz_request_duration_seconds", "Request latency.", {0.5, 1}, {"provider"});
+  const auto families = reg.describe();
+  ASSERT_EQ(families.size(), 3u);
+  EXPECT_EQ(families[0].name, "gatewayz_requests_total");  // as scraped, series or not
+  EXPECT_EQ(families[0].type, "counter");
+  EXPECT_EQ(families[0].help, "Requests handled.");
+  EXPECT_EQ(families[0].label_names, (std::vector<std::string>{"provider", "status"}));
+  EXPECT_EQ(families[1].name, "gatewayz_in_flight_requests");
+  EXPECT_EQ(families[1].type, "gauge");
+  EXPECT_TRUE(families[1].label_names.empty());
+  EXPECT_EQ(families[2].name, "gatewayz_request_duration_seconds");
+  EXPECT_EQ(families[2].type, "histogram");
+  EXPECT_EQ(families[2].label_names, (std::vector<std::string>{"provider"}));
+}
+
 TEST(Metrics, RenderPicksFormatByContentType) {
   const golden_registry g;
   EXPECT_EQ(g.reg.render(content_type_text), g.reg.render_text());
