@@ -68,9 +68,6 @@ pg_tool() {  # pg_tool TOOL ARGS...: run a server tool as the postgres user, fro
 
 pids=()
 pg_running=0
-running() {  # a child that has exited but not been waited for is a zombie: not running
-  [[ -r "/proc/$1/stat" ]] && [[ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]]
-}
 cleanup() {
   local p
   touch "$work/stop" 2>/dev/null  # traffic loops end at their next request
@@ -101,15 +98,6 @@ wait_until() {
     (( SECONDS >= until )) && return 1
     sleep 0.1
   done
-}
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-random_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-    port_in_use "$p" || { echo "$p"; return 0; }
-  done
-  return 1
 }
 now_us() { echo "${EPOCHREALTIME/./}"; }
 

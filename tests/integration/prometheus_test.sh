@@ -36,39 +36,13 @@ done
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/gatewayz-prom.XXXXXX")"
 pids=()
-running() {  # a child that has exited but not been waited for is a zombie: not running
-  [[ -r "/proc/$1/stat" ]] && [[ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]]
-}
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 1 40); do  # up to 2 s for a clean exit, then SIGKILL
-    local alive=0
-    for p in "${pids[@]}"; do running "$p" && alive=1; done
-    [[ $alive -eq 0 ]] && break
-    sleep 0.05
-  done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_all; rm -rf "$work"' EXIT  # stop_all: tests/integration/lib.sh
 trap 'echo "FAIL - interrupted (or over the 55 s bound)" >&2; exit 1' INT TERM
 started=$SECONDS
 
 extra_logs=()
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-random_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-    port_in_use "$p" || { echo "$p"; return 0; }
-  done
-  return 1
-}
 
 # Numeric comparisons of Prometheus' values ("12", "0.000128", "NaN", "+Inf").
 num_eq() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && b != "" && a + 0 == b + 0) }'; }
@@ -234,14 +208,6 @@ prom="http://127.0.0.1:${prom_port}"
 query() {
   curl -fsS -m 3 -G "$prom/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
     jq -r 'if .status == "success" then (.data.result[0].value[1] // "") else "" end' 2>/dev/null
-}
-# wait_until DEADLINE_SECONDS CMD...: polls CMD every 0.2 s.
-wait_until() {
-  local until=$((SECONDS + $1)); shift
-  while ! "$@"; do
-    (( SECONDS >= until )) && return 1
-    sleep 0.2
-  done
 }
 # Both jobs have a scrape that started after epoch second $1 (fractional).
 scraped_after() {
@@ -459,11 +425,7 @@ for c in prometheus_target_scrapes_sample_duplicate_timestamp_total prometheus_t
   v="$(awk -v n="$c" '$1 == n { print $2 }' <<<"$prom_self")"
   num_eq "${v:-missing}" 0; check "prometheus: $c == 0" $? "'${v:-missing}'"
 done
-if grep -Eiq 'level=(warn|error)' "$work/prometheus.log"; then
-  check "prometheus logged no warnings or errors" 1 "$(grep -Ei 'level=(warn|error)' "$work/prometheus.log" | head -5)"
-else
-  check "prometheus logged no warnings or errors" 0
-fi
+check_prometheus_log "$work/prometheus.log"
 
 echo "# runtime $((SECONDS - started)) s"
 echo "${passed} passed, ${failed} failed"
