@@ -29,7 +29,8 @@ packages=(
   libhiredis-dev redis-server
   libmimalloc-dev
   # tools used by tests and benchmarks
-  prometheus  # promtool
+  prometheus  # prometheus + promtool (tests/integration, tests/deploy)
+  python3 python3-yaml  # tests/deploy: compose file, dashboards, alert rules
   nginx-light wrk
   curl openssl jq procps util-linux ca-certificates
 )
