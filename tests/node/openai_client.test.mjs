@@ -12,89 +12,16 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import OpenAI, { NotFoundError } from 'openai';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const gatewayzBin =
-  process.env.GATEWAYZ_BIN || path.resolve(here, '../../build/src/app/gatewayz');
+import { Child, waitForPort } from './lib/processes.mjs';
+
 const upstreamKey = 'mock-upstream-key';
 const anthropicMaxTokens = 6;
-const startTimeoutMs = 30_000; // sanitizer builds start slowly
-const exitTimeoutMs = 30_000;
-
-// A child process whose output is kept (bounded) for diagnostics.
-class Child {
-  constructor(name, args) {
-    this.name = name;
-    this.output = '';
-    this.proc = spawn(gatewayzBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (chunk) => {
-      this.output += chunk.toString();
-      if (this.output.length > 64 * 1024) this.output = this.output.slice(-64 * 1024);
-    };
-    this.proc.stdout.on('data', keep);
-    this.proc.stderr.on('data', keep);
-    this.exited = new Promise((resolve) => {
-      this.proc.on('exit', (code, signal) => resolve({ code, signal }));
-      this.proc.on('error', (err) => resolve({ code: null, signal: null, error: err }));
-    });
-    this.exitStatus = null;
-    this.exited.then((status) => {
-      this.exitStatus = status;
-    });
-  }
-
-  get running() {
-    return this.exitStatus === null;
-  }
-
-  describe() {
-    return `${this.name} (${gatewayzBin} ${this.proc.spawnargs.slice(1).join(' ')})\n` +
-      `--- output ---\n${this.output}--- end ---`;
-  }
-
-  // Sends SIGTERM and waits for the exit; SIGKILL if it does not come in time.
-  async terminate() {
-    if (!this.running) return this.exitStatus;
-    this.proc.kill('SIGTERM');
-    let timer;
-    const timeout = new Promise((resolve) => {
-      timer = setTimeout(() => resolve(null), exitTimeoutMs);
-    });
-    const status = await Promise.race([this.exited, timeout]);
-    clearTimeout(timer);
-    if (status !== null) return status;
-    this.proc.kill('SIGKILL');
-    await this.exited;
-    return { code: null, signal: 'SIGTERM timed out', killed: true };
-  }
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitForPort(child, portFile) {
-  const deadline = Date.now() + startTimeoutMs;
-  while (Date.now() < deadline) {
-    if (!child.running) {
-      throw new Error(`${child.name} exited early: ${JSON.stringify(child.exitStatus)}\n${child.describe()}`);
-    }
-    try {
-      const text = (await readFile(portFile, 'utf8')).trim();
-      const port = Number.parseInt(text, 10);
-      if (port > 0 && port < 65536 && String(port) === text) return port;
-    } catch (err) {
-      if (err.code !== 'ENOENT') throw err;
-    }
-    await sleep(25);
-  }
-  throw new Error(`${child.name} wrote no port to ${portFile} in ${startTimeoutMs} ms\n${child.describe()}`);
-}
 
 function gatewayConfig({ portFile, mockPort }) {
   return `# written by tests/node/openai_client.test.mjs
