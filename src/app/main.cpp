@@ -194,13 +194,16 @@ int check_config(const std::string& path) {
 // name, type, comma-separated label names, help, tab-separated. Hidden from
 // --help: scripts/metrics-reference.sh turns it into docs/metrics.md.
 int metrics_catalog(const std::string& path) {
-  auto cfg = load_or_report(path);
-  if (!cfg) return 2;
+  auto result = config::load_config_file(path, config::process_env());
+  if (!result.errors.empty()) {
+    std::cerr << fmt::format("{}: invalid configuration\n{}", path, config::format_errors(result.errors));
+    return 2;
+  }
   app::compose_options options;
   options.open_store = false;
   options.active_probes = false;
   options.start = false;
-  app::gateway_app gw{std::move(*cfg), std::move(options)};
+  app::gateway_app gw{std::move(*result.config), std::move(options)};
   for (const auto& family : gw.metrics().reg.describe()) {
     std::cout << fmt::format("{}\t{}\t{}\t{}\n", family.name, family.type, fmt::join(family.label_names, ","),
                              family.help);
