@@ -91,11 +91,11 @@ struct logger_options {
   level min_level = level::info;
   line_format format = line_format::json;
   bool redact_emails = true;
-  std::size_t shards = 0;             // server threads that pass their index to write()
-  std::size_t queue_capacity = 8192;  // lines per queue
-  int fd = 1;                         // where lines go (stdout)
-  std::chrono::milliseconds writer_period{50};
-  std::optional<loki_options> loki;  // none: stdout only
+  std::size_t shards = 0;                       // server threads that pass their index to write()
+  std::size_t queue_capacity = 8192;            // lines per queue
+  int fd = 1;                                   // where lines go (stdout)
+  std::chrono::milliseconds writer_period{20};  // the writer's longest sleep
+  std::optional<loki_options> loki;             // none: stdout only
 };
 
 struct logger_stats {

@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
+#include "core/threads.hpp"
 #include "http/client.hpp"
 #include "logging/json_text.hpp"
 #include "telemetry/metrics.hpp"
@@ -259,7 +260,11 @@ struct loki_shipper::impl {
 
 loki_shipper::loki_shipper(loki_options options) : impl_(std::make_unique<impl>(std::move(options))) {
   asio::co_spawn(impl_->io, impl_->run(), asio::detached);
-  impl_->thread = std::thread([this] { impl_->io.run(); });
+  impl_->thread = std::thread([this] {
+    name_this_thread("gw-loki");
+    lower_thread_priority(5);  // pushes are background work, like the ledger's
+    impl_->io.run();
+  });
 }
 
 loki_shipper::~loki_shipper() { stop(std::chrono::milliseconds(0)); }

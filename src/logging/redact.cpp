@@ -12,13 +12,26 @@ constexpr std::string_view key_marker = "[REDACTED_KEY]";
 constexpr std::string_view card_marker = "[REDACTED_CARD]";
 constexpr std::string_view email_marker = "[REDACTED_EMAIL]";
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_alnum(char c) { return is_digit(c) || is_alpha(c); }
+// Character classes by table: the scanner classifies every byte.
+enum : std::uint8_t { digit_bit = 1, alpha_bit = 2, name_bit = 4 };
+constexpr std::array<std::uint8_t, 256> char_classes = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = digit_bit | name_bit;
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = alpha_bit | name_bit;
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = alpha_bit | name_bit;
+  t['_'] = name_bit;
+  t['-'] = name_bit;
+  return t;
+}();
+std::uint8_t char_class(char c) { return char_classes[static_cast<unsigned char>(c)]; }
+
+bool is_digit(char c) { return (char_class(c) & digit_bit) != 0; }
+bool is_alpha(char c) { return (char_class(c) & alpha_bit) != 0; }
+bool is_alnum(char c) { return (char_class(c) & (digit_bit | alpha_bit)) != 0; }
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // Characters of a key name as it appears before ':' or '='.
-bool is_name_char(char c) { return is_alnum(c) || c == '_' || c == '-'; }
+bool is_name_char(char c) { return (char_class(c) & name_bit) != 0; }
 // Characters of an API key or bearer credential.
 bool is_token_char(char c) {
   return is_alnum(c) || c == '_' || c == '-' || c == '.' || c == '~' || c == '+' || c == '/' || c == '=';
@@ -56,7 +69,23 @@ constexpr std::array sensitive_names = {
     std::string_view("cvc"),
 };
 
+// Quick filters: the lengths and first letters of sensitive_names, so a
+// word that cannot be one is rejected without comparing.
+constexpr std::uint32_t sensitive_lengths = [] {
+  std::uint32_t mask = 0;
+  for (const auto name : sensitive_names) mask |= 1U << name.size();
+  return mask;
+}();
+constexpr std::uint32_t sensitive_initials = [] {
+  std::uint32_t mask = 0;
+  for (const auto name : sensitive_names) mask |= 1U << (name[0] - 'a');
+  return mask;
+}();
+
 bool sensitive_name(std::string_view name) {
+  if (name.size() >= 32 || (sensitive_lengths >> name.size() & 1U) == 0) return false;
+  const char first = lower(name[0]);
+  if (first < 'a' || first > 'z' || (sensitive_initials >> (first - 'a') & 1U) == 0) return false;
   for (const auto candidate : sensitive_names) {
     if (candidate.size() != name.size()) continue;
     bool same = true;
@@ -90,6 +119,9 @@ class scanner {
   scanner(std::string_view text, std::string& out, const redaction_options& options)
       : text_(text), out_(out), options_(options) {}
 
+  // Copies the text a run at a time: a word (name characters) is looked at
+  // once as a whole (credential scheme, key prefix, sensitive name), a digit
+  // run once (card), '@' once (e-mail); everything between goes in bulk.
   std::size_t run() {
     out_.reserve(out_.size() + text_.size());
     last_redaction_end_ = out_.size();
@@ -97,11 +129,19 @@ class scanner {
     while (i_ < n) {
       const char c = text_[i_];
       const bool boundary = i_ == 0 || !is_name_char(text_[i_ - 1]);
-      if (boundary && is_alpha(c) && (try_credential_scheme() || try_api_key() || try_sensitive_pair())) continue;
-      if (boundary && is_digit(c) && try_card()) continue;
+      if (boundary && is_alnum(c)) {
+        std::size_t j = i_ + 1;
+        while (j < n && is_name_char(text_[j])) ++j;
+        if (is_alpha(c) ? try_word(text_.substr(i_, j - i_), j) : try_card()) continue;
+        out_.append(text_.substr(i_, j - i_));
+        i_ = j;
+        continue;
+      }
       if (c == '@' && options_.emails && try_email()) continue;
-      out_.push_back(c);
-      ++i_;
+      std::size_t j = i_ + 1;
+      while (j < n && !is_alnum(text_[j]) && text_[j] != '@') ++j;
+      out_.append(text_.substr(i_, j - i_));
+      i_ = j;
     }
     return count_;
   }
@@ -112,6 +152,21 @@ class scanner {
     i_ = end;
     last_redaction_end_ = out_.size();
     ++count_;
+  }
+
+  // A word from i_ to `end`: a credential scheme, an API key (a prefix and
+  // at least 8 more key characters), or a sensitive name and its value.
+  bool try_word(std::string_view word, std::size_t end) {
+    if (word.size() == 6 && equals_lower(word, "bearer")) return try_credential_scheme();
+    if (word.size() >= 11) {
+      for (const auto prefix : key_prefixes) {
+        if (word.size() >= prefix.size() + 8 && word.starts_with(prefix)) {
+          replace(end, key_marker);
+          return true;
+        }
+      }
+    }
+    return word.size() >= 3 && word.size() <= 19 && try_sensitive_pair();
   }
 
   // "Bearer <credential>" (a Basic credential comes after "Authorization",
@@ -128,19 +183,6 @@ class scanner {
       if (j - start < 8) continue;
       out_.append(text_.substr(i_, start - i_));
       replace(j, marker);
-      return true;
-    }
-    return false;
-  }
-
-  bool try_api_key() {
-    const auto rest = text_.substr(i_);
-    for (const auto prefix : key_prefixes) {
-      if (!rest.starts_with(prefix)) continue;
-      std::size_t j = i_ + prefix.size();
-      while (j < text_.size() && (is_alnum(text_[j]) || text_[j] == '_' || text_[j] == '-')) ++j;
-      if (j - i_ - prefix.size() < 8) continue;
-      replace(j, key_marker);
       return true;
     }
     return false;
