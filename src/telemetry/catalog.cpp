@@ -145,6 +145,11 @@ catalog::catalog(registry& r, std::string version)
                                   "Requests refused before any provider was tried, by reason (insufficient_quota: "
                                   "the customer's credit does not cover the request's reservation).",
                                   labels{"reason"})),
+      spans_dropped(r.counter("gatewayz_spans_dropped_total",
+                              "Trace spans dropped before reaching the collector, by reason (queue_full: the "
+                              "exporter's bounded queue was full; export_failed: the collector refused or could not "
+                              "be reached within the export timeout).",
+                              labels{"reason"})),
       log_records_sent(r.counter("gatewayz_log_records_sent_total", "Log lines Loki accepted.")),
       log_records_dropped(r.counter("gatewayz_log_records_dropped_total",
                                     "Log lines dropped before reaching Loki or stdout, by reason (queue_full: a "

@@ -112,6 +112,8 @@ struct catalog {
   counter_family& ledger_backlog_rejected;  // gatewayz_ledger_backlog_rejected_requests_total
   // Requests refused before any provider was tried, by why (e.g. insufficient_quota).
   counter_family& requests_rejected;  // gatewayz_requests_rejected_total{reason}
+  // Trace spans lost on the way to the collector, by reason (queue_full | export_failed).
+  counter_family& spans_dropped;  // gatewayz_spans_dropped_total{reason}
 
   // Logs (logging/log.hpp), set by the logger's writer thread.
   counter_family& log_records_sent;     // gatewayz_log_records_sent_total
