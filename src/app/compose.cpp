@@ -9,6 +9,7 @@
 
 #include "app/options.hpp"
 #include "core/threads.hpp"
+#include "gateway/trace_recorder.hpp"
 #include "health/http_prober.hpp"
 #include "store/open_store.hpp"
 
@@ -129,6 +130,14 @@ gateway_app::gateway_app(config::gateway_config config, compose_options options)
     log_recorder_ = std::make_unique<gateway::log_recorder>(*logger_, config_.providers, config_.logging.log_content);
     parts.observers.push_back(log_recorder_.get());
   }
+  if (config_.tracing.enabled) {
+    sampler_ = tracing_sampler(config_.tracing);
+    exporter_ = std::make_unique<tracing::batch_exporter>(tracing_options(config_.tracing, threads_, GATEWAYZ_VERSION),
+                                                          catalog_.get(), report("trace export failed"));
+    trace_recorder_ = std::make_unique<gateway::trace_recorder>(*exporter_, runtimes_);
+    parts.observers.push_back(trace_recorder_.get());
+    parts.tracing = &*sampler_;
+  }
   if (store_) {
     pinger_ = std::make_unique<database_pinger>(*store_);
     parts.database_state = [pinger = pinger_.get()] { return pinger->state(); };
@@ -136,13 +145,15 @@ gateway_app::gateway_app(config::gateway_config config, compose_options options)
   gateway_ = std::make_unique<gateway::gateway>(config_, std::move(parts));
 
   if (options.start) {
+    if (exporter_) exporter_->start();
     if (pinger_) pinger_->start();
     monitor_->start();
   }
 }
 
 gateway_app::~gateway_app() {
-  gateway_.reset();  // waits for its background work
+  gateway_.reset();                  // waits for its background work
+  if (exporter_) exporter_->stop();  // exports what is queued (within the export timeout)
   if (monitor_) monitor_->stop();
   pinger_.reset();
   stop_ledger();

@@ -30,6 +30,8 @@
 #include "providers/runtime.hpp"
 #include "store/store.hpp"
 #include "telemetry/catalog.hpp"
+#include "tracing/exporter.hpp"
+#include "tracing/sampler.hpp"
 
 namespace gatewayz::app {
 
@@ -98,6 +100,11 @@ class gateway_app {
   std::unique_ptr<database_pinger> pinger_;
   logging::logger* logger_ = nullptr;
   std::unique_ptr<gateway::log_recorder> log_recorder_;
+  // Tracing (config.tracing.enabled): the sampler every request consults,
+  // the exporter thread and the observer that feeds it.
+  std::optional<tracing::sampler> sampler_;
+  std::unique_ptr<tracing::batch_exporter> exporter_;
+  std::unique_ptr<gateway::request_observer> trace_recorder_;
   std::unique_ptr<gateway::gateway> gateway_;
 };
 

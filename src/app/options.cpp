@@ -83,4 +83,32 @@ std::optional<std::string> open_gateway_warning(const config::gateway_config& cf
       cfg.server.host);
 }
 
+tracing::exporter_options tracing_options(const config::tracing_config& tracing, unsigned threads,
+                                          std::string_view version) {
+  tracing::exporter_options o;
+  o.url = tracing.traces_endpoint.empty() ? tracing::traces_url(tracing.otlp_endpoint, false)
+                                          : tracing::traces_url(tracing.traces_endpoint, true);
+  o.encoding = tracing.protocol == "http/json" ? tracing::otlp_encoding::json : tracing::otlp_encoding::protobuf;
+  o.gzip = tracing.gzip;
+  for (const auto& [name, value] : tracing.headers) o.headers.emplace_back(name, value);
+  o.resource.attributes.emplace_back("service.name", tracing.service_name);
+  o.resource.attributes.emplace_back("service.version", std::string(version));
+  if (!tracing.environment.empty()) o.resource.attributes.emplace_back("deployment.environment", tracing.environment);
+  for (const auto& [key, value] : tracing.resource_attributes) o.resource.attributes.emplace_back(key, value);
+  o.resource.scope_name = "gatewayz";
+  o.resource.scope_version = std::string(version);
+  o.producers = threads + 1;
+  o.max_queue_size = tracing.max_queue_size;
+  o.schedule_delay = std::chrono::milliseconds(tracing.schedule_delay_ms);
+  o.max_export_batch_size = tracing.max_export_batch_size;
+  o.export_timeout = std::chrono::milliseconds(tracing.export_timeout_ms);
+  o.user_agent = "gatewayz/" + std::string(version);
+  return o;
+}
+
+tracing::sampler tracing_sampler(const config::tracing_config& tracing) {
+  // The loader accepts only the names from_name knows.
+  return tracing::sampler::from_name(tracing.sampler, tracing.sample_ratio).value_or(tracing::sampler{});
+}
+
 }  // namespace gatewayz::app

@@ -12,6 +12,8 @@
 #include "health/health.hpp"
 #include "ledger/ledger_writer.hpp"
 #include "logging/log.hpp"
+#include "tracing/exporter.hpp"
+#include "tracing/sampler.hpp"
 
 namespace gatewayz::app {
 
@@ -22,6 +24,13 @@ ledger::writer_options ledger_options(const config::storage_config& storage);
 auth::auth_options auth_options(const config::auth_config& auth);
 // The logger of `gatewayz serve`; `shards`: the server threads.
 logging::logger_options logger_options(const config::logging_config& logging, std::size_t shards);
+// The exporter's settings: URL (traces_endpoint as is, else otlp_endpoint +
+// /v1/traces), encoding, batching, and the resource (service.name,
+// service.version = `version`, deployment.environment, the rest). One
+// producer per server thread plus one for background threads.
+tracing::exporter_options tracing_options(const config::tracing_config& tracing, unsigned threads,
+                                          std::string_view version);
+tracing::sampler tracing_sampler(const config::tracing_config& tracing);
 
 // The warning `gatewayz serve` and `check-config` print when anyone who can
 // reach the listen address may use the gateway and its admin API: auth.mode

@@ -149,6 +149,26 @@ struct provider_config {
   std::vector<model_config> models;
 };
 
+// OpenTelemetry traces over OTLP/HTTP. The standard OTEL_* environment
+// variables override these (loader_tracing.cpp lists them).
+struct tracing_config {
+  bool enabled = false;
+  std::string otlp_endpoint = "http://localhost:4318";  // base URL; "/v1/traces" is appended
+  std::string traces_endpoint;                          // used as is when set (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+  std::string protocol = "http/protobuf";               // or http/json
+  bool gzip = true;                                     // compression: gzip | none
+  std::string sampler = "parentbased_traceidratio";     // OTEL_TRACES_SAMPLER names
+  double sample_ratio = 1.0;                            // for the ratio samplers
+  std::string service_name = "gatewayz-api";
+  std::string environment;                                 // deployment.environment; empty: not sent
+  std::map<std::string, std::string> headers;              // secret values (e.g. authorization): never logged
+  std::map<std::string, std::string> resource_attributes;  // more resource attributes (OTEL_RESOURCE_ATTRIBUTES)
+  std::size_t max_queue_size = 2048;                       // OpenTelemetry BatchSpanProcessor defaults
+  unsigned schedule_delay_ms = 5000;
+  std::size_t max_export_batch_size = 512;
+  unsigned export_timeout_ms = 30000;
+};
+
 struct gateway_config {
   server_config server;
   auth_config auth;
@@ -157,6 +177,7 @@ struct gateway_config {
   storage_config storage;
   metrics_config metrics;
   logging_config logging;
+  tracing_config tracing;
   std::vector<provider_config> providers;
 };
 

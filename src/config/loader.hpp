@@ -95,6 +95,9 @@ class loader {
   void load_metrics(const YAML::Node& node, const std::string& path, metrics_config& out);
   void load_logging(const YAML::Node& node, const std::string& path, logging_config& out);
   void load_loki(const YAML::Node& node, const std::string& path, loki_config& out);
+  void load_tracing(const YAML::Node& node, const std::string& path, tracing_config& out);
+  // The OTEL_* environment variables over the tracing section (loader_tracing.cpp).
+  void apply_otel_environment(tracing_config& out);
   void load_provider(const YAML::Node& node, const std::string& path, provider_config& out);
   // One key of a provider entry each; false for a key the step does not know.
   bool load_provider_identity(const std::string& key, const YAML::Node& value, const std::string& at,

@@ -178,6 +178,8 @@ void loader::load_root(const YAML::Node& root, gateway_config& out) {
       load_metrics(value, at, out.metrics);
     } else if (key == "logging") {
       load_logging(value, at, out.logging);
+    } else if (key == "tracing") {
+      load_tracing(value, at, out.tracing);
     } else if (key == "providers") {
       std::map<std::string, std::string> first_path_of_name;
       providers_listed = each_item(value, at, [&](const YAML::Node& item, const std::string& item_at) {
@@ -197,6 +199,7 @@ void loader::load_root(const YAML::Node& root, gateway_config& out) {
     }
     return true;
   });
+  apply_otel_environment(out.tracing);
   if (out.storage.url != "none" && out.storage.queue_capacity < out.server.max_connections) {
     // Every request in progress holds a place in its thread's ledger queue
     // (the gateway answers 503 when there is none), so a smaller queue would

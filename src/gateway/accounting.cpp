@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/request_id.hpp"
+#include "core/text.hpp"
 
 namespace gatewayz::gateway {
 
@@ -19,6 +20,45 @@ request_accounting::request_accounting(const accounting_services& services, std:
   record_.body = request.body;
   record_.streamed = request.stream;
   record_.received_at = received_at;
+  record_.inbound = &request;
+}
+
+const tracing::request_trace* request_accounting::start_trace(const http::request& req) {
+  if (services_.tracing == nullptr) return nullptr;
+  // One traceparent, or none usable (two make the request's context invalid);
+  // tracestate headers combine as one list.
+  std::optional<std::string_view> traceparent;
+  unsigned traceparents = 0;
+  std::string_view first_state;
+  std::string joined_state;
+  unsigned states = 0;
+  for (const auto& field : req) {
+    const auto name = field.name_string();
+    if (name.size() == 11 && text::iequals(name, "traceparent")) {
+      ++traceparents;
+      traceparent = field.value();
+    } else if (name.size() == 10 && text::iequals(name, "tracestate")) {
+      if (++states == 1) {
+        first_state = field.value();
+      } else {
+        if (states == 2) joined_state.assign(first_state);
+        joined_state.push_back(',');
+        joined_state.append(field.value());
+      }
+    }
+  }
+  if (traceparents != 1) traceparent.reset();
+  const auto target = req.target();
+  record_.path = target.substr(0, target.find('?'));
+  auto& trace = trace_.emplace();
+  tracing::start_trace(*services_.tracing, traceparent, states > 1 ? std::string_view(joined_state) : first_state,
+                       trace);
+  record_.trace = &trace;
+  if (trace.sampled()) {
+    record_.trace_id = trace.trace_id_hex();
+    record_.span_id = trace.span_id_hex();
+  }
+  return &trace;
 }
 
 request_accounting::~request_accounting() {

@@ -22,6 +22,8 @@
 #include "auth/authenticator.hpp"
 #include "config/config.hpp"
 #include "gateway/request_record.hpp"
+#include "http/request.hpp"
+#include "tracing/request_trace.hpp"
 
 namespace gatewayz::gateway {
 
@@ -30,6 +32,8 @@ struct accounting_services {
   const std::vector<config::provider_config>* providers = nullptr;
   std::span<request_observer* const> observers;
   bool observers_want_identity = false;  // some observer's wants_identity()
+  // Tracing on: every accepted request gets a trace context, sampled by this.
+  const tracing::sampler* tracing = nullptr;
 };
 
 // Tells every observer about a request the gateway answered itself
@@ -51,6 +55,10 @@ class request_accounting {
   // `account` (may be null) until it ends; then the real cost is settled.
   void set_caller(std::int64_t customer_id, std::int64_t key_id, auth::customer_balances::account* account,
                   store::nanos_usd reserved);
+  // With tracing on, starts the request's trace from its traceparent and
+  // tracestate headers (record.trace_id / span_id set when sampled); returns
+  // it, or null with tracing off. Call before the first attempt.
+  const tracing::request_trace* start_trace(const http::request& req);
   // An attempt ended; `attempt.finished` is when.
   void record_attempt(const attempt_record& attempt);
   // The gateway itself answered the client with `status` (an error).
@@ -67,6 +75,7 @@ class request_accounting {
   auth::customer_balances::account* account_ = nullptr;
   store::nanos_usd reserved_ = 0;
   request_record record_;
+  std::optional<tracing::request_trace> trace_;
   attempt_record last_attempt_;
   std::optional<attempt_outcome> last_outcome_;
 };

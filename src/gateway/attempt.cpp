@@ -123,6 +123,8 @@ bool attempt::build(providers::upstream_request& built, http::outgoing_request& 
   out.body = built.payload();
   for (const auto& h : built.headers) out.headers.emplace_back(h.name, h.value);
   out.headers.emplace_back("x-request-id", request_id);
+  if (!traceparent.empty()) out.headers.emplace_back("traceparent", traceparent);
+  if (!tracestate.empty()) out.headers.emplace_back("tracestate", tracestate);
   return true;
 }
 
@@ -172,6 +174,7 @@ asio::awaitable<attempt_outcome> attempt::run() {
     record.provider_failure = true;
     co_return attempt_outcome::retryable;
   }
+  if (summarize) providers::summarize_openai_json(body, record.response);
   // Written from views: no fields container, no allocation per field.
   const auto fields = answer_fields("application/json");
   record.client_status = 200;
@@ -244,7 +247,11 @@ class attempt::stream_relay {
     if (malformed_ || translator_->done()) return;
     const auto before = client_bytes_.size();
     if (!translator_->on_event(event, client_bytes_)) malformed_ = true;
-    if (client_bytes_.size() > before) ++pending_chunks_;
+    if (client_bytes_.size() > before) {
+      ++pending_chunks_;
+      if (a_.summarize)
+        providers::summarize_openai_sse(std::string_view(client_bytes_).substr(before), a_.record.response);
+    }
   }
 
   // What a stream the client cut was worth: the provider's usage if it was

@@ -32,6 +32,11 @@ struct attempt {
   steady_clock::time_point deadline;
   attempt_record& record;
   api_error last_error{};  // set when the attempt did not serve the client (or served an upstream error)
+  // Trace context sent upstream (empty: none), and whether to read the
+  // answer's id, model and finish reasons into record.response (a traced attempt).
+  std::string_view traceparent{};
+  std::string_view tracestate{};
+  bool summarize = false;
 
   boost::asio::awaitable<attempt_outcome> run();
 

@@ -152,6 +152,9 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
   request_accounting accounting{*parts_.accounting, shard.index,    shard.ledger_rows_pending, request, request_id,
                                 client_chose_id,    ctx.received_at};
   if (caller.customer_id != 0) accounting.set_caller(caller.customer_id, caller.key_id, caller.account, reserved);
+  const tracing::request_trace* trace = accounting.start_trace(ctx.req);
+  // Storage for the traceparent each attempt sends upstream (its own span id).
+  std::array<char, tracing::traceparent_size> traceparent{};
 
   provider_order order{targets, *parts_.health};
   std::optional<api_error> last_error;
@@ -178,9 +181,17 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
     record.target = &target;
     record.number = attempts;
     record.failed_over_from = failed_target;
+    record.started = steady_clock::now();
     attempt a{*runtime.config, *runtime.adapter, *shard.pools[target.provider_index],
               request,         target,           ctx,
               request_id,      deadline,         record};
+    if (trace != nullptr) {
+      record.span = tracing::new_span_id();
+      trace->traceparent_for(record.span, traceparent.data());
+      a.traceparent = std::string_view(traceparent.data(), traceparent.size());
+      a.tracestate = trace->tracestate;
+      a.summarize = trace->sampled();
+    }
     record.outcome = co_await a.run();
     record.finished = steady_clock::now();  // one reading for metrics and health
     accounting.record_attempt(record);

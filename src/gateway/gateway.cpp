@@ -174,6 +174,7 @@ gateway::impl::impl(const config::gateway_config& cfg, gateway_parts p)
   }
   accounting.providers = &cfg.providers;
   accounting.observers = observers;
+  accounting.tracing = parts.tracing;
   for (const auto* observer : observers) accounting.observers_want_identity |= observer->wants_identity();
   if (parts.store != nullptr) {
     store_endpoints = std::make_unique<store_api>(

@@ -47,6 +47,9 @@ struct gateway_parts {
   std::function<health::dependency_state()> database_state;
   // Sinks after the built-in metrics and ledger recorders (logs, traces, ...).
   std::vector<request_observer*> observers;
+  // Tracing on: each accepted request gets a trace context sampled by this,
+  // and its upstream calls carry traceparent. Null: tracing off.
+  const tracing::sampler* tracing = nullptr;
 };
 
 class gateway {

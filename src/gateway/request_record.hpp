@@ -20,6 +20,7 @@
 
 #include "gateway/model_routes.hpp"
 #include "providers/provider.hpp"
+#include "tracing/request_trace.hpp"
 
 namespace gatewayz::gateway {
 
@@ -49,8 +50,13 @@ struct attempt_record {
   steady_clock::duration upstream_wait{};                  // time spent waiting on the provider
   std::optional<steady_clock::time_point> first_chunk_at;  // first bytes to the client (streams)
   std::optional<steady_clock::time_point> last_chunk_at;
+  steady_clock::time_point started{};  // the attempt began (before its request was built)
   steady_clock::time_point finished{};
   providers::token_usage usage;
+  providers::response_summary response;  // what the provider said about its answer
+  // The attempt's CLIENT span id, sent upstream in traceparent; all zero
+  // when tracing is off.
+  tracing::span_id span;
 };
 
 struct request_record {
@@ -68,6 +74,12 @@ struct request_record {
   // the first attempt, so every log line of the request can carry them.
   std::string_view trace_id;
   std::string_view span_id;
+  // The whole trace context when tracing is on (sampled or not); null otherwise.
+  const tracing::request_trace* trace = nullptr;
+  // The request as the client sent it (body and its scan), for sinks that
+  // read request parameters; valid during observer calls.
+  const providers::inbound_request* inbound = nullptr;
+  std::string_view path;  // the request's target path
 
   // Filled once when the request ends.
   unsigned attempts = 0;

@@ -34,6 +34,21 @@ struct token_usage {
   bool reported = false;  // the provider told us (otherwise counts are 0)
 };
 
+// What an answer in OpenAI's shape says about itself (gen_ai.response.*):
+// read only for traced attempts, so untraced requests pay nothing.
+struct response_summary {
+  std::string id;                           // "id", e.g. chatcmpl-123
+  std::string model;                        // "model": the model that answered
+  std::vector<std::string> finish_reasons;  // one per choice that has one
+};
+
+// Adds what `body`, an OpenAI-shaped JSON object (a response, or one stream
+// chunk), says to `out`: id and model when `out` has none yet, and each
+// non-null choices[].finish_reason. Malformed input adds nothing.
+void summarize_openai_json(std::string_view body, response_summary& out);
+// The same for every `data: {...}` event in a piece of OpenAI SSE output.
+void summarize_openai_sse(std::string_view events, response_summary& out);
+
 // What the gateway extracted from the client's request body (already validated).
 struct inbound_request {
   operation op = operation::chat_completions;

@@ -103,6 +103,27 @@ TEST(OptionsTest, DefaultProviderMapsToTheUpstreamClientsDefaults) {
   EXPECT_EQ(runtimes[0].client.verify_tls, defaults.verify_tls);
 }
 
+TEST(OptionsTest, DefaultTracingMapsToTheExportersDefaults) {
+  const tracing::exporter_options defaults;
+  const config::tracing_config tracing;
+  const auto mapped = tracing_options(tracing, 4, "1.2.3");
+  EXPECT_EQ(mapped.url, "http://localhost:4318/v1/traces");
+  EXPECT_EQ(mapped.encoding, defaults.encoding);
+  EXPECT_EQ(mapped.gzip, defaults.gzip);
+  EXPECT_EQ(mapped.max_queue_size, defaults.max_queue_size);
+  EXPECT_EQ(mapped.schedule_delay, defaults.schedule_delay);
+  EXPECT_EQ(mapped.max_export_batch_size, defaults.max_export_batch_size);
+  EXPECT_EQ(mapped.export_timeout, defaults.export_timeout);
+  EXPECT_EQ(mapped.producers, 5U);  // one per server thread, one for background threads
+  ASSERT_GE(mapped.resource.attributes.size(), 2U);
+  EXPECT_EQ(mapped.resource.attributes[0], (std::pair<std::string, std::string>{"service.name", "gatewayz-api"}));
+  EXPECT_EQ(mapped.resource.attributes[1], (std::pair<std::string, std::string>{"service.version", "1.2.3"}));
+  // A traces endpoint is used as is.
+  config::tracing_config custom;
+  custom.traces_endpoint = "https://otlp.example/api/traces";
+  EXPECT_EQ(tracing_options(custom, 1, "x").url, "https://otlp.example/api/traces");
+}
+
 TEST(OptionsTest, AnOpenGatewayOffLoopbackIsWarnedAbout) {
   config::gateway_config cfg;  // auth.mode none on 127.0.0.1
   EXPECT_FALSE(open_gateway_warning(cfg));

@@ -846,6 +846,96 @@ TEST(ConfigLogging, RejectsBadValuesWithoutEchoingTheLokiUrl) {
   EXPECT_EQ(lines[0].find("hunter2"), std::string::npos) << lines[0];
 }
 
+TEST(ConfigTracing, OffByDefaultAndParsesEveryKey) {
+  const auto defaults = parse_ok(one_provider).tracing;
+  EXPECT_FALSE(defaults.enabled);
+  EXPECT_EQ(defaults.otlp_endpoint, "http://localhost:4318");
+  EXPECT_EQ(defaults.protocol, "http/protobuf");
+  EXPECT_EQ(defaults.service_name, "gatewayz-api");
+  EXPECT_DOUBLE_EQ(defaults.sample_ratio, 1.0);
+  EXPECT_EQ(defaults.max_queue_size, 2048U);
+  EXPECT_EQ(defaults.schedule_delay_ms, 5000U);
+  EXPECT_EQ(defaults.max_export_batch_size, 512U);
+  EXPECT_EQ(defaults.export_timeout_ms, 30000U);
+
+  const auto t = parse_ok(std::string(one_provider) + R"(
+tracing: {enabled: true, otlp_endpoint: "http://tempo:4318", protocol: http/json, compression: none,
+          sampler: traceidratio, sample_ratio: 0.25, service_name: gw, environment: prod,
+          headers: {authorization: "Bearer ${OTLP_TOKEN}"}, max_queue_size: 100, schedule_delay_ms: 10,
+          max_export_batch_size: 50, export_timeout_ms: 1000}
+)",
+                               env_of({{"OTLP_TOKEN", "s3cret"}}))
+                       .tracing;
+  EXPECT_TRUE(t.enabled);
+  EXPECT_EQ(t.otlp_endpoint, "http://tempo:4318");
+  EXPECT_EQ(t.protocol, "http/json");
+  EXPECT_FALSE(t.gzip);
+  EXPECT_EQ(t.sampler, "traceidratio");
+  EXPECT_DOUBLE_EQ(t.sample_ratio, 0.25);
+  EXPECT_EQ(t.service_name, "gw");
+  EXPECT_EQ(t.environment, "prod");
+  EXPECT_EQ(t.headers.at("authorization"), "Bearer s3cret");
+  EXPECT_EQ(t.max_queue_size, 100U);
+  EXPECT_EQ(t.max_export_batch_size, 50U);
+
+  const auto base = std::string(one_provider);
+  expect_error_at(base + "tracing: {protocol: grpc}\n", "tracing.protocol", "must be http/protobuf or http/json");
+  expect_error_at(base + "tracing: {sampler: jaeger_remote}\n", "tracing.sampler", "must be one of");
+  expect_error_at(base + "tracing: {max_queue_size: 10, max_export_batch_size: 20}\n",
+                  "tracing.max_export_batch_size", "must not exceed max_queue_size");
+  expect_error_at(base + "tracing: {enabled: true, otlp_endpoint: \"tempo:4318\"}\n", "tracing.otlp_endpoint",
+                  "must start with http:// or https://");
+  expect_error_at(base + "tracing: {sample: 1}\n", "tracing.sample", "unknown key");
+}
+
+TEST(ConfigTracing, StandardOtelVariablesOverrideTheSection) {
+  const auto yaml = std::string(one_provider) + "tracing: {service_name: from-file, headers: {x-a: file}}\n";
+  const auto t = parse_ok(yaml, env_of({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"},
+                                        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/custom"},
+                                        {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
+                                        {"OTEL_EXPORTER_OTLP_HEADERS", "x-a=env, authorization=Bearer%20t"},
+                                        {"OTEL_EXPORTER_OTLP_COMPRESSION", "none"},
+                                        {"OTEL_EXPORTER_OTLP_TIMEOUT", "2500"},
+                                        {"OTEL_RESOURCE_ATTRIBUTES",
+                                         "service.name=from-attrs,deployment.environment=stage,team=a%2Cb"},
+                                        {"OTEL_SERVICE_NAME", "from-env"},
+                                        {"OTEL_TRACES_SAMPLER", "parentbased_traceidratio"},
+                                        {"OTEL_TRACES_SAMPLER_ARG", "0.1"},
+                                        {"OTEL_BSP_MAX_QUEUE_SIZE", "64"},
+                                        {"OTEL_BSP_SCHEDULE_DELAY", "200"}}))
+                     .tracing;
+  EXPECT_TRUE(t.enabled);  // an endpoint in the environment turns tracing on
+  EXPECT_EQ(t.otlp_endpoint, "http://collector:4318");
+  EXPECT_EQ(t.traces_endpoint, "http://collector:4318/custom");
+  EXPECT_EQ(t.protocol, "http/json");
+  EXPECT_EQ(t.headers.at("x-a"), "env");
+  EXPECT_EQ(t.headers.at("authorization"), "Bearer t");
+  EXPECT_FALSE(t.gzip);
+  EXPECT_EQ(t.export_timeout_ms, 2500U);
+  EXPECT_EQ(t.service_name, "from-env");  // OTEL_SERVICE_NAME wins over OTEL_RESOURCE_ATTRIBUTES
+  EXPECT_EQ(t.environment, "stage");
+  EXPECT_EQ(t.resource_attributes.at("team"), "a,b");
+  EXPECT_DOUBLE_EQ(t.sample_ratio, 0.1);
+  EXPECT_EQ(t.max_queue_size, 64U);
+  EXPECT_EQ(t.max_export_batch_size, 64U);  // never above the queue size
+  EXPECT_EQ(t.schedule_delay_ms, 200U);
+
+  EXPECT_FALSE(parse_ok(std::string(one_provider) + "tracing: {enabled: true}\n",
+                        env_of({{"OTEL_SDK_DISABLED", "true"}}))
+                   .tracing.enabled);
+  EXPECT_FALSE(parse_ok(std::string(one_provider) + "tracing: {enabled: true}\n",
+                        env_of({{"OTEL_TRACES_EXPORTER", "none"}}))
+                   .tracing.enabled);
+  expect_error_at(one_provider, "OTEL_EXPORTER_OTLP_PROTOCOL", "must be http/protobuf or http/json",
+                  env_of({{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}}));
+  expect_error_at(one_provider, "OTEL_TRACES_SAMPLER_ARG", "must be a probability",
+                  env_of({{"OTEL_TRACES_SAMPLER_ARG", "2"}}));
+  // A header value may be a secret: a malformed list is reported without it.
+  const auto lines = errors_of(one_provider, env_of({{"OTEL_EXPORTER_OTLP_HEADERS", "authorization"}}));
+  ASSERT_EQ(lines.size(), 1U);
+  EXPECT_EQ(lines[0], "OTEL_EXPORTER_OTLP_HEADERS: must be key=value pairs separated by commas");
+}
+
 TEST(ConfigShipped, DefaultConfigLoadsWithoutAnyEnvironment) {
   const auto result = load_config_file(GATEWAYZ_SOURCE_DIR "/config/gatewayz.yaml", no_env);
   ASSERT_TRUE(result.config.has_value()) << format_errors(result.errors);
