@@ -18,11 +18,12 @@ export const exitTimeoutMs = 30_000;
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Child {
-  constructor(name, args) {
+  // `env`: the child's environment (default: this process's).
+  constructor(name, args, env = undefined) {
     this.name = name;
     this.stdout = '';
     this.stderr = '';
-    this.proc = spawn(gatewayzBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(gatewayzBin, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
     this.proc.stdout.on('data', (chunk) => {
       if (this.stdout.length < 64 * 1024 * 1024) this.stdout += chunk.toString();
     });
