@@ -12,6 +12,9 @@
 #   gatewayz-noledger (c*) as (c) with storage.url: none (no store, no ledger) -> (a)
 #   gatewayz-keys    (c'') as (c) with auth.mode: keys, a key made by
 #                        `gatewayz keys create`, priced model      -> (a)
+#   gatewayz-nologs  (c0) as (c) with logging.level: error (no line per request) -> (a)
+#   gatewayz-loki    (cL) as (c) with its lines also shipped to Loki (logging.loki.url: (a),
+#                        whose 2xx stands in for Loki's 204)       -> (a)
 #   mock-stream      (d) gatewayz mock-provider, stream:true, 32 tokens, direct
 #   gatewayz-stream  (e) gatewayz serve                            -> (d)'s mock
 # Every gatewayz but (c*) keeps its SQLite store (the ledger: one row per
@@ -22,7 +25,8 @@
 # Environment:
 #   DURATION=15      seconds per row       WARMUP=1   seconds of unrecorded load first
 #   CONNECTIONS=64   THREADS=2             wrk settings
-#   ROWS=nginx-direct,nginx-proxy,nginx-proxy-log,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,mock-stream,gatewayz-stream
+#   ROWS=nginx-direct,nginx-proxy,nginx-proxy-log,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,
+#        gatewayz-nologs,gatewayz-loki,mock-stream,gatewayz-stream
 #   ROUNDS=1         measure every row this many times (interleaved); the table shows medians
 #   GATEWAYZ_BIN=build-release/src/app/gatewayz   SKIP_BUILD=1: do not build it
 #   BASE_PORT=18480  nginx ports are BASE_PORT to BASE_PORT+2 (gatewayz/mock pick their own)
@@ -41,7 +45,7 @@ duration="${DURATION:-15}"
 warmup="${WARMUP:-1}"
 connections="${CONNECTIONS:-64}"
 wrk_threads="${THREADS:-2}"
-all_rows="nginx-direct,nginx-proxy,nginx-proxy-log,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,mock-stream,gatewayz-stream"
+all_rows="nginx-direct,nginx-proxy,nginx-proxy-log,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,gatewayz-nologs,gatewayz-loki,mock-stream,gatewayz-stream"
 rows="${ROWS:-$all_rows}"
 rounds="${ROUNDS:-1}"
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "bench: ROUNDS must be a positive integer" >&2; exit 1; }
@@ -391,6 +395,17 @@ if want_row gatewayz-noledger; then
   start_gatewayz gatewayz-noledger
   check_target gatewayz-noledger "http://127.0.0.1:${gw_ports[gatewayz-noledger]}/v1/chat/completions" "$chat_body"
 fi
+if want_row gatewayz-nologs; then
+  write_gatewayz_config gatewayz-nologs 1 0 $'logging:\n  level: error'
+  start_gatewayz gatewayz-nologs
+  check_target gatewayz-nologs "http://127.0.0.1:${gw_ports[gatewayz-nologs]}/v1/chat/completions" "$chat_body"
+fi
+if want_row gatewayz-loki; then
+  write_gatewayz_config gatewayz-loki 1 0 \
+    "$(printf 'logging:\n  loki:\n    url: "http://127.0.0.1:%s/loki/api/v1/push"' "$nginx_direct_port")"
+  start_gatewayz gatewayz-loki
+  check_target gatewayz-loki "http://127.0.0.1:${gw_ports[gatewayz-loki]}/v1/chat/completions" "$chat_body"
+fi
 bench_key=""
 if want_row gatewayz-keys; then
   write_gatewayz_config gatewayz-keys 1 0 $'auth:\n  mode: keys\n  admin_key: "bench-admin-key-not-secret"' 1
@@ -420,6 +435,10 @@ for ((round = 1; round <= rounds; round++)); do
     "http://127.0.0.1:${gw_ports[gatewayz-noledger]}/v1/chat/completions" "$chat_body"
   want_row gatewayz-keys && measure gatewayz-keys "(c'') gatewayz, auth.mode keys, priced -> (a)" \
     "http://127.0.0.1:${gw_ports[gatewayz-keys]}/v1/chat/completions" "$chat_body" "$bench_key"
+  want_row gatewayz-nologs && measure gatewayz-nologs "(c0) gatewayz, logging.level error (no request lines) -> (a)" \
+    "http://127.0.0.1:${gw_ports[gatewayz-nologs]}/v1/chat/completions" "$chat_body"
+  want_row gatewayz-loki && measure gatewayz-loki "(cL) gatewayz, request lines to stdout and Loki -> (a)" \
+    "http://127.0.0.1:${gw_ports[gatewayz-loki]}/v1/chat/completions" "$chat_body"
   want_row mock-stream && measure mock-stream "(d) mock-provider direct, SSE 32 tokens" \
     "http://127.0.0.1:$mock_port/v1/chat/completions" "$stream_body_mock"
   want_row gatewayz-stream && measure gatewayz-stream "(e) gatewayz -> mock-provider, SSE 32 tokens" \
@@ -491,6 +510,13 @@ if [[ -n "${rps[gatewayz]:-}" && -n "${rps[gatewayz-keys]:-}" ]]; then
   r_keys_p99="$(ratio "${p99[gatewayz-keys]}" "${p99[gatewayz]}")"
   judge "$r_keys_rps" ">=" 0.90; v_keys="$verdict"
 fi
+# Logs (issue 17): lines to stdout and Loki (cL) against no request lines (c0).
+r_logs_rps="" r_logs_p99="" v_logs=""
+if [[ -n "${rps[gatewayz-loki]:-}" && -n "${rps[gatewayz-nologs]:-}" ]]; then
+  r_logs_rps="$(ratio "${rps[gatewayz-loki]}" "${rps[gatewayz-nologs]}")"
+  r_logs_p99="$(ratio "${p99[gatewayz-loki]}" "${p99[gatewayz-nologs]}")"
+  judge "$r_logs_rps" ">=" 0.95; v_logs="$verdict"
+fi
 v_dropped=""
 if [[ -n "$ledger_dropped" ]]; then
   judge "$ledger_dropped" "<=" 0; v_dropped="$verdict"
@@ -526,12 +552,12 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
   echo "| row | RPS | p50 | p99 | CPU µs/request | errors |"
   echo "|---|---:|---:|---:|---:|---:|"
   for row in nginx-direct nginx-proxy nginx-proxy-log gatewayz gatewayz-nometrics gatewayz-noledger gatewayz-keys \
-    mock-stream gatewayz-stream; do
+    gatewayz-nologs gatewayz-loki mock-stream gatewayz-stream; do
     [[ -n "${rps[$row]:-}" ]] || continue
     echo "| ${desc[$row]} | ${rps[$row]} | $(ms "${p50[$row]}") | $(ms "${p99[$row]}") | ${cpu[$row]:-} | ${errs[$row]} |"
   done
   if [[ -n "$r_rps" || -n "$rss_mb" || -n "${rps[gatewayz-stream]:-}" || -n "$r_metrics_rps" || -n "$r_keys_rps" ||
-        -n "${rps[gatewayz-noledger]:-}" ]]; then
+        -n "${rps[gatewayz-noledger]:-}" || -n "$r_logs_rps" ]]; then
     echo
     echo "| comparison | value | target | |"
     echo "|---|---:|---:|---|"
@@ -551,6 +577,12 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
   if [[ -n "$r_keys_rps" ]]; then
     echo "| RPS gatewayz-keys / gatewayz (auth + charging cost) | ${r_keys_rps}x | >= 0.90x | $v_keys |"
     echo "| p99 gatewayz-keys / gatewayz | ${r_keys_p99}x | | |"
+  fi
+  if [[ -n "$r_logs_rps" ]]; then
+    echo "| RPS gatewayz-loki (cL) / gatewayz-nologs (c0): logging to stdout and Loki | ${r_logs_rps}x | >= 0.95x | $v_logs |"
+    echo "| p99 gatewayz-loki (cL) / gatewayz-nologs (c0) | ${r_logs_p99}x | | |"
+    [[ -n "${rps[gatewayz]:-}" ]] &&
+      echo "| RPS gatewayz (c) / gatewayz-nologs (c0): logging to stdout | $(ratio "${rps[gatewayz]}" "${rps[gatewayz-nologs]}")x | | |"
   fi
   if [[ -n "${rps[gatewayz-noledger]:-}" ]]; then
     for row in gatewayz gatewayz-keys; do
