@@ -18,12 +18,11 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { Child, sleep, waitForPort } from './lib/processes.mjs';
+import { Child, closedPort, sleep, waitForPort } from './lib/processes.mjs';
 import { LokiReceiver } from './lib/loki_receiver.mjs';
 
 const adminKey = 'admin-Zq7xK2mP9vL4sT8w';
@@ -38,14 +37,6 @@ const secrets = {
 const labels = { app: 'gatewayz-test', env: 'ci', service: 'gatewayz-api' };
 const outageMs = Number(process.env.LOKI_OUTAGE_MS || 30_000);
 
-// A port nothing listens on: a provider there fails with a connection error.
-async function closedPort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function gatewayConfig({ portFile, mockPort, deadPort, lokiUrl, dbPath }) {
   return `# written by tests/node/loki_logs.test.mjs

@@ -16,11 +16,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-import { Child, waitForPort } from './lib/processes.mjs';
+import { Child, closedPort, waitForPort } from './lib/processes.mjs';
 import { OtlpReceiver, attr } from './lib/otlp_receiver.mjs';
 
 const upstreamKey = 'mock-upstream-key';
@@ -64,14 +63,6 @@ providers:
 `;
 }
 
-// A port nothing listens on (bound, then closed).
-async function closedPort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function assertIds(span) {
   assert.match(span.traceId, /^[0-9a-f]{32}$/);

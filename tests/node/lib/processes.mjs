@@ -6,6 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -89,4 +90,14 @@ export async function waitForPort(child, portFile) {
     await sleep(25);
   }
   throw new Error(`${child.name} wrote no port to ${portFile} in ${startTimeoutMs} ms\n${child.describe()}`);
+}
+
+// A port nothing listens on (bound, then closed): a provider or collector
+// there fails with a connection error.
+export async function closedPort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
