@@ -216,7 +216,9 @@ class scanner {
     } else if (text_[k] == '\\' && k + 1 < text_.size() && text_[k + 1] == '"') {  // a string escaped in a string
       value_start = k + 2;
       std::size_t m = value_start;
-      while (m < text_.size()) {
+      // Up to the closing \", or to the end of the enclosing string (an
+      // unescaped quote) when the nested one is cut short.
+      while (m < text_.size() && text_[m] != '"') {
         if (text_[m] == '\\' && m + 1 < text_.size() && text_[m + 1] == '"') break;
         m += text_[m] == '\\' ? 2 : 1;
       }

@@ -73,6 +73,17 @@ TEST(Redact, AValidJsonLineStaysValidJson) {
   EXPECT_EQ(out.find("p\\\\\\\"w"), std::string::npos);
 }
 
+TEST(Redact, ANestedValueCutShortEndsWithItsEnclosingString) {
+  // Found by fuzz_redact: an escaped value with no closing \" used to run
+  // to the end of the line, taking the line's own quotes with it.
+  const std::string line = R"({"prompt":"{\"password\":\"}","h":"x"})";
+  const auto out = redacted(line);
+  boost::system::error_code ec;
+  boost::json::parse(out, ec);
+  EXPECT_FALSE(ec) << out;
+  EXPECT_EQ(out, R"({"prompt":"{\"password\":\"[REDACTED]","h":"x"})");
+}
+
 TEST(Redact, AppendsToWhatIsThere) {
   std::string out = "prefix ";
   EXPECT_EQ(redact("user@example.com", out), 1U);
