@@ -114,6 +114,25 @@ constexpr std::array key_prefixes = {
     std::string_view("ghp_"), std::string_view("xoxb-"), std::string_view("hf_"),
 };
 
+// Whether text[pos] is a bare JSON value (outside every string, after ':',
+// ',' or '[' or at the start): a marker put there must be quoted for the
+// line to stay JSON. Rare (a card or secret outside a string), so the
+// string state is found by scanning from the start.
+bool bare_json_value(std::string_view text, std::size_t pos) {
+  bool in_string = false;
+  for (std::size_t k = 0; k < pos; ++k) {
+    if (text[k] == '\\') {
+      ++k;
+    } else if (text[k] == '"') {
+      in_string = !in_string;
+    }
+  }
+  if (in_string) return false;
+  std::size_t k = pos;
+  while (k > 0 && (text[k - 1] == ' ' || text[k - 1] == '\t')) --k;
+  return k == 0 || text[k - 1] == ':' || text[k - 1] == ',' || text[k - 1] == '[';
+}
+
 class scanner {
  public:
   scanner(std::string_view text, std::string& out, const redaction_options& options)
@@ -152,6 +171,18 @@ class scanner {
     i_ = end;
     last_redaction_end_ = out_.size();
     ++count_;
+  }
+
+  // replace(), quoted where the text is a bare JSON value: a number or a
+  // literal outside any string.
+  void replace_value(std::size_t start, std::size_t end, std::string_view with) {
+    const bool quote = bare_json_value(text_, start);
+    if (quote) out_.push_back('"');
+    replace(end, with);
+    if (quote) {
+      out_.push_back('"');
+      last_redaction_end_ = out_.size();
+    }
   }
 
   // A word from i_ to `end`: a credential scheme, an API key (a prefix and
@@ -240,7 +271,7 @@ class scanner {
     }
     if (value_end == value_start) return false;
     out_.append(text_.substr(i_, value_start - i_));
-    replace(value_end, marker);
+    replace_value(value_start, value_end, marker);
     return true;
   }
 
@@ -267,7 +298,7 @@ class scanner {
     if (count < 13) return false;
     if (end < text_.size() && (is_alnum(text_[end]) || text_[end] == '_')) return false;
     if (!luhn_valid(std::string_view(digits.data(), count))) return false;
-    replace(end, card_marker);
+    replace_value(i_, end, card_marker);
     return true;
   }
 

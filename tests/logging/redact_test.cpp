@@ -33,9 +33,10 @@ TEST(Redact, ValuesOfSensitiveKeysInJsonTextAndHeaders) {
   EXPECT_EQ(redacted(R"({"password":"hunter2","user":"bob"})"), R"({"password":"[REDACTED]","user":"bob"})");
   EXPECT_EQ(redacted(R"({"Password" : "a \"quoted\" one"})"), R"({"Password" : "[REDACTED]"})");
   EXPECT_EQ(redacted("password=hunter2&user=bob"), "password=[REDACTED]&user=bob");
-  EXPECT_EQ(redacted("Authorization: Basic dXNlcjpwYXNz"), "Authorization: [REDACTED]");
-  EXPECT_EQ(redacted("Cookie: session=abc; theme=dark"), "Cookie: [REDACTED]");
-  EXPECT_EQ(redacted("x-api-key: abc123"), "x-api-key: [REDACTED]");
+  // Outside any string, after ':', a value is quoted (it could be a JSON number).
+  EXPECT_EQ(redacted("Authorization: Basic dXNlcjpwYXNz"), "Authorization: \"[REDACTED]\"");
+  EXPECT_EQ(redacted("\"h\":\"Cookie: session=abc; theme=dark\""), "\"h\":\"Cookie: [REDACTED]\"");
+  EXPECT_EQ(redacted("x-api-key=abc123"), "x-api-key=[REDACTED]");
   // A request body escaped inside a JSON line.
   EXPECT_EQ(redacted(R"({"prompt":"{\"api_key\":\"abc\",\"n\":1}"})"),
             R"({"prompt":"{\"api_key\":\"[REDACTED]\",\"n\":1}"})");
@@ -82,6 +83,16 @@ TEST(Redact, ANestedValueCutShortEndsWithItsEnclosingString) {
   boost::json::parse(out, ec);
   EXPECT_FALSE(ec) << out;
   EXPECT_EQ(out, R"({"prompt":"{\"password\":\"[REDACTED]","h":"x"})");
+}
+
+TEST(Redact, AMarkerForABareJsonValueIsQuoted) {
+  // Found by fuzz_redact: a card number or secret that is a JSON number.
+  EXPECT_EQ(redacted("4111111111111111"), "\"[REDACTED_CARD]\"");
+  EXPECT_EQ(redacted(R"({"n": 4111111111111111,"password":12345})"),
+            R"({"n": "[REDACTED_CARD]","password":"[REDACTED]"})");
+  // Inside a string, or after a word, no quotes are added.
+  EXPECT_EQ(redacted(R"({"m":"pin: 4111111111111111"})"), R"({"m":"pin: [REDACTED_CARD]"})");
+  EXPECT_EQ(redacted("card 4111111111111111"), "card [REDACTED_CARD]");
 }
 
 TEST(Redact, AppendsToWhatIsThere) {
