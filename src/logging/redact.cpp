@@ -118,7 +118,7 @@ constexpr std::array key_prefixes = {
 // ',' or '[' or at the start): a marker put there must be quoted for the
 // line to stay JSON. Rare (a card or secret outside a string), so the
 // string state is found by scanning from the start.
-bool bare_json_value(std::string_view text, std::size_t pos) {
+bool inside_json_string(std::string_view text, std::size_t pos) {
   bool in_string = false;
   for (std::size_t k = 0; k < pos; ++k) {
     if (text[k] == '\\') {
@@ -127,7 +127,11 @@ bool bare_json_value(std::string_view text, std::size_t pos) {
       in_string = !in_string;
     }
   }
-  if (in_string) return false;
+  return in_string;
+}
+
+bool bare_json_value(std::string_view text, std::size_t pos) {
+  if (inside_json_string(text, pos)) return false;
   std::size_t k = pos;
   while (k > 0 && (text[k - 1] == ' ' || text[k - 1] == '\t')) --k;
   return k == 0 || text[k - 1] == ':' || text[k - 1] == ',' || text[k - 1] == '[';
@@ -240,6 +244,9 @@ class scanner {
     std::size_t value_start = k;
     std::size_t value_end = k;
     if (text_[k] == '"') {  // a JSON string: up to the closing unescaped quote
+      // Inside a string this quote closes it ("...password=" ends a
+      // string): there is no value to redact.
+      if (inside_json_string(text_, k)) return false;
       value_start = k + 1;
       std::size_t m = value_start;
       while (m < text_.size() && text_[m] != '"') m += text_[m] == '\\' ? 2 : 1;

@@ -95,6 +95,12 @@ TEST(Redact, AMarkerForABareJsonValueIsQuoted) {
   EXPECT_EQ(redacted("card 4111111111111111"), "card [REDACTED_CARD]");
 }
 
+TEST(Redact, ASensitiveNameEndingAStringHasNoValue) {
+  // Found by fuzz_redact: the quote after "password=" closes the string.
+  const std::string line = R"({"a":"x password=","b":"y"})";
+  EXPECT_EQ(redacted(line), line);
+}
+
 TEST(Redact, AppendsToWhatIsThere) {
   std::string out = "prefix ";
   EXPECT_EQ(redact("user@example.com", out), 1U);
