@@ -35,7 +35,12 @@ void check_no_card(std::string_view out) {
     std::size_t j = i;
     while (j < out.size() && digit(out[j])) ++j;
     const auto run = out.substr(i, j - i);
-    const bool alone = j == out.size() || !(key_char(out[j]) || out[j] == ' ');
+    // Not touching letters, digits or a space-separated group, and not
+    // part of a decimal number ("1.4111..." or "4111....5").
+    const bool decimal =
+        (j + 1 < out.size() && (out[j] == '.' || out[j] == 'e' || out[j] == 'E') && digit(out[j + 1])) ||
+        (i >= 2 && out[i - 1] == '.' && digit(out[i - 2]));
+    const bool alone = !decimal && (j == out.size() || !(key_char(out[j]) || out[j] == ' '));
     if (alone && run.size() >= 13 && run.size() <= 19) FUZZ_CHECK(!gatewayz::logging::luhn_valid(run));
     i = j;
   }

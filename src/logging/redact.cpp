@@ -133,7 +133,7 @@ bool inside_json_string(std::string_view text, std::size_t pos) {
 bool bare_json_value(std::string_view text, std::size_t pos) {
   if (inside_json_string(text, pos)) return false;
   std::size_t k = pos;
-  while (k > 0 && (text[k - 1] == ' ' || text[k - 1] == '\t')) --k;
+  while (k > 0 && (text[k - 1] == ' ' || text[k - 1] == '\t' || text[k - 1] == '\r' || text[k - 1] == '\n')) --k;
   return k == 0 || text[k - 1] == ':' || text[k - 1] == ',' || text[k - 1] == '[';
 }
 
@@ -303,6 +303,12 @@ class scanner {
       }
     }
     if (count < 13) return false;
+    // Part of a decimal number (a fraction or an integer part): not a card.
+    const auto digit_at = [&](std::size_t k) { return k < text_.size() && is_digit(text_[k]); };
+    if (end < text_.size() && (text_[end] == '.' || text_[end] == 'e' || text_[end] == 'E') && digit_at(end + 1)) {
+      return false;
+    }
+    if (i_ >= 2 && text_[i_ - 1] == '.' && is_digit(text_[i_ - 2])) return false;
     if (end < text_.size() && (is_alnum(text_[end]) || text_[end] == '_')) return false;
     if (!luhn_valid(std::string_view(digits.data(), count))) return false;
     replace_value(i_, end, card_marker);

@@ -12,7 +12,8 @@
 //    cookie, token, ... as "key":"value", key=value or key: value
 //                                                      -> [REDACTED]
 //  - card numbers: 13-19 digits, optionally grouped by single spaces or
-//    dashes, not touching other letters or digits, passing the Luhn check
+//    dashes, not touching other letters or digits nor part of a decimal
+//    number, passing the Luhn check
 //                                                      -> [REDACTED_CARD]
 //  - e-mail addresses, unless allowed                  -> [REDACTED_EMAIL]
 //
