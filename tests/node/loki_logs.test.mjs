@@ -345,7 +345,7 @@ describe('gatewayz logs, stdout and Loki', () => {
       const line = text.split('\n').find((l) => l.startsWith(series + ' '));
       return line ? Number(line.split(' ')[1]) : NaN;
     };
-    let metrics = await scrape();
+    const metrics = await scrape();
     const dropped = value(metrics, 'gatewayz_log_records_dropped_total{reason="queue_full"}');
     assert.ok(dropped > 0, `drops counted: ${dropped}`);
     assert.ok(value(metrics, 'loki_log_queue_size') <= 200, 'the queue stays bounded');
@@ -359,8 +359,12 @@ describe('gatewayz logs, stdout and Loki', () => {
     assert.equal(res.status, 200);
     await res.json();
     await waitFor('lines after the outage', () => loki.lines().some((r) => r.request_id === 'after-outage'), 30_000);
-    metrics = await scrape();
-    assert.ok(value(metrics, 'gatewayz_log_records_sent_total') > sentBefore);
+    // The counter is published by the writer thread's next turn.
+    let sentAfter = sentBefore;
+    for (const deadline = Date.now() + 10_000; sentAfter <= sentBefore && Date.now() < deadline; await sleep(50)) {
+      sentAfter = value(await scrape(), 'gatewayz_log_records_sent_total');
+    }
+    assert.ok(sentAfter > sentBefore, `gatewayz_log_records_sent_total ${sentBefore} -> ${sentAfter}`);
     assert.deepEqual(loki.violations, []);
   });
 
