@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace gatewayz::health::detail {
 
@@ -64,6 +65,14 @@ breaker::breaker(std::size_t index, std::string name, const breaker_options& opt
     state_gauges_[static_cast<int>(s)].set(s == breaker_state::closed ? 1 : 0);
   }
   rejected_ = metrics_.circuit_breaker_rejected.series({name_});
+  // Every transition the breaker can make is exported at 0 from the start, so
+  // increase() over the first real one sees 0 -> 1 rather than a lone sample
+  // (Prometheus returns nothing for a series born with its first increment).
+  using enum breaker_state;
+  for (auto [from, to] : {std::pair{closed, open}, std::pair{open, half_open}, std::pair{half_open, closed},
+                          std::pair{half_open, open}, std::pair{open, closed}}) {
+    metrics_.circuit_breaker_transitions.series({name_, to_string(from), to_string(to)});
+  }
 }
 
 breaker::~breaker() = default;

@@ -131,6 +131,10 @@ sleep 2
 phase
 t2="$(date +%s.%N)"
 wait_until 15 scraped_after "$t2" || die "no scrape after the second phase"
+# A second scrape after the traffic: increase() and rate() need two samples of
+# a series, and a series born late in the second phase has only one so far.
+t3="$(date +%s.%N)"
+wait_until 15 scraped_after "$t3" || die "no second scrape after the second phase"
 summary="$(printf '%s\n' "${codes[@]}" | sort | uniq -c | awk '{printf "%s x %s, ", $1, $2}')"
 echo "# traffic: $summary"
 for want in 200 400 401 402 404; do
