@@ -119,8 +119,8 @@ authenticator::authenticator(store::store& store, customer_balances& balances, a
   if (metrics != nullptr) {
     has_metrics_ = true;
     for (std::size_t i = 0; i < shard_count; ++i) {
-      shards_[i].hits = metrics->cache_hits.series();
-      shards_[i].misses = metrics->cache_misses.series();
+      shards_[i].hits = metrics->api_key_cache_hits.series();
+      shards_[i].misses = metrics->api_key_cache_misses.series();
     }
   }
 }

@@ -89,7 +89,7 @@ using steady_clock_fn = std::function<std::chrono::steady_clock::time_point()>;
 
 class authenticator {
  public:
-  // `metrics` (optional) receives cache_hits_total / cache_misses_total on
+  // `metrics` (optional) receives gatewayz_api_key_cache_{hits,misses}_total on
   // the calling shard's index (reg.shards() must be >= shard_count).
   // `clock` defaults to std::chrono::steady_clock::now (tests inject one).
   // `on_store_error` (optional) is told why a store lookup failed; store

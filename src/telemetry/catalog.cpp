@@ -90,9 +90,13 @@ catalog::catalog(registry& r, std::string version)
       database_query_duration(r.histogram("database_query_duration_seconds",
                                           "Database query duration in seconds by operation.",
                                           buckets::fast_operations(), labels{"operation"})),
-      cache_hits(r.counter("cache_hits_total", "Cache hits.")),
-      cache_misses(r.counter("cache_misses_total", "Cache misses.")),
-      cache_size(r.gauge("cache_size_bytes", "Bytes held by the cache.")),
+      cache_hits(r.counter("cache_hits_total", "Response cache hits.")),
+      cache_misses(r.counter("cache_misses_total", "Response cache misses (lookups not answered from the cache).")),
+      cache_size(r.gauge("cache_size_bytes", "Bytes held by the response cache (memory mode).")),
+      api_key_cache_hits(
+          r.counter("gatewayz_api_key_cache_hits_total", "API-key checks answered from the per-thread key cache.")),
+      api_key_cache_misses(
+          r.counter("gatewayz_api_key_cache_misses_total", "API-key checks that looked the key up in the store.")),
       backend_ttfb(r.histogram("backend_ttfb_seconds",
                                "Time from sending a request upstream to the first response byte.",
                                buckets::prometheus_default())),

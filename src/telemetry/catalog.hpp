@@ -76,10 +76,13 @@ struct catalog {
   counter_family& database_queries;           // database_queries_total{operation}
   histogram_family& database_query_duration;  // database_query_duration_seconds{operation}
 
-  // Cache.
-  counter_family& cache_hits;    // cache_hits_total
-  counter_family& cache_misses;  // cache_misses_total
-  gauge_family& cache_size;      // cache_size_bytes
+  // Cache: the response cache (cache/), and the API-key cache apart, so
+  // the key lookups of every request do not drown the response hit rate.
+  counter_family& cache_hits;            // cache_hits_total
+  counter_family& cache_misses;          // cache_misses_total
+  gauge_family& cache_size;              // cache_size_bytes
+  counter_family& api_key_cache_hits;    // gatewayz_api_key_cache_hits_total
+  counter_family& api_key_cache_misses;  // gatewayz_api_key_cache_misses_total
 
   // Performance.
   histogram_family& backend_ttfb;         // backend_ttfb_seconds

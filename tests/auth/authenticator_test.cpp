@@ -123,8 +123,8 @@ TEST_F(AuthenticatorTest, ACacheHitDoesNotQueryTheStore) {
   for (int i = 0; i < 100; ++i) ASSERT_EQ(authn.authenticate(0, "Bearer " + key.secret).status, auth_status::ok);
   EXPECT_EQ(counting->find_key_calls.load(), 1);
   EXPECT_EQ(authn.store_lookups(), 1U);
-  EXPECT_EQ(metrics.cache_hits.series().value(), 99.0);
-  EXPECT_EQ(metrics.cache_misses.series().value(), 1.0);
+  EXPECT_EQ(metrics.api_key_cache_hits.series().value(), 99.0);
+  EXPECT_EQ(metrics.api_key_cache_misses.series().value(), 1.0);
   // Each shard has its own cache.
   ASSERT_EQ(authn.authenticate(1, "Bearer " + key.secret).status, auth_status::ok);
   EXPECT_EQ(counting->find_key_calls.load(), 2);

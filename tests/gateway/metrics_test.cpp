@@ -93,6 +93,8 @@ TEST_F(MetricsTest, PrometheusTextWithExactContentTypeAndEveryGuideFamily) {
                              "cache_hits_total",
                              "cache_misses_total",
                              "cache_size_bytes",
+                             "gatewayz_api_key_cache_hits_total",
+                             "gatewayz_api_key_cache_misses_total",
                              "backend_ttfb_seconds",
                              "streaming_duration_seconds",
                              "time_to_first_chunk_seconds",
