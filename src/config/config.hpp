@@ -169,6 +169,20 @@ struct tracing_config {
   unsigned export_timeout_ms = 30000;
 };
 
+// The response cache: exact-match answers of non-streaming chat completions
+// and embeddings, replayed to later identical requests of the same customer.
+struct cache_config {
+  std::string mode = "off";                   // off | memory (this instance) | redis (shared; needs redis.url)
+  double ttl_s = 3600;                        // how long an answer is served from the cache
+  std::size_t max_bytes = 64 * 1024 * 1024;   // memory mode: the most the cache holds (least recently used go)
+  std::size_t max_entry_bytes = 1024 * 1024;  // answers larger than this are not stored
+  // Models whose requests are cached unless the request says
+  // `x-gatewayz-cache: off`; "*" is every model. Requests for other models
+  // are cached only with `x-gatewayz-cache: on`.
+  std::vector<std::string> models{"*"};
+  double hit_cost_fraction = 0;  // of the original answer's cost, charged for a hit (0..1)
+};
+
 struct gateway_config {
   server_config server;
   auth_config auth;
@@ -178,6 +192,7 @@ struct gateway_config {
   metrics_config metrics;
   logging_config logging;
   tracing_config tracing;
+  cache_config cache;
   std::vector<provider_config> providers;
 };
 

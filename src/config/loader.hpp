@@ -9,6 +9,7 @@
 //   env_expand.cpp        "${VAR}" / "${VAR:-default}" expansion of scalars
 //   loader_sections.cpp   the document root and the server .. metrics sections
 //   loader_logging.cpp    the logging section and its loki subsection
+//   loader_cache.cpp      the cache section
 //   loader_providers.cpp  providers[], their models and headers
 // listen_address.cpp (set_listen) shares the message helpers below.
 //
@@ -96,6 +97,7 @@ class loader {
   void load_logging(const YAML::Node& node, const std::string& path, logging_config& out);
   void load_loki(const YAML::Node& node, const std::string& path, loki_config& out);
   void load_tracing(const YAML::Node& node, const std::string& path, tracing_config& out);
+  void load_cache(const YAML::Node& node, const std::string& path, cache_config& out);
   // The OTEL_* environment variables over the tracing section (loader_tracing.cpp).
   void apply_otel_environment(tracing_config& out);
   void load_provider(const YAML::Node& node, const std::string& path, provider_config& out);

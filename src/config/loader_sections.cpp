@@ -180,6 +180,8 @@ void loader::load_root(const YAML::Node& root, gateway_config& out) {
       load_logging(value, at, out.logging);
     } else if (key == "tracing") {
       load_tracing(value, at, out.tracing);
+    } else if (key == "cache") {
+      load_cache(value, at, out.cache);
     } else if (key == "providers") {
       std::map<std::string, std::string> first_path_of_name;
       providers_listed = each_item(value, at, [&](const YAML::Node& item, const std::string& item_at) {

@@ -846,6 +846,40 @@ TEST(ConfigLogging, RejectsBadValuesWithoutEchoingTheLokiUrl) {
   EXPECT_EQ(lines[0].find("hunter2"), std::string::npos) << lines[0];
 }
 
+TEST(ConfigCache, OffByDefaultAndParsesEveryKey) {
+  const auto defaults = parse_ok(one_provider).cache;
+  EXPECT_EQ(defaults.mode, "off");
+  EXPECT_DOUBLE_EQ(defaults.ttl_s, 3600);
+  EXPECT_EQ(defaults.max_bytes, 64U * 1024 * 1024);
+  EXPECT_EQ(defaults.models, std::vector<std::string>{"*"});
+  EXPECT_DOUBLE_EQ(defaults.hit_cost_fraction, 0);
+
+  const auto c = parse_ok(std::string(one_provider) + R"(
+cache: {mode: memory, ttl_s: 60, max_bytes: 1048576, max_entry_bytes: 4096, models: [gpt-4o-mini, claude],
+        hit_cost_fraction: 0.25}
+)")
+                     .cache;
+  EXPECT_EQ(c.mode, "memory");
+  EXPECT_DOUBLE_EQ(c.ttl_s, 60);
+  EXPECT_EQ(c.max_bytes, 1048576U);
+  EXPECT_EQ(c.max_entry_bytes, 4096U);
+  EXPECT_EQ(c.models, (std::vector<std::string>{"gpt-4o-mini", "claude"}));
+  EXPECT_DOUBLE_EQ(c.hit_cost_fraction, 0.25);
+  EXPECT_TRUE(parse_ok(std::string(one_provider) + "cache: {models: []}\n").cache.models.empty());
+}
+
+TEST(ConfigCache, RejectsBadValues) {
+  const auto base = std::string(one_provider);
+  expect_error_at(base + "cache: {mode: disk}\n", "cache.mode", "must be one of off, memory, redis");
+  expect_error_at(base + "cache: {ttl_s: 0}\n", "cache.ttl_s", "must be a number of seconds");
+  expect_error_at(base + "cache: {hit_cost_fraction: 1.5}\n", "cache.hit_cost_fraction", "must be a number in [0, 1]");
+  expect_error_at(base + "cache: {max_bytes: 100}\n", "cache.max_bytes", "must be");
+  expect_error_at(base + "cache: {max_bytes: 8192, max_entry_bytes: 16384}\n", "cache.max_entry_bytes",
+                  "must be at most cache.max_bytes");
+  expect_error_at(base + "cache: {models: [\"\"]}\n", "cache.models[0]", "must not be empty");
+  expect_error_at(base + "cache: {size: 1}\n", "cache.size", "unknown key");
+}
+
 TEST(ConfigTracing, OffByDefaultAndParsesEveryKey) {
   const auto defaults = parse_ok(one_provider).tracing;
   EXPECT_FALSE(defaults.enabled);
