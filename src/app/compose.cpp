@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "app/options.hpp"
+#include "cache/memory_cache.hpp"
 #include "core/threads.hpp"
 #include "gateway/trace_recorder.hpp"
 #include "health/http_prober.hpp"
@@ -138,6 +139,12 @@ gateway_app::gateway_app(config::gateway_config config, compose_options options)
     parts.observers.push_back(trace_recorder_.get());
     parts.tracing = &*sampler_;
   }
+  if (config_.cache.mode == "memory") {
+    response_cache_ = std::make_unique<cache::memory_cache>(config_.cache.max_bytes, catalog_->cache_size.series());
+  } else if (config_.cache.mode == "redis") {
+    throw std::invalid_argument("cache.mode redis is not available in this build");
+  }
+  parts.cache = response_cache_.get();
   if (store_) {
     pinger_ = std::make_unique<database_pinger>(*store_);
     parts.database_state = [pinger = pinger_.get()] { return pinger->state(); };

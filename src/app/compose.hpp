@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "auth/authenticator.hpp"
+#include "cache/cache.hpp"
 #include "config/config.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/log_recorder.hpp"
@@ -105,6 +106,8 @@ class gateway_app {
   std::optional<tracing::sampler> sampler_;
   std::unique_ptr<tracing::batch_exporter> exporter_;
   std::unique_ptr<gateway::request_observer> trace_recorder_;
+  // The response cache's backend (cache.mode memory or redis); null: off.
+  std::unique_ptr<cache::response_cache> response_cache_;
   std::unique_ptr<gateway::gateway> gateway_;
 };
 

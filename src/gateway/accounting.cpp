@@ -8,6 +8,30 @@
 
 namespace gatewayz::gateway {
 
+std::string_view to_string(cache_result result) {
+  switch (result) {
+    case cache_result::none: return "none";
+    case cache_result::miss: return "miss";
+    case cache_result::hit: return "hit";
+    case cache_result::refresh: return "refresh";
+  }
+  return "none";
+}
+
+std::int64_t attempt_cost_nanos(const attempt_record& attempt) {
+  // Price (USD per million tokens) * tokens * 1000.
+  const auto& model = *attempt.target->model;
+  const auto& usage = attempt.usage;
+  return std::llround(static_cast<double>(usage.input_tokens) * model.input_per_million * 1000.0 +
+                      static_cast<double>(usage.output_tokens) * model.output_per_million * 1000.0);
+}
+
+void request_accounting::record_cache_hit(const cache::cached_response& entry, std::int64_t cost) {
+  record_.cache = cache_result::hit;
+  cache_hit_ = &entry;
+  cache_hit_cost_ = cost;
+}
+
 request_accounting::request_accounting(const accounting_services& services, std::size_t shard,
                                        std::size_t& rows_pending, const providers::inbound_request& request,
                                        std::string_view request_id, bool client_chose_id,
@@ -86,13 +110,20 @@ void request_accounting::finish() noexcept {
   const auto now = steady_clock::now();
   auto& r = record_;
   r.latency_s = std::chrono::duration<double>(now - r.received_at).count();
-  if (!last_outcome_) {
+  if (cache_hit_ != nullptr) {
+    // Served from the cache: the ledger shows provider "cache", the answer's
+    // tokens and what the hit was charged.
+    r.provider = "cache";
+    r.http_status = client_status_ == 0 ? 200 : client_status_;
+    r.success = r.http_status == 200;
+    r.usage = {cache_hit_->input_tokens, cache_hit_->output_tokens, true};
+    r.cost_nanos = r.success ? cache_hit_cost_ : 0;
+  } else if (!last_outcome_) {
     // Accepted, but no provider was tried (every breaker open, or no
     // provider supports the endpoint): still one ledger row.
     r.http_status = client_status_ == 0 ? 499 : client_status_;
   } else {
     const auto& attempt = last_attempt_;
-    const auto& model = *attempt.target->model;
     r.last_attempt = &last_attempt_;
     r.provider = (*services_.providers)[attempt.target->provider_index].name;
     unsigned status = client_status_;
@@ -101,11 +132,8 @@ void request_accounting::finish() noexcept {
     r.http_status = status;
     r.success = status >= 200 && status < 300 && !attempt.in_band_error &&
                 attempt.outcome != attempt_outcome::client_gone;
-    // Cost in integer nano-dollars: price (USD per million tokens) * tokens * 1000.
-    const auto& usage = attempt.usage;
-    const double nanos = static_cast<double>(usage.input_tokens) * model.input_per_million * 1000.0 +
-                         static_cast<double>(usage.output_tokens) * model.output_per_million * 1000.0;
-    r.cost_nanos = std::llround(nanos);
+    r.usage = attempt.usage;
+    r.cost_nanos = attempt_cost_nanos(attempt);
     if (attempt.first_chunk_at) {
       r.time_to_first_chunk_s = std::chrono::duration<double>(*attempt.first_chunk_at - r.received_at).count();
     }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "auth/authenticator.hpp"
+#include "cache/cache.hpp"
 #include "config/config.hpp"
 #include "gateway/request_record.hpp"
 #include "http/request.hpp"
@@ -63,6 +64,11 @@ class request_accounting {
   void record_attempt(const attempt_record& attempt);
   // The gateway itself answered the client with `status` (an error).
   void set_client_status(unsigned status) { client_status_ = status; }
+  // How the response cache took part (response_caching.hpp).
+  void set_cache(cache_result result) { record_.cache = result; }
+  // The request was answered from the cache with `entry` (which outlives
+  // this object), charged `cost` nano-USD; no provider was called.
+  void record_cache_hit(const cache::cached_response& entry, std::int64_t cost);
 
  private:
   void finish() noexcept;
@@ -78,6 +84,11 @@ class request_accounting {
   std::optional<tracing::request_trace> trace_;
   attempt_record last_attempt_;
   std::optional<attempt_outcome> last_outcome_;
+  const cache::cached_response* cache_hit_ = nullptr;
+  std::int64_t cache_hit_cost_ = 0;
 };
+
+// What an attempt's answer cost at its model's prices, in nano-USD.
+std::int64_t attempt_cost_nanos(const attempt_record& attempt);
 
 }  // namespace gatewayz::gateway

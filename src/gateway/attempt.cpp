@@ -23,7 +23,8 @@ bool retryable_status(unsigned status) { return status >= 500 || status == 429; 
 http::response_head attempt::head(unsigned status, std::string_view content_type) const {
   http::response_head h;
   h.result(static_cast<bhttp::status>(status));
-  for (const auto& [name, value] : answer_fields(content_type)) h.set(name, value);
+  const auto fields = answer_fields(content_type);
+  for (const auto& [name, value] : fields.view()) h.set(name, value);
   return h;
 }
 
@@ -178,8 +179,9 @@ asio::awaitable<attempt_outcome> attempt::run() {
   // Written from views: no fields container, no allocation per field.
   const auto fields = answer_fields("application/json");
   record.client_status = 200;
-  const bool sent = co_await ctx.writer.send(200, fields, body);
+  const bool sent = co_await ctx.writer.send(200, fields.view(), body);
   if (!sent) co_return attempt_outcome::client_gone;
+  if (answer_copy != nullptr) *answer_copy = std::move(body);
   co_return attempt_outcome::served;
 }
 

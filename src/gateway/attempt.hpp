@@ -8,7 +8,9 @@
 // Runs on the shard thread of its request; everything it refers to outlives
 // the co_await of run().
 
+#include <array>
 #include <chrono>
+#include <span>
 #include <string_view>
 
 #include <boost/asio/awaitable.hpp>
@@ -37,6 +39,11 @@ struct attempt {
   std::string_view traceparent{};
   std::string_view tracestate{};
   bool summarize = false;
+  // Sent as x-gatewayz-cache on the answer when set ("miss", "refresh").
+  std::string_view cache_header{};
+  // When set, a whole successful non-streamed answer (as the client got it)
+  // is moved here once sent, for the response cache.
+  std::string* answer_copy = nullptr;
 
   boost::asio::awaitable<attempt_outcome> run();
 
@@ -54,10 +61,19 @@ struct attempt {
   // with the first translated bytes; a failure before them can fail over, a
   // failure after them is reported in-band as an error event.
   boost::asio::awaitable<attempt_outcome> stream_response(http::upstream_exchange& exchange);
-  // The fields of every answer an attempt gives the client.
-  std::array<http::header_ref, 3> answer_fields(std::string_view content_type) const {
-    return {http::header_ref{"Content-Type", content_type}, http::header_ref{"x-request-id", request_id},
-            http::header_ref{"x-gatewayz-provider", provider.name}};
+  // The fields of every answer an attempt gives the client (the first
+  // `count`; the cache's only when it took part).
+  struct answer_field_list {
+    std::array<http::header_ref, 4> fields;
+    std::size_t count = 3;
+    std::span<const http::header_ref> view() const { return {fields.data(), count}; }
+  };
+  answer_field_list answer_fields(std::string_view content_type) const {
+    answer_field_list out{{http::header_ref{"Content-Type", content_type}, http::header_ref{"x-request-id", request_id},
+                           http::header_ref{"x-gatewayz-provider", provider.name},
+                           http::header_ref{"x-gatewayz-cache", cache_header}}};
+    if (!cache_header.empty()) out.count = 4;
+    return out;
   }
   http::response_head head(unsigned status, std::string_view content_type) const;
 };

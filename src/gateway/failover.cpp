@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "cache/sse_replay.hpp"
 #include "config/durations.hpp"
 #include "core/json_scan.hpp"
 #include "gateway/attempt.hpp"
@@ -103,6 +104,18 @@ class provider_order {
   std::span<entry> order_;
 };
 
+// Holds a place in the shard's ledger queue for a request not yet accounted.
+class ledger_place {
+ public:
+  explicit ledger_place(std::size_t& pending) : pending_(pending) { ++pending_; }
+  ~ledger_place() { --pending_; }
+  ledger_place(const ledger_place&) = delete;
+  ledger_place& operator=(const ledger_place&) = delete;
+
+ private:
+  std::size_t& pending_;
+};
+
 }  // namespace
 
 // Note on style: values passed to a co_await'ed call are named locals, never
@@ -139,6 +152,32 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
     co_return;
   }
   const auto& targets = *found;
+
+  cache_plan caching;
+  if (parts_.cache != nullptr && shard.cache) {
+    if (auto refused = parts_.cache->plan(ctx.req, request, caller.customer_id, caching)) {
+      const api_error error = std::move(*refused);
+      const std::string_view model = request.model;
+      co_await refuse(shard, ctx, route, request_id, caller, model, error);
+      co_return;
+    }
+    if (caching.lookup()) {
+      cache::lookup_result found_entry;
+      {
+        // The request holds its ledger place while it waits for the cache,
+        // as admit() counted it.
+        ledger_place held{shard.ledger_rows_pending};
+        found_entry = co_await shard.cache->lookup(caching.key);
+      }
+      parts_.cache->count_lookup(found_entry.status, shard.index);
+      if (found_entry.status == cache::lookup_status::hit) {
+        const auto entry = std::move(found_entry.entry);
+        const bool answered = co_await serve_cached(shard, ctx, route, request_id, caller, request, *entry);
+        if (answered) co_return;
+      }
+    }
+  }
+
   store::nanos_usd reserved = 0;
   if (auto refused = reserve_credit(shard, caller, request, targets, reserved)) {
     const api_error error = std::move(*refused);
@@ -152,7 +191,10 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
   request_accounting accounting{*parts_.accounting, shard.index,    shard.ledger_rows_pending, request, request_id,
                                 client_chose_id,    ctx.received_at};
   if (caller.customer_id != 0) accounting.set_caller(caller.customer_id, caller.key_id, caller.account, reserved);
+  accounting.set_cache(caching.use);
   const tracing::request_trace* trace = accounting.start_trace(ctx.req);
+  // The answer as sent, when the cache is to keep it.
+  std::string answer;
   // Storage for the traceparent each attempt sends upstream (its own span id).
   std::array<char, tracing::traceparent_size> traceparent{};
 
@@ -192,6 +234,10 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
       a.tracestate = trace->tracestate;
       a.summarize = trace->sampled();
     }
+    if (caching.use != cache_result::none) {
+      a.cache_header = to_string(caching.use);
+      if (caching.store) a.answer_copy = &answer;
+    }
     record.outcome = co_await a.run();
     record.finished = steady_clock::now();  // one reading for metrics and health
     accounting.record_attempt(record);
@@ -201,6 +247,8 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
       if (!ctx.writer.started()) {
         accounting.set_client_status(static_cast<unsigned>(a.last_error.status));
         co_await send_error(ctx, a.last_error, request_id);
+      } else if (!answer.empty()) {
+        store_answer(shard, caching, record, std::move(answer));
       }
       co_return;
     }
@@ -212,6 +260,67 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
       final_error(request.model, targets, supported, attempts, refused_by_breaker, std::move(last_error), deadline);
   accounting.set_client_status(static_cast<unsigned>(error.status));
   co_await send_error(ctx, error, request_id);
+}
+
+asio::awaitable<bool> failover_proxy::serve_cached(proxy_shard& shard, http::request_context& ctx,
+                                                   std::string_view route, std::string_view request_id,
+                                                   const auth::auth_result& caller,
+                                                   const providers::inbound_request& request,
+                                                   const cache::cached_response& entry) const {
+  std::string events;
+  if (request.stream && !cache::completion_to_sse(entry.body, request.client_wants_usage, events)) co_return false;
+  const std::int64_t cost = parts_.cache->hit_cost(entry);
+  store::nanos_usd reserved = 0;
+  if (caller.account != nullptr && cost > 0) {
+    if (!auth::customer_balances::reserve(*caller.account, cost)) {
+      if (parts_.rejections != nullptr) parts_.rejections->count(auth::auth_status::insufficient_quota, shard.index);
+      const auto error = api_error::insufficient_quota(
+          fmt::format("This cached answer costs ${:.9f}, more than the credit available: add credits.",
+                      static_cast<double>(cost) / 1e9));
+      const std::string_view model = request.model;
+      co_await refuse(shard, ctx, route, request_id, caller, model, error);
+      co_return true;
+    }
+    reserved = cost;
+  }
+  const bool client_chose_id = ctx.req["x-request-id"] == request_id;
+  request_accounting accounting{*parts_.accounting, shard.index,    shard.ledger_rows_pending, request, request_id,
+                                client_chose_id,    ctx.received_at};
+  if (caller.customer_id != 0) accounting.set_caller(caller.customer_id, caller.key_id, caller.account, reserved);
+  accounting.start_trace(ctx.req);
+  accounting.record_cache_hit(entry, cost);
+  const std::string_view content_type = request.stream ? "text/event-stream" : "application/json";
+  const std::array<http::header_ref, 4> fields{
+      http::header_ref{"Content-Type", content_type}, http::header_ref{"x-request-id", request_id},
+      http::header_ref{"x-gatewayz-provider", entry.provider}, http::header_ref{"x-gatewayz-cache", "hit"}};
+  bool sent = false;
+  if (!request.stream) {
+    sent = co_await ctx.writer.send(200, fields, entry.body);
+  } else {
+    http::response_head head;
+    head.result(boost::beast::http::status::ok);
+    for (const auto& [name, value] : fields) head.set(name, value);
+    sent = co_await ctx.writer.begin_stream(std::move(head));
+    if (sent) sent = co_await ctx.writer.write_chunk(events);
+    if (sent) sent = co_await ctx.writer.end_stream();
+  }
+  if (!sent) accounting.set_client_status(499);
+  co_return true;
+}
+
+void failover_proxy::store_answer(proxy_shard& shard, const cache_plan& plan, const attempt_record& record,
+                                  std::string answer) const {
+  if (!plan.store || record.client_status != 200 || answer.size() > parts_.cache->max_entry_bytes()) return;
+  auto entry = std::make_shared<cache::cached_response>();
+  entry->body = std::move(answer);
+  entry->provider = parts_.providers[record.target->provider_index].config->name;
+  entry->input_tokens = record.usage.input_tokens;
+  entry->output_tokens = record.usage.output_tokens;
+  entry->cost_nanos = attempt_cost_nanos(record);
+  entry->stored_unix_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  shard.cache->store(plan.key, std::move(entry), parts_.cache->ttl());
 }
 
 std::optional<api_error> failover_proxy::admit(proxy_shard& shard, std::string_view body, operation op,

@@ -31,11 +31,13 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "auth/authenticator.hpp"
+#include "cache/cache.hpp"
 #include "config/config.hpp"
 #include "core/api_error.hpp"
 #include "core/json_scan.hpp"
 #include "gateway/accounting.hpp"
 #include "gateway/model_routes.hpp"
+#include "gateway/response_caching.hpp"
 #include "health/health.hpp"
 #include "http/client.hpp"
 #include "http/server.hpp"
@@ -52,6 +54,8 @@ struct proxy_shard {
   // Accepted requests whose ledger row is not queued yet: the ledger queue
   // must have room for all of them.
   std::size_t ledger_rows_pending = 0;
+  // This shard's view of the response cache; null when cache.mode is off.
+  std::unique_ptr<cache::shard_cache> cache;
 };
 
 // Requests refused before any provider is tried, counted by reason in
@@ -76,6 +80,7 @@ struct failover_parts {
   const accounting_services* accounting = nullptr;
   const rejection_counters* rejections = nullptr;
   std::uint32_t reserve_output_tokens = 4096;  // auth.reserve_output_tokens
+  const response_caching* cache = nullptr;     // null: cache.mode off
 };
 
 class failover_proxy {
@@ -92,6 +97,16 @@ class failover_proxy {
   boost::asio::awaitable<void> refuse(const proxy_shard& shard, http::request_context& ctx, std::string_view route,
                                       std::string_view request_id, const auth::auth_result& caller,
                                       std::string_view model, const api_error& error) const;
+  // Answers the request with a cached `entry` (a hit): charged
+  // cache.hit_cost_fraction of its cost, replayed as SSE when streamed.
+  // False, with nothing sent, when the entry cannot answer it (a streamed
+  // request for an answer that is not a chat completion).
+  boost::asio::awaitable<bool> serve_cached(proxy_shard& shard, http::request_context& ctx, std::string_view route,
+                                            std::string_view request_id, const auth::auth_result& caller,
+                                            const providers::inbound_request& request,
+                                            const cache::cached_response& entry) const;
+  // Keeps a served answer in the cache when the plan allows it.
+  void store_answer(proxy_shard& shard, const cache_plan& plan, const attempt_record& record, std::string answer) const;
   // Checks before anything is proxied or accounted: a valid body, a known
   // model, room in the shard's ledger queue. Returns the refusal, or fills
   // scan, request and targets.

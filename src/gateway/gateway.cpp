@@ -103,6 +103,7 @@ struct gateway::impl {
   std::vector<request_observer*> observers;  // metrics, then sinks, then the ledger
   rejection_counters rejections;
   accounting_services accounting;
+  std::optional<response_caching> caching;  // with a cache backend
   failover_proxy proxy;
   health_api health_endpoints;
   metrics_api metrics_endpoint;
@@ -113,8 +114,10 @@ namespace {
 
 failover_parts make_failover_parts(const config::gateway_config& cfg, const gateway_parts& p,
                                    const model_routes& routes, const accounting_services& accounting,
-                                   const rejection_counters& rejections) {
+                                   const rejection_counters& rejections,
+                                   const std::optional<response_caching>& caching) {
   failover_parts out;
+  if (caching) out.cache = &*caching;
   out.server = &cfg.server;
   out.routes = &routes;
   out.providers = p.providers;
@@ -128,6 +131,11 @@ failover_parts make_failover_parts(const config::gateway_config& cfg, const gate
   out.rejections = &rejections;
   out.reserve_output_tokens = cfg.auth.reserve_output_tokens;
   return out;
+}
+
+std::optional<response_caching> make_caching(const config::gateway_config& cfg, const gateway_parts& p) {
+  if (p.cache == nullptr) return std::nullopt;
+  return std::optional<response_caching>(std::in_place, cfg.cache, *p.cache, *p.metrics, cfg.metrics.enabled);
 }
 
 const gateway_parts& checked(const config::gateway_config& cfg, const gateway_parts& p) {
@@ -160,7 +168,8 @@ gateway::impl::impl(const config::gateway_config& cfg, gateway_parts p)
       routes(cfg.providers),
       http_observer(std::make_shared<http_metrics>(*parts.metrics, shards, cfg.metrics.enabled)),
       rejections(*parts.metrics, cfg.metrics.enabled),
-      proxy(make_failover_parts(cfg, parts, routes, accounting, rejections)),
+      caching(make_caching(cfg, parts)),
+      proxy(make_failover_parts(cfg, parts, routes, accounting, rejections, caching)),
       health_endpoints(*parts.health, parts.database_state, cfg.health.dashboard_cache_s),
       metrics_endpoint(*parts.metrics, cfg.metrics.bearer_token) {
   // Built either way: it creates the up-front series /metrics shows even
@@ -220,6 +229,7 @@ http::request_handler gateway::make_shard_handler(std::size_t shard, asio::io_co
   for (const auto& runtime : impl_->parts.providers) {
     state->pools.push_back(std::make_shared<http::upstream_pool>(io, runtime.endpoint, runtime.client));
   }
+  if (impl_->caching) state->cache = impl_->caching->for_shard(shard, io);
   return [self = impl_.get(), state](http::request_context& ctx) { return self->handle(*state, ctx); };
 }
 

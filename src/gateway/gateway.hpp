@@ -21,6 +21,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "auth/authenticator.hpp"
+#include "cache/cache.hpp"
 #include "config/config.hpp"
 #include "gateway/request_record.hpp"
 #include "health/health.hpp"
@@ -50,6 +51,8 @@ struct gateway_parts {
   // Tracing on: each accepted request gets a trace context sampled by this,
   // and its upstream calls carry traceparent. Null: tracing off.
   const tracing::sampler* tracing = nullptr;
+  // The response cache's backend (config.cache); null: no response cache.
+  cache::response_cache* cache = nullptr;
 };
 
 class gateway {

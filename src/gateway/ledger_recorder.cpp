@@ -6,7 +6,6 @@ void ledger_recorder::on_request(std::size_t shard, const request_record& reques
   // Every field is set: the slot holds an earlier request's row (a full
   // queue is counted by the writer).
   ledger_.enqueue_with(shard, [&request](store::ledger_row& row) {
-    const auto* attempt = request.last_attempt;
     row.request_id.assign(request.ledger_id);
     row.unix_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(request.received_wall.time_since_epoch()).count();
@@ -17,8 +16,8 @@ void ledger_recorder::on_request(std::size_t shard, const request_record& reques
     row.attempts = request.attempts;
     row.status.assign(request.success ? "success" : "error");
     row.http_status = request.http_status;
-    row.input_tokens = attempt ? attempt->usage.input_tokens : 0;
-    row.output_tokens = attempt ? attempt->usage.output_tokens : 0;
+    row.input_tokens = request.usage.input_tokens;
+    row.output_tokens = request.usage.output_tokens;
     row.cost = request.cost_nanos;
     row.latency_ms = request.latency_s * 1000.0;
     row.ttft_ms = request.time_to_first_chunk_s ? std::optional(*request.time_to_first_chunk_s * 1000.0) : std::nullopt;

@@ -101,15 +101,12 @@ void log_recorder::on_request(std::size_t shard, const request_record& r) noexce
       .number("duration_ms", rounded_ms(r.latency_s * 1000.0));
   if (r.time_to_first_chunk_s) e.number("ttft_ms", rounded_ms(*r.time_to_first_chunk_s * 1000.0));
   e.number("upstream_ms", rounded_ms(milliseconds(r.upstream_wait)));
-  std::int64_t input = 0;
-  std::int64_t output = 0;
-  if (r.last_attempt != nullptr) {
-    input = r.last_attempt->usage.input_tokens;
-    output = r.last_attempt->usage.output_tokens;
-  }
+  const std::int64_t input = r.usage.input_tokens;
+  const std::int64_t output = r.usage.output_tokens;
   e.integer("tokens_used", input + output).integer("input_tokens", input).integer("output_tokens", output);
   e.number("cost_usd", static_cast<double>(r.cost_nanos) / 1e9);
   e.boolean("stream", r.streamed);
+  if (r.cache != cache_result::none) e.text("cache", to_string(r.cache));
   // The customer id is the gateway's own number, not personal data.
   char user[24];
   if (r.customer_id) {

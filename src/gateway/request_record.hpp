@@ -33,6 +33,16 @@ enum class attempt_outcome : std::uint8_t {
   client_gone,  // the client disconnected; stop
 };
 
+// What the response cache did for a request (gateway/response_caching.hpp).
+enum class cache_result : std::uint8_t {
+  none,     // not cacheable (cache off, another operation or model, `x-gatewayz-cache: off`)
+  miss,     // looked up, not found (or the cache was unavailable): served by a provider
+  hit,      // served from the cache: no provider was called
+  refresh,  // `x-gatewayz-cache: refresh`: served by a provider, the cached answer replaced
+};
+
+std::string_view to_string(cache_result result);
+
 struct attempt_record {
   const route_target* target = nullptr;  // the provider and model tried
   unsigned number = 0;                   // 1 for the first attempt of the request
@@ -84,10 +94,13 @@ struct request_record {
   // Filled once when the request ends.
   unsigned attempts = 0;
   const attempt_record* last_attempt = nullptr;  // null when no provider was tried
-  std::string_view provider;                     // of the last attempt; empty if none
+  std::string_view provider;                     // of the last attempt; "cache" on a hit; empty if none
   unsigned http_status = 0;                      // what the client got (499: client went away)
-  bool success = false;                          // a 2xx answer, and for streams no in-band error
-  std::int64_t cost_nanos = 0;                   // 1e-9 USD, from the config's prices
+  cache_result cache = cache_result::none;
+  // The answer's tokens: the last attempt's, or the cached answer's on a hit.
+  providers::token_usage usage;
+  bool success = false;         // a 2xx answer, and for streams no in-band error
+  std::int64_t cost_nanos = 0;  // 1e-9 USD, from the config's prices
   double latency_s = 0.0;
   std::optional<double> time_to_first_chunk_s;  // streams only
   steady_clock::duration upstream_wait{};       // summed over attempts

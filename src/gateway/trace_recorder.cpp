@@ -197,6 +197,12 @@ void trace_recorder::on_request(std::size_t shard, const request_record& request
         s.set("gen_ai.usage.output_tokens", last->usage.output_tokens);
       }
     }
+    if (request.cache != cache_result::none) s.set("gatewayz.cache.result", to_string(request.cache));
+    if (request.cache == cache_result::hit) {
+      s.set("gatewayz.provider.name", request.provider);
+      s.set("gen_ai.usage.input_tokens", request.usage.input_tokens);
+      s.set("gen_ai.usage.output_tokens", request.usage.output_tokens);
+    }
     if (request.time_to_first_chunk_s) s.set("gen_ai.response.time_to_first_chunk", *request.time_to_first_chunk_s);
     if (!request.success) {
       std::string_view type = "_OTHER";
