@@ -15,6 +15,10 @@
 #   gatewayz-nologs  (c0) as (c) with logging.level: error (no line per request) -> (a)
 #   gatewayz-loki    (cL) as (c) with its lines also shipped to Loki (logging.loki.url: (a),
 #                        whose 2xx stands in for Loki's 204)       -> (a)
+#   gatewayz-cache-hit (cH) as (c) with cache.mode: memory: every request after the
+#                        first is answered from the response cache  -> (a)
+#   gatewayz-cache-miss (cM) as (cH) with cache.max_entry_bytes below the answer's size:
+#                        every request looks the cache up, misses and is proxied -> (a)
 #   mock-stream      (d) gatewayz mock-provider, stream:true, 32 tokens, direct
 #   gatewayz-stream  (e) gatewayz serve                            -> (d)'s mock
 # Every gatewayz but (c*) keeps its SQLite store (the ledger: one row per
@@ -26,7 +30,7 @@
 #   DURATION=15      seconds per row       WARMUP=1   seconds of unrecorded load first
 #   CONNECTIONS=64   THREADS=2             wrk settings
 #   ROWS=nginx-direct,nginx-proxy,nginx-proxy-log,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,
-#        gatewayz-nologs,gatewayz-loki,mock-stream,gatewayz-stream
+#        gatewayz-nologs,gatewayz-loki,gatewayz-cache-hit,gatewayz-cache-miss,mock-stream,gatewayz-stream
 #   ROUNDS=1         measure every row this many times (interleaved); the table shows medians
 #   GATEWAYZ_BIN=build-release/src/app/gatewayz   SKIP_BUILD=1: do not build it
 #   BASE_PORT=18480  nginx ports are BASE_PORT to BASE_PORT+2 (gatewayz/mock pick their own)
@@ -45,7 +49,7 @@ duration="${DURATION:-15}"
 warmup="${WARMUP:-1}"
 connections="${CONNECTIONS:-64}"
 wrk_threads="${THREADS:-2}"
-all_rows="nginx-direct,nginx-proxy,nginx-proxy-log,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,gatewayz-nologs,gatewayz-loki,mock-stream,gatewayz-stream"
+all_rows="nginx-direct,nginx-proxy,nginx-proxy-log,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,gatewayz-nologs,gatewayz-loki,gatewayz-cache-hit,gatewayz-cache-miss,mock-stream,gatewayz-stream"
 rows="${ROWS:-$all_rows}"
 rounds="${ROUNDS:-1}"
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "bench: ROUNDS must be a positive integer" >&2; exit 1; }
@@ -70,7 +74,8 @@ need_gatewayz() {
 need_nginx_direct() {
   want_row nginx-direct || want_row nginx-proxy || want_row nginx-proxy-log || want_row gatewayz ||
     want_row gatewayz-nometrics ||
-    want_row gatewayz-noledger || want_row gatewayz-keys
+    want_row gatewayz-noledger || want_row gatewayz-keys || want_row gatewayz-nologs || want_row gatewayz-loki ||
+    want_row gatewayz-cache-hit || want_row gatewayz-cache-miss
 }
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -406,6 +411,16 @@ if want_row gatewayz-loki; then
   start_gatewayz gatewayz-loki
   check_target gatewayz-loki "http://127.0.0.1:${gw_ports[gatewayz-loki]}/v1/chat/completions" "$chat_body"
 fi
+if want_row gatewayz-cache-hit; then
+  write_gatewayz_config gatewayz-cache-hit 1 0 $'cache:\n  mode: memory'
+  start_gatewayz gatewayz-cache-hit
+  check_target gatewayz-cache-hit "http://127.0.0.1:${gw_ports[gatewayz-cache-hit]}/v1/chat/completions" "$chat_body"
+fi
+if want_row gatewayz-cache-miss; then
+  write_gatewayz_config gatewayz-cache-miss 1 0 $'cache:\n  mode: memory\n  max_entry_bytes: 256'
+  start_gatewayz gatewayz-cache-miss
+  check_target gatewayz-cache-miss "http://127.0.0.1:${gw_ports[gatewayz-cache-miss]}/v1/chat/completions" "$chat_body"
+fi
 bench_key=""
 if want_row gatewayz-keys; then
   write_gatewayz_config gatewayz-keys 1 0 $'auth:\n  mode: keys\n  admin_key: "bench-admin-key-not-secret"' 1
@@ -439,6 +454,10 @@ for ((round = 1; round <= rounds; round++)); do
     "http://127.0.0.1:${gw_ports[gatewayz-nologs]}/v1/chat/completions" "$chat_body"
   want_row gatewayz-loki && measure gatewayz-loki "(cL) gatewayz, request lines to stdout and Loki -> (a)" \
     "http://127.0.0.1:${gw_ports[gatewayz-loki]}/v1/chat/completions" "$chat_body"
+  want_row gatewayz-cache-hit && measure gatewayz-cache-hit "(cH) gatewayz, response cache hits (memory)" \
+    "http://127.0.0.1:${gw_ports[gatewayz-cache-hit]}/v1/chat/completions" "$chat_body"
+  want_row gatewayz-cache-miss && measure gatewayz-cache-miss "(cM) gatewayz, response cache misses (memory) -> (a)" \
+    "http://127.0.0.1:${gw_ports[gatewayz-cache-miss]}/v1/chat/completions" "$chat_body"
   want_row mock-stream && measure mock-stream "(d) mock-provider direct, SSE 32 tokens" \
     "http://127.0.0.1:$mock_port/v1/chat/completions" "$stream_body_mock"
   want_row gatewayz-stream && measure gatewayz-stream "(e) gatewayz -> mock-provider, SSE 32 tokens" \
@@ -517,6 +536,18 @@ if [[ -n "${rps[gatewayz-loki]:-}" && -n "${rps[gatewayz-nologs]:-}" ]]; then
   r_logs_p99="$(ratio "${p99[gatewayz-loki]}" "${p99[gatewayz-nologs]}")"
   judge "$r_logs_rps" ">=" 0.95; v_logs="$verdict"
 fi
+# The response cache (issue 19): hits (cH) against the proxied path (c); the
+# cost of a lookup that misses (cM) against no cache (c).
+r_hit_rps="" r_hit_p99="" v_hit="" r_miss_rps="" r_miss_p99=""
+if [[ -n "${rps[gatewayz-cache-hit]:-}" && -n "${rps[gatewayz]:-}" ]]; then
+  r_hit_rps="$(ratio "${rps[gatewayz-cache-hit]}" "${rps[gatewayz]}")"
+  r_hit_p99="$(ratio "${p99[gatewayz-cache-hit]}" "${p99[gatewayz]}")"
+  judge "$r_hit_rps" ">=" 1.5; v_hit="$verdict"
+fi
+if [[ -n "${rps[gatewayz-cache-miss]:-}" && -n "${rps[gatewayz]:-}" ]]; then
+  r_miss_rps="$(ratio "${rps[gatewayz-cache-miss]}" "${rps[gatewayz]}")"
+  r_miss_p99="$(ratio "${p99[gatewayz-cache-miss]}" "${p99[gatewayz]}")"
+fi
 v_dropped=""
 if [[ -n "$ledger_dropped" ]]; then
   judge "$ledger_dropped" "<=" 0; v_dropped="$verdict"
@@ -552,12 +583,12 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
   echo "| row | RPS | p50 | p99 | CPU µs/request | errors |"
   echo "|---|---:|---:|---:|---:|---:|"
   for row in nginx-direct nginx-proxy nginx-proxy-log gatewayz gatewayz-nometrics gatewayz-noledger gatewayz-keys \
-    gatewayz-nologs gatewayz-loki mock-stream gatewayz-stream; do
+    gatewayz-nologs gatewayz-loki gatewayz-cache-hit gatewayz-cache-miss mock-stream gatewayz-stream; do
     [[ -n "${rps[$row]:-}" ]] || continue
     echo "| ${desc[$row]} | ${rps[$row]} | $(ms "${p50[$row]}") | $(ms "${p99[$row]}") | ${cpu[$row]:-} | ${errs[$row]} |"
   done
   if [[ -n "$r_rps" || -n "$rss_mb" || -n "${rps[gatewayz-stream]:-}" || -n "$r_metrics_rps" || -n "$r_keys_rps" ||
-        -n "${rps[gatewayz-noledger]:-}" || -n "$r_logs_rps" ]]; then
+        -n "${rps[gatewayz-noledger]:-}" || -n "$r_logs_rps" || -n "$r_hit_rps" || -n "$r_miss_rps" ]]; then
     echo
     echo "| comparison | value | target | |"
     echo "|---|---:|---:|---|"
@@ -583,6 +614,14 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
     echo "| p99 gatewayz-loki (cL) / gatewayz-nologs (c0) | ${r_logs_p99}x | | |"
     [[ -n "${rps[gatewayz]:-}" ]] &&
       echo "| RPS gatewayz (c) / gatewayz-nologs (c0): logging to stdout | $(ratio "${rps[gatewayz]}" "${rps[gatewayz-nologs]}")x | | |"
+  fi
+  if [[ -n "$r_hit_rps" ]]; then
+    echo "| RPS gatewayz-cache-hit (cH) / gatewayz (c): cache hits vs the proxied path | ${r_hit_rps}x | >= 1.50x | $v_hit |"
+    echo "| p99 gatewayz-cache-hit (cH) / gatewayz (c) | ${r_hit_p99}x | | |"
+  fi
+  if [[ -n "$r_miss_rps" ]]; then
+    echo "| RPS gatewayz-cache-miss (cM) / gatewayz (c): cost of a lookup that misses | ${r_miss_rps}x | | |"
+    echo "| p99 gatewayz-cache-miss (cM) / gatewayz (c) | ${r_miss_p99}x | | |"
   fi
   if [[ -n "${rps[gatewayz-noledger]:-}" ]]; then
     for row in gatewayz gatewayz-keys; do
