@@ -45,6 +45,8 @@ std::string encode_entry(const cached_response& entry);
 bool decode_entry(std::string_view bytes, cached_response& out);
 
 enum class lookup_status : std::uint8_t { hit, miss, unavailable };
+// "hit", "miss", "unavailable".
+std::string_view to_string(lookup_status status);
 
 struct lookup_result {
   lookup_status status = lookup_status::miss;

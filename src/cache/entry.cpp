@@ -9,6 +9,15 @@ namespace gatewayz::cache {
 
 namespace json = boost::json;
 
+std::string_view to_string(lookup_status status) {
+  switch (status) {
+    case lookup_status::hit: return "hit";
+    case lookup_status::miss: return "miss";
+    case lookup_status::unavailable: return "unavailable";
+  }
+  return "miss";
+}
+
 std::string encode_entry(const cached_response& entry) {
   json::object header;
   header["v"] = 1;

@@ -64,10 +64,18 @@ class request_accounting {
   void record_attempt(const attempt_record& attempt);
   // The gateway itself answered the client with `status` (an error).
   void set_client_status(unsigned status) { client_status_ = status; }
-  // How the response cache took part (response_caching.hpp).
-  void set_cache(cache_result result) { record_.cache = result; }
+  // How the response cache took part (response_caching.hpp): the backend
+  // and its lookup (not happened() for a refresh).
+  void set_cache(cache_result result, std::string_view backend, const cache_step& lookup) {
+    record_.cache = result;
+    record_.cache_backend = backend;
+    record_.cache_lookup = lookup;
+  }
+  // The answer was handed to the cache.
+  void set_cache_store(const cache_step& store) { record_.cache_store = store; }
   // The request was answered from the cache with `entry` (which outlives
-  // this object), charged `cost` nano-USD; no provider was called.
+  // this object), charged `cost` nano-USD; no provider was called. Call
+  // after set_cache().
   void record_cache_hit(const cache::cached_response& entry, std::int64_t cost);
 
  private:

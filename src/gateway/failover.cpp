@@ -154,6 +154,7 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
   const auto& targets = *found;
 
   cache_plan caching;
+  cache_step lookup;
   if (parts_.cache != nullptr && shard.cache) {
     if (auto refused = parts_.cache->plan(ctx.req, request, caller.customer_id, caching)) {
       const api_error error = std::move(*refused);
@@ -167,13 +168,17 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
         // The request holds its ledger place while it waits for the cache,
         // as admit() counted it.
         ledger_place held{shard.ledger_rows_pending};
+        lookup.started = steady_clock::now();
         found_entry = co_await shard.cache->lookup(caching.key);
+        lookup.finished = steady_clock::now();
       }
       parts_.cache->count_lookup(found_entry.status, shard.index);
+      lookup.outcome = cache::to_string(found_entry.status);
       if (found_entry.status == cache::lookup_status::hit) {
         const auto entry = std::move(found_entry.entry);
-        const bool answered = co_await serve_cached(shard, ctx, route, request_id, caller, request, *entry);
+        const bool answered = co_await serve_cached(shard, ctx, route, request_id, caller, request, *entry, lookup);
         if (answered) co_return;
+        lookup.outcome = "miss";  // an entry that cannot answer this request
       }
     }
   }
@@ -191,7 +196,7 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
   request_accounting accounting{*parts_.accounting, shard.index,    shard.ledger_rows_pending, request, request_id,
                                 client_chose_id,    ctx.received_at};
   if (caller.customer_id != 0) accounting.set_caller(caller.customer_id, caller.key_id, caller.account, reserved);
-  accounting.set_cache(caching.use);
+  if (caching.use != cache_result::none) accounting.set_cache(caching.use, parts_.cache->backend(), lookup);
   const tracing::request_trace* trace = accounting.start_trace(ctx.req);
   // The answer as sent, when the cache is to keep it.
   std::string answer;
@@ -248,7 +253,7 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
         accounting.set_client_status(static_cast<unsigned>(a.last_error.status));
         co_await send_error(ctx, a.last_error, request_id);
       } else if (!answer.empty()) {
-        store_answer(shard, caching, record, std::move(answer));
+        accounting.set_cache_store(store_answer(shard, caching, record, std::move(answer)));
       }
       co_return;
     }
@@ -266,7 +271,8 @@ asio::awaitable<bool> failover_proxy::serve_cached(proxy_shard& shard, http::req
                                                    std::string_view route, std::string_view request_id,
                                                    const auth::auth_result& caller,
                                                    const providers::inbound_request& request,
-                                                   const cache::cached_response& entry) const {
+                                                   const cache::cached_response& entry,
+                                                   const cache_step& lookup) const {
   std::string events;
   if (request.stream && !cache::completion_to_sse(entry.body, request.client_wants_usage, events)) co_return false;
   const std::int64_t cost = parts_.cache->hit_cost(entry);
@@ -288,6 +294,7 @@ asio::awaitable<bool> failover_proxy::serve_cached(proxy_shard& shard, http::req
                                 client_chose_id,    ctx.received_at};
   if (caller.customer_id != 0) accounting.set_caller(caller.customer_id, caller.key_id, caller.account, reserved);
   accounting.start_trace(ctx.req);
+  accounting.set_cache(cache_result::hit, parts_.cache->backend(), lookup);
   accounting.record_cache_hit(entry, cost);
   const std::string_view content_type = request.stream ? "text/event-stream" : "application/json";
   const std::array<http::header_ref, 4> fields{
@@ -308,9 +315,11 @@ asio::awaitable<bool> failover_proxy::serve_cached(proxy_shard& shard, http::req
   co_return true;
 }
 
-void failover_proxy::store_answer(proxy_shard& shard, const cache_plan& plan, const attempt_record& record,
-                                  std::string answer) const {
-  if (!plan.store || record.client_status != 200 || answer.size() > parts_.cache->max_entry_bytes()) return;
+cache_step failover_proxy::store_answer(proxy_shard& shard, const cache_plan& plan, const attempt_record& record,
+                                        std::string answer) const {
+  cache_step step;
+  if (!plan.store || record.client_status != 200 || answer.size() > parts_.cache->max_entry_bytes()) return step;
+  step.started = steady_clock::now();
   auto entry = std::make_shared<cache::cached_response>();
   entry->body = std::move(answer);
   entry->provider = parts_.providers[record.target->provider_index].config->name;
@@ -321,6 +330,8 @@ void failover_proxy::store_answer(proxy_shard& shard, const cache_plan& plan, co
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
   shard.cache->store(plan.key, std::move(entry), parts_.cache->ttl());
+  step.finished = steady_clock::now();
+  return step;
 }
 
 std::optional<api_error> failover_proxy::admit(proxy_shard& shard, std::string_view body, operation op,

@@ -104,9 +104,11 @@ class failover_proxy {
   boost::asio::awaitable<bool> serve_cached(proxy_shard& shard, http::request_context& ctx, std::string_view route,
                                             std::string_view request_id, const auth::auth_result& caller,
                                             const providers::inbound_request& request,
-                                            const cache::cached_response& entry) const;
-  // Keeps a served answer in the cache when the plan allows it.
-  void store_answer(proxy_shard& shard, const cache_plan& plan, const attempt_record& record, std::string answer) const;
+                                            const cache::cached_response& entry, const cache_step& lookup) const;
+  // Keeps a served answer in the cache when the plan allows it; returns the
+  // step (not happened() when nothing was stored).
+  cache_step store_answer(proxy_shard& shard, const cache_plan& plan, const attempt_record& record,
+                          std::string answer) const;
   // Checks before anything is proxied or accounted: a valid body, a known
   // model, room in the shard's ledger queue. Returns the refusal, or fills
   // scan, request and targets.

@@ -43,6 +43,15 @@ enum class cache_result : std::uint8_t {
 
 std::string_view to_string(cache_result result);
 
+// One step of the response cache (its lookup, or the store of the answer),
+// for its span; `started` zero when the step did not happen.
+struct cache_step {
+  steady_clock::time_point started{};
+  steady_clock::time_point finished{};
+  std::string_view outcome;  // a lookup's: hit, miss or unavailable
+  bool happened() const { return started != steady_clock::time_point{}; }
+};
+
 struct attempt_record {
   const route_target* target = nullptr;  // the provider and model tried
   unsigned number = 0;                   // 1 for the first attempt of the request
@@ -97,6 +106,9 @@ struct request_record {
   std::string_view provider;                     // of the last attempt; "cache" on a hit; empty if none
   unsigned http_status = 0;                      // what the client got (499: client went away)
   cache_result cache = cache_result::none;
+  std::string_view cache_backend;  // "memory" or "redis" when the cache took part
+  cache_step cache_lookup;
+  cache_step cache_store;
   // The answer's tokens: the last attempt's, or the cached answer's on a hit.
   providers::token_usage usage;
   bool success = false;         // a 2xx answer, and for streams no in-band error

@@ -64,6 +64,7 @@ class response_caching {
   std::int64_t hit_cost(const cache::cached_response& entry) const;
 
   std::chrono::milliseconds ttl() const { return ttl_; }
+  std::string_view backend() const { return backend_.kind(); }
   std::size_t max_entry_bytes() const { return config_.max_entry_bytes; }
 
  private:

@@ -75,6 +75,38 @@ void set_common(tracing::span& s, const request_record& request) {
   s.set("gatewayz.request.id", request.request_id);
 }
 
+// A span for one step of the response cache, a child of the server span:
+// INTERNAL for the in-process cache, CLIENT (with the database conventions'
+// db.system.name and db.operation.name) for Redis.
+tracing::span cache_span(const tracing::request_trace& trace, const request_record& request, const cache_step& step,
+                         bool lookup, const wall_clock_map& clock) {
+  tracing::span s;
+  s.trace = trace.trace;
+  s.id = tracing::new_span_id();
+  s.parent = trace.server_span;
+  s.trace_state = trace.tracestate;
+  s.flags = trace.flags | tracing::flags_has_is_remote;  // its parent is local
+  const bool remote = request.cache_backend == "redis";
+  s.kind = remote ? tracing::span_kind::client : tracing::span_kind::internal;
+  s.name = lookup ? "cache lookup" : "cache store";
+  s.start_unix_nano = clock.unix_nanos(step.started);
+  s.end_unix_nano = clock.unix_nanos(step.finished);
+  s.set("gatewayz.cache.backend", request.cache_backend);
+  s.set("gatewayz.request.id", request.request_id);
+  if (remote) {
+    s.set("db.system.name", "redis");
+    s.set("db.operation.name", lookup ? "GET" : "SET");
+  }
+  if (lookup) {
+    s.set("gatewayz.cache.result", step.outcome);
+    if (step.outcome == "unavailable") {
+      s.set("error.type", "unavailable");
+      s.status = tracing::status_code::error;
+    }
+  }
+  return s;
+}
+
 }  // namespace
 
 trace_recorder::trace_recorder(tracing::batch_exporter& exporter,
@@ -198,6 +230,10 @@ void trace_recorder::on_request(std::size_t shard, const request_record& request
       }
     }
     if (request.cache != cache_result::none) s.set("gatewayz.cache.result", to_string(request.cache));
+    if (request.cache_lookup.happened())
+      exporter_.submit(shard, cache_span(*trace, request, request.cache_lookup, true, clock));
+    if (request.cache_store.happened())
+      exporter_.submit(shard, cache_span(*trace, request, request.cache_store, false, clock));
     if (request.cache == cache_result::hit) {
       s.set("gatewayz.provider.name", request.provider);
       s.set("gen_ai.usage.input_tokens", request.usage.input_tokens);

@@ -3,7 +3,9 @@
 // spans: one SERVER span for the inbound request ("POST /v1/chat/completions")
 // and one CLIENT span per provider attempt ("chat gpt-4o", GenAI semantic
 // conventions), parented to it, so a failover shows as one server span with
-// several client spans, the failed ones with error status. Attribute names
+// several client spans, the failed ones with error status; the response
+// cache's lookup and store are a span each ("cache lookup", "cache store":
+// INTERNAL, or CLIENT with db.* attributes for Redis). Attribute names
 // are a contract with the dashboards (Tempo's span metrics group by
 // service.name, span name, gen_ai.request.model, gen_ai.system,
 // http.status_code, http.route, error.type, gen_ai.response.finish_reason,

@@ -27,7 +27,7 @@ const SERVER = 2;
 const CLIENT = 3;
 const ERROR = 2;
 
-function config({ portFile, goodPort, badPort, tracing }) {
+function config({ portFile, goodPort, badPort, tracing, extra = '' }) {
   return `# written by tests/node/traces.test.mjs
 server:
   listen: "127.0.0.1:0"
@@ -37,7 +37,7 @@ storage:
   url: none
 tracing:
 ${tracing}
-providers:
+${extra}providers:
   - name: flaky
     kind: openai
     base_url: "http://127.0.0.1:${badPort}/v1"
@@ -139,10 +139,10 @@ describe('gatewayz traces', () => {
   const gateways = [];
   let receiver;
 
-  async function startGateway(name, tracing, env = undefined) {
+  async function startGateway(name, tracing, env = undefined, extra = '') {
     const portFile = path.join(tmpDir, `${name}.port`);
     const configFile = path.join(tmpDir, `${name}.yaml`);
-    await writeFile(configFile, config({ portFile, goodPort, badPort, tracing }));
+    await writeFile(configFile, config({ portFile, goodPort, badPort, tracing, extra }));
     const child = new Child(`gatewayz serve (${name})`, ['serve', '--config', configFile], env);
     gateways.push(child);
     const port = await waitForPort(child, portFile);
@@ -369,6 +369,54 @@ describe('gatewayz traces', () => {
     assert.equal(exp.authorization, 'Bearer otlp-token');
     assert.match(exp.userAgent, /^gatewayz\//);
     await json.child.terminate();
+  });
+
+  test('the response cache: lookup, attempt and store spans on a miss; only the lookup on a hit', async () => {
+    const cached = await startGateway('cache', `  enabled: true
+  otlp_endpoint: "http://127.0.0.1:${receiver.port}"
+  schedule_delay_ms: 100`, undefined, 'cache:\n  mode: memory\n');
+    const INTERNAL = 1;
+    const request = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'cache me 5c2e' }] };
+    const miss = await chat(cached.base, request);
+    assert.equal(miss.res.status, 200, miss.text);
+    assert.equal(miss.res.headers.get('x-gatewayz-cache'), 'miss');
+    const hit = await chat(cached.base, request);
+    assert.equal(hit.res.status, 200, hit.text);
+    assert.equal(hit.res.headers.get('x-gatewayz-cache'), 'hit');
+    const familyOf = (requestId, children) => receiver.waitFor((spans) => {
+      const server = spans.find((s) => s.kind === SERVER && attr(s, 'gatewayz.request.id') === requestId);
+      if (!server) return null;
+      const below = spans.filter((s) => s.parentSpanId === server.spanId);
+      return below.length >= children ? { server, below } : null;
+    }, `spans of ${requestId}`);
+
+    const m = await familyOf(miss.requestId, 3);
+    assert.equal(attr(m.server, 'gatewayz.cache.result'), 'miss');
+    const lookup = m.below.find((s) => s.name === 'cache lookup');
+    const store = m.below.find((s) => s.name === 'cache store');
+    const attempt = m.below.find((s) => s.kind === CLIENT);
+    assert.ok(lookup && store && attempt, m.below.map((s) => s.name).join(', '));
+    for (const span of [lookup, store]) {
+      assertIds(span);
+      assert.equal(span.kind, INTERNAL);
+      assert.equal(span.traceId, m.server.traceId);
+      assert.equal(attr(span, 'gatewayz.cache.backend'), 'memory');
+      assert.ok(span.start >= m.server.start && span.end <= m.server.end, `${span.name} lies within the request`);
+    }
+    assert.equal(attr(lookup, 'gatewayz.cache.result'), 'miss');
+    assert.ok(lookup.end <= attempt.start, 'the lookup comes before the provider call');
+    assert.ok(store.start >= attempt.end, 'the store comes after the answer');
+
+    const h = await familyOf(hit.requestId, 1);
+    assert.deepEqual(h.below.map((s) => s.name), ['cache lookup'], 'a hit calls no provider');
+    assert.equal(attr(h.below[0], 'gatewayz.cache.result'), 'hit');
+    assert.equal(attr(h.server, 'gatewayz.cache.result'), 'hit');
+    assert.equal(attr(h.server, 'gatewayz.provider.name'), 'cache');
+    const body = JSON.parse(hit.text);
+    assert.equal(attr(h.server, 'gen_ai.usage.input_tokens'), BigInt(body.usage.prompt_tokens));
+    assert.equal(attr(h.server, 'gen_ai.usage.output_tokens'), BigInt(body.usage.completion_tokens));
+    assertNoSecrets([m.server, lookup, store, h.server, ...h.below], 'cache me 5c2e', upstreamKey);
+    await cached.child.terminate();
   });
 
   test('a collector that is down: requests unaffected, dropped spans counted', async () => {
