@@ -69,6 +69,17 @@ struct health_config {
   double window_s = 300;          // rolling window for availability, error rate, latency
   double interval_s = 30;         // monitor period
   double dashboard_cache_s = 30;  // GET /health/dashboard is recomputed at most this often
+  // true: request-history windows and breaker openings are shared through
+  // Redis (redis.url required), so instances behind one load balancer agree
+  // within one interval_s; false: each process keeps its own.
+  bool shared = false;
+};
+
+// Redis: the response cache (cache.mode redis) and shared health.
+struct redis_config {
+  std::string url;       // redis://[[user]:password@]host[:port][/db] (secret: never logged); empty = no Redis
+  int timeout_ms = 100;  // per command, connect included: the most Redis can delay anything
+  int pool_size = 2;     // connections per server thread
 };
 
 struct circuit_breaker_config {
@@ -189,6 +200,7 @@ struct gateway_config {
   health_config health;
   circuit_breaker_config circuit_breaker;
   storage_config storage;
+  redis_config redis;
   metrics_config metrics;
   logging_config logging;
   tracing_config tracing;

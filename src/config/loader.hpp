@@ -93,6 +93,7 @@ class loader {
   void load_health(const YAML::Node& node, const std::string& path, health_config& out);
   void load_breaker(const YAML::Node& node, const std::string& path, circuit_breaker_config& out);
   void load_storage(const YAML::Node& node, const std::string& path, storage_config& out);
+  void load_redis(const YAML::Node& node, const std::string& path, redis_config& out);
   void load_metrics(const YAML::Node& node, const std::string& path, metrics_config& out);
   void load_logging(const YAML::Node& node, const std::string& path, logging_config& out);
   void load_loki(const YAML::Node& node, const std::string& path, loki_config& out);

@@ -1,5 +1,5 @@
 // The document root and its sections other than providers (server, auth,
-// health, circuit_breaker, storage, metrics), and loader::load itself.
+// health, circuit_breaker, storage, redis, metrics), and loader::load itself.
 #include "config/loader.hpp"
 
 #include <fmt/format.h>
@@ -9,6 +9,8 @@
 #include <map>
 #include <string>
 #include <utility>
+
+#include "redis/url.hpp"
 
 namespace gatewayz::config::detail {
 
@@ -88,6 +90,8 @@ void loader::load_health(const YAML::Node& node, const std::string& path, health
       read_seconds(value, at, out.interval_s, false);
     } else if (key == "dashboard_cache_s") {
       read_seconds(value, at, out.dashboard_cache_s, true);
+    } else if (key == "shared") {
+      read_bool(value, at, out.shared);
     } else {
       return false;
     }
@@ -144,6 +148,45 @@ void loader::load_storage(const YAML::Node& node, const std::string& path, stora
   });
 }
 
+void loader::load_redis(const YAML::Node& node, const std::string& path, redis_config& out) {
+  each_entry(node, path, [&](const std::string& key, const YAML::Node& value, const std::string& at) {
+    if (key == "url") {
+      std::string url;
+      if (!read_string(value, at, url)) return true;
+      // Empty (e.g. an unset ${GATEWAYZ_REDIS_URL:-}) means no Redis. The
+      // URL may carry a password: parse_url's messages never echo it.
+      redis::endpoint parsed;
+      std::string error;
+      if (!url.empty() && !redis::parse_url(url, parsed, error)) {
+        fail(at, error);
+        return true;
+      }
+      out.url = std::move(url);
+    } else if (key == "timeout_ms") {
+      unsigned ms = 0;
+      if (read_integer(value, at, ms, 1U)) {
+        if (ms > 60000) {
+          fail(at, fmt::format("must be at most 60000 (got {})", ms));
+        } else {
+          out.timeout_ms = static_cast<int>(ms);
+        }
+      }
+    } else if (key == "pool_size") {
+      unsigned size = 0;
+      if (read_integer(value, at, size, 1U)) {
+        if (size > 64) {
+          fail(at, fmt::format("must be at most 64 connections per server thread (got {})", size));
+        } else {
+          out.pool_size = static_cast<int>(size);
+        }
+      }
+    } else {
+      return false;
+    }
+    return true;
+  });
+}
+
 void loader::load_metrics(const YAML::Node& node, const std::string& path, metrics_config& out) {
   each_entry(node, path, [&](const std::string& key, const YAML::Node& value, const std::string& at) {
     if (key == "enabled") {
@@ -174,6 +217,8 @@ void loader::load_root(const YAML::Node& root, gateway_config& out) {
       load_breaker(value, at, out.circuit_breaker);
     } else if (key == "storage") {
       load_storage(value, at, out.storage);
+    } else if (key == "redis") {
+      load_redis(value, at, out.redis);
     } else if (key == "metrics") {
       load_metrics(value, at, out.metrics);
     } else if (key == "logging") {
@@ -213,6 +258,9 @@ void loader::load_root(const YAML::Node& root, gateway_config& out) {
   }
   if (out.storage.url == "none" && out.auth.mode == "keys") {
     fail("storage.url", "none leaves nowhere to keep API keys: auth.mode keys needs a store");
+  }
+  if (out.health.shared && out.redis.url.empty()) {
+    fail("health.shared", "true needs redis.url: instances share health through Redis");
   }
   if (providers_listed && out.providers.empty()) {
     fail("providers",

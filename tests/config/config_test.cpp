@@ -791,6 +791,37 @@ TEST(ConfigSections, RejectsBadValuesByPathWithoutEchoingSecrets) {
   expect_error_at(base + "metrics: {enabled: yes}\n", "metrics.enabled", "must be true or false");
 }
 
+TEST(ConfigRedis, ParsesTheSectionAndSharedHealth) {
+  const auto base = std::string(one_provider);
+  const auto defaults = parse_ok(base);
+  EXPECT_TRUE(defaults.redis.url.empty());
+  EXPECT_EQ(defaults.redis.timeout_ms, 100);
+  EXPECT_EQ(defaults.redis.pool_size, 2);
+  EXPECT_FALSE(defaults.health.shared);
+
+  const auto set = parse_ok(base +
+                            "redis: {url: \"redis://:pw@cache:6380/2\", timeout_ms: 250, pool_size: 4}\n"
+                            "health: {shared: true}\n");
+  EXPECT_EQ(set.redis.url, "redis://:pw@cache:6380/2");
+  EXPECT_EQ(set.redis.timeout_ms, 250);
+  EXPECT_EQ(set.redis.pool_size, 4);
+  EXPECT_TRUE(set.health.shared);
+  // An unset ${GATEWAYZ_REDIS_URL:-} is "no Redis".
+  EXPECT_TRUE(parse_ok(base + "redis: {url: \"\"}\n").redis.url.empty());
+}
+
+TEST(ConfigRedis, RejectsBadValuesWithoutEchoingThePassword) {
+  const auto base = std::string(one_provider);
+  const auto lines = errors_of(base + "redis: {url: \"redis://:hunter2@cache:99999/0\"}\n");
+  ASSERT_EQ(lines.size(), 1U);
+  EXPECT_EQ(lines[0], "redis.url: the port must be a number from 1 to 65535");
+  expect_error_at(base + "redis: {url: \"http://cache\"}\n", "redis.url", "must start with redis://");
+  expect_error_at(base + "redis: {timeout_ms: 0}\n", "redis.timeout_ms", "must be a positive integer");
+  expect_error_at(base + "redis: {pool_size: 65}\n", "redis.pool_size", "must be at most 64");
+  expect_error_at(base + "redis: {urls: x}\n", "redis.urls", "unknown key");
+  expect_error_at(base + "health: {shared: true}\n", "health.shared", "true needs redis.url");
+}
+
 TEST(ConfigLogging, EveryKeyParsesAndDefaultsMatchTheContract) {
   const auto base = std::string(one_provider);
   const auto defaults = parse_ok(base).logging;
@@ -898,8 +929,8 @@ tracing: {enabled: true, otlp_endpoint: "http://tempo:4318", protocol: http/json
           headers: {authorization: "Bearer ${OTLP_TOKEN}"}, max_queue_size: 100, schedule_delay_ms: 10,
           max_export_batch_size: 50, export_timeout_ms: 1000}
 )",
-                               env_of({{"OTLP_TOKEN", "s3cret"}}))
-                       .tracing;
+                          env_of({{"OTLP_TOKEN", "s3cret"}}))
+                     .tracing;
   EXPECT_TRUE(t.enabled);
   EXPECT_EQ(t.otlp_endpoint, "http://tempo:4318");
   EXPECT_EQ(t.protocol, "http/json");
@@ -915,8 +946,8 @@ tracing: {enabled: true, otlp_endpoint: "http://tempo:4318", protocol: http/json
   const auto base = std::string(one_provider);
   expect_error_at(base + "tracing: {protocol: grpc}\n", "tracing.protocol", "must be http/protobuf or http/json");
   expect_error_at(base + "tracing: {sampler: jaeger_remote}\n", "tracing.sampler", "must be one of");
-  expect_error_at(base + "tracing: {max_queue_size: 10, max_export_batch_size: 20}\n",
-                  "tracing.max_export_batch_size", "must not exceed max_queue_size");
+  expect_error_at(base + "tracing: {max_queue_size: 10, max_export_batch_size: 20}\n", "tracing.max_export_batch_size",
+                  "must not exceed max_queue_size");
   expect_error_at(base + "tracing: {enabled: true, otlp_endpoint: \"tempo:4318\"}\n", "tracing.otlp_endpoint",
                   "must start with http:// or https://");
   expect_error_at(base + "tracing: {sample: 1}\n", "tracing.sample", "unknown key");
@@ -924,20 +955,21 @@ tracing: {enabled: true, otlp_endpoint: "http://tempo:4318", protocol: http/json
 
 TEST(ConfigTracing, StandardOtelVariablesOverrideTheSection) {
   const auto yaml = std::string(one_provider) + "tracing: {service_name: from-file, headers: {x-a: file}}\n";
-  const auto t = parse_ok(yaml, env_of({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"},
-                                        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/custom"},
-                                        {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
-                                        {"OTEL_EXPORTER_OTLP_HEADERS", "x-a=env, authorization=Bearer%20t"},
-                                        {"OTEL_EXPORTER_OTLP_COMPRESSION", "none"},
-                                        {"OTEL_EXPORTER_OTLP_TIMEOUT", "2500"},
-                                        {"OTEL_RESOURCE_ATTRIBUTES",
-                                         "service.name=from-attrs,deployment.environment=stage,team=a%2Cb"},
-                                        {"OTEL_SERVICE_NAME", "from-env"},
-                                        {"OTEL_TRACES_SAMPLER", "parentbased_traceidratio"},
-                                        {"OTEL_TRACES_SAMPLER_ARG", "0.1"},
-                                        {"OTEL_BSP_MAX_QUEUE_SIZE", "64"},
-                                        {"OTEL_BSP_SCHEDULE_DELAY", "200"}}))
-                     .tracing;
+  const auto t =
+      parse_ok(yaml,
+               env_of({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"},
+                       {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/custom"},
+                       {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
+                       {"OTEL_EXPORTER_OTLP_HEADERS", "x-a=env, authorization=Bearer%20t"},
+                       {"OTEL_EXPORTER_OTLP_COMPRESSION", "none"},
+                       {"OTEL_EXPORTER_OTLP_TIMEOUT", "2500"},
+                       {"OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs,deployment.environment=stage,team=a%2Cb"},
+                       {"OTEL_SERVICE_NAME", "from-env"},
+                       {"OTEL_TRACES_SAMPLER", "parentbased_traceidratio"},
+                       {"OTEL_TRACES_SAMPLER_ARG", "0.1"},
+                       {"OTEL_BSP_MAX_QUEUE_SIZE", "64"},
+                       {"OTEL_BSP_SCHEDULE_DELAY", "200"}}))
+          .tracing;
   EXPECT_TRUE(t.enabled);  // an endpoint in the environment turns tracing on
   EXPECT_EQ(t.otlp_endpoint, "http://collector:4318");
   EXPECT_EQ(t.traces_endpoint, "http://collector:4318/custom");
@@ -954,12 +986,12 @@ TEST(ConfigTracing, StandardOtelVariablesOverrideTheSection) {
   EXPECT_EQ(t.max_export_batch_size, 64U);  // never above the queue size
   EXPECT_EQ(t.schedule_delay_ms, 200U);
 
-  EXPECT_FALSE(parse_ok(std::string(one_provider) + "tracing: {enabled: true}\n",
-                        env_of({{"OTEL_SDK_DISABLED", "true"}}))
-                   .tracing.enabled);
-  EXPECT_FALSE(parse_ok(std::string(one_provider) + "tracing: {enabled: true}\n",
-                        env_of({{"OTEL_TRACES_EXPORTER", "none"}}))
-                   .tracing.enabled);
+  EXPECT_FALSE(
+      parse_ok(std::string(one_provider) + "tracing: {enabled: true}\n", env_of({{"OTEL_SDK_DISABLED", "true"}}))
+          .tracing.enabled);
+  EXPECT_FALSE(
+      parse_ok(std::string(one_provider) + "tracing: {enabled: true}\n", env_of({{"OTEL_TRACES_EXPORTER", "none"}}))
+          .tracing.enabled);
   expect_error_at(one_provider, "OTEL_EXPORTER_OTLP_PROTOCOL", "must be http/protobuf or http/json",
                   env_of({{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}}));
   expect_error_at(one_provider, "OTEL_TRACES_SAMPLER_ARG", "must be a probability",
