@@ -1,11 +1,17 @@
 #include "app/compose.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "app/options.hpp"
 #include "cache/memory_cache.hpp"
@@ -61,6 +67,68 @@ class gateway_app::database_pinger {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  std::thread thread_;
+};
+
+// PINGs Redis every second from a thread and io_context of its own (with its
+// own client, on the background metric shard), so GET /health reports Redis
+// without waiting for it: healthy when the last PING was answered within
+// redis.timeout_ms, unhealthy otherwise.
+class gateway_app::redis_pinger {
+ public:
+  redis_pinger(redis::client_options options, telemetry::catalog& metrics, std::size_t metric_shard)
+      : options_(std::move(options)), metrics_(metrics), metric_shard_(metric_shard) {}
+  ~redis_pinger() { stop(); }
+  redis_pinger(const redis_pinger&) = delete;
+  redis_pinger& operator=(const redis_pinger&) = delete;
+
+  // Starts the thread and waits for the first PING's answer (at most the
+  // Redis timeout plus a little), so /health is right from the start.
+  void start() {
+    client_ = std::make_unique<redis::client>(io_, options_, &metrics_, metric_shard_);
+    boost::asio::co_spawn(io_, loop(), boost::asio::detached);
+    thread_ = std::thread([this] {
+      name_this_thread("gw-redis-ping");
+      lower_thread_priority();
+      io_.run();
+    });
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, options_.timeout + std::chrono::milliseconds(200), [this] { return first_done_; });
+  }
+  void stop() {
+    if (!thread_.joinable()) return;
+    io_.stop();
+    thread_.join();
+    client_.reset();  // the io_context no longer runs: no other thread touches it
+  }
+  health::dependency_state state() const { return state_.load(); }
+
+ private:
+  boost::asio::awaitable<void> loop() {
+    boost::asio::steady_timer timer(io_);
+    const std::array<std::string_view, 1> ping{"PING"};
+    for (;;) {
+      const redis::result r = co_await client_->command(ping);
+      state_ = r.ok() ? health::dependency_state::healthy : health::dependency_state::unhealthy;
+      {
+        std::lock_guard lock(mu_);
+        first_done_ = true;
+      }
+      cv_.notify_all();
+      timer.expires_after(std::chrono::seconds(1));
+      co_await timer.async_wait(boost::asio::use_awaitable);
+    }
+  }
+
+  redis::client_options options_;
+  telemetry::catalog& metrics_;
+  std::size_t metric_shard_;
+  boost::asio::io_context io_{1};
+  std::unique_ptr<redis::client> client_;
+  std::atomic<health::dependency_state> state_{health::dependency_state::unhealthy};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool first_done_ = false;
   std::thread thread_;
 };
 
@@ -149,11 +217,18 @@ gateway_app::gateway_app(config::gateway_config config, compose_options options)
     pinger_ = std::make_unique<database_pinger>(*store_);
     parts.database_state = [pinger = pinger_.get()] { return pinger->state(); };
   }
+  if (!config_.redis.url.empty()) {
+    const auto redis_opts = redis_options(config_.redis);
+    redis_clients_ = std::make_unique<redis::client_set>(redis_opts, catalog_.get(), threads_);
+    redis_pinger_ = std::make_unique<redis_pinger>(redis_opts, *catalog_, threads_);
+    parts.redis_state = [pinger = redis_pinger_.get()] { return pinger->state(); };
+  }
   gateway_ = std::make_unique<gateway::gateway>(config_, std::move(parts));
 
   if (options.start) {
     if (exporter_) exporter_->start();
     if (pinger_) pinger_->start();
+    if (redis_pinger_) redis_pinger_->start();
     monitor_->start();
   }
 }
@@ -163,13 +238,19 @@ gateway_app::~gateway_app() {
   if (exporter_) exporter_->stop();  // exports what is queued (within the export timeout)
   if (monitor_) monitor_->stop();
   pinger_.reset();
+  redis_pinger_.reset();
   stop_ledger();
   if (logger_ != nullptr) logger_->detach_metrics();
 }
 
 http::handler_factory gateway_app::handler_factory() {
-  return [gw = gateway_.get()](std::size_t shard, boost::asio::io_context& io) {
-    return gw->make_shard_handler(shard, io);
+  return [gw = gateway_.get(), clients = redis_clients_.get()](std::size_t shard,
+                                                               boost::asio::io_context& io) -> http::request_handler {
+    if (clients == nullptr) return gw->make_shard_handler(shard, io);
+    // The shard's Redis client first, so the shard's handler can find it;
+    // the handler keeps its lease: both go when the server drops the handler.
+    auto lease = clients->attach(shard, io);
+    return [handler = gw->make_shard_handler(shard, io), lease](http::request_context& ctx) { return handler(ctx); };
   };
 }
 

@@ -2,8 +2,8 @@
 // The composition root: builds every part of a gateway from its config, in
 // dependency order, and owns them all: the metrics registry and catalog, the
 // store (storage.url), the ledger writer, the authenticator, the provider
-// runtimes, the health monitor with its prober, the database pinger and the
-// gateway. `gatewayz serve`, `gatewayz check-config` and the tests build a
+// runtimes, the health monitor with its prober, the database pinger, the
+// Redis clients and pinger (redis.url) and the gateway. `gatewayz serve`, `gatewayz check-config` and the tests build a
 // gateway through this one function; nothing else wires modules together.
 //
 // Lifetime: parts are destroyed in reverse order of construction, the
@@ -29,6 +29,7 @@
 #include "ledger/ledger_writer.hpp"
 #include "logging/log.hpp"
 #include "providers/runtime.hpp"
+#include "redis/client_set.hpp"
 #include "store/store.hpp"
 #include "telemetry/catalog.hpp"
 #include "tracing/exporter.hpp"
@@ -75,6 +76,9 @@ class gateway_app {
   health::monitor& health() { return *monitor_; }
   std::span<const providers::provider_runtime> providers() const { return runtimes_; }
   gateway::gateway& gateway() { return *gateway_; }
+  // One Redis client per server shard (redis/client_set.hpp), created as the
+  // server builds each shard's handler; null without redis.url.
+  redis::client_set* redis() { return redis_clients_.get(); }
 
   // The server settings and the per-shard handler factory of the gateway.
   http::server_options server_options() const { return gateway_->server_options(); }
@@ -86,6 +90,7 @@ class gateway_app {
 
  private:
   class database_pinger;
+  class redis_pinger;
 
   config::gateway_config config_;
   unsigned threads_;
@@ -99,6 +104,8 @@ class gateway_app {
   std::vector<providers::provider_runtime> runtimes_;
   std::unique_ptr<health::monitor> monitor_;
   std::unique_ptr<database_pinger> pinger_;
+  std::unique_ptr<redis::client_set> redis_clients_;
+  std::unique_ptr<redis_pinger> redis_pinger_;
   logging::logger* logger_ = nullptr;
   std::unique_ptr<gateway::log_recorder> log_recorder_;
   // Tracing (config.tracing.enabled): the sampler every request consults,

@@ -1,6 +1,9 @@
 #include "app/options.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <stdexcept>
+#include <string>
 
 #include <boost/asio/ip/address.hpp>
 #include <fmt/format.h>
@@ -37,6 +40,15 @@ ledger::writer_options ledger_options(const config::storage_config& storage) {
   out.flush_interval_ms = storage.flush_interval_ms;
   out.queue_capacity = storage.queue_capacity;
   out.spill_path = storage.spill_path.empty() ? ledger::default_spill_path(storage.url) : storage.spill_path;
+  return out;
+}
+
+redis::client_options redis_options(const config::redis_config& redis) {
+  redis::client_options out;
+  std::string error;
+  if (!redis::parse_url(redis.url, out.server, error)) throw std::invalid_argument("redis.url: " + error);
+  out.timeout = std::chrono::milliseconds(redis.timeout_ms);
+  out.pool_size = static_cast<std::size_t>(redis.pool_size);
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include "health/health.hpp"
 #include "ledger/ledger_writer.hpp"
 #include "logging/log.hpp"
+#include "redis/client.hpp"
 #include "tracing/exporter.hpp"
 #include "tracing/sampler.hpp"
 
@@ -21,6 +22,10 @@ namespace gatewayz::app {
 // (probe intervals kept only when `active_probes`).
 health::options health_options(const config::gateway_config& cfg, bool active_probes);
 ledger::writer_options ledger_options(const config::storage_config& storage);
+
+// redis: → the client's options (the URL was validated when the config loaded;
+// throws std::invalid_argument, without the URL, if it does not parse).
+redis::client_options redis_options(const config::redis_config& redis);
 auth::auth_options auth_options(const config::auth_config& auth);
 // The logger of `gatewayz serve`; `shards`: the server threads.
 logging::logger_options logger_options(const config::logging_config& logging, std::size_t shards);

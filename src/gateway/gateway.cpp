@@ -170,7 +170,7 @@ gateway::impl::impl(const config::gateway_config& cfg, gateway_parts p)
       rejections(*parts.metrics, cfg.metrics.enabled),
       caching(make_caching(cfg, parts)),
       proxy(make_failover_parts(cfg, parts, routes, accounting, rejections, caching)),
-      health_endpoints(*parts.health, parts.database_state, cfg.health.dashboard_cache_s),
+      health_endpoints(*parts.health, parts.database_state, parts.redis_state, cfg.health.dashboard_cache_s),
       metrics_endpoint(*parts.metrics, cfg.metrics.bearer_token) {
   // Built either way: it creates the up-front series /metrics shows even
   // with metrics off; it observes requests only when they are on.

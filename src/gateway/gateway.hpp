@@ -46,6 +46,8 @@ struct gateway_parts {
   ledger::ledger_writer* ledger = nullptr;  // one row per accepted request
   // The database's latest known state for GET /health (not_configured when unset).
   std::function<health::dependency_state()> database_state;
+  // Redis's latest known state for GET /health (not_configured when unset).
+  std::function<health::dependency_state()> redis_state;
   // Sinks after the built-in metrics and ledger recorders (logs, traces, ...).
   std::vector<request_observer*> observers;
   // Tracing on: each accepted request gets a trace context sampled by this,

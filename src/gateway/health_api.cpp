@@ -15,16 +15,17 @@ namespace gatewayz::gateway {
 namespace bhttp = boost::beast::http;
 
 health_api::health_api(health::monitor& monitor, std::function<health::dependency_state()> database,
-                       double dashboard_cache_s)
+                       std::function<health::dependency_state()> redis, double dashboard_cache_s)
     : monitor_(monitor),
       database_(std::move(database)),
+      redis_(std::move(redis)),
       dashboard_(std::chrono::duration<double>(dashboard_cache_s), monitor.clock()) {}
 
 http::response health_api::health(const http::request& req) const {
   health::health_inputs inputs;
   inputs.version = GATEWAYZ_VERSION;
   inputs.database = database_ ? database_() : health::dependency_state::not_configured;
-  inputs.redis = health::dependency_state::not_configured;
+  inputs.redis = redis_ ? redis_() : health::dependency_state::not_configured;
   inputs.now = std::chrono::system_clock::now();
   auto rendered = health::render_health(*monitor_.current(), inputs);
   auto res = json_response(rendered.status, std::move(rendered.body), req.version());

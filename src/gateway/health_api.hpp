@@ -18,8 +18,10 @@ namespace gatewayz::gateway {
 
 class health_api {
  public:
-  // `database`: the store's latest known state (not_configured without one).
-  health_api(health::monitor& monitor, std::function<health::dependency_state()> database, double dashboard_cache_s);
+  // `database`, `redis`: the store's and Redis's latest known states (not
+  // called when empty: not_configured). Called on a shard: must not block.
+  health_api(health::monitor& monitor, std::function<health::dependency_state()> database,
+             std::function<health::dependency_state()> redis, double dashboard_cache_s);
 
   http::response health(const http::request& req) const;
   http::response dashboard(const http::request& req);
@@ -30,6 +32,7 @@ class health_api {
  private:
   health::monitor& monitor_;
   std::function<health::dependency_state()> database_;
+  std::function<health::dependency_state()> redis_;
   health::dashboard_cache dashboard_;
 };
 

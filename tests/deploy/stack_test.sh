@@ -5,6 +5,7 @@
 #     health every second), in front of two mock providers: `mock` (healthy)
 #     serving gpt-4o-mini and mock-large, `mock-anthropic` (every request a
 #     500, so its breaker opens) serving claude-sonnet-4.5;
+#   - redis-server (GATEWAYZ_REDIS_URL), which the gateway pings;
 #   - /usr/bin/prometheus with deploy/prometheus/prometheus.yml (its gatewayz
 #     job pointed at that gateway, intervals shortened to 1 s) and the shipped
 #     deploy/prometheus/alerts.yml.
@@ -26,7 +27,7 @@ fi
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PROMETHEUS="${PROMETHEUS:-/usr/bin/prometheus}"
 PYTHON="${PYTHON:-python3}"
-for tool in "$PROMETHEUS" curl jq "$PYTHON"; do
+for tool in "$PROMETHEUS" curl jq "$PYTHON" redis-server redis-cli; do
   command -v "$tool" >/dev/null 2>&1 || { echo "FAIL - $tool not found: run scripts/install-deps.sh" >&2; exit 1; }
 done
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
@@ -48,11 +49,26 @@ pids+=($!)
 pids+=($!)
 wait_for_file "$work/ok.port" && wait_for_file "$work/bad.port" || die "mock providers did not start"
 
+# --- Redis (the compose file's redis service): the gateway's pinger feeds the Redis families
+redis_up() { [[ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" == PONG ]]; }
+for _ in 1 2 3 4 5; do  # another port when that one was taken meanwhile
+  redis_port="$(random_port)" || die "no free port for redis-server"
+  redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --dir "$work" \
+    >"$work/redis.log" 2>&1 &
+  redis_pid=$!
+  wait_until 10 redis_up && break
+  kill "$redis_pid" 2>/dev/null; wait "$redis_pid" 2>/dev/null
+  redis_pid=
+done
+[[ -n "$redis_pid" ]] || die "redis-server did not start: $(cat "$work/redis.log")"
+pids+=("$redis_pid")
+
 # --- gatewayz from deploy/gatewayz.yaml, configured through the environment -------------
 config="$repo/deploy/gatewayz.yaml"
 export GATEWAYZ_THREADS=2 GATEWAYZ_AUTH_MODE=keys GATEWAYZ_ADMIN_KEY=stack-test-admin
 export GATEWAYZ_DATABASE_URL="sqlite://$work/gatewayz.db" GATEWAYZ_SPILL_PATH="$work/ledger.spill"
 export GATEWAYZ_HEALTH_INTERVAL_S=1 GATEWAYZ_SHUTDOWN_GRACE_S=1
+export GATEWAYZ_REDIS_URL="redis://127.0.0.1:${redis_port}/0"
 export GATEWAYZ_OPENAI_BASE_URL="http://127.0.0.1:$(cat "$work/ok.port")/v1"
 export GATEWAYZ_ANTHROPIC_BASE_URL="http://127.0.0.1:$(cat "$work/bad.port")/v1"
 key_of() {  # key_of CUSTOMER CREDITS: a new key, printed alone on the last line
