@@ -15,6 +15,7 @@
 
 #include "app/options.hpp"
 #include "cache/memory_cache.hpp"
+#include "cache/redis_cache.hpp"
 #include "core/threads.hpp"
 #include "gateway/trace_recorder.hpp"
 #include "health/http_prober.hpp"
@@ -207,12 +208,6 @@ gateway_app::gateway_app(config::gateway_config config, compose_options options)
     parts.observers.push_back(trace_recorder_.get());
     parts.tracing = &*sampler_;
   }
-  if (config_.cache.mode == "memory") {
-    response_cache_ = std::make_unique<cache::memory_cache>(config_.cache.max_bytes, catalog_->cache_size.series());
-  } else if (config_.cache.mode == "redis") {
-    throw std::invalid_argument("cache.mode redis is not available in this build");
-  }
-  parts.cache = response_cache_.get();
   if (store_) {
     pinger_ = std::make_unique<database_pinger>(*store_);
     parts.database_state = [pinger = pinger_.get()] { return pinger->state(); };
@@ -223,6 +218,13 @@ gateway_app::gateway_app(config::gateway_config config, compose_options options)
     redis_pinger_ = std::make_unique<redis_pinger>(redis_opts, *catalog_, threads_);
     parts.redis_state = [pinger = redis_pinger_.get()] { return pinger->state(); };
   }
+  // After the Redis clients: the shared cache uses each shard's client.
+  if (config_.cache.mode == "memory") {
+    response_cache_ = std::make_unique<cache::memory_cache>(config_.cache.max_bytes, catalog_->cache_size.series());
+  } else if (config_.cache.mode == "redis") {
+    response_cache_ = std::make_unique<cache::redis_cache>(*redis_clients_);
+  }
+  parts.cache = response_cache_.get();
   gateway_ = std::make_unique<gateway::gateway>(config_, std::move(parts));
 
   if (options.start) {

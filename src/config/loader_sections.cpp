@@ -259,6 +259,9 @@ void loader::load_root(const YAML::Node& root, gateway_config& out) {
   if (out.storage.url == "none" && out.auth.mode == "keys") {
     fail("storage.url", "none leaves nowhere to keep API keys: auth.mode keys needs a store");
   }
+  if (out.cache.mode == "redis" && out.redis.url.empty()) {
+    fail("cache.mode", "redis needs redis.url: the shared cache lives in Redis");
+  }
   if (out.health.shared && out.redis.url.empty()) {
     fail("health.shared", "true needs redis.url: instances share health through Redis");
   }

@@ -34,6 +34,9 @@ class client_set {
 
   // Shard `shard`'s client; null before attach() or once its lease is gone.
   client* for_shard(std::size_t shard) const;
+  // The same, shared: for work that may outlive the shard's handler by one
+  // command (a write spawned on the shard's io_context).
+  std::shared_ptr<client> lease(std::size_t shard) const;
 
   std::size_t shards() const { return slots_->size(); }
   const client_options& options() const { return options_; }
@@ -41,7 +44,7 @@ class client_set {
  private:
   client_options options_;
   telemetry::catalog* metrics_;
-  std::shared_ptr<std::vector<client*>> slots_;
+  std::shared_ptr<std::vector<std::weak_ptr<client>>> slots_;
 };
 
 }  // namespace gatewayz::redis

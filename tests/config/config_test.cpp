@@ -909,6 +909,8 @@ TEST(ConfigCache, RejectsBadValues) {
                   "must be at most cache.max_bytes");
   expect_error_at(base + "cache: {models: [\"\"]}\n", "cache.models[0]", "must not be empty");
   expect_error_at(base + "cache: {size: 1}\n", "cache.size", "unknown key");
+  expect_error_at(base + "cache: {mode: redis}\n", "cache.mode", "redis needs redis.url");
+  EXPECT_EQ(parse_ok(base + "cache: {mode: redis}\nredis: {url: \"redis://127.0.0.1:6379/0\"}\n").cache.mode, "redis");
 }
 
 TEST(ConfigTracing, OffByDefaultAndParsesEveryKey) {

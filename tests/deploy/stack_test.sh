@@ -68,7 +68,7 @@ config="$repo/deploy/gatewayz.yaml"
 export GATEWAYZ_THREADS=2 GATEWAYZ_AUTH_MODE=keys GATEWAYZ_ADMIN_KEY=stack-test-admin
 export GATEWAYZ_DATABASE_URL="sqlite://$work/gatewayz.db" GATEWAYZ_SPILL_PATH="$work/ledger.spill"
 export GATEWAYZ_HEALTH_INTERVAL_S=1 GATEWAYZ_SHUTDOWN_GRACE_S=1
-export GATEWAYZ_REDIS_URL="redis://127.0.0.1:${redis_port}/0"
+export GATEWAYZ_REDIS_URL="redis://127.0.0.1:${redis_port}/0" GATEWAYZ_CACHE_MODE=redis
 export GATEWAYZ_OPENAI_BASE_URL="http://127.0.0.1:$(cat "$work/ok.port")/v1"
 export GATEWAYZ_ANTHROPIC_BASE_URL="http://127.0.0.1:$(cat "$work/bad.port")/v1"
 key_of() {  # key_of CUSTOMER CREDITS: a new key, printed alone on the last line
