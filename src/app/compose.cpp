@@ -19,6 +19,7 @@
 #include "core/threads.hpp"
 #include "gateway/trace_recorder.hpp"
 #include "health/http_prober.hpp"
+#include "health/shared_redis.hpp"
 #include "store/open_store.hpp"
 
 #ifndef GATEWAYZ_VERSION
@@ -186,6 +187,13 @@ gateway_app::gateway_app(config::gateway_config config, compose_options options)
   const bool any_probe = std::any_of(health_opts.providers.begin(), health_opts.providers.end(),
                                      [](const health::provider_info& p) { return p.probe_interval_s > 0; });
   if (any_probe) health_svc.probe = std::make_unique<health::http_prober>(runtimes_, health_opts);
+  if (config_.health.shared) {
+    // The monitor thread's own client (the loader made sure redis.url is set).
+    std::vector<std::string> names;
+    for (const auto& p : health_opts.providers) names.push_back(p.name);
+    health_svc.shared = std::make_unique<health::redis_shared_store>(redis_options(config_.redis), std::move(names),
+                                                                     health_opts.window_s, catalog_.get(), threads_);
+  }
   monitor_ = std::make_unique<health::monitor>(health_opts, *catalog_, std::move(health_svc));
 
   gateway::gateway_parts parts;

@@ -257,6 +257,25 @@ void breaker::maintain() {
   notify(event);
 }
 
+std::optional<wall_time> breaker::open_until() const {
+  std::lock_guard lock(mu_);
+  if (state() != breaker_state::open) return std::nullopt;
+  return wall_of(open_until_);
+}
+
+void breaker::adopt_open(wall_time until) {
+  std::optional<transition> event;
+  {
+    std::lock_guard lock(mu_);
+    const steady_time now = clock_.steady();
+    const auto left = until - clock_.wall();
+    if (state() == breaker_state::open || left <= wall_time::duration::zero()) return;
+    event = move_to(breaker_state::open, now, "shared_open");
+    open_until_ = now + std::chrono::duration_cast<nanoseconds>(left);
+  }
+  notify(event);
+}
+
 void breaker::reset() {
   std::optional<transition> event;
   {

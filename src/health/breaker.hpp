@@ -46,6 +46,14 @@ class breaker {
   // Monitor: turns an expired open state half-open and writes off stale trials.
   void maintain();
   void reset();
+  // Shared health: the episode number (changes on every transition) ...
+  std::uint64_t generation() const { return word_.load(std::memory_order_acquire) >> 2; }
+  // ... and, while open, when its cool-down ends.
+  std::optional<wall_time> open_until() const;
+  // Another instance opened this provider's breaker until `until`: opens
+  // this one too (reason "shared_open") unless it is open already or
+  // `until` has passed.
+  void adopt_open(wall_time until);
 
   breaker_state state() const { return state_of(word_.load(std::memory_order_acquire)); }
   // Whether admit() would now grant a half-open trial: half-open with a free

@@ -232,13 +232,51 @@ class prober {
   virtual void stop() = 0;
 };
 
+// ---- shared health (health.shared) ----------------------------------------------------
+
+struct attempt_counts {
+  std::uint64_t successes = 0;
+  std::uint64_t failures = 0;
+  std::uint64_t client_errors = 0;
+};
+
+// What gateway instances share through a store (health_redis.hpp: Redis):
+// every breaker opening, and attempt counts over the window. With one, the
+// monitor runs a round as soon as one of its breakers opens, publishes the
+// opening, and at every round opens (reason "shared_open") each of its
+// closed or half-open breakers that another instance opened, until that
+// instance's cool-down ends; its snapshot's requests, failures, error
+// rate and availability count every instance's attempts (latency stays
+// local). So a breaker opened by one instance is open on all within one
+// interval_s of the others. Called only by the monitor thread, in run_once().
+class shared_store {
+ public:
+  virtual ~shared_store() = default;
+  struct exchange_in {
+    wall_time now;
+    // Per provider: a new local opening to publish (until when), or none.
+    std::vector<std::optional<wall_time>> openings;
+    // Per provider: local attempts since the last exchange that pushed.
+    std::vector<attempt_counts> deltas;
+  };
+  struct exchange_out {
+    bool pushed = false;                               // the deltas and openings were stored
+    bool read = false;                                 // the fields below are filled
+    std::vector<std::optional<wall_time>> open_until;  // the latest opening in force, per provider
+    std::vector<attempt_counts> window;                // every instance's attempts over the window
+  };
+  // Bounded by the store's timeout; never throws for I/O problems.
+  virtual void exchange(const exchange_in& in, exchange_out& out) = 0;
+};
+
 // ---- monitor ------------------------------------------------------------------------
 
 struct services {
   const clock_source* clock = nullptr;  // default: system_clock_source()
   // Default: memory_window_store with the registry's shard count.
   std::unique_ptr<window_store> store;
-  std::unique_ptr<prober> probe;  // none: no provider is probed
+  std::unique_ptr<prober> probe;         // none: no provider is probed
+  std::unique_ptr<shared_store> shared;  // none: this process's own view only
   // Called after each breaker transition on the thread that caused it (a
   // shard, the monitor or an admin caller), outside any lock. Keep it short.
   std::function<void(const transition&)> on_transition;

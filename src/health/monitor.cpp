@@ -84,6 +84,7 @@ struct monitor::impl {
         clock(s.clock != nullptr ? *s.clock : system_clock_source()),
         store(std::move(s.store)),
         probe(std::move(s.probe)),
+        shared(std::move(s.shared)),
         on_transition(std::move(s.on_transition)),
         on_error(std::move(s.on_error)),
         shards(m.reg.shards()) {}
@@ -93,6 +94,7 @@ struct monitor::impl {
   const clock_source& clock;
   std::unique_ptr<window_store> store;
   std::unique_ptr<prober> probe;
+  std::unique_ptr<shared_store> shared;
   std::function<void(const transition&)> on_transition;
   std::function<void(std::string_view)> on_error;
   std::size_t shards;
@@ -117,13 +119,33 @@ struct monitor::impl {
 
   std::mutex run_mu;
 
+  // Shared health only. Per shard, per provider: cumulative attempts
+  // (successes, failures, client errors), written by that shard alone.
+  struct alignas(64) shard_counts {
+    std::unique_ptr<std::atomic<std::uint64_t>[]> v;
+  };
+  std::vector<shard_counts> counts;
+  // Used by run_once only (under run_mu).
+  std::vector<attempt_counts> pushed;                        // the totals the last successful push included
+  std::vector<std::uint64_t> published;                      // the breaker generation last published (or adopted)
+  std::vector<std::optional<attempt_counts>> shared_window;  // from the last read; none: local view
+
   std::mutex thread_mu;
   std::condition_variable wake;
   bool stopping = false;
+  bool round_requested = false;  // a breaker opened: share it now
   bool prober_stopped = false;
   std::thread thread;
 
   provider_health evaluate(std::size_t i, steady_time now) const;
+  void exchange_shared();
+  void request_round() {
+    {
+      std::lock_guard lock(thread_mu);
+      round_requested = true;
+    }
+    wake.notify_all();
+  }
   double routing_score(std::size_t i, const provider_health& p, steady_time now) const;
   void publish(std::shared_ptr<const snapshot> s) {
     std::lock_guard lock(snapshot_mu);
@@ -133,7 +155,14 @@ struct monitor::impl {
 
 provider_health monitor::impl::evaluate(std::size_t i, steady_time now) const {
   const provider_info& info = opts.providers[i];
-  const window_totals w = store->provider_window(i, now);
+  const window_totals local = store->provider_window(i, now);
+  window_totals w = local;
+  if (shared && shared_window[i]) {
+    // Every instance's attempts; latency (below) stays this instance's own.
+    w.successes = shared_window[i]->successes;
+    w.failures = shared_window[i]->failures;
+    w.client_errors = shared_window[i]->client_errors;
+  }
   const hour_totals h = store->last_hour(i, now);
   provider_health p;
   p.name = info.name;
@@ -155,9 +184,9 @@ provider_health monitor::impl::evaluate(std::size_t i, steady_time now) const {
     p.availability = static_cast<double>(w.successes) / static_cast<double>(p.requests);
   }
   p.error_rate = idle ? 0 : static_cast<double>(w.failures) / static_cast<double>(p.requests);
-  if (w.successes > 0) {
-    p.avg_latency_s = w.success_latency_sum_s / static_cast<double>(w.successes);
-    p.p95_latency_s = w.success_latency.quantile(0.95);
+  if (local.successes > 0) {
+    p.avg_latency_s = local.success_latency_sum_s / static_cast<double>(local.successes);
+    p.p95_latency_s = local.success_latency.quantile(0.95);
     p.latency_score = latency_score(p.p95_latency_s);
   }
   p.health_score = health_score(p.availability, p.error_rate, p.latency_score);
@@ -181,6 +210,50 @@ provider_health monitor::impl::evaluate(std::size_t i, steady_time now) const {
     p.models.push_back(std::move(mh));
   }
   return p;
+}
+
+// Publishes new local openings and the attempts since the last push, then
+// adopts other instances' openings and their window counts.
+void monitor::impl::exchange_shared() {
+  const std::size_t n = opts.providers.size();
+  shared_store::exchange_in in;
+  in.now = clock.wall();
+  in.openings.resize(n);
+  in.deltas.resize(n);
+  std::vector<attempt_counts> totals(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (const shard_counts& c : counts) {
+      totals[i].successes += c.v[3 * i].load(std::memory_order_relaxed);
+      totals[i].failures += c.v[3 * i + 1].load(std::memory_order_relaxed);
+      totals[i].client_errors += c.v[3 * i + 2].load(std::memory_order_relaxed);
+    }
+    in.deltas[i] = {totals[i].successes - pushed[i].successes, totals[i].failures - pushed[i].failures,
+                    totals[i].client_errors - pushed[i].client_errors};
+    const std::uint64_t generation = breakers[i]->generation();
+    if (generation != published[i]) {
+      in.openings[i] = breakers[i]->open_until();
+      if (in.openings[i]) published[i] = generation;
+    }
+  }
+  shared_store::exchange_out out;
+  shared->exchange(in, out);
+  if (out.pushed) {
+    pushed = std::move(totals);
+  } else {
+    // Published next time.
+    for (std::size_t i = 0; i < n; ++i) {
+      if (in.openings[i]) published[i] = 0;
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    shared_window[i].reset();
+    if (!out.read) continue;
+    if (i < out.window.size()) shared_window[i] = out.window[i];
+    if (i < out.open_until.size() && out.open_until[i] && breakers[i]->state() != breaker_state::open) {
+      breakers[i]->adopt_open(*out.open_until[i]);
+      published[i] = breakers[i]->generation();  // not published back
+    }
+  }
 }
 
 // The health score of p, counted only from the breaker's last recovery when
@@ -213,6 +286,22 @@ monitor::monitor(options opts, telemetry::catalog& metrics, services svc) {
   }
   m.scores = std::make_unique<std::atomic<double>[]>(count);
   m.probes.resize(count);
+  if (m.shared) {
+    m.counts.resize(m.shards);
+    for (auto& c : m.counts) {
+      c.v = std::make_unique<std::atomic<std::uint64_t>[]>(3 * count);
+      for (std::size_t k = 0; k < 3 * count; ++k) c.v[k].store(0, std::memory_order_relaxed);
+    }
+    m.pushed.resize(count);
+    m.published.resize(count, 0);
+    m.shared_window.resize(count);
+    // (Before the breakers, which keep a reference to it.) An opening is
+    // shared at once, not at the next round.
+    m.on_transition = [user = std::move(m.on_transition), &m](const transition& t) {
+      if (user) user(t);
+      if (t.to == breaker_state::open && t.reason != "shared_open") m.request_round();
+    };
+  }
   auto initial = std::make_shared<snapshot>();
   initial->computed_at = m.clock.wall();
   for (std::size_t i = 0; i < count; ++i) {
@@ -241,6 +330,13 @@ admission monitor::admit(std::size_t shard, std::size_t provider) { return impl_
 void monitor::record(std::size_t shard, const admission& a, const attempt_result& result) {
   if (!a.admitted) return;  // never sent
   impl_->store->record(shard, a.provider, result);
+  if (impl_->shared && result.result != outcome::cancelled) {
+    const std::size_t k = 3 * a.provider + (result.result == outcome::success   ? 0
+                                            : result.result == outcome::failure ? 1
+                                                                                : 2);
+    auto& cell = impl_->counts[shard].v[k];
+    cell.store(cell.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   impl_->breakers[a.provider]->on_result(shard, a, result.result, result.finished);
 }
 
@@ -259,6 +355,7 @@ void monitor::run_once() {
   impl& m = *impl_;
   std::lock_guard run(m.run_mu);
   for (auto& b : m.breakers) b->maintain();
+  if (m.shared) m.exchange_shared();
 
   steady_time now = m.clock.steady();
   bool probing = false;
@@ -329,7 +426,9 @@ void monitor::start() {
         lock.lock();
       }
       round_now = true;
-      m.wake.wait_for(lock, std::chrono::duration<double>(m.opts.interval_s), [&m] { return m.stopping; });
+      m.wake.wait_for(lock, std::chrono::duration<double>(m.opts.interval_s),
+                      [&m] { return m.stopping || m.round_requested; });
+      m.round_requested = false;
     }
   });
 }

@@ -98,6 +98,48 @@ TEST_F(RedisGatewayTest, HealthReportsRedisAndRequestsSurviveItsLoss) {
   EXPECT_NE(text.find(R"(gatewayz_redis_operation_duration_seconds_count{operation="ping"})"), std::string::npos);
 }
 
+// health.shared: a breaker opened by one instance is open on the other
+// within one health interval, and the other sends the provider nothing.
+TEST_F(RedisGatewayTest, TwoInstancesShareABreakerOpening) {
+  test_support::redis_server server;
+  auto& bad = add_mock();
+  set_failure(bad, mock::failure_mode::http_500);
+  const double interval_s = 0.5;
+  auto make = [&] {
+    auto cfg = one_provider(bad);
+    cfg.redis.url = server.url();
+    cfg.health.shared = true;
+    cfg.health.interval_s = interval_s;
+    cfg.circuit_breaker.failure_threshold = 2;
+    cfg.circuit_breaker.open_s = 30;
+    cfg.circuit_breaker.max_open_s = 30;
+    return cfg;
+  };
+  start_gateway(make());
+  gateway_server second(make());
+  auto& first_health = gateway_->app().health();
+  auto& second_health = second.app().health();
+  std::this_thread::sleep_for(100ms);
+
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(post("/v1/chat/completions", chat_body).status, 500U);
+  auto deadline = clock_type::now() + 2s;
+  while (first_health.state(0) != health::breaker_state::open && clock_type::now() < deadline) {
+    std::this_thread::sleep_for(2ms);
+  }
+  ASSERT_EQ(first_health.state(0), health::breaker_state::open);
+  const auto opened = clock_type::now();
+  while (second_health.state(0) != health::breaker_state::open && clock_type::now() - opened < 3s) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(second_health.state(0), health::breaker_state::open);
+  EXPECT_LT(clock_type::now() - opened, std::chrono::duration<double>(interval_s) + 250ms);
+
+  const auto sent = bad.stats().requests;
+  const auto refused = post_once(second.port(), "/v1/chat/completions", chat_body);
+  EXPECT_EQ(refused.status, 503U) << refused.body;
+  EXPECT_EQ(bad.stats().requests, sent);
+}
+
 TEST_F(RedisGatewayTest, WithoutARedisUrlThereIsNoClientAndTheCheckIsNotConfigured) {
   auto& mock = add_mock();
   start_gateway(one_provider(mock));
