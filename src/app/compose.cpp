@@ -141,7 +141,6 @@ gateway_app::gateway_app(config::gateway_config config, compose_options options)
   catalog_ = std::make_unique<telemetry::catalog>(*registry_, GATEWAYZ_VERSION);
 
   logger_ = options.logger;
-  if (logger_ != nullptr) logger_->attach_metrics(*catalog_);
   auto report = [log = logger_](std::string_view what) {
     return [log, what](std::string_view message) {
       if (log == nullptr) return;
@@ -234,6 +233,11 @@ gateway_app::gateway_app(config::gateway_config config, compose_options options)
   }
   parts.cache = response_cache_.get();
   gateway_ = std::make_unique<gateway::gateway>(config_, std::move(parts));
+  // Last, once nothing can throw: a constructor that throws runs no
+  // destructor, so an earlier attach would leave the logger's thread
+  // publishing into the freed catalog (the counters mirror totals, so
+  // attaching late loses nothing).
+  if (logger_ != nullptr) logger_->attach_metrics(*catalog_);
 
   if (options.start) {
     if (exporter_) exporter_->start();

@@ -50,6 +50,27 @@ grep -q 'providers\[0\].api_key' <<<"$out"; check "unset env var named by its YA
 "$bin" serve --config "$work/bad.yaml" >/dev/null 2>&1; rc=$?
 [[ $rc -ne 0 ]]; check "serve refuses an invalid config" $?
 
+# A database that refuses connections: exit 1 with the cause, not the URL's
+# password, and a clean exit (the logger thread once outlived the metrics).
+cat > "$work/nodb.yaml" <<'YAML'
+server:
+  listen: "127.0.0.1:0"
+storage:
+  url: "postgres://gw:pw-Zr8sQ2vX@127.0.0.1:1/gatewayz"
+providers:
+  - name: p
+    kind: openai
+    base_url: "http://127.0.0.1:1/v1"
+    api_key: k
+    models:
+      - id: m
+YAML
+out="$("$bin" serve --config "$work/nodb.yaml" 2>&1)"; rc=$?
+[[ $rc -eq 1 ]]; check "serve exits 1 when the store cannot open (got $rc)" $?
+grep -q 'cannot open the store' <<<"$out"; check "the store error is logged" $?
+! grep -q 'pw-Zr8sQ2vX' <<<"$out"; check "the database password is not printed" $?
+! grep -q 'Sanitizer' <<<"$out"; check "no sanitizer report on a failed start" $?
+
 # --- SIGTERM drains an in-flight stream ---------------------------------------
 "$bin" mock-provider --listen 127.0.0.1:0 --port-file "$work/mock.port" --tokens-per-s 10 --output-tokens 20 >"$work/mock.log" 2>&1 &
 pids+=($!)
