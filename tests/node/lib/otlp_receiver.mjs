@@ -210,6 +210,7 @@ export class OtlpReceiver {
     this.spans = [];
     this.errors = [];
     this.exports = [];  // {contentType, contentEncoding, authorization, userAgent, spans}
+    this.rawBodies = [];  // every export's decompressed body (Buffer), for byte-level checks
     this.server = http.createServer((req, res) => this.handle(req, res));
   }
 
@@ -234,6 +235,7 @@ export class OtlpReceiver {
         const encoding = req.headers['content-encoding'] ?? '';
         if (encoding === 'gzip') body = zlib.gunzipSync(body);
         else if (encoding !== '') fail(`content-encoding ${encoding}`);
+        this.rawBodies.push(body);
         let spans;
         if (contentType === 'application/x-protobuf') spans = decodeProtobuf(body);
         else if (contentType === 'application/json') spans = decodeJson(body.toString('utf8'));
