@@ -88,6 +88,15 @@ std::vector<header> configured_headers(const std::map<std::string, std::string>&
 std::vector<header> request_headers(std::vector<header> credentials, const config::provider_config& provider,
                                     bool streaming);
 
+// A token count as reported upstream, made safe to add and to bill: a
+// negative count (which would credit the customer) is 0, and a count beyond
+// 2^40 (more tokens than any context holds) is capped there, so sums of a
+// few counts cannot overflow int64.
+inline constexpr std::int64_t max_token_count = std::int64_t{1} << 40;
+inline std::int64_t token_count(std::int64_t reported) {
+  return reported < 0 ? 0 : (reported > max_token_count ? max_token_count : reported);
+}
+
 // The model name sent upstream: `upstream`, or `id` when upstream is empty.
 std::string_view upstream_model(const config::model_config& model);
 

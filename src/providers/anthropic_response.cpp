@@ -25,7 +25,7 @@ std::int64_t int_or_zero(const json::object& object, std::string_view key) {
   if (v == nullptr) return 0;
   json::error_code ec;
   const auto n = v->to_number<std::int64_t>(ec);
-  return ec ? 0 : n;
+  return ec ? 0 : detail::token_count(n);
 }
 
 }  // namespace

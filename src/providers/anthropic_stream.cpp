@@ -196,7 +196,7 @@ class anthropic_stream_translator final : public stream_translator {
   void read_usage(std::string_view usage) {
     const auto update = [&](std::string_view key, std::int64_t& field) {
       if (const auto n = detail::int_member(usage, usage_scan_, key)) {
-        field = *n;
+        field = detail::token_count(*n);
         usage_reported_ = true;
       }
     };

@@ -46,8 +46,8 @@ bool read_usage(std::string_view text, const json_scan::object_scan& scan, json_
   const auto prompt = detail::int_member(*inner, scratch, "prompt_tokens");
   const auto completion = detail::int_member(*inner, scratch, "completion_tokens");
   if (!prompt && !completion) return false;
-  usage.input_tokens = prompt.value_or(0);
-  usage.output_tokens = completion.value_or(0);
+  usage.input_tokens = detail::token_count(prompt.value_or(0));
+  usage.output_tokens = detail::token_count(completion.value_or(0));
   usage.reported = true;
   return true;
 }

@@ -1,4 +1,5 @@
 #include "providers/anthropic_adapter.hpp"
+#include "providers/adapter_common.hpp"
 
 #include <gtest/gtest.h>
 
@@ -390,6 +391,17 @@ TEST_F(AnthropicAdapter, ResponseWithTextAndToolUse) {
   EXPECT_TRUE(t.usage.reported);
   EXPECT_EQ(t.usage.input_tokens, 150);
   EXPECT_EQ(t.usage.output_tokens, 40);
+}
+
+// Found by fuzz_upstream_response: counts summed without a bound overflowed
+// int64 (UBSan), and a negative count would have credited the customer.
+TEST_F(AnthropicAdapter, ResponseUsageIsClampedToSafeCounts) {
+  const translated t = translate(adapter_, R"({"content":[],"usage":{"input_tokens":9223372036854775807,
+      "cache_read_input_tokens":9223372036854775807,"cache_creation_input_tokens":-5,"output_tokens":-1}})");
+  ASSERT_TRUE(t.ok) << t.error;
+  EXPECT_EQ(t.usage.input_tokens, 2 * detail::max_token_count);
+  EXPECT_EQ(t.usage.output_tokens, 0);
+  EXPECT_EQ(t.body.at("usage").at("total_tokens").as_int64(), 2 * detail::max_token_count);
 }
 
 TEST_F(AnthropicAdapter, ResponseWithOnlyToolUseHasNullContent) {
