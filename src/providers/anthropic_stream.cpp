@@ -177,17 +177,19 @@ class anthropic_stream_translator final : public stream_translator {
   // the client sees the same thing whichever provider served it.
   bool on_error(std::string_view data, std::string& out) {
     std::optional<std::string> message;
-    std::string_view error_type = R"("api_error")";
+    std::optional<std::string> error_type;
     if (const auto error = detail::object_member(data, top_, "error", inner_)) {
       message = detail::string_member(*error, inner_, "message");
-      if (const auto type = detail::raw_string_member(*error, inner_, "type")) error_type = *type;
+      error_type = detail::string_member(*error, inner_, "type");
     }
     stream_error_ = (message && !message->empty()) ? detail::redact(std::move(*message), api_key_)
                                                    : "The provider reported an error during the stream";
     out += R"(data: {"error":{"message":)";
     out += json_scan::encode_string(stream_error_);
     out += R"(,"type":)";
-    out += error_type;
+    // Redacted like the message: whatever upstream echoes goes to the client.
+    out += error_type ? json_scan::encode_string(detail::redact(std::move(*error_type), api_key_))
+                      : std::string(R"("api_error")");
     out += R"(,"param":null,"code":null}})";
     out += "\n\n";
     return true;

@@ -753,6 +753,25 @@ TEST_F(AnthropicAdapter, StreamErrorEvent) {
   EXPECT_EQ(r.errors[0].at("error").at("type"), "overloaded_error");
 }
 
+// Found by fuzz_provider_stream: the error's type was copied raw, so a key
+// upstream echoed there reached the client; it is redacted like the message.
+TEST_F(AnthropicAdapter, StreamErrorEventRedactsTheKeyFromTypeAndMessage) {
+  std::unique_ptr<inbound> in;
+  const auto translator = make_translator(adapter_, in, false);
+  std::string out;
+  const std::string key(test_api_key);
+  ASSERT_TRUE(translator->on_event(
+      data_event(R"({"type":"error","error":{"type":"bad_)" + key + R"(","message":"key )" + key + R"( refused"}})",
+                 "error")
+          .view(),
+      out));
+  EXPECT_EQ(out.find(key), std::string::npos) << out;
+  const reassembled r = reassemble(out);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].at("error").at("type"), "bad_[redacted]");
+  EXPECT_EQ(r.errors[0].at("error").at("message"), "key [redacted] refused");
+}
+
 TEST_F(AnthropicAdapter, StreamErrorEventWithoutMessage) {
   std::unique_ptr<inbound> in;
   const auto translator = make_translator(adapter_, in, false);
