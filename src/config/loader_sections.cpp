@@ -282,11 +282,22 @@ load_result loader::load(std::string_view yaml) {
     load_root(documents.empty() ? YAML::Node() : documents.front(), config);
     if (errors_.empty()) result.config = std::move(config);
   } catch (const YAML::Exception& e) {
+    // yaml-cpp quotes the offending character raw ("unknown escape
+    // character: <LF>"): escaped, so every error stays on its line.
+    std::string msg;
+    for (const char ch : e.msg) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c < 0x20 || c == 0x7f) {
+        msg += fmt::format("\\x{:02x}", c);
+      } else {
+        msg += ch;
+      }
+    }
     // yaml-cpp marks are 0-based; editors count from 1.
     if (e.mark.is_null()) {
-      fail("", fmt::format("YAML syntax error: {}", e.msg));
+      fail("", fmt::format("YAML syntax error: {}", msg));
     } else {
-      fail("", fmt::format("YAML syntax error at line {}, column {}: {}", e.mark.line + 1, e.mark.column + 1, e.msg));
+      fail("", fmt::format("YAML syntax error at line {}, column {}: {}", e.mark.line + 1, e.mark.column + 1, msg));
     }
   }
   result.errors = std::move(errors_);
