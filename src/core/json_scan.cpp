@@ -514,6 +514,39 @@ std::optional<std::string> decode_string(std::string_view quoted) {
   return out;
 }
 
+bool valid_utf8(std::string_view text) {
+  const auto* p = reinterpret_cast<byte_ptr>(text.data());
+  const byte_ptr end = p + text.size();
+  while (p != end) {
+    if (*p < 0x80) {
+      ++p;
+      continue;
+    }
+    const std::size_t length = utf8_sequence_length(p, end);
+    if (length == 0) return false;
+    p += length;
+  }
+  return true;
+}
+
+std::string sanitize_utf8(std::string_view text) {
+  const auto* p = reinterpret_cast<byte_ptr>(text.data());
+  const byte_ptr end = p + text.size();
+  std::string out;
+  out.reserve(text.size());
+  while (p != end) {
+    const std::size_t length = *p < 0x80 ? 1 : utf8_sequence_length(p, end);
+    if (length == 0) {
+      out += "\xEF\xBF\xBD";
+      ++p;
+      continue;
+    }
+    out.append(reinterpret_cast<const char*>(p), length);
+    p += length;
+  }
+  return out;
+}
+
 std::string encode_string(std::string_view text) {
   static constexpr char hex_digits[] = "0123456789abcdef";
   const auto base = reinterpret_cast<byte_ptr>(text.data());

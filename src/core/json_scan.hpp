@@ -78,6 +78,14 @@ std::optional<std::string> decode_string(std::string_view quoted);
 // U+FFFD so the result always passes validate().
 std::string encode_string(std::string_view text);
 
+// Whether `text` is well-formed UTF-8, by the rule encode_string applies.
+bool valid_utf8(std::string_view text);
+
+// `text` with each byte of ill-formed UTF-8 replaced by U+FFFD, exactly as
+// encode_string replaces it: for other encodings of the same strings (OTLP
+// protobuf) that must agree with the JSON ones.
+std::string sanitize_utf8(std::string_view text);
+
 // Parses a JSON number token into an int64 if it is an integer in range
 // (grammar -?(0|[1-9][0-9]*), nothing else); nullopt for fractions,
 // exponents, malformed tokens and overflow.

@@ -56,6 +56,26 @@ class pb_writer {
     write_varint(v.size());
     out_.append(v);
   }
+  // A proto3 `string`: collectors reject an export whose strings are not
+  // UTF-8, so ill-formed bytes become U+FFFD, as in the JSON encoding.
+  void string_field(std::uint32_t field, std::string_view v) {
+    if (json_scan::valid_utf8(v)) {
+      bytes_field(field, v);
+    } else {
+      bytes_field(field, json_scan::sanitize_utf8(v));
+    }
+  }
+  // The same, written even when empty (a oneof member: presence is the choice).
+  void string_member(std::uint32_t field, std::string_view v) {
+    std::string clean;
+    if (!json_scan::valid_utf8(v)) {
+      clean = json_scan::sanitize_utf8(v);
+      v = clean;
+    }
+    tag(field, length_delimited);
+    write_varint(v.size());
+    out_.append(v);
+  }
   template <std::size_t N>
   void bytes_field(std::uint32_t field, const std::array<std::uint8_t, N>& v) {
     bytes_field(field, std::string_view(reinterpret_cast<const char*>(v.data()), N));
@@ -90,13 +110,7 @@ void pb_any(pb_writer& w, std::string& out, std::uint32_t field, const attribute
   w.message(field, [&] {
     using kind = attribute_value::kind;
     switch (value.type) {
-      case kind::string: {
-        const auto& s = value.text;
-        w.tag(1, length_delimited);
-        w.write_varint(s.size());
-        out.append(s);
-        break;
-      }
+      case kind::string: w.string_member(1, value.text); break;
       case kind::boolean:
         w.tag(2, varint);
         w.write_varint(value.boolean ? 1 : 0);
@@ -116,11 +130,7 @@ void pb_any(pb_writer& w, std::string& out, std::uint32_t field, const attribute
       case kind::string_array:
         w.message(5, [&] {
           for (const auto& item : value.list) {
-            w.message(1, [&] {
-              w.tag(1, length_delimited);
-              w.write_varint(item.size());
-              out.append(item);
-            });
+            w.message(1, [&] { w.string_member(1, item); });
           }
         });
     }
@@ -131,7 +141,7 @@ void pb_any(pb_writer& w, std::string& out, std::uint32_t field, const attribute
 void pb_key_value(pb_writer& w, std::string& out, std::uint32_t field, std::string_view key,
                   const attribute_value& value) {
   w.message(field, [&] {
-    w.bytes_field(1, key);
+    w.string_field(1, key);
     pb_any(w, out, 2, value);
   });
 }
@@ -142,9 +152,9 @@ void pb_span(pb_writer& w, std::string& out, const span& s) {
   w.message(2, [&] {
     w.bytes_field(1, s.trace.bytes);
     w.bytes_field(2, s.id.bytes);
-    w.bytes_field(3, s.trace_state);
+    w.string_field(3, s.trace_state);
     if (s.parent.valid()) w.bytes_field(4, s.parent.bytes);
-    w.bytes_field(5, s.name);
+    w.string_field(5, s.name);
     w.uint_field(6, static_cast<std::uint64_t>(s.kind));
     w.fixed64_field(7, s.start_unix_nano);
     w.fixed64_field(8, s.end_unix_nano);
@@ -153,14 +163,14 @@ void pb_span(pb_writer& w, std::string& out, const span& s) {
       // Event: 1 time_unix_nano, 2 name, 3 attributes.
       w.message(11, [&] {
         w.fixed64_field(1, e.time_unix_nano);
-        w.bytes_field(2, e.name);
+        w.string_field(2, e.name);
         for (const auto& a : e.attributes) pb_key_value(w, out, 3, a.key, a.value);
       });
     }
     if (s.status != status_code::unset) {
       // Status: 2 message, 3 code.
       w.message(15, [&] {
-        w.bytes_field(2, s.status_message);
+        w.string_field(2, s.status_message);
         w.uint_field(3, static_cast<std::uint64_t>(s.status));
       });
     }
@@ -307,21 +317,18 @@ std::string encode_protobuf(const resource_info& resource, std::span<const span>
   // InstrumentationScope: 1 name, 2 version.
   w.message(1, [&] {
     w.message(1, [&] {
-      for (const auto& [key, value] : resource.attributes) {
+      // Not a structured binding: clang before 16 cannot capture one.
+      for (const auto& attribute : resource.attributes) {
         w.message(1, [&] {
-          w.bytes_field(1, key);
-          w.message(2, [&] {
-            w.tag(1, length_delimited);
-            w.write_varint(value.size());
-            out.append(value);
-          });
+          w.string_field(1, attribute.first);
+          w.message(2, [&] { w.string_member(1, attribute.second); });
         });
       }
     });
     w.message(2, [&] {
       w.message(1, [&] {
-        w.bytes_field(1, resource.scope_name);
-        w.bytes_field(2, resource.scope_version);
+        w.string_field(1, resource.scope_name);
+        w.string_field(2, resource.scope_version);
       });
       for (const auto& s : spans) pb_span(w, out, s);
     });

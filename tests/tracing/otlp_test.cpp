@@ -207,6 +207,27 @@ TEST(otlp_protobuf, long_messages_get_multi_byte_lengths) {
   EXPECT_EQ(one(parse(all[1].bytes), 5, 2).bytes, std::string(300, 'n'));
 }
 
+// Found by fuzz_otlp: proto3 strings must be UTF-8 (a collector rejects the
+// whole export otherwise), and both encodings must carry the same text.
+TEST(otlp_protobuf, strings_are_utf8_with_the_json_replacement) {
+  span s = sample_span();
+  s.name = "bad \xff byte";
+  s.set("gen_ai.request.model", std::string("m\xc0\xafx \xe2\x82\xac"));
+  const std::vector<span> spans{s};
+  const auto request = parse(encode_protobuf(sample_resource(), spans));
+  const auto scope_spans = parse(one(parse(one(request, 1, 2).bytes), 2, 2).bytes);
+  const auto encoded = parse(one(scope_spans, 2, 2).bytes);
+  EXPECT_EQ(one(encoded, 5, 2).bytes, "bad \xEF\xBF\xBD byte");
+  std::string model;
+  for (const auto& kv : fields(encoded, 9, 2)) {
+    const auto parts = parse(kv.bytes);
+    if (one(parts, 1, 2).bytes == "gen_ai.request.model") model = one(parse(one(parts, 2, 2).bytes), 1, 2).bytes;
+  }
+  EXPECT_EQ(model, "m\xEF\xBF\xBD\xEF\xBF\xBDx \xe2\x82\xac");  // each bad byte replaced, the euro sign kept
+  const auto json_text = encode_json(sample_resource(), spans);
+  EXPECT_NE(json_text.find("\"bad \xEF\xBF\xBD byte\""), std::string::npos);
+}
+
 TEST(otlp_json, follows_the_otlp_json_mapping) {
   const std::vector<span> spans{sample_span()};
   const auto text = encode_json(sample_resource(), spans);
