@@ -15,7 +15,8 @@ seconds="${1:-30}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/build-fuzz"
 lock=/tmp/gatewayz-build.lock
-targets=(fuzz_json_scan fuzz_base_url fuzz_sse fuzz_http_request fuzz_accounting_inputs fuzz_redact)
+targets=(fuzz_json_scan fuzz_base_url fuzz_sse fuzz_http_request fuzz_accounting_inputs fuzz_redact
+  fuzz_anthropic_request fuzz_provider_stream fuzz_upstream_response fuzz_config fuzz_otlp fuzz_loki_push)
 
 # Builds share the machine with other work; the lock keeps them serial.
 # Configure output (mostly FindBoost noise) is shown only when it fails.
