@@ -3,16 +3,65 @@
 #include "config/loader.hpp"
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstddef>
 #include <map>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 
 #include "redis/url.hpp"
 
 namespace gatewayz::config::detail {
+
+namespace {
+
+// Counts a YAML stream's documents without building them. yaml-cpp 0.7's
+// LoadAll never returns on some invalid input (a lone ",": its parser
+// reports an empty document without consuming the token, again and again,
+// growing memory; jbeder/yaml-cpp#1040): a document that starts where the
+// previous one did is that loop, reported as a syntax error at its mark.
+class document_counter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  YAML::Mark start = YAML::Mark::null_mark();
+};
+
+struct document_count {
+  std::size_t documents = 0;
+  std::optional<YAML::Mark> stuck_at;  // where the parser stopped making progress
+};
+
+document_count count_documents(std::string_view yaml) {
+  std::istringstream in{std::string(yaml)};
+  YAML::Parser parser(in);
+  document_counter counter;
+  document_count out;
+  std::optional<int> previous_start;
+  while (parser.HandleNextDocument(counter)) {
+    if (previous_start && *previous_start == counter.start.pos) {
+      out.stuck_at = counter.start;
+      break;
+    }
+    previous_start = counter.start.pos;
+    ++out.documents;
+  }
+  return out;
+}
+
+}  // namespace
 
 void loader::load_server(const YAML::Node& node, const std::string& path, server_config& out) {
   each_entry(node, path, [&](const std::string& key, const YAML::Node& value, const std::string& at) {
@@ -274,12 +323,18 @@ void loader::load_root(const YAML::Node& root, gateway_config& out) {
 load_result loader::load(std::string_view yaml) {
   load_result result;
   try {
-    const auto documents = YAML::LoadAll(std::string(yaml));
-    if (documents.size() > 1) {
-      fail("", fmt::format("expected one YAML document, found {}", documents.size()));
+    const document_count count = count_documents(yaml);
+    if (count.stuck_at) {
+      const YAML::Mark& at = *count.stuck_at;
+      const auto pos = static_cast<std::size_t>(at.pos);
+      fail("", fmt::format("YAML syntax error at line {}, column {}: unexpected {}", at.line + 1, at.column + 1,
+                           pos < yaml.size() ? shown(yaml.substr(pos, 1)) : std::string("end of input")));
+      result.errors = std::move(errors_);
+      return result;
     }
+    if (count.documents > 1) fail("", fmt::format("expected one YAML document, found {}", count.documents));
     gateway_config config;
-    load_root(documents.empty() ? YAML::Node() : documents.front(), config);
+    load_root(count.documents == 0 ? YAML::Node() : YAML::Load(std::string(yaml)), config);
     if (errors_.empty()) result.config = std::move(config);
   } catch (const YAML::Exception& e) {
     // yaml-cpp quotes the offending character raw ("unknown escape

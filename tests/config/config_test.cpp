@@ -639,6 +639,14 @@ TEST(ConfigSyntax, YamlSyntaxErrorHasNoControlCharacters) {
   expect_single_error("a: \"x\\\x04\"\n", "", "YAML syntax error at line 1, column 8: unknown escape character: \\x04");
 }
 
+// Found by fuzz_config: yaml-cpp 0.7's LoadAll loops forever, growing memory,
+// on a stray comma (jbeder/yaml-cpp#1040); it must be a syntax error.
+TEST(ConfigSyntax, StrayCommaIsASyntaxErrorNotAHang) {
+  expect_single_error(",", "", "YAML syntax error at line 1, column 1: unexpected \",\"");
+  expect_single_error(",ynp", "", "YAML syntax error at line 1, column 1: unexpected \",\"");
+  expect_error_at("server:\n  threads: 2\n---\n,\n", "", "YAML syntax error at line 4, column 1");
+}
+
 TEST(ConfigSyntax, SeveralDocumentsAreRejected) {
   expect_single_error(provider_with("") + "---\nserver: {}\n", "", "expected one YAML document, found 2");
 }
