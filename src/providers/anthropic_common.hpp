@@ -14,18 +14,45 @@
 
 #include <boost/json.hpp>
 
+#include <cmath>
 #include <string_view>
+#include <vector>
 
 namespace gatewayz::providers::anthropic {
 
 namespace json = boost::json;
 
+// Whether every number in `v` is finite. Boost.JSON 1.81 parses a number
+// beyond double's range (1e400, which RFC 8259 and json_scan accept) as
+// infinity and serializes it as `Infinity`, which is not JSON.
+inline bool all_numbers_finite(const json::value& root) {
+  std::vector<const json::value*> pending{&root};
+  while (!pending.empty()) {
+    const json::value* v = pending.back();
+    pending.pop_back();
+    if (v->is_double() && !std::isfinite(v->get_double())) return false;
+    if (const json::array* a = v->if_array()) {
+      for (const json::value& item : *a) pending.push_back(&item);
+    } else if (const json::object* o = v->if_object()) {
+      for (const auto& member : *o) pending.push_back(&member.value());
+    }
+  }
+  return true;
+}
+
 // Boost.JSON's default depth limit (32) is below what the gateway accepts
-// (json_scan's 128), and deep tool schemas are legitimate.
+// (json_scan's 128), and deep tool schemas are legitimate. A number out of
+// double's range is refused (exponent_overflow): translated, it would send
+// `Infinity` upstream or to the client.
 inline json::value parse_json(std::string_view text, json::error_code& ec) {
   json::parse_options options;
   options.max_depth = 128;
-  return json::parse(text, ec, {}, options);
+  json::value v = json::parse(text, ec, {}, options);
+  if (!ec && !all_numbers_finite(v)) {
+    ec = json::error::exponent_overflow;
+    return nullptr;
+  }
+  return v;
 }
 
 inline std::string_view view(const json::string& s) { return {s.data(), s.size()}; }

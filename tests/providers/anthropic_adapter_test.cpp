@@ -393,6 +393,13 @@ TEST_F(AnthropicAdapter, ResponseWithTextAndToolUse) {
   EXPECT_EQ(t.usage.output_tokens, 40);
 }
 
+// Found by fuzz_anthropic_request: 2e400 is valid JSON but beyond double;
+// translated, it went upstream as `Infinity`, which is not JSON.
+TEST_F(AnthropicAdapter, NumbersBeyondDoubleAreRefused) {
+  EXPECT_FALSE(build_error(chat(R"([{"role":"user","content":"x"}])", R"("top_p":2e400)")).empty());
+  EXPECT_FALSE(translate(adapter_, R"({"content":[{"type":"tool_use","id":"t","name":"f","input":{"a":-1e999}}]})").ok);
+}
+
 // Found by fuzz_upstream_response: counts summed without a bound overflowed
 // int64 (UBSan), and a negative count would have credited the customer.
 TEST_F(AnthropicAdapter, ResponseUsageIsClampedToSafeCounts) {
