@@ -16,6 +16,15 @@ class redis_shard final : public shard_cache {
  public:
   redis_shard(asio::io_context& io, std::shared_ptr<redis::client> client, const std::string& prefix)
       : io_(io), client_(std::move(client)), prefix_(prefix) {}
+  // The shard's handler is going (the server has stopped): a store still in
+  // flight holds the client, and the client holds the store's coroutine
+  // until its command completes. Closing completes it (unavailable), which
+  // breaks that cycle.
+  ~redis_shard() override {
+    if (client_) client_->close();
+  }
+  redis_shard(const redis_shard&) = delete;
+  redis_shard& operator=(const redis_shard&) = delete;
 
   asio::awaitable<lookup_result> lookup(std::string_view key) override {
     lookup_result out;
