@@ -1,5 +1,7 @@
 #include "support/postgres_server.hpp"
 
+#include "support/server_process.hpp"
+
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <glob.h>
@@ -47,39 +49,9 @@ std::string find_bin_dir() {
   return found.back();
 }
 
-std::uint16_t find_free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("postgres_server: socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("postgres_server: cannot find a free port");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string shell_quote(std::string_view s) {
-  std::string out = "'";
-  for (const char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  out += '\'';
-  return out;
-}
-
 }  // namespace
 
-postgres_server::postgres_server() : bin_dir_(find_bin_dir()), port_(find_free_loopback_port()) {
+postgres_server::postgres_server() : bin_dir_(find_bin_dir()), port_(find_free_loopback_port("postgres_server")) {
   std::string root_template = (std::filesystem::temp_directory_path() / "gwz-pg-XXXXXX").string();
   if (mkdtemp(root_template.data()) == nullptr) throw std::runtime_error("postgres_server: mkdtemp failed");
   root_dir_ = root_template;

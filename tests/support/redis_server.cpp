@@ -1,5 +1,7 @@
 #include "support/redis_server.hpp"
 
+#include "support/server_process.hpp"
+
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
@@ -27,36 +29,6 @@ namespace {
 constexpr const char* server_binary = "/usr/bin/redis-server";
 constexpr const char* cli_binary = "/usr/bin/redis-cli";
 
-std::uint16_t find_free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("redis_server: socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("redis_server: cannot find a free port");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string shell_quote(std::string_view s) {
-  std::string out = "'";
-  for (const char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  out += '\'';
-  return out;
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
   std::stringstream all;
@@ -75,7 +47,7 @@ redis_server::redis_server(redis_server_options options) : options_(std::move(op
   std::string root_template = (std::filesystem::temp_directory_path() / "gwz-redis-XXXXXX").string();
   if (mkdtemp(root_template.data()) == nullptr) throw std::runtime_error("redis_server: mkdtemp failed");
   root_dir_ = root_template;
-  port_ = find_free_loopback_port();
+  port_ = find_free_loopback_port("redis_server");
   try {
     start();
   } catch (...) {
