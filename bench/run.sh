@@ -19,7 +19,9 @@
 #                        first is answered from the response cache  -> (a)
 #   gatewayz-cache-miss (cM) as (cH) with cache.max_entry_bytes below the answer's size:
 #                        every request looks the cache up, misses and is proxied -> (a)
-#   gatewayz-redis-hit (cRH) as (cH) with cache.mode: redis (a redis-server on $LOAD_CPU)
+#   gatewayz-redis-hit (cRH) as (cH) with cache.mode: redis (a redis-server on $LOAD_CPU),
+#                        default local tier: repeated hits are served in-process
+#   gatewayz-redis-remote-hit (cRR) as (cRH) with cache.local_max_bytes: 0: every hit a Redis GET
 #   gatewayz-redis-miss (cRM) as (cM) with cache.mode: redis: a Redis GET per request -> (a)
 #   mock-stream      (d) gatewayz mock-provider, stream:true, 32 tokens, direct
 #   gatewayz-stream  (e) gatewayz serve                            -> (d)'s mock
@@ -33,7 +35,7 @@
 #   CONNECTIONS=64   THREADS=2             wrk settings
 #   ROWS=nginx-direct,nginx-proxy,nginx-proxy-log,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,
 #        gatewayz-nologs,gatewayz-loki,gatewayz-cache-hit,gatewayz-cache-miss,gatewayz-redis-hit,
-#        gatewayz-redis-miss,mock-stream,gatewayz-stream
+#        gatewayz-redis-remote-hit,gatewayz-redis-miss,mock-stream,gatewayz-stream
 #   ROUNDS=1         measure every row this many times (interleaved); the table shows medians
 #   GATEWAYZ_BIN=build-release/src/app/gatewayz   SKIP_BUILD=1: do not build it
 #   BASE_PORT=18480  nginx ports are BASE_PORT to BASE_PORT+2 (gatewayz/mock pick their own)
@@ -52,7 +54,7 @@ duration="${DURATION:-15}"
 warmup="${WARMUP:-1}"
 connections="${CONNECTIONS:-64}"
 wrk_threads="${THREADS:-2}"
-all_rows="nginx-direct,nginx-proxy,nginx-proxy-log,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,gatewayz-nologs,gatewayz-loki,gatewayz-cache-hit,gatewayz-cache-miss,gatewayz-redis-hit,gatewayz-redis-miss,mock-stream,gatewayz-stream"
+all_rows="nginx-direct,nginx-proxy,nginx-proxy-log,gatewayz,gatewayz-nometrics,gatewayz-noledger,gatewayz-keys,gatewayz-nologs,gatewayz-loki,gatewayz-cache-hit,gatewayz-cache-miss,gatewayz-redis-hit,gatewayz-redis-remote-hit,gatewayz-redis-miss,mock-stream,gatewayz-stream"
 rows="${ROWS:-$all_rows}"
 rounds="${ROUNDS:-1}"
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "bench: ROUNDS must be a positive integer" >&2; exit 1; }
@@ -79,7 +81,7 @@ need_nginx_direct() {
     want_row gatewayz-nometrics ||
     want_row gatewayz-noledger || want_row gatewayz-keys || want_row gatewayz-nologs || want_row gatewayz-loki ||
     want_row gatewayz-cache-hit || want_row gatewayz-cache-miss || want_row gatewayz-redis-hit ||
-    want_row gatewayz-redis-miss
+    want_row gatewayz-redis-remote-hit || want_row gatewayz-redis-miss
 }
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -425,7 +427,7 @@ if want_row gatewayz-cache-miss; then
   start_gatewayz gatewayz-cache-miss
   check_target gatewayz-cache-miss "http://127.0.0.1:${gw_ports[gatewayz-cache-miss]}/v1/chat/completions" "$chat_body"
 fi
-if want_row gatewayz-redis-hit || want_row gatewayz-redis-miss; then
+if want_row gatewayz-redis-hit || want_row gatewayz-redis-remote-hit || want_row gatewayz-redis-miss; then
   command -v redis-server >/dev/null 2>&1 || die "'redis-server' not found (run scripts/install-deps.sh)"
   redis_port="$((base_port + 3))"
   "${pin_load[@]}" redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
@@ -441,6 +443,12 @@ if want_row gatewayz-redis-hit || want_row gatewayz-redis-miss; then
     write_gatewayz_config gatewayz-redis-hit 1 0 "$redis_yaml"
     start_gatewayz gatewayz-redis-hit
     check_target gatewayz-redis-hit "http://127.0.0.1:${gw_ports[gatewayz-redis-hit]}/v1/chat/completions" "$chat_body"
+  fi
+  if want_row gatewayz-redis-remote-hit; then
+    write_gatewayz_config gatewayz-redis-remote-hit 1 0 "$redis_yaml"$'\n  local_max_bytes: 0'
+    start_gatewayz gatewayz-redis-remote-hit
+    check_target gatewayz-redis-remote-hit \
+      "http://127.0.0.1:${gw_ports[gatewayz-redis-remote-hit]}/v1/chat/completions" "$chat_body"
   fi
   if want_row gatewayz-redis-miss; then
     write_gatewayz_config gatewayz-redis-miss 1 0 "$redis_yaml"$'\n  max_entry_bytes: 256'
@@ -487,6 +495,9 @@ for ((round = 1; round <= rounds; round++)); do
     "http://127.0.0.1:${gw_ports[gatewayz-cache-miss]}/v1/chat/completions" "$chat_body"
   want_row gatewayz-redis-hit && measure gatewayz-redis-hit "(cRH) gatewayz, response cache hits (Redis)" \
     "http://127.0.0.1:${gw_ports[gatewayz-redis-hit]}/v1/chat/completions" "$chat_body"
+  want_row gatewayz-redis-remote-hit && measure gatewayz-redis-remote-hit \
+    "(cRR) gatewayz, response cache hits (Redis, no local tier: a GET each)" \
+    "http://127.0.0.1:${gw_ports[gatewayz-redis-remote-hit]}/v1/chat/completions" "$chat_body"
   want_row gatewayz-redis-miss && measure gatewayz-redis-miss "(cRM) gatewayz, response cache misses (Redis) -> (a)" \
     "http://127.0.0.1:${gw_ports[gatewayz-redis-miss]}/v1/chat/completions" "$chat_body"
   want_row mock-stream && measure mock-stream "(d) mock-provider direct, SSE 32 tokens" \
@@ -579,10 +590,13 @@ if [[ -n "${rps[gatewayz-cache-miss]:-}" && -n "${rps[gatewayz]:-}" ]]; then
   r_miss_rps="$(ratio "${rps[gatewayz-cache-miss]}" "${rps[gatewayz]}")"
   r_miss_p99="$(ratio "${p99[gatewayz-cache-miss]}" "${p99[gatewayz]}")"
 fi
-r_rhit_rps="" v_rhit="" r_rmiss_rps="" r_rmiss_p99=""
+r_rhit_rps="" v_rhit="" r_rremote_rps="" r_rmiss_rps="" r_rmiss_p99=""
 if [[ -n "${rps[gatewayz-redis-hit]:-}" && -n "${rps[gatewayz]:-}" ]]; then
   r_rhit_rps="$(ratio "${rps[gatewayz-redis-hit]}" "${rps[gatewayz]}")"
   judge "$r_rhit_rps" ">=" 1.5; v_rhit="$verdict"
+fi
+if [[ -n "${rps[gatewayz-redis-remote-hit]:-}" && -n "${rps[gatewayz]:-}" ]]; then
+  r_rremote_rps="$(ratio "${rps[gatewayz-redis-remote-hit]}" "${rps[gatewayz]}")"
 fi
 if [[ -n "${rps[gatewayz-redis-miss]:-}" && -n "${rps[gatewayz]:-}" ]]; then
   r_rmiss_rps="$(ratio "${rps[gatewayz-redis-miss]}" "${rps[gatewayz]}")"
@@ -623,14 +637,14 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
   echo "| row | RPS | p50 | p99 | CPU µs/request | errors |"
   echo "|---|---:|---:|---:|---:|---:|"
   for row in nginx-direct nginx-proxy nginx-proxy-log gatewayz gatewayz-nometrics gatewayz-noledger gatewayz-keys \
-    gatewayz-nologs gatewayz-loki gatewayz-cache-hit gatewayz-cache-miss gatewayz-redis-hit gatewayz-redis-miss \
-    mock-stream gatewayz-stream; do
+    gatewayz-nologs gatewayz-loki gatewayz-cache-hit gatewayz-cache-miss gatewayz-redis-hit \
+    gatewayz-redis-remote-hit gatewayz-redis-miss mock-stream gatewayz-stream; do
     [[ -n "${rps[$row]:-}" ]] || continue
     echo "| ${desc[$row]} | ${rps[$row]} | $(ms "${p50[$row]}") | $(ms "${p99[$row]}") | ${cpu[$row]:-} | ${errs[$row]} |"
   done
   if [[ -n "$r_rps" || -n "$rss_mb" || -n "${rps[gatewayz-stream]:-}" || -n "$r_metrics_rps" || -n "$r_keys_rps" ||
         -n "${rps[gatewayz-noledger]:-}" || -n "$r_logs_rps" || -n "$r_hit_rps" || -n "$r_miss_rps" ||
-        -n "$r_rhit_rps" || -n "$r_rmiss_rps" ]]; then
+        -n "$r_rhit_rps" || -n "$r_rremote_rps" || -n "$r_rmiss_rps" ]]; then
     echo
     echo "| comparison | value | target | |"
     echo "|---|---:|---:|---|"
@@ -667,6 +681,9 @@ for row in "${!errs[@]}"; do total_errors=$((total_errors + errs[$row])); done
   fi
   if [[ -n "$r_rhit_rps" ]]; then
     echo "| RPS gatewayz-redis-hit (cRH) / gatewayz (c): Redis cache hits vs the proxied path | ${r_rhit_rps}x | >= 1.50x | $v_rhit |"
+  fi
+  if [[ -n "$r_rremote_rps" ]]; then
+    echo "| RPS gatewayz-redis-remote-hit (cRR) / gatewayz (c): every hit a Redis GET | ${r_rremote_rps}x | | |"
   fi
   if [[ -n "$r_rmiss_rps" ]]; then
     echo "| RPS gatewayz-redis-miss (cRM) / gatewayz (c): cost of a Redis lookup that misses | ${r_rmiss_rps}x | | |"

@@ -16,6 +16,8 @@
 #include "app/options.hpp"
 #include "cache/memory_cache.hpp"
 #include "cache/redis_cache.hpp"
+#include "cache/tiered_cache.hpp"
+#include "config/durations.hpp"
 #include "core/threads.hpp"
 #include "gateway/trace_recorder.hpp"
 #include "health/http_prober.hpp"
@@ -230,6 +232,13 @@ gateway_app::gateway_app(config::gateway_config config, compose_options options)
     response_cache_ = std::make_unique<cache::memory_cache>(config_.cache.max_bytes, catalog_->cache_size.series());
   } else if (config_.cache.mode == "redis") {
     response_cache_ = std::make_unique<cache::redis_cache>(*redis_clients_);
+    if (config_.cache.local_max_bytes > 0) {
+      local_cache_ =
+          std::make_unique<cache::memory_cache>(config_.cache.local_max_bytes, catalog_->cache_size.series());
+      shared_cache_ = std::move(response_cache_);
+      response_cache_ = std::make_unique<cache::tiered_cache>(*local_cache_, *shared_cache_,
+                                                              config::to_milliseconds(config_.cache.local_ttl_s));
+    }
   }
   parts.cache = response_cache_.get();
   gateway_ = std::make_unique<gateway::gateway>(config_, std::move(parts));

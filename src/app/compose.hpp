@@ -21,6 +21,7 @@
 
 #include "auth/authenticator.hpp"
 #include "cache/cache.hpp"
+#include "cache/memory_cache.hpp"
 #include "config/config.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/log_recorder.hpp"
@@ -113,6 +114,10 @@ class gateway_app {
   std::optional<tracing::sampler> sampler_;
   std::unique_ptr<tracing::batch_exporter> exporter_;
   std::unique_ptr<gateway::request_observer> trace_recorder_;
+  // In redis mode with a local tier: the two tiers, which response_cache_
+  // (a tiered_cache) uses; before it, so they outlive it.
+  std::unique_ptr<cache::memory_cache> local_cache_;
+  std::unique_ptr<cache::response_cache> shared_cache_;
   // The response cache's backend (cache.mode memory or redis); null: off.
   std::unique_ptr<cache::response_cache> response_cache_;
   std::unique_ptr<gateway::gateway> gateway_;

@@ -34,6 +34,9 @@ struct cached_response {
   std::int64_t output_tokens = 0;
   std::int64_t cost_nanos = 0;  // what the original request cost (1e-9 USD)
   std::int64_t stored_unix_ms = 0;
+  // When every copy of the entry stops being served (stored + ttl); 0 for an
+  // entry written before the field existed, which no local tier keeps.
+  std::int64_t expires_unix_ms = 0;
 
   std::size_t bytes() const { return body.size() + provider.size() + sizeof(cached_response); }
 };
@@ -51,6 +54,9 @@ std::string_view to_string(lookup_status status);
 struct lookup_result {
   lookup_status status = lookup_status::miss;
   std::shared_ptr<const cached_response> entry;  // set on a hit (shared, not copied, by the memory backend)
+  // The kind of the store that gave this answer ("memory" or "redis"): with
+  // a local tier in front of Redis, a hit may never have reached Redis.
+  std::string_view source;
 };
 
 class shard_cache {

@@ -26,6 +26,7 @@ std::string encode_entry(const cached_response& entry) {
   header["output_tokens"] = entry.output_tokens;
   header["cost_nanos"] = entry.cost_nanos;
   header["stored_unix_ms"] = entry.stored_unix_ms;
+  if (entry.expires_unix_ms != 0) header["expires_unix_ms"] = entry.expires_unix_ms;
   std::string out = json::serialize(header);
   out.push_back('\n');
   out += entry.body;
@@ -53,6 +54,9 @@ bool decode_entry(std::string_view bytes, cached_response& out) {
       !integer("cost_nanos", out.cost_nanos) || !integer("stored_unix_ms", out.stored_unix_ms)) {
     return false;
   }
+  // Optional: entries written before it existed have none.
+  out.expires_unix_ms = 0;
+  if (h.if_contains("expires_unix_ms") != nullptr && !integer("expires_unix_ms", out.expires_unix_ms)) return false;
   out.provider = std::string(provider->get_string());
   out.body = std::string(bytes.substr(newline + 1));
   return !out.body.empty();

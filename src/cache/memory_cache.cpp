@@ -15,6 +15,7 @@ class memory_shard final : public shard_cache {
     lookup_result result;
     result.entry = cache_.find(key, memory_cache::clock::now());
     result.status = result.entry ? lookup_status::hit : lookup_status::miss;
+    result.source = "memory";
     co_return result;
   }
 

@@ -28,6 +28,7 @@ class redis_shard final : public shard_cache {
 
   asio::awaitable<lookup_result> lookup(std::string_view key) override {
     lookup_result out;
+    out.source = "redis";
     // A local: many requests of the shard look up at once.
     std::string full_key;
     full_key.reserve(prefix_.size() + key.size());

@@ -192,6 +192,11 @@ struct cache_config {
   // are cached only with `x-gatewayz-cache: on`.
   std::vector<std::string> models{"*"};
   double hit_cost_fraction = 0;  // of the original answer's cost, charged for a hit (0..1)
+  // redis mode: a local tier of this size in front of Redis (0: none), which
+  // keeps an entry at most local_ttl_s (the staleness bound for an answer
+  // refreshed on another instance). Also what cache_size_bytes shows there.
+  std::size_t local_max_bytes = 16 * 1024 * 1024;
+  double local_ttl_s = 60;
 };
 
 struct gateway_config {

@@ -21,6 +21,10 @@ void loader::load_cache(const YAML::Node& node, const std::string& path, cache_c
       read_seconds(value, at, out.ttl_s, false);
     } else if (key == "max_bytes") {
       read_integer<std::size_t>(value, at, out.max_bytes, 4096);
+    } else if (key == "local_max_bytes") {
+      read_integer<std::size_t>(value, at, out.local_max_bytes, 0);
+    } else if (key == "local_ttl_s") {
+      read_seconds(value, at, out.local_ttl_s, false);
     } else if (key == "max_entry_bytes") {
       read_integer<std::size_t>(value, at, out.max_entry_bytes, 256);
     } else if (key == "models") {

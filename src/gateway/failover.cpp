@@ -174,6 +174,7 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
       }
       parts_.cache->count_lookup(found_entry.status, shard.index);
       lookup.outcome = cache::to_string(found_entry.status);
+      lookup.backend = found_entry.source;
       if (found_entry.status == cache::lookup_status::hit) {
         const auto entry = std::move(found_entry.entry);
         const bool answered = co_await serve_cached(shard, ctx, route, request_id, caller, request, *entry, lookup);
@@ -196,7 +197,7 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
   request_accounting accounting{*parts_.accounting, shard.index,    shard.ledger_rows_pending, request, request_id,
                                 client_chose_id,    ctx.received_at};
   if (caller.customer_id != 0) accounting.set_caller(caller.customer_id, caller.key_id, caller.account, reserved);
-  if (caching.use != cache_result::none) accounting.set_cache(caching.use, parts_.cache->backend(), lookup);
+  if (caching.use != cache_result::none) accounting.set_cache(caching.use, cache_backend(lookup), lookup);
   const tracing::request_trace* trace = accounting.start_trace(ctx.req);
   // The answer as sent, when the cache is to keep it.
   std::string answer;
@@ -294,7 +295,7 @@ asio::awaitable<bool> failover_proxy::serve_cached(proxy_shard& shard, http::req
                                 client_chose_id,    ctx.received_at};
   if (caller.customer_id != 0) accounting.set_caller(caller.customer_id, caller.key_id, caller.account, reserved);
   accounting.start_trace(ctx.req);
-  accounting.set_cache(cache_result::hit, parts_.cache->backend(), lookup);
+  accounting.set_cache(cache_result::hit, cache_backend(lookup), lookup);
   accounting.record_cache_hit(entry, cost);
   const std::string_view content_type = request.stream ? "text/event-stream" : "application/json";
   const std::array<http::header_ref, 4> fields{
@@ -329,6 +330,7 @@ cache_step failover_proxy::store_answer(proxy_shard& shard, const cache_plan& pl
   entry->stored_unix_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
+  entry->expires_unix_ms = entry->stored_unix_ms + parts_.cache->ttl().count();
   shard.cache->store(plan.key, std::move(entry), parts_.cache->ttl());
   step.finished = steady_clock::now();
   return step;

@@ -105,6 +105,11 @@ class failover_proxy {
                                             std::string_view request_id, const auth::auth_result& caller,
                                             const providers::inbound_request& request,
                                             const cache::cached_response& entry, const cache_step& lookup) const;
+  // The store that answered `lookup`, or the configured backend when none
+  // did (a refresh, or a backend that does not say).
+  std::string_view cache_backend(const cache_step& lookup) const {
+    return lookup.backend.empty() ? parts_.cache->backend() : lookup.backend;
+  }
   // Keeps a served answer in the cache when the plan allows it; returns the
   // step (not happened() when nothing was stored).
   cache_step store_answer(proxy_shard& shard, const cache_plan& plan, const attempt_record& record,

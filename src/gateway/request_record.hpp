@@ -49,6 +49,7 @@ struct cache_step {
   steady_clock::time_point started{};
   steady_clock::time_point finished{};
   std::string_view outcome;  // a lookup's: hit, miss or unavailable
+  std::string_view backend;  // a lookup's: the store that answered it ("memory" or "redis")
   bool happened() const { return started != steady_clock::time_point{}; }
 };
 
@@ -106,7 +107,9 @@ struct request_record {
   std::string_view provider;                     // of the last attempt; "cache" on a hit; empty if none
   unsigned http_status = 0;                      // what the client got (499: client went away)
   cache_result cache = cache_result::none;
-  std::string_view cache_backend;  // "memory" or "redis" when the cache took part
+  // "memory" or "redis" when the cache took part: the store that answered the
+  // lookup (a local-tier hit in redis mode is "memory"), else the backend.
+  std::string_view cache_backend;
   cache_step cache_lookup;
   cache_step cache_store;
   // The answer's tokens: the last attempt's, or the cached answer's on a hit.

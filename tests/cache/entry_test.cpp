@@ -21,6 +21,10 @@ TEST(CacheEntry, RoundTripsThroughItsEncoding) {
   EXPECT_EQ(out.output_tokens, 34);
   EXPECT_EQ(out.cost_nanos, 5'600'000);
   EXPECT_EQ(out.stored_unix_ms, 1'700'000'000'123);
+  EXPECT_EQ(out.expires_unix_ms, 0) << "none written, none read";
+  in.expires_unix_ms = 1'700'000'060'123;
+  ASSERT_TRUE(decode_entry(encode_entry(in), out));
+  EXPECT_EQ(out.expires_unix_ms, 1'700'000'060'123);
 }
 
 TEST(CacheEntry, RejectsWhatItDidNotWrite) {

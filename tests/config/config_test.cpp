@@ -898,6 +898,8 @@ TEST(ConfigCache, OffByDefaultAndParsesEveryKey) {
   EXPECT_EQ(defaults.max_bytes, 64U * 1024 * 1024);
   EXPECT_EQ(defaults.models, std::vector<std::string>{"*"});
   EXPECT_DOUBLE_EQ(defaults.hit_cost_fraction, 0);
+  EXPECT_EQ(defaults.local_max_bytes, 16U * 1024 * 1024);
+  EXPECT_DOUBLE_EQ(defaults.local_ttl_s, 60);
 
   const auto c = parse_ok(std::string(one_provider) + R"(
 cache: {mode: memory, ttl_s: 60, max_bytes: 1048576, max_entry_bytes: 4096, models: [gpt-4o-mini, claude],
@@ -911,6 +913,9 @@ cache: {mode: memory, ttl_s: 60, max_bytes: 1048576, max_entry_bytes: 4096, mode
   EXPECT_EQ(c.models, (std::vector<std::string>{"gpt-4o-mini", "claude"}));
   EXPECT_DOUBLE_EQ(c.hit_cost_fraction, 0.25);
   EXPECT_TRUE(parse_ok(std::string(one_provider) + "cache: {models: []}\n").cache.models.empty());
+  const auto tier = parse_ok(std::string(one_provider) + "cache: {local_max_bytes: 0, local_ttl_s: 5}\n").cache;
+  EXPECT_EQ(tier.local_max_bytes, 0U) << "0 turns the local tier off";
+  EXPECT_DOUBLE_EQ(tier.local_ttl_s, 5);
 }
 
 TEST(ConfigCache, RejectsBadValues) {
@@ -923,6 +928,8 @@ TEST(ConfigCache, RejectsBadValues) {
                   "must be at most cache.max_bytes");
   expect_error_at(base + "cache: {models: [\"\"]}\n", "cache.models[0]", "must not be empty");
   expect_error_at(base + "cache: {size: 1}\n", "cache.size", "unknown key");
+  expect_error_at(base + "cache: {local_ttl_s: 0}\n", "cache.local_ttl_s", "must be a number of seconds");
+  expect_error_at(base + "cache: {local_max_bytes: -1}\n", "cache.local_max_bytes", "must be");
   expect_error_at(base + "cache: {mode: redis}\n", "cache.mode", "redis needs redis.url");
   EXPECT_EQ(parse_ok(base + "cache: {mode: redis}\nredis: {url: \"redis://127.0.0.1:6379/0\"}\n").cache.mode, "redis");
 }

@@ -1,6 +1,7 @@
 // The shared response cache (cache.mode redis) against a real redis-server:
-// hits across two gateway instances, TTL expiry in Redis, and Redis killed,
-// frozen and restarted under traffic without a failed request.
+// hits across two gateway instances, TTL expiry in Redis, Redis killed,
+// frozen and restarted under traffic without a failed request, and the
+// local tier in front of Redis.
 
 #include <thread>
 
@@ -12,7 +13,14 @@ namespace {
 
 class RedisCacheTest : public GatewayTest {
  protected:
+  // Redis alone: no local tier, so every lookup reaches Redis.
   config::gateway_config shared(const mock::mock_provider& m) {
+    auto cfg = with_local_tier(m);
+    cfg.cache.local_max_bytes = 0;
+    return cfg;
+  }
+  // The default: a local tier in front of Redis.
+  config::gateway_config with_local_tier(const mock::mock_provider& m) {
     auto cfg = one_provider(m);
     cfg.cache.mode = "redis";
     cfg.redis.url = redis_.url();
@@ -133,6 +141,37 @@ TEST_F(RedisCacheTest, AFrozenRedisCostsARequestAtMostTheRedisTimeout) {
   EXPECT_EQ(r.status, 200u);
   EXPECT_EQ(r.header("x-gatewayz-cache"), "miss");
   EXPECT_LT(took, 100 + 200) << "the lookup gave up after timeout_ms (100) plus scheduling";
+}
+
+TEST_F(RedisCacheTest, TheLocalTierServesRepeatedHitsWithoutAskingRedis) {
+  auto& m = add_mock();
+  start_gateway(with_local_tier(m));
+  gateway_server other(with_local_tier(m));
+  const auto gets = [&] { return metric(R"(redis_get_operations_total{status="success"})"); };
+
+  EXPECT_EQ(post("/v1/chat/completions", chat_body).header("x-gatewayz-cache"), "miss");
+  ASSERT_TRUE(eventually([&] { return cached_keys() == 1; }));
+  const double gets_before = gets();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(post("/v1/chat/completions", chat_body).header("x-gatewayz-cache"), "hit");
+  EXPECT_EQ(gets(), gets_before) << "hits on the storing instance are served locally";
+  EXPECT_GT(gateway_->app().metrics().cache_size.series().value(), 0.0) << "cache_size_bytes is the local tier's";
+
+  // The other instance finds it in Redis once, then keeps it.
+  for (int i = 0; i < 3; ++i) {
+    const reply r = post_once(other.port(), "/v1/chat/completions", chat_body);
+    EXPECT_EQ(r.header("x-gatewayz-cache"), "hit");
+  }
+  EXPECT_EQ(m.stats().requests, 1u) << "one upstream call for all of it";
+  EXPECT_EQ(other.app().metrics().redis_get_operations.series({"success"}).value(), 1.0);
+
+  // Redis frozen: what is held locally is still a hit, at once.
+  redis_.pause();
+  const auto start = clock_type::now();
+  const reply frozen = post_once(other.port(), "/v1/chat/completions", chat_body);
+  const double took = ms_since(start);
+  redis_.resume();
+  EXPECT_EQ(frozen.header("x-gatewayz-cache"), "hit");
+  EXPECT_LT(took, 100) << "no wait for the Redis timeout";
 }
 
 }  // namespace
