@@ -451,7 +451,8 @@ if want_row gatewayz-redis-hit || want_row gatewayz-redis-remote-hit || want_row
       "http://127.0.0.1:${gw_ports[gatewayz-redis-remote-hit]}/v1/chat/completions" "$chat_body"
   fi
   if want_row gatewayz-redis-miss; then
-    write_gatewayz_config gatewayz-redis-miss 1 0 "$redis_yaml"$'\n  max_entry_bytes: 256'
+    # Its own database: the hit rows store this very request's answer in db 0.
+    write_gatewayz_config gatewayz-redis-miss 1 0 "${redis_yaml/\/0\"/\/1\"}"$'\n  max_entry_bytes: 256'
     start_gatewayz gatewayz-redis-miss
     check_target gatewayz-redis-miss "http://127.0.0.1:${gw_ports[gatewayz-redis-miss]}/v1/chat/completions" "$chat_body"
   fi
