@@ -199,6 +199,7 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
   if (caller.customer_id != 0) accounting.set_caller(caller.customer_id, caller.key_id, caller.account, reserved);
   if (caching.use != cache_result::none) accounting.set_cache(caching.use, cache_backend(lookup), lookup);
   const tracing::request_trace* trace = accounting.start_trace(ctx.req);
+  if (trace != nullptr && trace->sampled()) ctx.set_trace_id(trace->trace_id_hex());
   // The answer as sent, when the cache is to keep it.
   std::string answer;
   // Storage for the traceparent each attempt sends upstream (its own span id).
@@ -294,7 +295,9 @@ asio::awaitable<bool> failover_proxy::serve_cached(proxy_shard& shard, http::req
   request_accounting accounting{*parts_.accounting, shard.index,    shard.ledger_rows_pending, request, request_id,
                                 client_chose_id,    ctx.received_at};
   if (caller.customer_id != 0) accounting.set_caller(caller.customer_id, caller.key_id, caller.account, reserved);
-  accounting.start_trace(ctx.req);
+  if (const auto* trace = accounting.start_trace(ctx.req); trace != nullptr && trace->sampled()) {
+    ctx.set_trace_id(trace->trace_id_hex());
+  }
   accounting.set_cache(cache_result::hit, cache_backend(lookup), lookup);
   accounting.record_cache_hit(entry, cost);
   const std::string_view content_type = request.stream ? "text/event-stream" : "application/json";

@@ -52,11 +52,16 @@ std::uint32_t http_metrics::started(std::size_t shard, bhttp::verb method, std::
 
 void http_metrics::finished(std::size_t shard, std::uint32_t token, bhttp::verb /*method*/, unsigned status,
                             std::size_t request_bytes, std::size_t response_bytes,
-                            std::chrono::steady_clock::duration elapsed) {
+                            std::chrono::steady_clock::duration elapsed, std::string_view trace_id) {
   if (!enabled_) return;
   auto& c = cell(shard, token);
   c.in_progress.dec(shard);
-  c.duration.observe(shard, std::chrono::duration<double>(elapsed).count());
+  const double seconds = std::chrono::duration<double>(elapsed).count();
+  if (trace_id.empty()) {
+    c.duration.observe(shard, seconds);
+  } else {
+    c.duration.observe(shard, seconds, trace_id);  // the bucket's exemplar (OpenMetrics)
+  }
   c.request_size.observe(shard, static_cast<double>(request_bytes));
   c.response_size.observe(shard, static_cast<double>(response_bytes));
 

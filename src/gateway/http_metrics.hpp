@@ -35,8 +35,8 @@ class http_metrics final : public http::exchange_observer {
 
   std::uint32_t started(std::size_t shard, boost::beast::http::verb method, std::string_view target) override;
   void finished(std::size_t shard, std::uint32_t token, boost::beast::http::verb method, unsigned status,
-                std::size_t request_bytes, std::size_t response_bytes,
-                std::chrono::steady_clock::duration elapsed) override;
+                std::size_t request_bytes, std::size_t response_bytes, std::chrono::steady_clock::duration elapsed,
+                std::string_view trace_id) override;
 
  private:
   static constexpr std::size_t method_count = 8;  // GET POST PUT DELETE PATCH HEAD OPTIONS OTHER

@@ -56,13 +56,27 @@ metrics_recorder::target_metrics& metrics_recorder::handles(shard_state& shard, 
   return t;
 }
 
+namespace {
+
+// An unsampled request has no trace to point at: no exemplar.
+void observe_traced(const telemetry::histogram_handle& h, std::size_t shard, double value, std::string_view trace_id) {
+  if (trace_id.empty()) {
+    h.observe(shard, value);
+  } else {
+    h.observe(shard, value, trace_id);
+  }
+}
+
+}  // namespace
+
 void metrics_recorder::observe(std::size_t shard, lazy_histogram& h, telemetry::histogram_family& family,
-                               std::initializer_list<std::string_view> labels, double value) {
+                               std::initializer_list<std::string_view> labels, double value,
+                               std::string_view trace_id) {
   if (!h.created) {
     h.handle = family.series(labels);
     h.created = true;
   }
-  h.handle.observe(shard, value);
+  observe_traced(h.handle, shard, value, trace_id);
 }
 
 void metrics_recorder::on_attempt(std::size_t shard, const request_record& request,
@@ -73,12 +87,12 @@ void metrics_recorder::on_attempt(std::size_t shard, const request_record& reque
   auto& provider = provider_handles_[target.provider_index];
   if (attempt.sent_at != steady_clock::time_point{}) {
     const double call_s = std::chrono::duration<double>(attempt.finished - attempt.sent_at).count();
-    provider.response_time.observe(shard, call_s);
+    observe_traced(provider.response_time, shard, call_s, request.trace_id);
     if (attempt.ttfb) backend_ttfb_.observe(shard, std::chrono::duration<double>(*attempt.ttfb).count());
     if (attempt.error_type.empty()) {
       observe(shard, t.gen_ai_duration_ok, metrics_.gen_ai_operation_duration,
               {providers::operation_name(request.op), providers_[target.provider_index].name, target.model->id, ""},
-              call_s);
+              call_s, request.trace_id);
     } else {
       const auto key = std::make_tuple(target.target_index, static_cast<int>(request.op), attempt.error_type);
       auto it = state.failed_calls.find(key);
@@ -89,7 +103,7 @@ void metrics_recorder::on_attempt(std::size_t shard, const request_record& reque
                                                                           target.model->id, attempt.error_type}))
                  .first;
       }
-      it->second.observe(shard, call_s);
+      observe_traced(it->second, shard, call_s, request.trace_id);
     }
   }
   // One count per attempt under the attempt's own provider: a failure that
@@ -113,16 +127,17 @@ void metrics_recorder::on_request(std::size_t shard, const request_record& reque
   const std::string_view mid = target.model->id;
   const std::string_view pid = providers_[target.provider_index].name;
   const std::string_view op_name = providers::operation_name(request.op);
-  observe(shard, t.duration, m.inference_duration, {mid, pid}, request.latency_s);
+  const std::string_view trace = request.trace_id;
+  observe(shard, t.duration, m.inference_duration, {mid, pid}, request.latency_s, trace);
   const auto& usage = attempt.usage;
   if (usage.input_tokens > 0) t.input_tokens.inc(shard, static_cast<double>(usage.input_tokens));
   if (usage.output_tokens > 0) t.output_tokens.inc(shard, static_cast<double>(usage.output_tokens));
   if (usage.reported) {
     observe(shard, t.gen_ai_input_tokens, m.gen_ai_token_usage, {op_name, pid, mid, "input"},
-            static_cast<double>(usage.input_tokens));
+            static_cast<double>(usage.input_tokens), {});
     if (request.op != operation::embeddings) {
       observe(shard, t.gen_ai_output_tokens, m.gen_ai_token_usage, {op_name, pid, mid, "output"},
-              static_cast<double>(usage.output_tokens));
+              static_cast<double>(usage.output_tokens), {});
     }
   }
   if (request.cost_nanos > 0) {
@@ -131,9 +146,9 @@ void metrics_recorder::on_request(std::size_t shard, const request_record& reque
     provider_handles_[target.provider_index].cost.inc(shard, usd);
   }
   if (request.time_to_first_chunk_s) {
-    observe(shard, t.time_to_first_chunk, m.time_to_first_chunk, {mid, pid}, *request.time_to_first_chunk_s);
+    observe(shard, t.time_to_first_chunk, m.time_to_first_chunk, {mid, pid}, *request.time_to_first_chunk_s, trace);
     observe(shard, t.gen_ai_time_to_first_chunk, m.gen_ai_time_to_first_chunk, {op_name, pid, mid},
-            *request.time_to_first_chunk_s);
+            *request.time_to_first_chunk_s, trace);
   }
   if (attempt.first_chunk_at && attempt.last_chunk_at) {
     streaming_duration_.observe(
@@ -141,7 +156,7 @@ void metrics_recorder::on_request(std::size_t shard, const request_record& reque
   }
   const double overhead_s =
       std::max(0.0, request.latency_s - std::chrono::duration<double>(request.upstream_wait).count());
-  overhead_[static_cast<std::size_t>(request.op)].observe(shard, overhead_s);
+  observe_traced(overhead_[static_cast<std::size_t>(request.op)], shard, overhead_s, trace);
 }
 
 }  // namespace gatewayz::gateway

@@ -76,9 +76,11 @@ class metrics_recorder final : public request_observer {
   };
 
   target_metrics& handles(shard_state& shard, providers::operation op, const route_target& target);
-  // Observes `value` in `h`, creating its series in `family` with `labels` first if needed.
+  // Observes `value` in `h`, creating its series in `family` with `labels`
+  // first if needed; `trace_id` (the request's, when its trace is sampled)
+  // becomes the bucket's exemplar in families declared with exemplars.
   static void observe(std::size_t shard, lazy_histogram& h, telemetry::histogram_family& family,
-                      std::initializer_list<std::string_view> labels, double value);
+                      std::initializer_list<std::string_view> labels, double value, std::string_view trace_id);
 
   telemetry::catalog& metrics_;
   const std::vector<config::provider_config>& providers_;

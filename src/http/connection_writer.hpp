@@ -16,6 +16,7 @@
 // buffer, observer), which must outlive them. Threads: the connection's
 // shard thread only.
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -257,16 +258,20 @@ class observed_exchange {
     return token_;
   }
   // Status 0 (nothing sent) is reported as 499, nginx's "client closed request".
-  void set(unsigned status, std::size_t request_bytes, std::size_t response_bytes) {
+  void set(unsigned status, std::size_t request_bytes, std::size_t response_bytes, std::string_view trace_id = {}) {
     status_ = status == 0 ? 499 : status;
     request_bytes_ = request_bytes;
     response_bytes_ = response_bytes;
+    trace_id_size_ = static_cast<std::uint8_t>(std::min(trace_id.size(), trace_id_.size()));
+    std::copy_n(trace_id.data(), trace_id_size_, trace_id_.data());
   }
   void finish() {
     if (!active_) return;
     active_ = false;
     observer_->finished(shard_, token_, method_, status_, request_bytes_, response_bytes_,
-                        std::chrono::steady_clock::now() - started_at_);
+                        std::chrono::steady_clock::now() - started_at_,
+                        std::string_view(trace_id_.data(), trace_id_size_));
+    trace_id_size_ = 0;
   }
 
  private:
@@ -279,6 +284,8 @@ class observed_exchange {
   std::size_t request_bytes_ = 0;
   std::size_t response_bytes_ = 0;
   std::chrono::steady_clock::time_point started_at_;
+  std::array<char, 32> trace_id_{};  // copied: the request context is gone by finish()
+  std::uint8_t trace_id_size_ = 0;
 };
 
 }  // namespace gatewayz::http::detail

@@ -244,7 +244,7 @@ asio::awaitable<bool> run_handler(const request_handler& handler, request_contex
   }
   end_watch(socket, watch);
   const request& req = ctx.req;
-  observed.set(writer.finished() ? writer.status() : 0, req.body().size(), writer.bytes_sent());
+  observed.set(writer.finished() ? writer.status() : 0, req.body().size(), writer.bytes_sent(), ctx.sampled_trace_id());
   asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
   if (state.cancelled() != asio::cancellation_type::none) {
     co_await asio::this_coro::reset_cancellation_state();

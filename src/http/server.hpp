@@ -29,6 +29,8 @@
 // Thread safety: listen() and run() are called once from the owning thread;
 // shutdown() may be called from any thread.
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -71,10 +73,11 @@ class exchange_observer {
   // verb::unknown and `target` empty). Returns a value handed back to finished(),
   // typically the route the target matched.
   virtual std::uint32_t started(std::size_t shard, beast::http::verb method, std::string_view target) = 0;
-  // The response is complete, failed or abandoned; status 0 when none was sent.
+  // The response is complete, failed or abandoned; status 0 when none was
+  // sent. `trace_id`: the request's sampled trace (request_context), or empty.
   virtual void finished(std::size_t shard, std::uint32_t started_token, beast::http::verb method, unsigned status,
                         std::size_t request_bytes, std::size_t response_bytes,
-                        std::chrono::steady_clock::duration elapsed) = 0;
+                        std::chrono::steady_clock::duration elapsed, std::string_view trace_id) = 0;
 };
 
 struct server_options {
@@ -141,6 +144,16 @@ struct request_context {
   // the route it matched, so a router need not match the path again);
   // nullopt when the server has no observer.
   std::optional<std::uint32_t> observed;
+  // The request's trace id (hex) when the handler traced it and the trace is
+  // sampled: the exchange observer's exemplar (exchange_observer::finished).
+  std::array<char, 32> trace_id{};
+  std::uint8_t trace_id_size = 0;
+
+  void set_trace_id(std::string_view id) {
+    trace_id_size = static_cast<std::uint8_t>(std::min(id.size(), trace_id.size()));
+    std::copy_n(id.data(), trace_id_size, trace_id.data());
+  }
+  std::string_view sampled_trace_id() const { return {trace_id.data(), trace_id_size}; }
 };
 
 // A request handler. If the client disconnects while the handler runs, the

@@ -71,7 +71,7 @@ catalog::catalog(registry& r, std::string version)
                                   "Share of failed provider calls over the health window (0..1).", labels{"provider"})),
       provider_response_time(r.histogram("provider_response_time_seconds",
                                          "Duration of each upstream provider call in seconds.",
-                                         buckets::provider_response_time(), labels{"provider"})),
+                                         buckets::provider_response_time(), labels{"provider"}, true)),
       provider_health_score(r.gauge("gatewayz_provider_health_score",
                                     "Provider health score 0..1: 0.4 availability + 0.3 (1 - error rate) + "
                                     "0.3 latency score.",
@@ -105,7 +105,7 @@ catalog::catalog(registry& r, std::string version)
                                      buckets::prometheus_default())),
       time_to_first_chunk(r.histogram("time_to_first_chunk_seconds",
                                       "Time from request arrival to the first streamed chunk sent to the client.",
-                                      buckets::prometheus_default(), labels{"model", "provider"})),
+                                      buckets::prometheus_default(), labels{"model", "provider"}, true)),
       redis_operations(
           r.counter("gatewayz_redis_operations_total", "Total Redis operations.", labels{"operation", "status"})),
       redis_operation_duration(r.histogram("gatewayz_redis_operation_duration_seconds", "Redis operation duration.",
@@ -122,10 +122,10 @@ catalog::catalog(registry& r, std::string version)
       redis_pool_current(
           r.gauge("redis_pool_connections_current", "Redis pool connections by state.", labels{"state"})),
       redis_pool_max(r.gauge("redis_pool_connections_max", "Redis pool size limit.")),
-      gen_ai_operation_duration(
-          r.histogram("gen_ai_client_operation_duration_seconds",
-                      "GenAI operation duration (OpenTelemetry semantic conventions).", buckets::gen_ai_duration(),
-                      labels{"gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "error_type"})),
+      gen_ai_operation_duration(r.histogram(
+          "gen_ai_client_operation_duration_seconds", "GenAI operation duration (OpenTelemetry semantic conventions).",
+          buckets::gen_ai_duration(),
+          labels{"gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "error_type"}, true)),
       gen_ai_token_usage(r.histogram(
           "gen_ai_client_token_usage", "Tokens used per GenAI operation (OpenTelemetry semantic conventions).",
           buckets::gen_ai_tokens(),
@@ -133,10 +133,10 @@ catalog::catalog(registry& r, std::string version)
       gen_ai_time_to_first_chunk(r.histogram(
           "gen_ai_client_operation_time_to_first_chunk_seconds",
           "Time to the first streamed chunk (OpenTelemetry semantic conventions).", buckets::gen_ai_duration(),
-          labels{"gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"})),
+          labels{"gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"}, true)),
       overhead(r.histogram("gatewayz_overhead_seconds",
                            "Time a request spends in the gateway itself: total minus time waiting on providers.",
-                           buckets::fast_operations(), labels{"path"})),
+                           buckets::fast_operations(), labels{"path"}, true)),
       failovers(r.counter("gatewayz_failovers_total",
                           "Attempts that failed before any byte reached the client and moved to another provider.",
                           labels{"model", "from_provider"})),

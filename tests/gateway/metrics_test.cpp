@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -410,6 +411,35 @@ TEST_F(MetricsTest, OpenMetricsWhenTheScraperAsksForIt) {
   EXPECT_EQ(lines_starting(r.body, "# TYPE model_inference_requests counter").size(), 1U);
   EXPECT_EQ(
       value_of(r.body, R"(model_inference_requests_total{model="gpt-4o-mini",provider="alpha",status="success"})"), 1);
+}
+
+TEST_F(MetricsTest, LatencyBucketsCarryTheSampledTraceAsExemplar) {
+  auto& m = add_mock();
+  auto cfg = priced(m);
+  cfg.tracing.enabled = true;
+  cfg.tracing.otlp_endpoint = "http://127.0.0.1:" + std::to_string(closed_port());  // spans are dropped: fine here
+  start_gateway(std::move(cfg));
+  const std::string sampled = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string unsampled = "0af7651916cd43dd8448eb211c80319c";
+  ASSERT_EQ(post("/v1/chat/completions", chat_body, {{"traceparent", "00-" + sampled + "-00f067aa0ba902b7-01"}}).status,
+            200U);
+  ASSERT_EQ(
+      post("/v1/chat/completions", chat_body, {{"traceparent", "00-" + unsampled + "-00f067aa0ba902b7-00"}}).status,
+      200U);
+  const header_list accept{{"Accept", "application/openmetrics-text;version=1.0.0"}};
+  settled_metrics(port(), accept);
+  const auto text = get("/metrics", accept).body;
+  const std::string exemplar = "# {trace_id=\"" + sampled + "\"} ";
+  for (const char* family : {"model_inference_duration_seconds_bucket{", "fastapi_requests_duration_seconds_bucket{",
+                             "gen_ai_client_operation_duration_seconds_bucket{",
+                             "provider_response_time_seconds_bucket{", "gatewayz_overhead_seconds_bucket{"}) {
+    const auto lines = lines_starting(text, family);
+    EXPECT_TRUE(std::any_of(lines.begin(), lines.end(),
+                            [&](const std::string& line) { return line.find(exemplar) != std::string::npos; }))
+        << family << " has the sampled request's trace as an exemplar";
+  }
+  EXPECT_EQ(text.find(unsampled), std::string::npos) << "an unsampled trace is no exemplar";
+  EXPECT_EQ(scrape().find(sampled), std::string::npos) << "text format 0.0.4 has no exemplars";
 }
 
 TEST_F(MetricsTest, BearerTokenProtectsTheEndpointWhenConfigured) {

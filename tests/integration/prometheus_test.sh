@@ -17,7 +17,9 @@
 # Then sends known traffic with curl (plain chats, streamed chats with
 # include_usage, 400s, 404s) in two phases with a scrape between them, waits
 # until both jobs have scraped after it, and compares what Prometheus stores
-# with what the responses reported.
+# with what the responses reported. Tracing is on (spans go to a closed port
+# and are dropped) and Prometheus stores exemplars: a request sent with a
+# known traceparent must come back from /api/v1/query_exemplars.
 #
 # Usage: prometheus_test.sh /path/to/gatewayz
 set -uo pipefail  # no -e: every check runs and is counted
@@ -56,6 +58,7 @@ is_number() { [[ "$1" =~ ^[-+]?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$ ]]; }
 pids+=($!)
 wait_for_file "$work/mock.port" || die "mock provider did not start"
 mock_port="$(cat "$work/mock.port")"
+collector_port="$(random_port)" || die "no free port"
 
 cat >"$work/gatewayz.yaml" <<YAML
 server:
@@ -74,6 +77,11 @@ circuit_breaker:
 storage:
   url: "sqlite://$work/gatewayz.db"
   spill_path: "$work/ledger.spill"
+# Sampled traces give the latency histograms their exemplars; the spans
+# themselves go nowhere (nothing listens there) and are counted as dropped.
+tracing:
+  enabled: true
+  otlp_endpoint: "http://127.0.0.1:${collector_port}"
 providers:
   - name: primary
     kind: openai
@@ -189,7 +197,8 @@ for _ in 1 2 3 4 5; do
   prom_port="$(random_port)" || die "no free port for prometheus"
   rm -rf "$work/tsdb"
   "$PROMETHEUS" --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
-    --web.listen-address="127.0.0.1:${prom_port}" --log.level=warn >"$work/prometheus.log" 2>&1 &
+    --web.listen-address="127.0.0.1:${prom_port}" --log.level=warn --enable-feature=exemplar-storage \
+    >"$work/prometheus.log" 2>&1 &
   prom_pid=$!
   pids+=("$prom_pid")
   for _ in $(seq 1 300); do
@@ -416,6 +425,31 @@ for m in model_inference_requests_total tokens_used_total gatewayz_cost_by_provi
   b="$(query "sum(${m}{job=\"gatewayz_text\",path!=\"/metrics\"})")"
   num_eq "$a" "$b"; check "$m: same total from both jobs" $? "OpenMetrics '$a', text '$b'"
 done
+
+# --- exemplars: a sampled request's trace id, stored by Prometheus -----------------
+# After every count above (this request would change them): one chat in a
+# trace of our own, sampled; the OpenMetrics job must store its trace id as an
+# exemplar of the latency histograms. The text job gets none (0.0.4 has none).
+trace_id="4bf92f3577b34da6a3ce929d0e0e4736"
+t5="$(date +%s.%N)"
+code="$(curl -sS -m 10 -o /dev/null -w '%{http_code}' "$gw/v1/chat/completions" -H 'Content-Type: application/json' \
+  -H "traceparent: 00-${trace_id}-00f067aa0ba902b7-01" \
+  -d '{"model":"gpt-4o-mini","max_tokens":3,"messages":[{"role":"user","content":"traced"}]}')"
+[[ "$code" == 200 ]]; check "the traced chat is answered" $? "HTTP $code"
+exemplar_traces() {  # exemplar_traces SELECTOR: the trace_id labels of its exemplars since t5 - 60 s
+  curl -fsS -m 3 -G "$prom/api/v1/query_exemplars" --data-urlencode "query=$1" \
+    --data-urlencode "start=$(awk -v t="$t5" 'BEGIN { printf "%.3f", t - 60 }')" \
+    --data-urlencode "end=$(date +%s.%N)" 2>/dev/null |
+    jq -r '.data[]?.exemplars[]?.labels.trace_id' 2>/dev/null
+}
+has_trace() { exemplar_traces "$1" | grep -qx "$trace_id"; }
+for m in model_inference_duration_seconds_bucket fastapi_requests_duration_seconds_bucket \
+         gen_ai_client_operation_duration_seconds_bucket; do
+  wait_until 10 has_trace "${m}{job=\"gatewayz\"}"
+  check "exemplar: $m has the traced request's trace_id" $? "$(exemplar_traces "${m}{job=\"gatewayz\"}" | sort -u | head -5 | tr '\n' ' ')"
+done
+v="$(exemplar_traces "model_inference_duration_seconds_bucket{job=\"gatewayz_text\"}" | wc -l)"
+[[ "$v" == 0 ]]; check "exemplar: none through text 0.0.4" $? "$v exemplars"
 
 # --- Prometheus' own view of the scrapes ------------------------------------------
 # Duplicate or out-of-order samples within one scrape mean a malformed exposition.
