@@ -98,9 +98,15 @@ struct server::impl {
   // a coroutine frame destroyed during io_context teardown (after a forced
   // stop) can still unregister itself safely.
   struct registry {
-    // Touched only on the shard's thread. Ordered by when each connection
-    // last became idle (waiting for a request), oldest first.
-    std::list<connection_entry> connections;
+    // Touched only on the shard's thread. Every connection is in one of
+    // two lists: `waiting` for a request (idle, or its head not complete),
+    // ordered by when each began to wait, longest first; or `handling` one.
+    // Split so that what runs per request in flight (the disconnect-watch
+    // sweep) never walks the idle ones: with 10,000 idle keep-alive
+    // connections, walking them every watch_delay stalled the shard ~1 ms.
+    std::list<connection_entry> waiting;
+    std::list<connection_entry> handling;
+    bool empty() const { return waiting.empty() && handling.empty(); }
     // Connections without a request in flight that are not evicted yet:
     // written by the shard's thread only, read by the others.
     std::atomic<std::size_t> idle{0};
@@ -274,15 +280,15 @@ class server::impl::registration {
   registration(impl& self, shard& s, tcp::socket& socket, const std::shared_ptr<disconnect_watch>& watch,
                asio::ip::address address)
       : self_(self), shard_(s), reg_(s.reg), address_(address) {
-    reg_->connections.push_back(connection_entry{&socket, watch, false, false});
-    it_ = std::prev(reg_->connections.end());
+    reg_->waiting.push_back(connection_entry{&socket, watch, false, false});
+    it_ = std::prev(reg_->waiting.end());
     reg_->add_idle(1);
   }
   registration(const registration&) = delete;
   registration& operator=(const registration&) = delete;
   ~registration() {
     if (!it_->in_request && !it_->evicted) reg_->add_idle(-1);
-    reg_->connections.erase(it_);
+    (it_->in_request ? reg_->handling : reg_->waiting).erase(it_);
     self_.open_connections.fetch_sub(1, std::memory_order_relaxed);
     self_.release_address_slot(address_);
     if (reg_->io_alive) self_.maybe_stop(shard_);
@@ -293,7 +299,12 @@ class server::impl::registration {
   void set_in_request(bool busy) {
     if (it_->in_request == busy) return;
     it_->in_request = busy;
-    if (!busy) reg_->connections.splice(reg_->connections.end(), reg_->connections, it_);
+    // Splicing keeps it_ valid (it now points into the other list).
+    if (busy) {
+      reg_->handling.splice(reg_->handling.end(), reg_->waiting, it_);
+    } else {
+      reg_->waiting.splice(reg_->waiting.end(), reg_->handling, it_);
+    }
     if (!it_->evicted) reg_->add_idle(busy ? -1 : 1);
   }
 
@@ -494,8 +505,8 @@ bool server::impl::reclaim_idle(shard& s) {
 // Closes the connection that has waited longest for a request (it has none
 // in flight, so nothing is lost but the socket). On the shard's thread.
 bool server::impl::evict_longest_idle(shard& s) {
-  for (auto& c : s.reg->connections) {
-    if (c.in_request || c.evicted) continue;
+  for (auto& c : s.reg->waiting) {
+    if (c.evicted) continue;
     c.evicted = true;
     s.reg->add_idle(-1);
     boost::system::error_code ignored;
@@ -577,7 +588,7 @@ void server::impl::schedule_sweep(shard& s) {
 void server::impl::sweep_watches(shard& s) {
   const auto now = std::chrono::steady_clock::now();
   bool younger = false;
-  for (auto& c : s.reg->connections) {
+  for (auto& c : s.reg->handling) {
     auto& watch = *c.watch;
     if (!watch.wanted || watch.armed) continue;
     if (now - watch.wanted_since >= watch_delay) {
@@ -594,7 +605,7 @@ void server::impl::sweep_watches(shard& s) {
 }
 
 void server::impl::maybe_stop(shard& s) {
-  if (draining.load() && s.reg->connections.empty()) {
+  if (draining.load() && s.reg->empty()) {
     if (s.grace_timer) s.grace_timer->cancel();
     s.io.stop();
   }
@@ -603,11 +614,11 @@ void server::impl::maybe_stop(shard& s) {
 void server::impl::begin_drain(shard& s, std::chrono::milliseconds grace) {
   boost::system::error_code ignored;
   if (s.acceptor) s.acceptor->close(ignored);
-  for (auto& c : s.reg->connections) {
+  for (auto& c : s.reg->waiting) {
     // Idle keep-alive connections have nothing in flight: close them now.
     // (Closed, not cancelled: a connection between reads, yielding before
     // its next one, has nothing pending that a cancel would reach.)
-    if (!c.in_request) c.socket->close(ignored);
+    c.socket->close(ignored);
   }
   s.grace_timer.emplace(s.io, grace);
   s.grace_timer->async_wait([this, &s](boost::system::error_code ec) {
@@ -616,10 +627,11 @@ void server::impl::begin_drain(shard& s, std::chrono::milliseconds grace) {
     // cancel their upstream calls and finish; the shard then stops by itself.
     // Should anything ignore that, stop the shard shortly after regardless.
     boost::system::error_code ignored2;
-    for (auto& c : s.reg->connections) {
-      if (c.in_request) c.watch->signal.emit(asio::cancellation_type::terminal);
+    for (auto& c : s.reg->handling) {
+      c.watch->signal.emit(asio::cancellation_type::terminal);
       c.socket->close(ignored2);
     }
+    for (auto& c : s.reg->waiting) c.socket->close(ignored2);
     s.grace_timer->expires_after(std::chrono::seconds(2));
     s.grace_timer->async_wait([&s](boost::system::error_code ec2) {
       if (!ec2) s.io.stop();
