@@ -3,7 +3,7 @@
 # for the given number of seconds, starting from the committed seeds in
 # fuzz/corpus/<target>/.
 #
-#   scripts/fuzz.sh [seconds-per-target]   (default 30)
+#   scripts/fuzz.sh [seconds-per-target [target...]]   (default 30, every target)
 #
 # Needs clang and its libFuzzer runtime (Debian: clang-14, libclang-rt-14-dev).
 # New interesting inputs go to build-fuzz/corpus/<target>/ so the committed
@@ -12,11 +12,15 @@
 set -euo pipefail
 
 seconds="${1:-30}"
+[[ $# -gt 0 ]] && shift
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/build-fuzz"
-lock=/tmp/gatewayz-build.lock
+# The build lock every build script takes (scripts/tsan.sh, the CONTRIBUTING
+# commands): builds share two cores.
+lock="${GATEWAYZ_BUILD_LOCK:-/tmp/gw-build.lock}"
 targets=(fuzz_json_scan fuzz_base_url fuzz_sse fuzz_http_request fuzz_accounting_inputs fuzz_redact
   fuzz_anthropic_request fuzz_provider_stream fuzz_upstream_response fuzz_config fuzz_otlp fuzz_loki_push)
+if [[ $# -gt 0 ]]; then targets=("$@"); fi
 
 # Builds share the machine with other work; the lock keeps them serial.
 # Configure output (mostly FindBoost noise) is shown only when it fails.
