@@ -23,12 +23,16 @@ import { Child, waitForPort } from './lib/processes.mjs';
 const upstreamKey = 'mock-upstream-key';
 const anthropicMaxTokens = 6;
 
-function gatewayConfig({ portFile, mockPort }) {
+function gatewayConfig({ portFile, mockPort, dir }) {
   return `# written by tests/node/openai_client.test.mjs
 server:
   listen: "127.0.0.1:0"
   port_file: "${portFile}"
   threads: 2
+# In the test's temp dir: the default (./gatewayz.db) is the source tree.
+storage:
+  url: "sqlite://${dir}/gatewayz.db"
+  spill_path: "${dir}/ledger.spill"
 providers:
   - name: mock
     kind: openai
@@ -93,7 +97,7 @@ describe('gatewayz with the official openai client', () => {
 
     const gatewayPortFile = path.join(tmpDir, 'gateway.port');
     const configFile = path.join(tmpDir, 'gatewayz.yaml');
-    await writeFile(configFile, gatewayConfig({ portFile: gatewayPortFile, mockPort }));
+    await writeFile(configFile, gatewayConfig({ portFile: gatewayPortFile, mockPort, dir: tmpDir }));
     gateway = new Child('gatewayz serve', ['serve', '--config', configFile]);
     const gatewayPort = await waitForPort(gateway, gatewayPortFile);
 
