@@ -3,7 +3,8 @@
 # build-tsan/, Debug -O1) and runs them: the server and its connection
 # limits, the ledger writer, the health monitor and breakers, the API-key
 # cache and credit balances, the metric registry, the logger, the trace
-# exporter, the Redis client and the response cache. Their threads share
+# exporter, the Redis client, the response cache, and the whole gateway
+# over loopback (every request path, failover, limits). Their threads share
 # atomics, seqlocks, per-shard queues and pools; TSan reports any pair of
 # accesses without a happens-before edge, and a report fails the run.
 #
@@ -11,7 +12,7 @@
 #   scripts/tsan.sh gw_ledger_test ...   # only these
 #
 # Not part of scripts/test.sh (CI keeps the ASan+UBSan build): a TSan build
-# of these suites takes about 20 minutes on two cores. Builds take the
+# of these suites takes 10 to 20 minutes on two cores. Builds take the
 # shared build lock. The Redis and health suites start a real redis-server.
 set -euo pipefail
 
@@ -20,7 +21,7 @@ cd "$root"
 suites=("$@")
 if [[ ${#suites[@]} -eq 0 ]]; then
   suites=(gw_server_test gw_ledger_test gw_health_test gw_auth_test gw_balances_test gw_telemetry_test
-    gw_logging_test gw_tracing_test gw_redis_test gw_cache_test)
+    gw_logging_test gw_tracing_test gw_redis_test gw_cache_test gw_gateway_test)
 fi
 lock="${GATEWAYZ_BUILD_LOCK:-/tmp/gw-build.lock}"
 
