@@ -75,12 +75,21 @@ void set_common(tracing::span& s, const request_record& request) {
   s.set("gatewayz.request.id", request.request_id);
 }
 
+// The spans a shard fills, one for the span being built and one for the
+// cache steps' spans built meanwhile: submit() swaps in the buffers of an
+// exported span, so once warm a span costs no allocation.
+tracing::span& scratch_span(bool child) {
+  thread_local tracing::span spans[2];
+  auto& s = spans[child ? 1 : 0];
+  s.clear();
+  return s;
+}
+
 // A span for one step of the response cache, a child of the server span:
 // INTERNAL for the in-process cache, CLIENT (with the database conventions'
 // db.system.name and db.operation.name) for Redis.
-tracing::span cache_span(const tracing::request_trace& trace, const request_record& request, const cache_step& step,
-                         bool lookup, const wall_clock_map& clock) {
-  tracing::span s;
+void cache_span(tracing::span& s, const tracing::request_trace& trace, const request_record& request,
+                const cache_step& step, bool lookup, const wall_clock_map& clock) {
   s.trace = trace.trace;
   s.id = tracing::new_span_id();
   s.parent = trace.server_span;
@@ -104,7 +113,6 @@ tracing::span cache_span(const tracing::request_trace& trace, const request_reco
       s.status = tracing::status_code::error;
     }
   }
-  return s;
 }
 
 }  // namespace
@@ -129,18 +137,16 @@ void trace_recorder::on_attempt(std::size_t shard, const request_record& request
   try {
     const wall_clock_map clock;
     const auto& provider = providers_[attempt.target->provider_index];
-    tracing::span s;
+    auto& s = scratch_span(false);
     s.trace = trace->trace;
     s.id = attempt.span;
     s.parent = trace->server_span;
     s.trace_state = trace->tracestate;
     s.flags = trace->flags | tracing::flags_has_is_remote;  // its parent is local
     s.kind = tracing::span_kind::client;
-    s.name.reserve(16 + request.model.size());
     s.name.append(providers::operation_name(request.op)).append(" ").append(request.model);
     s.start_unix_nano = clock.unix_nanos(attempt.started);
     s.end_unix_nano = clock.unix_nanos(attempt.finished);
-    s.attributes.reserve(28);
     set_common(s, request);
     s.set("gen_ai.system", provider.system);
     s.set("gen_ai.provider.name", provider.system);
@@ -169,11 +175,10 @@ void trace_recorder::on_attempt(std::size_t shard, const request_record& request
     if (attempt.first_chunk_at && attempt.sent_at != steady_clock::time_point{}) {
       const double ttfc = std::chrono::duration<double>(*attempt.first_chunk_at - attempt.sent_at).count();
       s.set("gen_ai.response.time_to_first_chunk", ttfc);
-      tracing::span_event first;
+      auto& first = s.events.emplace_back();
       first.name = "gen_ai.first_chunk";
       first.time_unix_nano = clock.unix_nanos(*attempt.first_chunk_at);
       first.attributes.push_back({"gen_ai.response.time_to_first_chunk", ttfc});
-      s.events.push_back(std::move(first));
     }
     const bool failed = attempt.outcome == attempt_outcome::retryable || attempt.in_band_error ||
                         attempt.upstream_status >= 400 || !attempt.error_type.empty();
@@ -196,7 +201,7 @@ void trace_recorder::on_request(std::size_t shard, const request_record& request
   try {
     const wall_clock_map clock;
     const auto route = route_of(request.op);
-    tracing::span s;
+    auto& s = scratch_span(false);
     s.trace = trace->trace;
     s.id = trace->server_span;
     s.parent = trace->remote_parent;
@@ -206,7 +211,6 @@ void trace_recorder::on_request(std::size_t shard, const request_record& request
     s.name.append("POST ").append(route);
     s.start_unix_nano = clock.unix_nanos(request.received_at);
     s.end_unix_nano = clock.unix_nanos(steady_clock::now());
-    s.attributes.reserve(20);
     s.set("http.request.method", "POST");
     s.set("http.route", route);
     s.set("url.path", request.path.empty() ? route : request.path);
@@ -230,10 +234,16 @@ void trace_recorder::on_request(std::size_t shard, const request_record& request
       }
     }
     if (request.cache != cache_result::none) s.set("gatewayz.cache.result", to_string(request.cache));
-    if (request.cache_lookup.happened())
-      exporter_.submit(shard, cache_span(*trace, request, request.cache_lookup, true, clock));
-    if (request.cache_store.happened())
-      exporter_.submit(shard, cache_span(*trace, request, request.cache_store, false, clock));
+    if (request.cache_lookup.happened()) {
+      auto& child = scratch_span(true);
+      cache_span(child, *trace, request, request.cache_lookup, true, clock);
+      exporter_.submit(shard, std::move(child));
+    }
+    if (request.cache_store.happened()) {
+      auto& child = scratch_span(true);
+      cache_span(child, *trace, request, request.cache_store, false, clock);
+      exporter_.submit(shard, std::move(child));
+    }
     if (request.cache == cache_result::hit) {
       s.set("gatewayz.provider.name", request.provider);
       s.set("gen_ai.usage.input_tokens", request.usage.input_tokens);

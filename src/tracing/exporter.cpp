@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -13,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
+#include <zlib.h>
 
 #include "core/base_url.hpp"
 #include "core/threads.hpp"
@@ -28,25 +30,30 @@ using steady = std::chrono::steady_clock;
 namespace {
 
 // A bounded single-producer, single-consumer ring of spans: the producer
-// moves a span into a free slot and publishes it with one release store; the
-// consumer (the export thread) moves spans out. Neither ever waits.
+// swaps its span with a free slot and publishes it with one release store;
+// the consumer (the export thread) swaps spans out for cleared ones. Spans
+// are swapped, not moved, so their buffers circulate between the producer,
+// the slots and the batch: once warm, nothing is allocated or freed (and no
+// memory crosses threads to be freed). Neither side ever waits.
 class span_ring {
  public:
   explicit span_ring(std::size_t capacity) : slots_(std::max<std::size_t>(capacity, 1)) {}
 
-  bool push(span&& s) noexcept {
+  // On success `s` holds a cleared span (with the capacity of an exported one).
+  bool push(span& s) noexcept {
     const auto tail = tail_.load(std::memory_order_relaxed);
     if (tail - head_.load(std::memory_order_acquire) >= slots_.size()) return false;
-    slots_[tail % slots_.size()] = std::move(s);
+    std::swap(slots_[tail % slots_.size()], s);
     tail_.store(tail + 1, std::memory_order_release);
     return true;
   }
-  // Moves up to `limit` spans into `out`; returns how many.
-  std::size_t pop(std::vector<span>& out, std::size_t limit) {
+  // Swaps up to `limit` spans into out[from...] (cleared spans, which take
+  // their places); returns how many.
+  std::size_t pop(std::vector<span>& out, std::size_t from, std::size_t limit) {
     const auto head = head_.load(std::memory_order_relaxed);
     const auto tail = tail_.load(std::memory_order_acquire);
     const std::size_t n = std::min<std::size_t>(tail - head, limit);
-    for (std::size_t i = 0; i < n; ++i) out.push_back(std::move(slots_[(head + i) % slots_.size()]));
+    for (std::size_t i = 0; i < n; ++i) std::swap(out[from + i], slots_[(head + i) % slots_.size()]);
     head_.store(head + n, std::memory_order_release);
     return n;
   }
@@ -56,6 +63,40 @@ class span_ring {
   std::vector<span> slots_;
   alignas(64) std::atomic<std::size_t> head_{0};
   alignas(64) std::atomic<std::size_t> tail_{0};
+};
+
+// gzip (level 1, as telemetry::gzip) with one deflate state and one output
+// buffer kept across batches.
+class gzip_stream {
+ public:
+  gzip_stream() {
+    // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
+    if (deflateInit2(&z_, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+      throw std::runtime_error("gzip: deflateInit2 failed");
+    }
+  }
+  ~gzip_stream() { deflateEnd(&z_); }
+  gzip_stream(const gzip_stream&) = delete;
+  gzip_stream& operator=(const gzip_stream&) = delete;
+
+  // The compressed bytes, valid until the next call.
+  std::string_view compress(std::string_view data) {
+    if (data.size() > std::numeric_limits<uInt>::max() / 2) throw std::runtime_error("gzip: input too large");
+    deflateReset(&z_);
+    const auto bound = deflateBound(&z_, static_cast<uLong>(data.size()));
+    if (out_.size() < bound) out_.resize(bound);
+    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    z_.avail_in = static_cast<uInt>(data.size());
+    z_.next_out = reinterpret_cast<Bytef*>(out_.data());
+    z_.avail_out = static_cast<uInt>(out_.size());
+    // deflateBound() is enough for one Z_FINISH call.
+    if (deflate(&z_, Z_FINISH) != Z_STREAM_END) throw std::runtime_error("gzip: deflate did not finish");
+    return {out_.data(), out_.size() - z_.avail_out};
+  }
+
+ private:
+  z_stream z_{};
+  std::string out_;
 };
 
 // Retry-After in seconds (the HTTP-date form is not honoured: backoff then).
@@ -107,6 +148,10 @@ struct batch_exporter::impl {
   bool stopping = false;
   std::thread thread;
 
+  // The export thread's, kept across batches.
+  std::string encoded;
+  std::optional<gzip_stream> gzip;
+
   std::size_t queued() const {
     std::size_t n = 0;
     for (const auto& r : rings) n += r->size();
@@ -115,9 +160,9 @@ struct batch_exporter::impl {
 
   void run();
   // Sends one batch, retrying as the header says; true when it was accepted.
-  bool export_batch(asio::io_context& io, http::upstream_pool& pool, std::vector<span>& batch,
+  bool export_batch(asio::io_context& io, http::upstream_pool& pool, std::span<const span> batch,
                     steady::time_point hard_deadline);
-  asio::awaitable<void> post_once(http::upstream_pool& pool, const std::string& body, steady::time_point deadline,
+  asio::awaitable<void> post_once(http::upstream_pool& pool, std::string_view body, steady::time_point deadline,
                                   unsigned& status, std::string& retry_after, bool& transport_failed);
 };
 
@@ -176,9 +221,9 @@ void batch_exporter::submit(std::size_t producer, span&& sp) noexcept {
   bool pushed = false;
   if (producer == last) {
     std::lock_guard lock(s.background_mu);
-    pushed = s.rings[producer]->push(std::move(sp));
+    pushed = s.rings[producer]->push(sp);
   } else {
-    pushed = s.rings[producer]->push(std::move(sp));
+    pushed = s.rings[producer]->push(sp);
   }
   if (pushed) return;
   s.lost_queue_full.fetch_add(1, std::memory_order_relaxed);
@@ -208,8 +253,9 @@ void batch_exporter::impl::run() {
   settings.max_idle_connections = 1;
   auto pool = std::make_shared<http::upstream_pool>(io, endpoint, settings);
 
-  std::vector<span> batch;
-  batch.reserve(options.max_export_batch_size);
+  // Cleared spans that the rings' spans are swapped with (see span_ring).
+  std::vector<span> batch(options.max_export_batch_size);
+  if (options.gzip) gzip.emplace();
   auto next_due = steady::now() + options.schedule_delay;
   // Often enough that a busy shard's ring (a share of max_queue_size) does
   // not fill between two looks: 40k spans/s put 400 in a ring per look.
@@ -229,14 +275,16 @@ void batch_exporter::impl::run() {
     const auto flush_deadline = now + options.export_timeout;
     // Everything queued now, a batch at a time.
     while (true) {
-      batch.clear();
+      std::size_t n = 0;
       for (auto& ring : rings) {
-        if (batch.size() >= options.max_export_batch_size) break;
-        ring->pop(batch, options.max_export_batch_size - batch.size());
+        if (n >= batch.size()) break;
+        n += ring->pop(batch, n, batch.size() - n);
       }
-      if (batch.empty()) break;
-      const std::size_t n = batch.size();
-      if (export_batch(io, *pool, batch, last_round ? flush_deadline : steady::now() + options.export_timeout)) {
+      if (n == 0) break;
+      const bool sent = export_batch(io, *pool, std::span<const span>(batch.data(), n),
+                                     last_round ? flush_deadline : steady::now() + options.export_timeout);
+      for (std::size_t i = 0; i < n; ++i) batch[i].clear();
+      if (sent) {
         exported.fetch_add(n, std::memory_order_relaxed);
       } else {
         lost_export.fetch_add(n, std::memory_order_relaxed);
@@ -252,11 +300,14 @@ void batch_exporter::impl::run() {
   }
 }
 
-bool batch_exporter::impl::export_batch(asio::io_context& io, http::upstream_pool& pool, std::vector<span>& batch,
+bool batch_exporter::impl::export_batch(asio::io_context& io, http::upstream_pool& pool, std::span<const span> batch,
                                         steady::time_point hard_deadline) {
-  std::string body = options.encoding == otlp_encoding::json ? encode_json(options.resource, batch)
-                                                             : encode_protobuf(options.resource, batch);
-  if (options.gzip) body = telemetry::gzip(body);
+  if (options.encoding == otlp_encoding::json) {
+    encode_json(options.resource, batch, encoded);
+  } else {
+    encode_protobuf(options.resource, batch, encoded);
+  }
+  const std::string_view body = gzip ? gzip->compress(encoded) : std::string_view(encoded);
   thread_local std::mt19937 jitter{std::random_device{}()};
   auto backoff = std::chrono::milliseconds(1000);
   for (unsigned attempt = 1;; ++attempt) {
@@ -302,7 +353,7 @@ bool batch_exporter::impl::export_batch(asio::io_context& io, http::upstream_poo
   }
 }
 
-asio::awaitable<void> batch_exporter::impl::post_once(http::upstream_pool& pool, const std::string& body,
+asio::awaitable<void> batch_exporter::impl::post_once(http::upstream_pool& pool, std::string_view body,
                                                       steady::time_point deadline, unsigned& status,
                                                       std::string& retry_after, bool& transport_failed) {
   http::outgoing_request request;

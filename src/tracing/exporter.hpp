@@ -1,7 +1,8 @@
 #pragma once
 // The batch span exporter: finished spans go into bounded per-producer
 // queues and a background thread (`gw-traces`) sends them in batches as
-// OTLP/HTTP (protobuf or JSON, gzip-compressed) to the collector.
+// OTLP/HTTP (protobuf or JSON, gzip-compressed unless told not to) to the
+// collector.
 //
 // Batching follows OpenTelemetry's BatchSpanProcessor: a batch leaves when
 // `schedule_delay` has passed or `max_export_batch_size` spans wait; at most
@@ -15,7 +16,11 @@
 //
 // Threads: producer i (a shard) calls submit(i, ...) from one thread only
 // (a lock-free single-producer queue: submit never blocks and never
-// allocates beyond the span it moves in). The last producer index,
+// allocates). Queued spans are swapped, not copied: submit leaves the
+// caller's span cleared but holding the buffers of a span already
+// exported, so a producer that reuses one span object allocates nothing per
+// span once warm. The queues' slots keep those buffers too (memory in
+// proportion to max_queue_size, not to the traffic). The last producer index,
 // producers - 1, is shared by background threads and takes a mutex among
 // them. stop() (or the destructor) exports what is queued within
 // export_timeout and ends the thread.
@@ -68,7 +73,8 @@ class batch_exporter {
   void start();
   void stop();
 
-  // Queues a finished span; drops it (counted) when the producer's queue is full.
+  // Queues a finished span and leaves `s` cleared (see above); drops it
+  // (counted, `s` left as it was) when the producer's queue is full.
   void submit(std::size_t producer, span&& s) noexcept;
 
   struct counts {

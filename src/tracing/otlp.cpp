@@ -14,44 +14,79 @@ namespace {
 
 enum wire_type : std::uint32_t { varint = 0, fixed64 = 1, length_delimited = 2, fixed32 = 5 };
 
+// Whether every byte is ASCII, eight at a time: most strings are, and need
+// no closer UTF-8 check.
+bool ascii(std::string_view v) {
+  const char* p = v.data();
+  std::size_t n = v.size();
+  std::uint64_t any = 0;
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, p, sizeof word);
+    any |= word;
+  }
+  for (; n > 0; ++p, --n) any |= static_cast<unsigned char>(*p);
+  return (any & 0x8080808080808080ULL) == 0;
+}
+
+bool well_formed(std::string_view v) { return ascii(v) || json_scan::valid_utf8(v); }
+
+std::size_t put_varint(char* out, std::uint64_t v) {
+  std::size_t n = 0;
+  while (v >= 0x80) {
+    out[n++] = static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out[n++] = static_cast<char>(v);
+  return n;
+}
+
 class pb_writer {
  public:
   explicit pb_writer(std::string& out) : out_(out) {}
 
   void tag(std::uint32_t field, wire_type type) { write_varint((std::uint64_t{field} << 3) | type); }
   void write_varint(std::uint64_t v) {
-    while (v >= 0x80) {
-      out_.push_back(static_cast<char>((v & 0x7f) | 0x80));
-      v >>= 7;
+    if (v < 0x80) {
+      out_.push_back(static_cast<char>(v));
+      return;
     }
-    out_.push_back(static_cast<char>(v));
+    char buffer[10];
+    out_.append(buffer, put_varint(buffer, v));
   }
   void uint_field(std::uint32_t field, std::uint64_t v) {
     if (v == 0) return;
     tag(field, varint);
     write_varint(v);
   }
-  void int64_field(std::uint32_t field, std::int64_t v) { uint_field(field, static_cast<std::uint64_t>(v)); }
-  void bool_field(std::uint32_t field, bool v) { uint_field(field, v ? 1 : 0); }
   void fixed64_field(std::uint32_t field, std::uint64_t v) {
     if (v == 0) return;
     tag(field, fixed64);
-    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>(v >> (8 * i)));
+    fixed64_value(v);
+  }
+  void fixed64_value(std::uint64_t v) {
+    char bytes[8];
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(v >> (8 * i));
+    out_.append(bytes, 8);
   }
   void fixed32_field(std::uint32_t field, std::uint32_t v) {
     if (v == 0) return;
     tag(field, fixed32);
-    for (int i = 0; i < 4; ++i) out_.push_back(static_cast<char>(v >> (8 * i)));
+    char bytes[4];
+    for (int i = 0; i < 4; ++i) bytes[i] = static_cast<char>(v >> (8 * i));
+    out_.append(bytes, 4);
   }
-  void double_field(std::uint32_t field, double v) {
+  void double_value(double v) {
     std::uint64_t bits = 0;
     std::memcpy(&bits, &v, sizeof bits);
-    if (bits == 0) return;  // +0.0 is the default
-    tag(field, fixed64);
-    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>(bits >> (8 * i)));
+    fixed64_value(bits);
   }
   void bytes_field(std::uint32_t field, std::string_view v) {
     if (v.empty()) return;
+    bytes_member(field, v);
+  }
+  // Written even when empty.
+  void bytes_member(std::uint32_t field, std::string_view v) {
     tag(field, length_delimited);
     write_varint(v.size());
     out_.append(v);
@@ -59,45 +94,41 @@ class pb_writer {
   // A proto3 `string`: collectors reject an export whose strings are not
   // UTF-8, so ill-formed bytes become U+FFFD, as in the JSON encoding.
   void string_field(std::uint32_t field, std::string_view v) {
-    if (json_scan::valid_utf8(v)) {
-      bytes_field(field, v);
-    } else {
-      bytes_field(field, json_scan::sanitize_utf8(v));
-    }
+    if (v.empty()) return;
+    string_member(field, v);
   }
   // The same, written even when empty (a oneof member: presence is the choice).
   void string_member(std::uint32_t field, std::string_view v) {
-    std::string clean;
-    if (!json_scan::valid_utf8(v)) {
-      clean = json_scan::sanitize_utf8(v);
-      v = clean;
+    if (well_formed(v)) {
+      bytes_member(field, v);
+    } else {
+      bytes_member(field, json_scan::sanitize_utf8(v));
     }
-    tag(field, length_delimited);
-    write_varint(v.size());
-    out_.append(v);
   }
   template <std::size_t N>
   void bytes_field(std::uint32_t field, const std::array<std::uint8_t, N>& v) {
     bytes_field(field, std::string_view(reinterpret_cast<const char*>(v.data()), N));
   }
 
-  // A nested message: its tag now, its length once `body` wrote it. The
-  // length's varint is inserted in front of the body (a short move).
+  // A nested message: its tag, room for a `guess`-byte length, the body,
+  // then the length written into the room; when the length needs another
+  // number of bytes the body moves (rare when the guess fits the message:
+  // 1 for an attribute, 2 for a span, 3 for the envelopes).
   template <typename Body>
-  void message(std::uint32_t field, Body&& body) {
+  void message(std::uint32_t field, std::size_t guess, Body&& body) {
     tag(field, length_delimited);
-    const std::size_t start = out_.size();
+    const std::size_t at = out_.size();
+    out_.append(guess, '\0');
     body();
-    const std::size_t length = out_.size() - start;
+    const std::size_t length = out_.size() - at - guess;
     char prefix[10];
-    std::size_t n = 0;
-    std::uint64_t v = length;
-    while (v >= 0x80) {
-      prefix[n++] = static_cast<char>((v & 0x7f) | 0x80);
-      v >>= 7;
+    const std::size_t n = put_varint(prefix, length);
+    if (n > guess) {
+      out_.insert(at, n - guess, '\0');
+    } else if (n < guess) {
+      out_.erase(at, guess - n);
     }
-    prefix[n++] = static_cast<char>(v);
-    out_.insert(start, prefix, n);
+    std::memcpy(out_.data() + at, prefix, n);
   }
 
  private:
@@ -106,11 +137,12 @@ class pb_writer {
 
 // AnyValue: 1 string, 2 bool, 3 int64, 4 double, 5 ArrayValue{1 repeated AnyValue}.
 // A oneof member is written even at its default value (its presence is the choice).
-void pb_any(pb_writer& w, std::string& out, std::uint32_t field, const attribute_value& value) {
-  w.message(field, [&] {
-    using kind = attribute_value::kind;
+void pb_any(pb_writer& w, const span& s, std::uint32_t field, const attribute_value& value) {
+  using kind = attribute_value::kind;
+  const std::size_t guess = value.type == kind::string_array ? 2 : 1;
+  w.message(field, guess, [&] {
     switch (value.type) {
-      case kind::string: w.string_member(1, value.text); break;
+      case kind::string: w.string_member(1, s.text_of(value)); break;
       case kind::boolean:
         w.tag(2, varint);
         w.write_varint(value.boolean ? 1 : 0);
@@ -119,37 +151,30 @@ void pb_any(pb_writer& w, std::string& out, std::uint32_t field, const attribute
         w.tag(3, varint);
         w.write_varint(static_cast<std::uint64_t>(value.integer));
         break;
-      case kind::floating: {
-        const double d = value.floating;
-        std::uint64_t bits = 0;
-        std::memcpy(&bits, &d, sizeof bits);
+      case kind::floating:
         w.tag(4, fixed64);
-        for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(bits >> (8 * i)));
+        w.double_value(value.floating);
         break;
-      }
       case kind::string_array:
-        w.message(5, [&] {
-          for (const auto& item : value.list) {
-            w.message(1, [&] { w.string_member(1, item); });
-          }
+        w.message(5, 1, [&] {
+          s.for_each_item(value, [&](std::string_view item) { w.message(1, 1, [&] { w.string_member(1, item); }); });
         });
     }
   });
 }
 
-// KeyValue: 1 key, 2 value.
-void pb_key_value(pb_writer& w, std::string& out, std::uint32_t field, std::string_view key,
-                  const attribute_value& value) {
-  w.message(field, [&] {
-    w.string_field(1, key);
-    pb_any(w, out, 2, value);
+// KeyValue: 1 key (a literal: no UTF-8 check), 2 value.
+void pb_key_value(pb_writer& w, const span& s, std::uint32_t field, const attribute& a) {
+  w.message(field, 1, [&] {
+    w.bytes_field(1, a.key);
+    pb_any(w, s, 2, a.value);
   });
 }
 
-void pb_span(pb_writer& w, std::string& out, const span& s) {
+void pb_span(pb_writer& w, const span& s) {
   // Span: 1 trace_id, 2 span_id, 3 trace_state, 4 parent_span_id, 5 name,
   // 6 kind, 7 start, 8 end, 9 attributes, 11 events, 15 status, 16 flags.
-  w.message(2, [&] {
+  w.message(2, 2, [&] {
     w.bytes_field(1, s.trace.bytes);
     w.bytes_field(2, s.id.bytes);
     w.string_field(3, s.trace_state);
@@ -158,18 +183,18 @@ void pb_span(pb_writer& w, std::string& out, const span& s) {
     w.uint_field(6, static_cast<std::uint64_t>(s.kind));
     w.fixed64_field(7, s.start_unix_nano);
     w.fixed64_field(8, s.end_unix_nano);
-    for (const auto& a : s.attributes) pb_key_value(w, out, 9, a.key, a.value);
+    for (const auto& a : s.attributes) pb_key_value(w, s, 9, a);
     for (const auto& e : s.events) {
       // Event: 1 time_unix_nano, 2 name, 3 attributes.
-      w.message(11, [&] {
+      w.message(11, 1, [&] {
         w.fixed64_field(1, e.time_unix_nano);
-        w.string_field(2, e.name);
-        for (const auto& a : e.attributes) pb_key_value(w, out, 3, a.key, a.value);
+        w.bytes_field(2, e.name);
+        for (const auto& a : e.attributes) pb_key_value(w, s, 3, a);
       });
     }
     if (s.status != status_code::unset) {
       // Status: 2 message, 3 code.
-      w.message(15, [&] {
+      w.message(15, 1, [&] {
         w.string_field(2, s.status_message);
         w.uint_field(3, static_cast<std::uint64_t>(s.status));
       });
@@ -181,7 +206,19 @@ void pb_span(pb_writer& w, std::string& out, const span& s) {
 // ---- JSON -----------------------------------------------------------------
 
 // A JSON string token; invalid UTF-8 becomes U+FFFD, so the body stays valid JSON.
-void json_string(std::string& out, std::string_view s) { out += json_scan::encode_string(s); }
+// Printable ASCII without quote or backslash, the common case, is copied as is.
+void json_string(std::string& out, std::string_view s) {
+  for (const char c : s) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\') {
+      out += json_scan::encode_string(s);
+      return;
+    }
+  }
+  out.push_back('"');
+  out.append(s);
+  out.push_back('"');
+}
 
 template <std::size_t N>
 void json_hex(std::string& out, const std::array<std::uint8_t, N>& bytes) {
@@ -194,12 +231,12 @@ void json_hex(std::string& out, const std::array<std::uint8_t, N>& bytes) {
   out.push_back('"');
 }
 
-void json_any(std::string& out, const attribute_value& value) {
+void json_any(std::string& out, const span& sp, const attribute_value& value) {
   using kind = attribute_value::kind;
   switch (value.type) {
     case kind::string:
       out += "{\"stringValue\":";
-      json_string(out, value.text);
+      json_string(out, sp.text_of(value));
       break;
     case kind::boolean: out += value.boolean ? "{\"boolValue\":true" : "{\"boolValue\":false"; break;
     case kind::integer: fmt::format_to(std::back_inserter(out), "{{\"intValue\":\"{}\"", value.integer); break;
@@ -220,13 +257,13 @@ void json_any(std::string& out, const attribute_value& value) {
     case kind::string_array: {
       out += "{\"arrayValue\":{\"values\":[";
       bool first = true;
-      for (const auto& item : value.list) {
+      sp.for_each_item(value, [&](std::string_view item) {
         if (!first) out.push_back(',');
         first = false;
         out += "{\"stringValue\":";
         json_string(out, item);
         out.push_back('}');
-      }
+      });
       out += "]}";
     }
   }
@@ -249,10 +286,10 @@ void json_attributes(std::string& out, const Range& items, KeyOf key_of, ValueOf
   out.push_back(']');
 }
 
-void json_span_attributes(std::string& out, const std::vector<attribute>& attributes) {
+void json_span_attributes(std::string& out, const span& s, const std::vector<attribute>& attributes) {
   json_attributes(
       out, attributes, [](const attribute& a) { return a.key; },
-      [&out](const attribute& a) { json_any(out, a.value); });
+      [&out, &s](const attribute& a) { json_any(out, s, a.value); });
 }
 
 void json_span(std::string& out, const span& s) {
@@ -275,7 +312,7 @@ void json_span(std::string& out, const span& s) {
                  static_cast<int>(s.kind), s.start_unix_nano, s.end_unix_nano);
   if (!s.attributes.empty()) {
     out.push_back(',');
-    json_span_attributes(out, s.attributes);
+    json_span_attributes(out, s, s.attributes);
   }
   if (!s.events.empty()) {
     out += ",\"events\":[";
@@ -287,7 +324,7 @@ void json_span(std::string& out, const span& s) {
       json_string(out, e.name);
       if (!e.attributes.empty()) {
         out.push_back(',');
-        json_span_attributes(out, e.attributes);
+        json_span_attributes(out, s, e.attributes);
       }
       out.push_back('}');
     }
@@ -307,39 +344,47 @@ void json_span(std::string& out, const span& s) {
 
 }  // namespace
 
-std::string encode_protobuf(const resource_info& resource, std::span<const span> spans) {
-  std::string out;
+void encode_protobuf(const resource_info& resource, std::span<const span> spans, std::string& out) {
+  out.clear();
+  if (spans.empty()) return;  // an empty request: no empty envelopes
   out.reserve(256 + spans.size() * 1024);
   pb_writer w{out};
-  if (spans.empty()) return out;  // an empty request: no empty envelopes
   // ExportTraceServiceRequest: 1 resource_spans. ResourceSpans: 1 resource,
   // 2 scope_spans. Resource: 1 attributes. ScopeSpans: 1 scope, 2 spans.
   // InstrumentationScope: 1 name, 2 version.
-  w.message(1, [&] {
-    w.message(1, [&] {
+  w.message(1, 3, [&] {
+    w.message(1, 2, [&] {
       // Not a structured binding: clang before 16 cannot capture one.
       for (const auto& attribute : resource.attributes) {
-        w.message(1, [&] {
+        w.message(1, 1, [&] {
           w.string_field(1, attribute.first);
-          w.message(2, [&] { w.string_member(1, attribute.second); });
+          w.message(2, 1, [&] { w.string_member(1, attribute.second); });
         });
       }
     });
-    w.message(2, [&] {
-      w.message(1, [&] {
+    w.message(2, 3, [&] {
+      w.message(1, 1, [&] {
         w.string_field(1, resource.scope_name);
         w.string_field(2, resource.scope_version);
       });
-      for (const auto& s : spans) pb_span(w, out, s);
+      for (const auto& s : spans) pb_span(w, s);
     });
   });
+}
+
+std::string encode_protobuf(const resource_info& resource, std::span<const span> spans) {
+  std::string out;
+  encode_protobuf(resource, spans, out);
   return out;
 }
 
-std::string encode_json(const resource_info& resource, std::span<const span> spans) {
-  std::string out;
+void encode_json(const resource_info& resource, std::span<const span> spans, std::string& out) {
+  out.clear();
+  if (spans.empty()) {
+    out = "{}";
+    return;
+  }
   out.reserve(256 + spans.size() * 2048);
-  if (spans.empty()) return "{}";
   out += "{\"resourceSpans\":[{\"resource\":{";
   json_attributes(
       out, resource.attributes, [](const auto& kv) { return std::string_view(kv.first); },
@@ -362,6 +407,11 @@ std::string encode_json(const resource_info& resource, std::span<const span> spa
     json_span(out, s);
   }
   out += "]}]}]}";
+}
+
+std::string encode_json(const resource_info& resource, std::span<const span> spans) {
+  std::string out;
+  encode_json(resource, spans, out);
   return out;
 }
 

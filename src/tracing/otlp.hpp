@@ -9,7 +9,8 @@
 // hex (not base64), enums as integers, 64-bit integers as decimal strings,
 // default values omitted.
 //
-// Pure functions; any thread.
+// Pure functions; any thread. The overloads taking `out` replace its
+// contents and keep its capacity, so an exporter can reuse one buffer.
 
 #include <span>
 #include <string>
@@ -28,5 +29,7 @@ struct resource_info {
 
 std::string encode_protobuf(const resource_info& resource, std::span<const span> spans);
 std::string encode_json(const resource_info& resource, std::span<const span> spans);
+void encode_protobuf(const resource_info& resource, std::span<const span> spans, std::string& out);
+void encode_json(const resource_info& resource, std::span<const span> spans, std::string& out);
 
 }  // namespace gatewayz::tracing

@@ -3,14 +3,18 @@
 // gatewayz emits: no links, no dropped counts).
 //
 // Attribute and event keys are string views that must outlive the span:
-// use string literals (the semantic-convention names are constants). Values
-// are owned. A span is built on the thread that ends it and then moved into
-// the exporter's queue; it is never shared.
+// use string literals (the semantic-convention names are constants; the
+// encoders write keys without a UTF-8 check). String values are copied into
+// the span's own `text` (one buffer for all of them), so a span that is
+// cleared and refilled keeps its capacity and allocates nothing once warm.
+// A span is built on the thread that ends it and then handed to the
+// exporter's queue; it is never shared.
 
 #include <cstdint>
+#include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "tracing/trace_context.hpp"
@@ -24,23 +28,23 @@ enum class status_code : std::uint8_t { unset = 0, ok = 1, error = 2 };
 inline constexpr std::uint32_t flags_has_is_remote = 0x100;
 inline constexpr std::uint32_t flags_is_remote = 0x200;
 
-// One attribute value: a string, bool, int64, double or array of strings
-// (a plain struct rather than a std::variant, which GCC 12 at -O2 warns about).
+// One attribute value: a string, bool, int64, double or array of strings.
+// Strings live in the owning span's `text` (span::text_of, span::for_each_item
+// read them), so only the numeric kinds can be made on their own.
 struct attribute_value {
   enum class kind : std::uint8_t { string, boolean, integer, floating, string_array };
   kind type = kind::string;
   bool boolean = false;
+  std::uint32_t items = 0;        // string_array: how many
+  std::uint32_t text_offset = 0;  // string, string_array: where in span::text
+  std::uint32_t text_size = 0;
   std::int64_t integer = 0;
   double floating = 0;
-  std::string text;
-  std::vector<std::string> list;
 
-  attribute_value(std::string v) : type(kind::string), text(std::move(v)) {}
-  attribute_value(const char* v) : attribute_value(std::string(v)) {}
+  attribute_value() = default;
   attribute_value(bool v) : type(kind::boolean), boolean(v) {}
   attribute_value(std::int64_t v) : type(kind::integer), integer(v) {}
   attribute_value(double v) : type(kind::floating), floating(v) {}
-  attribute_value(std::vector<std::string> v) : type(kind::string_array), list(std::move(v)) {}
 };
 
 struct attribute {
@@ -51,7 +55,7 @@ struct attribute {
 struct span_event {
   std::string_view name;
   std::uint64_t time_unix_nano = 0;
-  std::vector<attribute> attributes;
+  std::vector<attribute> attributes;  // string values in the span's text
 };
 
 struct span {
@@ -68,13 +72,68 @@ struct span {
   std::vector<span_event> events;
   status_code status = status_code::unset;
   std::string status_message;  // only with status_code::error
+  // String attribute values; a string array's items as a 4-byte length
+  // (host order) and the bytes each.
+  std::string text;
 
-  void set(std::string_view key, std::string_view value) { attributes.push_back({key, std::string(value)}); }
+  void set(std::string_view key, std::string_view value) { attributes.push_back({key, store(value)}); }
   void set(std::string_view key, const char* value) { set(key, std::string_view(value)); }
   void set(std::string_view key, bool value) { attributes.push_back({key, value}); }
   void set(std::string_view key, std::int64_t value) { attributes.push_back({key, value}); }
   void set(std::string_view key, double value) { attributes.push_back({key, value}); }
-  void set(std::string_view key, std::vector<std::string> value) { attributes.push_back({key, std::move(value)}); }
+  void set(std::string_view key, std::span<const std::string> values) {
+    attribute_value v;
+    v.type = attribute_value::kind::string_array;
+    v.items = static_cast<std::uint32_t>(values.size());
+    v.text_offset = static_cast<std::uint32_t>(text.size());
+    for (const auto& item : values) {
+      const auto size = static_cast<std::uint32_t>(item.size());
+      text.append(reinterpret_cast<const char*>(&size), sizeof size);
+      text.append(item);
+    }
+    v.text_size = static_cast<std::uint32_t>(text.size()) - v.text_offset;
+    attributes.push_back({key, v});
+  }
+  // A string value for an event's attribute (also kept in this span's text).
+  attribute_value store(std::string_view value) {
+    attribute_value v;
+    v.text_offset = static_cast<std::uint32_t>(text.size());
+    v.text_size = static_cast<std::uint32_t>(value.size());
+    text.append(value);
+    return v;
+  }
+
+  std::string_view text_of(const attribute_value& v) const { return {text.data() + v.text_offset, v.text_size}; }
+  // Calls f(std::string_view) for each item of a string array.
+  template <typename F>
+  void for_each_item(const attribute_value& v, F&& f) const {
+    const char* p = text.data() + v.text_offset;
+    for (std::uint32_t i = 0; i < v.items; ++i) {
+      std::uint32_t size = 0;
+      std::memcpy(&size, p, sizeof size);
+      p += sizeof size;
+      f(std::string_view(p, size));
+      p += size;
+    }
+  }
+
+  // Back to a default span, keeping the capacity of its strings and vectors.
+  void clear() {
+    trace = {};
+    id = {};
+    parent = {};
+    trace_state.clear();
+    flags = 0;
+    name.clear();
+    kind = span_kind::internal;
+    start_unix_nano = 0;
+    end_unix_nano = 0;
+    attributes.clear();
+    events.clear();
+    status = status_code::unset;
+    status_message.clear();
+    text.clear();
+  }
 };
 
 }  // namespace gatewayz::tracing
