@@ -76,8 +76,8 @@ void set_common(tracing::span& s, const request_record& request) {
 }
 
 // The spans a shard fills, one for the span being built and one for the
-// cache steps' spans built meanwhile: submit() swaps in the buffers of an
-// exported span, so once warm a span costs no allocation.
+// cache steps' spans built meanwhile. They keep their capacity (submit()
+// encodes them), so once warm a span costs no allocation.
 tracing::span& scratch_span(bool child) {
   thread_local tracing::span spans[2];
   auto& s = spans[child ? 1 : 0];
@@ -189,7 +189,7 @@ void trace_recorder::on_attempt(std::size_t shard, const request_record& request
       s.status = tracing::status_code::error;
       if (attempt.outcome == attempt_outcome::retryable) s.status_message = "failed over to the next provider";
     }
-    exporter_.submit(shard, std::move(s));
+    exporter_.submit(shard, s);
   } catch (...) {
     // Out of memory building a span: the trace loses it, the request does not.
   }
@@ -237,12 +237,12 @@ void trace_recorder::on_request(std::size_t shard, const request_record& request
     if (request.cache_lookup.happened()) {
       auto& child = scratch_span(true);
       cache_span(child, *trace, request, request.cache_lookup, true, clock);
-      exporter_.submit(shard, std::move(child));
+      exporter_.submit(shard, child);
     }
     if (request.cache_store.happened()) {
       auto& child = scratch_span(true);
       cache_span(child, *trace, request, request.cache_store, false, clock);
-      exporter_.submit(shard, std::move(child));
+      exporter_.submit(shard, child);
     }
     if (request.cache == cache_result::hit) {
       s.set("gatewayz.provider.name", request.provider);
@@ -269,7 +269,7 @@ void trace_recorder::on_request(std::size_t shard, const request_record& request
         s.status = tracing::status_code::error;
       }
     }
-    exporter_.submit(shard, std::move(s));
+    exporter_.submit(shard, s);
   } catch (...) {
   }
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <initializer_list>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -29,38 +30,51 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-// A bounded single-producer, single-consumer ring of spans: the producer
-// swaps its span with a free slot and publishes it with one release store;
-// the consumer (the export thread) swaps spans out for cleared ones. Spans
-// are swapped, not moved, so their buffers circulate between the producer,
-// the slots and the batch: once warm, nothing is allocated or freed (and no
-// memory crosses threads to be freed). Neither side ever waits.
+// A bounded single-producer, single-consumer ring of encoded spans: the
+// producer encodes a span straight into a free slot and publishes it with
+// one release store; the consumer (the export thread) copies slots out.
+// Slots keep their capacity, so once warm nothing is allocated, and nothing
+// crosses threads but bytes. Neither side ever waits.
 class span_ring {
  public:
   explicit span_ring(std::size_t capacity) : slots_(std::max<std::size_t>(capacity, 1)) {}
 
-  // On success `s` holds a cleared span (with the capacity of an exported one).
-  bool push(span& s) noexcept {
+  // False when the ring is full (or memory ran out encoding).
+  bool push(const span& s, otlp_encoding encoding) noexcept {
     const auto tail = tail_.load(std::memory_order_relaxed);
     if (tail - head_.load(std::memory_order_acquire) >= slots_.size()) return false;
-    std::swap(slots_[tail % slots_.size()], s);
+    auto& slot = slots_[tail % slots_.size()];
+    slot.clear();
+    try {
+      if (encoding == otlp_encoding::json) {
+        append_span_json(s, slot);
+      } else {
+        append_span_protobuf(s, slot);
+      }
+    } catch (...) {
+      return false;
+    }
     tail_.store(tail + 1, std::memory_order_release);
     return true;
   }
-  // Swaps up to `limit` spans into out[from...] (cleared spans, which take
-  // their places); returns how many.
-  std::size_t pop(std::vector<span>& out, std::size_t from, std::size_t limit) {
+  // Appends up to `limit` encoded spans to `out`, each after `separator`
+  // but the batch's first (`count` spans are in `out` already); returns how
+  // many.
+  std::size_t pop(std::string& out, std::size_t count, std::size_t limit, std::string_view separator) {
     const auto head = head_.load(std::memory_order_relaxed);
     const auto tail = tail_.load(std::memory_order_acquire);
     const std::size_t n = std::min<std::size_t>(tail - head, limit);
-    for (std::size_t i = 0; i < n; ++i) std::swap(out[from + i], slots_[(head + i) % slots_.size()]);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (count + i > 0) out += separator;
+      out += slots_[(head + i) % slots_.size()];
+    }
     head_.store(head + n, std::memory_order_release);
     return n;
   }
   std::size_t size() const { return tail_.load(std::memory_order_acquire) - head_.load(std::memory_order_acquire); }
 
  private:
-  std::vector<span> slots_;
+  std::vector<std::string> slots_;
   alignas(64) std::atomic<std::size_t> head_{0};
   alignas(64) std::atomic<std::size_t> tail_{0};
 };
@@ -79,19 +93,34 @@ class gzip_stream {
   gzip_stream(const gzip_stream&) = delete;
   gzip_stream& operator=(const gzip_stream&) = delete;
 
-  // The compressed bytes, valid until the next call.
-  std::string_view compress(std::string_view data) {
-    if (data.size() > std::numeric_limits<uInt>::max() / 2) throw std::runtime_error("gzip: input too large");
+  // The compressed bytes of the parts one after the other, valid until the
+  // next call.
+  std::string_view compress(std::initializer_list<std::string_view> parts) {
+    std::size_t total = 0;
+    for (const auto part : parts) total += part.size();
+    if (total > std::numeric_limits<uInt>::max() / 2) throw std::runtime_error("gzip: input too large");
     deflateReset(&z_);
-    const auto bound = deflateBound(&z_, static_cast<uLong>(data.size()));
+    // deflateBound() is room enough in practice; more is made if not.
+    const auto bound = deflateBound(&z_, static_cast<uLong>(total)) + 64;
     if (out_.size() < bound) out_.resize(bound);
-    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-    z_.avail_in = static_cast<uInt>(data.size());
-    z_.next_out = reinterpret_cast<Bytef*>(out_.data());
-    z_.avail_out = static_cast<uInt>(out_.size());
-    // deflateBound() is enough for one Z_FINISH call.
-    if (deflate(&z_, Z_FINISH) != Z_STREAM_END) throw std::runtime_error("gzip: deflate did not finish");
-    return {out_.data(), out_.size() - z_.avail_out};
+    std::size_t written = 0;
+    std::size_t left = parts.size();
+    for (const auto part : parts) {
+      const bool last = --left == 0;
+      z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(part.data()));
+      z_.avail_in = static_cast<uInt>(part.size());
+      while (true) {
+        if (written == out_.size()) out_.resize(out_.size() * 2);
+        z_.next_out = reinterpret_cast<Bytef*>(out_.data() + written);
+        z_.avail_out = static_cast<uInt>(out_.size() - written);
+        const int rc = deflate(&z_, last ? Z_FINISH : Z_NO_FLUSH);
+        written = out_.size() - z_.avail_out;
+        if (rc == Z_STREAM_END) break;
+        if (rc != Z_OK && rc != Z_BUF_ERROR) throw std::runtime_error("gzip: deflate failed");
+        if (!last && z_.avail_in == 0) break;
+      }
+    }
+    return {out_.data(), written};
   }
 
  private:
@@ -148,8 +177,11 @@ struct batch_exporter::impl {
   bool stopping = false;
   std::thread thread;
 
-  // The export thread's, kept across batches.
-  std::string encoded;
+  // The export thread's, kept across batches: the batch's encoded spans,
+  // the request's head, the request when not compressed.
+  std::string spans;
+  std::string head;
+  std::string request;
   std::optional<gzip_stream> gzip;
 
   std::size_t queued() const {
@@ -160,7 +192,7 @@ struct batch_exporter::impl {
 
   void run();
   // Sends one batch, retrying as the header says; true when it was accepted.
-  bool export_batch(asio::io_context& io, http::upstream_pool& pool, std::span<const span> batch,
+  bool export_batch(asio::io_context& io, http::upstream_pool& pool, std::size_t count,
                     steady::time_point hard_deadline);
   asio::awaitable<void> post_once(http::upstream_pool& pool, std::string_view body, steady::time_point deadline,
                                   unsigned& status, std::string& retry_after, bool& transport_failed);
@@ -214,16 +246,16 @@ void batch_exporter::stop() {
   s.thread.join();
 }
 
-void batch_exporter::submit(std::size_t producer, span&& sp) noexcept {
+void batch_exporter::submit(std::size_t producer, const span& sp) noexcept {
   auto& s = *impl_;
   const std::size_t last = s.rings.size() - 1;
   producer = std::min(producer, last);
   bool pushed = false;
   if (producer == last) {
     std::lock_guard lock(s.background_mu);
-    pushed = s.rings[producer]->push(sp);
+    pushed = s.rings[producer]->push(sp, s.options.encoding);
   } else {
-    pushed = s.rings[producer]->push(sp);
+    pushed = s.rings[producer]->push(sp, s.options.encoding);
   }
   if (pushed) return;
   s.lost_queue_full.fetch_add(1, std::memory_order_relaxed);
@@ -253,9 +285,9 @@ void batch_exporter::impl::run() {
   settings.max_idle_connections = 1;
   auto pool = std::make_shared<http::upstream_pool>(io, endpoint, settings);
 
-  // Cleared spans that the rings' spans are swapped with (see span_ring).
-  std::vector<span> batch(options.max_export_batch_size);
   if (options.gzip) gzip.emplace();
+  const std::string_view separator = options.encoding == otlp_encoding::json ? "," : "";
+  const std::size_t batch_size = options.max_export_batch_size;
   auto next_due = steady::now() + options.schedule_delay;
   // Often enough that a busy shard's ring (a share of max_queue_size) does
   // not fill between two looks: 40k spans/s put 400 in a ring per look.
@@ -276,15 +308,13 @@ void batch_exporter::impl::run() {
     // Everything queued now, a batch at a time.
     while (true) {
       std::size_t n = 0;
+      spans.clear();
       for (auto& ring : rings) {
-        if (n >= batch.size()) break;
-        n += ring->pop(batch, n, batch.size() - n);
+        if (n >= batch_size) break;
+        n += ring->pop(spans, n, batch_size - n, separator);
       }
       if (n == 0) break;
-      const bool sent = export_batch(io, *pool, std::span<const span>(batch.data(), n),
-                                     last_round ? flush_deadline : steady::now() + options.export_timeout);
-      for (std::size_t i = 0; i < n; ++i) batch[i].clear();
-      if (sent) {
+      if (export_batch(io, *pool, n, last_round ? flush_deadline : steady::now() + options.export_timeout)) {
         exported.fetch_add(n, std::memory_order_relaxed);
       } else {
         lost_export.fetch_add(n, std::memory_order_relaxed);
@@ -300,14 +330,23 @@ void batch_exporter::impl::run() {
   }
 }
 
-bool batch_exporter::impl::export_batch(asio::io_context& io, http::upstream_pool& pool, std::span<const span> batch,
+bool batch_exporter::impl::export_batch(asio::io_context& io, http::upstream_pool& pool, std::size_t count,
                                         steady::time_point hard_deadline) {
-  if (options.encoding == otlp_encoding::json) {
-    encode_json(options.resource, batch, encoded);
+  const bool json = options.encoding == otlp_encoding::json;
+  if (json) {
+    json_head(options.resource, head);
   } else {
-    encode_protobuf(options.resource, batch, encoded);
+    protobuf_head(options.resource, spans.size(), head);
   }
-  const std::string_view body = gzip ? gzip->compress(encoded) : std::string_view(encoded);
+  const std::string_view tail = json ? json_tail : std::string_view();
+  std::string_view body;
+  if (gzip) {
+    body = gzip->compress({head, spans, tail});
+  } else {
+    request.clear();
+    request.append(head).append(spans).append(tail);
+    body = request;
+  }
   thread_local std::mt19937 jitter{std::random_device{}()};
   auto backoff = std::chrono::milliseconds(1000);
   for (unsigned attempt = 1;; ++attempt) {
@@ -342,9 +381,8 @@ bool batch_exporter::impl::export_batch(asio::io_context& io, http::upstream_poo
     }
     if (!again || steady::now() + wait >= hard_deadline || (stop_now && attempt >= 2)) {
       if (report) {
-        report(transport_failed
-                   ? fmt::format("trace export failed: collector unreachable ({} spans dropped)", batch.size())
-                   : fmt::format("trace export failed: HTTP {} ({} spans dropped)", status, batch.size()));
+        report(transport_failed ? fmt::format("trace export failed: collector unreachable ({} spans dropped)", count)
+                                : fmt::format("trace export failed: HTTP {} ({} spans dropped)", status, count));
       }
       return false;
     }

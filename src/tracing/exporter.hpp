@@ -15,12 +15,10 @@
 // still fails is dropped and counted (reason="export_failed").
 //
 // Threads: producer i (a shard) calls submit(i, ...) from one thread only
-// (a lock-free single-producer queue: submit never blocks and never
-// allocates). Queued spans are swapped, not copied: submit leaves the
-// caller's span cleared but holding the buffers of a span already
-// exported, so a producer that reuses one span object allocates nothing per
-// span once warm. The queues' slots keep those buffers too (memory in
-// proportion to max_queue_size, not to the traffic). The last producer index,
+// (a lock-free single-producer queue: submit never blocks). submit encodes
+// the span on the caller's thread into a slot of its queue, which keeps its
+// capacity: once warm, submit allocates nothing, and the export thread only
+// joins encoded spans, compresses and sends them. The last producer index,
 // producers - 1, is shared by background threads and takes a mutex among
 // them. stop() (or the destructor) exports what is queued within
 // export_timeout and ends the thread.
@@ -73,9 +71,9 @@ class batch_exporter {
   void start();
   void stop();
 
-  // Queues a finished span and leaves `s` cleared (see above); drops it
-  // (counted, `s` left as it was) when the producer's queue is full.
-  void submit(std::size_t producer, span&& s) noexcept;
+  // Encodes and queues a finished span (the caller keeps `s`); drops it,
+  // counted, when the producer's queue is full.
+  void submit(std::size_t producer, const span& s) noexcept;
 
   struct counts {
     std::uint64_t exported = 0;

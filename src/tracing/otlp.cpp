@@ -344,47 +344,50 @@ void json_span(std::string& out, const span& s) {
 
 }  // namespace
 
-void encode_protobuf(const resource_info& resource, std::span<const span> spans, std::string& out) {
-  out.clear();
-  if (spans.empty()) return;  // an empty request: no empty envelopes
-  out.reserve(256 + spans.size() * 1024);
+void append_span_protobuf(const span& s, std::string& out) {
   pb_writer w{out};
+  pb_span(w, s);
+}
+
+void append_span_json(const span& s, std::string& out) { json_span(out, s); }
+
+void protobuf_head(const resource_info& resource, std::size_t spans_size, std::string& out) {
   // ExportTraceServiceRequest: 1 resource_spans. ResourceSpans: 1 resource,
   // 2 scope_spans. Resource: 1 attributes. ScopeSpans: 1 scope, 2 spans.
   // InstrumentationScope: 1 name, 2 version.
-  w.message(1, 3, [&] {
-    w.message(1, 2, [&] {
-      // Not a structured binding: clang before 16 cannot capture one.
-      for (const auto& attribute : resource.attributes) {
-        w.message(1, 1, [&] {
-          w.string_field(1, attribute.first);
-          w.message(2, 1, [&] { w.string_member(1, attribute.second); });
-        });
-      }
-    });
-    w.message(2, 3, [&] {
-      w.message(1, 1, [&] {
-        w.string_field(1, resource.scope_name);
-        w.string_field(2, resource.scope_version);
+  std::string resource_part;
+  pb_writer r{resource_part};
+  r.message(1, 2, [&] {
+    // Not a structured binding: clang before 16 cannot capture one.
+    for (const auto& attribute : resource.attributes) {
+      r.message(1, 1, [&] {
+        r.string_field(1, attribute.first);
+        r.message(2, 1, [&] { r.string_member(1, attribute.second); });
       });
-      for (const auto& s : spans) pb_span(w, s);
-    });
+    }
   });
-}
-
-std::string encode_protobuf(const resource_info& resource, std::span<const span> spans) {
-  std::string out;
-  encode_protobuf(resource, spans, out);
-  return out;
-}
-
-void encode_json(const resource_info& resource, std::span<const span> spans, std::string& out) {
+  std::string scope_part;
+  pb_writer sc{scope_part};
+  sc.message(1, 1, [&] {
+    sc.string_field(1, resource.scope_name);
+    sc.string_field(2, resource.scope_version);
+  });
+  char length[10];
+  const std::size_t scope_spans_size = scope_part.size() + spans_size;
+  const std::size_t resource_spans_size =
+      resource_part.size() + 1 + put_varint(length, scope_spans_size) + scope_spans_size;
   out.clear();
-  if (spans.empty()) {
-    out = "{}";
-    return;
-  }
-  out.reserve(256 + spans.size() * 2048);
+  pb_writer w{out};
+  w.tag(1, length_delimited);
+  w.write_varint(resource_spans_size);
+  out += resource_part;
+  w.tag(2, length_delimited);
+  w.write_varint(scope_spans_size);
+  out += scope_part;
+}
+
+void json_head(const resource_info& resource, std::string& out) {
+  out.clear();
   out += "{\"resourceSpans\":[{\"resource\":{";
   json_attributes(
       out, resource.attributes, [](const auto& kv) { return std::string_view(kv.first); },
@@ -400,18 +403,29 @@ void encode_json(const resource_info& resource, std::span<const span> spans, std
     json_string(out, resource.scope_version);
   }
   out += "},\"spans\":[";
+}
+
+std::string encode_protobuf(const resource_info& resource, std::span<const span> spans) {
+  if (spans.empty()) return {};  // an empty request: no empty envelopes
+  std::string body;
+  for (const auto& s : spans) append_span_protobuf(s, body);
+  std::string out;
+  protobuf_head(resource, body.size(), out);
+  out += body;
+  return out;
+}
+
+std::string encode_json(const resource_info& resource, std::span<const span> spans) {
+  if (spans.empty()) return "{}";
+  std::string out;
+  json_head(resource, out);
   bool first = true;
   for (const auto& s : spans) {
     if (!first) out.push_back(',');
     first = false;
-    json_span(out, s);
+    append_span_json(s, out);
   }
-  out += "]}]}]}";
-}
-
-std::string encode_json(const resource_info& resource, std::span<const span> spans) {
-  std::string out;
-  encode_json(resource, spans, out);
+  out += json_tail;
   return out;
 }
 

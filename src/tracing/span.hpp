@@ -7,8 +7,8 @@
 // encoders write keys without a UTF-8 check). String values are copied into
 // the span's own `text` (one buffer for all of them), so a span that is
 // cleared and refilled keeps its capacity and allocates nothing once warm.
-// A span is built on the thread that ends it and then handed to the
-// exporter's queue; it is never shared.
+// A span is built on the thread that ends it, which also encodes it into
+// the exporter's queue (batch_exporter::submit); it is never shared.
 
 #include <cstdint>
 #include <cstring>
