@@ -131,6 +131,8 @@ class pb_writer {
     std::memcpy(out_.data() + at, prefix, n);
   }
 
+  std::string& buffer() { return out_; }
+
  private:
   std::string& out_;
 };
@@ -163,8 +165,74 @@ void pb_any(pb_writer& w, const span& s, std::uint32_t field, const attribute_va
   });
 }
 
+std::size_t varint_size(std::uint64_t v) {
+  std::size_t n = 1;
+  for (; v >= 0x80; v >>= 7) ++n;
+  return n;
+}
+
+// A KeyValue whose nested lengths all fit one byte and whose value is not an
+// array (nearly all of them), written in one go; false (nothing written)
+// otherwise. The same bytes as the general path below.
+bool pb_short_key_value(std::string& out, const span& s, std::uint32_t field, const attribute& a) {
+  using kind = attribute_value::kind;
+  if (field >= 16 || a.key.empty() || a.key.size() >= 128) return false;
+  std::string_view text;
+  std::size_t any = 0;  // the AnyValue's length
+  const auto value_bits = static_cast<std::uint64_t>(a.value.integer);
+  switch (a.value.type) {
+    case kind::string:
+      text = s.text_of(a.value);
+      if (text.size() >= 128 || !well_formed(text)) return false;
+      any = 2 + text.size();
+      break;
+    case kind::boolean: any = 2; break;
+    case kind::integer: any = 1 + varint_size(value_bits); break;
+    case kind::floating: any = 9; break;
+    case kind::string_array: return false;
+  }
+  const std::size_t body = 2 + a.key.size() + 2 + any;  // the KeyValue's length
+  if (body >= 128) return false;
+  const std::size_t at = out.size();
+  out.resize(at + 2 + body);
+  char* p = out.data() + at;
+  *p++ = static_cast<char>((field << 3) | length_delimited);
+  *p++ = static_cast<char>(body);
+  *p++ = static_cast<char>((1 << 3) | length_delimited);
+  *p++ = static_cast<char>(a.key.size());
+  std::memcpy(p, a.key.data(), a.key.size());
+  p += a.key.size();
+  *p++ = static_cast<char>((2 << 3) | length_delimited);
+  *p++ = static_cast<char>(any);
+  switch (a.value.type) {
+    case kind::string:
+      *p++ = static_cast<char>((1 << 3) | length_delimited);
+      *p++ = static_cast<char>(text.size());
+      if (!text.empty()) std::memcpy(p, text.data(), text.size());
+      break;
+    case kind::boolean:
+      *p++ = static_cast<char>((2 << 3) | varint);
+      *p = a.value.boolean ? 1 : 0;
+      break;
+    case kind::integer:
+      *p++ = static_cast<char>((3 << 3) | varint);
+      put_varint(p, value_bits);
+      break;
+    case kind::floating: {
+      *p++ = static_cast<char>((4 << 3) | fixed64);
+      std::uint64_t bits = 0;
+      std::memcpy(&bits, &a.value.floating, sizeof bits);
+      for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(bits >> (8 * i));
+      break;
+    }
+    case kind::string_array: break;
+  }
+  return true;
+}
+
 // KeyValue: 1 key (a literal: no UTF-8 check), 2 value.
 void pb_key_value(pb_writer& w, const span& s, std::uint32_t field, const attribute& a) {
+  if (pb_short_key_value(w.buffer(), s, field, a)) return;
   w.message(field, 1, [&] {
     w.bytes_field(1, a.key);
     pb_any(w, s, 2, a.value);
