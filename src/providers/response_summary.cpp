@@ -1,36 +1,77 @@
-#include <array>
-
-#include <boost/json.hpp>
-
+#include "core/json_scan.hpp"
 #include "providers/provider.hpp"
 
 namespace gatewayz::providers {
 
-namespace json = boost::json;
+namespace {
+
+bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Calls f(element text) for each element of `array`, the text of a JSON
+// array that json_scan has validated (so strings and brackets balance).
+template <typename F>
+void for_each_element(std::string_view array, F&& f) {
+  const std::size_t end = array.size() - 1;  // the closing ']'
+  std::size_t i = 1;
+  while (i < end) {
+    while (i < end && (space(array[i]) || array[i] == ',')) ++i;
+    if (i >= end) break;
+    const std::size_t start = i;
+    int depth = 0;
+    bool in_string = false;
+    for (; i < end; ++i) {
+      const char c = array[i];
+      if (in_string) {
+        if (c == '\\') {
+          ++i;
+        } else if (c == '"') {
+          in_string = false;
+        }
+      } else if (c == '"') {
+        in_string = true;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        --depth;
+      } else if (c == ',' && depth == 0) {
+        break;
+      }
+    }
+    std::size_t stop = i;
+    while (stop > start && space(array[stop - 1])) --stop;
+    f(array.substr(start, stop - start));
+  }
+}
+
+// The decoded value of a top-level string member, or nullopt.
+std::optional<std::string> string_member(std::string_view text, const json_scan::object_scan& scan,
+                                         std::string_view key) {
+  const auto* m = scan.find(key);
+  if (m == nullptr || m->kind != json_scan::value_kind::string) return std::nullopt;
+  return json_scan::decode_string(text.substr(m->value_span.begin, m->value_span.size()));
+}
+
+}  // namespace
 
 void summarize_openai_json(std::string_view body, response_summary& out) {
-  // Parsed into a stack buffer first: a typical answer needs no heap for its DOM.
-  std::array<unsigned char, 4096> buffer;
-  json::monotonic_resource memory(buffer.data(), buffer.size());
-  boost::system::error_code ec;
-  const json::value doc = json::parse(body, ec, &memory);
-  if (ec || !doc.is_object()) return;
-  const auto& object = doc.get_object();
+  // json_scan validates the whole object and records its top-level members
+  // without allocating; only the choices are scanned again, one at a time.
+  json_scan::object_scan scan;
+  json_scan::scan_error error;
+  if (!json_scan::scan_object(body, scan, error)) return;
   if (out.id.empty()) {
-    if (const auto* id = object.if_contains("id"); id != nullptr && id->is_string()) out.id = id->get_string();
+    if (auto id = string_member(body, scan, "id")) out.id = std::move(*id);
   }
   if (out.model.empty()) {
-    if (const auto* model = object.if_contains("model"); model != nullptr && model->is_string()) {
-      out.model = model->get_string();
-    }
+    if (auto model = string_member(body, scan, "model")) out.model = std::move(*model);
   }
-  const auto* choices = object.if_contains("choices");
-  if (choices == nullptr || !choices->is_array()) return;
-  for (const auto& choice : choices->get_array()) {
-    if (!choice.is_object()) continue;
-    const auto* reason = choice.get_object().if_contains("finish_reason");
-    if (reason != nullptr && reason->is_string()) out.finish_reasons.emplace_back(reason->get_string());
-  }
+  const auto* choices = scan.find("choices");
+  if (choices == nullptr || choices->kind != json_scan::value_kind::array) return;
+  json_scan::object_scan choice;
+  for_each_element(body.substr(choices->value_span.begin, choices->value_span.size()), [&](std::string_view item) {
+    if (item.empty() || item.front() != '{' || !json_scan::scan_object(item, choice, error)) return;
+    if (auto reason = string_member(item, choice, "finish_reason")) out.finish_reasons.push_back(std::move(*reason));
+  });
 }
 
 void summarize_openai_sse(std::string_view events, response_summary& out) {
