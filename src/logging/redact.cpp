@@ -13,7 +13,7 @@ constexpr std::string_view card_marker = "[REDACTED_CARD]";
 constexpr std::string_view email_marker = "[REDACTED_EMAIL]";
 
 // Character classes by table: the scanner classifies every byte.
-enum : std::uint8_t { digit_bit = 1, alpha_bit = 2, name_bit = 4 };
+enum : std::uint8_t { digit_bit = 1, alpha_bit = 2, name_bit = 4, key_start_bit = 8 };
 constexpr std::array<std::uint8_t, 256> char_classes = [] {
   std::array<std::uint8_t, 256> t{};
   for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = digit_bit | name_bit;
@@ -21,6 +21,8 @@ constexpr std::array<std::uint8_t, 256> char_classes = [] {
   for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = alpha_bit | name_bit;
   t['_'] = name_bit;
   t['-'] = name_bit;
+  // The first letters of key_prefixes (below).
+  for (const char c : {'s', 'g', 'x', 'A', 'p', 'r', 'h'}) t[static_cast<std::size_t>(c)] |= key_start_bit;
   return t;
 }();
 std::uint8_t char_class(char c) { return char_classes[static_cast<unsigned char>(c)]; }
@@ -113,6 +115,14 @@ constexpr std::array key_prefixes = {
     std::string_view("xai-"), std::string_view("AIza"),  std::string_view("pk-"),  std::string_view("rk-"),
     std::string_view("ghp_"), std::string_view("xoxb-"), std::string_view("hf_"),
 };
+static_assert(
+    [] {
+      for (const auto prefix : key_prefixes) {
+        if ((char_classes[static_cast<unsigned char>(prefix[0])] & key_start_bit) == 0) return false;
+      }
+      return true;
+    }(),
+    "every key prefix's first letter is marked key_start_bit");
 
 // Whether text[pos] is a bare JSON value (outside every string, after ':',
 // ',' or '[' or at the start): a marker put there must be quoted for the
@@ -142,12 +152,13 @@ class scanner {
   scanner(std::string_view text, std::string& out, const redaction_options& options)
       : text_(text), out_(out), options_(options) {}
 
-  // Copies the text a run at a time: a word (name characters) is looked at
+  // Walks the text a run at a time: a word (name characters) is looked at
   // once as a whole (credential scheme, key prefix, sensitive name), a digit
-  // run once (card), '@' once (e-mail); everything between goes in bulk.
+  // run once (card), '@' once (e-mail). Nothing is copied while walking: the
+  // text between two redactions goes to `out` in one piece when the second
+  // is found, so a line without a secret costs one append.
   std::size_t run() {
     out_.reserve(out_.size() + text_.size());
-    last_redaction_end_ = out_.size();
     const std::size_t n = text_.size();
     while (i_ < n) {
       const char c = text_[i_];
@@ -156,52 +167,50 @@ class scanner {
         std::size_t j = i_ + 1;
         while (j < n && is_name_char(text_[j])) ++j;
         if (is_alpha(c) ? try_word(text_.substr(i_, j - i_), j) : try_card()) continue;
-        out_.append(text_.substr(i_, j - i_));
         i_ = j;
         continue;
       }
       if (c == '@' && options_.emails && try_email()) continue;
       std::size_t j = i_ + 1;
       while (j < n && !is_alnum(text_[j]) && text_[j] != '@') ++j;
-      out_.append(text_.substr(i_, j - i_));
       i_ = j;
     }
+    out_.append(text_.substr(copied_));
     return count_;
   }
 
  private:
-  void replace(std::size_t end, std::string_view with) {
+  // Replaces text_[start, end) with `with`, quoted when `quote`: the text
+  // since the last redaction goes out first.
+  void replace(std::size_t start, std::size_t end, std::string_view with, bool quote = false) {
+    out_.append(text_.substr(copied_, start - copied_));
+    if (quote) out_.push_back('"');
     out_.append(with);
+    if (quote) out_.push_back('"');
+    copied_ = end;
     i_ = end;
-    last_redaction_end_ = out_.size();
     ++count_;
   }
 
   // replace(), quoted where the text is a bare JSON value: a number or a
   // literal outside any string.
   void replace_value(std::size_t start, std::size_t end, std::string_view with) {
-    const bool quote = bare_json_value(text_, start);
-    if (quote) out_.push_back('"');
-    replace(end, with);
-    if (quote) {
-      out_.push_back('"');
-      last_redaction_end_ = out_.size();
-    }
+    replace(start, end, with, bare_json_value(text_, start));
   }
 
   // A word from i_ to `end`: a credential scheme, an API key (a prefix and
   // at least 8 more key characters), or a sensitive name and its value.
   bool try_word(std::string_view word, std::size_t end) {
     if (word.size() == 6 && equals_lower(word, "bearer")) return try_credential_scheme();
-    if (word.size() >= 11) {
+    if (word.size() >= 11 && (char_class(word[0]) & key_start_bit) != 0) {
       for (const auto prefix : key_prefixes) {
         if (word.size() >= prefix.size() + 8 && word.starts_with(prefix)) {
-          replace(end, key_marker);
+          replace(i_, end, key_marker);
           return true;
         }
       }
     }
-    return word.size() >= 3 && word.size() <= 19 && try_sensitive_pair();
+    return word.size() >= 3 && word.size() <= 19 && sensitive_name(word) && try_sensitive_pair(end);
   }
 
   // "Bearer <credential>" (a Basic credential comes after "Authorization",
@@ -216,8 +225,7 @@ class scanner {
       const std::size_t start = j;
       while (j < text_.size() && is_token_char(text_[j])) ++j;
       if (j - start < 8) continue;
-      out_.append(text_.substr(i_, start - i_));
-      replace(j, marker);
+      replace(start, j, marker);
       return true;
     }
     return false;
@@ -225,11 +233,8 @@ class scanner {
 
   // name, then optionally a closing quote (" or \"), spaces, ':' or '=',
   // spaces, then the value.
-  bool try_sensitive_pair() {
-    std::size_t j = i_;
-    while (j < text_.size() && is_name_char(text_[j])) ++j;
+  bool try_sensitive_pair(std::size_t j) {
     const auto name = text_.substr(i_, j - i_);
-    if (!sensitive_name(name)) return false;
     std::size_t k = j;
     if (k + 1 < text_.size() && text_[k] == '\\' && text_[k + 1] == '"') {
       k += 2;
@@ -277,7 +282,6 @@ class scanner {
       value_end = m;
     }
     if (value_end == value_start) return false;
-    out_.append(text_.substr(i_, value_start - i_));
     replace_value(value_start, value_end, marker);
     return true;
   }
@@ -315,12 +319,12 @@ class scanner {
     return true;
   }
 
-  // local@domain.tld, the local part already copied to out_.
+  // local@domain.tld, with '@' at i_. The local part may not reach back
+  // into the previous redaction.
   bool try_email() {
     std::size_t start = i_;
-    while (start > 0 && is_email_local_char(text_[start - 1])) --start;
-    const std::size_t local = i_ - start;
-    if (local == 0 || local > out_.size() - last_redaction_end_) return false;
+    while (start > copied_ && is_email_local_char(text_[start - 1])) --start;
+    if (start == i_) return false;
     std::size_t j = i_ + 1;
     while (j < text_.size() && is_email_domain_char(text_[j])) ++j;
     // The domain does not end with '.' or '-' (a sentence's full stop).
@@ -331,8 +335,7 @@ class scanner {
     for (const char c : domain.substr(dot + 1)) {
       if (!is_alpha(c)) return false;
     }
-    out_.resize(out_.size() - local);
-    replace(j, email_marker);
+    replace(start, j, email_marker);
     return true;
   }
 
@@ -340,7 +343,7 @@ class scanner {
   std::string& out_;
   const redaction_options& options_;
   std::size_t i_ = 0;
-  std::size_t last_redaction_end_ = 0;
+  std::size_t copied_ = 0;  // text_[0, copied_) is in out_ or redacted
   std::size_t count_ = 0;
 };
 

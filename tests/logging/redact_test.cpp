@@ -61,6 +61,13 @@ TEST(Redact, EmailsUnlessAllowed) {
   EXPECT_EQ(redacted("@handle and a@b"), "@handle and a@b");
 }
 
+TEST(Redact, AnEmailRightAfterAnotherRedactionIsRedactedToo) {
+  // The local part starts where the card ends; it used to be left whole.
+  EXPECT_EQ(redacted("4111111111111111-jane@example.com"), "\"[REDACTED_CARD]\"[REDACTED_EMAIL]");
+  // A key running into '@' takes the local part with it: no address is left.
+  EXPECT_EQ(redacted("x gwz_0123456789abcdef_jane@example.com"), "x [REDACTED_KEY]@example.com");
+}
+
 TEST(Redact, AValidJsonLineStaysValidJson) {
   const std::string line =
       R"({"timestamp":"2026-12-07T02:04:06.123Z","level":"info","message":"x","h":"Authorization: Bearer sk-abcdefghijklmnop","prompt":"{\"password\":\"p\\\"w\",\"card\":\"4111 1111 1111 1111\",\"mail\":\"a@example.com\"}"})";
