@@ -24,7 +24,8 @@ packages=(
   libssl-dev libyaml-cpp-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libsqlite3-dev sqlite3
-  zlib1g-dev  # gzip-compressed /metrics
+  libdeflate-dev  # gzip for /metrics, Loki pushes and OTLP exports
+  zlib1g-dev  # the tests' independent gunzip
   libpq-dev postgresql
   libhiredis-dev redis-server
   libmimalloc-dev

@@ -1,35 +1,44 @@
-#include <zlib.h>
+#include <libdeflate.h>
 
-#include <limits>
-#include <stdexcept>
+#include <new>
 
 #include "telemetry/metrics.hpp"
 
 namespace gatewayz::telemetry {
 
+namespace {
+
+// Level 1: at about 0.6 us per 460-byte log line it is twice as fast as
+// zlib's level 1 and its output is ~6% smaller; higher levels cost 1.6x
+// for 4% less (docs/decisions/structured-logs.md).
+constexpr int level = 1;
+
+}  // namespace
+
+gzip_compressor::gzip_compressor() : compressor_(libdeflate_alloc_compressor(level)) {
+  if (compressor_ == nullptr) throw std::bad_alloc();
+}
+
+gzip_compressor::~gzip_compressor() { libdeflate_free_compressor(compressor_); }
+
+std::string_view gzip_compressor::compress(std::string_view data) {
+  const std::size_t bound = libdeflate_gzip_compress_bound(compressor_, data.size());
+  // resize() writes the new bytes once; the buffer then stays at its peak.
+  if (out_.size() < bound) out_.resize(bound);
+  const std::size_t written = libdeflate_gzip_compress(compressor_, data.data(), data.size(), out_.data(), out_.size());
+  // The bound is a guarantee: 0 (no room) cannot happen.
+  return {out_.data(), written};
+}
+
+std::string_view gzip_compressor::compress(std::initializer_list<std::string_view> parts) {
+  joined_.clear();
+  for (const auto part : parts) joined_.append(part);
+  return compress(joined_);
+}
+
 std::string gzip(std::string_view data) {
-  z_stream z{};
-  // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
-  if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    throw std::runtime_error("gzip: deflateInit2 failed");
-  }
-  if (data.size() > std::numeric_limits<uInt>::max()) {
-    deflateEnd(&z);
-    throw std::runtime_error("gzip: input too large");
-  }
-  std::string out;
-  out.resize(deflateBound(&z, static_cast<uLong>(data.size())));
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  // deflateBound() is enough for one Z_FINISH call.
-  const int rc = deflate(&z, Z_FINISH);
-  const auto written = out.size() - z.avail_out;
-  deflateEnd(&z);
-  if (rc != Z_STREAM_END) throw std::runtime_error("gzip: deflate did not finish");
-  out.resize(written);
-  return out;
+  gzip_compressor compressor;
+  return std::string(compressor.compress(data));
 }
 
 }  // namespace gatewayz::telemetry

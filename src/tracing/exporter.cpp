@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <initializer_list>
-#include <limits>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -15,7 +13,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
-#include <zlib.h>
 
 #include "core/base_url.hpp"
 #include "core/threads.hpp"
@@ -79,55 +76,6 @@ class span_ring {
   alignas(64) std::atomic<std::size_t> tail_{0};
 };
 
-// gzip (level 1, as telemetry::gzip) with one deflate state and one output
-// buffer kept across batches.
-class gzip_stream {
- public:
-  gzip_stream() {
-    // windowBits 15 + 16: a gzip header and trailer instead of zlib's.
-    if (deflateInit2(&z_, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-      throw std::runtime_error("gzip: deflateInit2 failed");
-    }
-  }
-  ~gzip_stream() { deflateEnd(&z_); }
-  gzip_stream(const gzip_stream&) = delete;
-  gzip_stream& operator=(const gzip_stream&) = delete;
-
-  // The compressed bytes of the parts one after the other, valid until the
-  // next call.
-  std::string_view compress(std::initializer_list<std::string_view> parts) {
-    std::size_t total = 0;
-    for (const auto part : parts) total += part.size();
-    if (total > std::numeric_limits<uInt>::max() / 2) throw std::runtime_error("gzip: input too large");
-    deflateReset(&z_);
-    // deflateBound() is room enough in practice; more is made if not.
-    const auto bound = deflateBound(&z_, static_cast<uLong>(total)) + 64;
-    if (out_.size() < bound) out_.resize(bound);
-    std::size_t written = 0;
-    std::size_t left = parts.size();
-    for (const auto part : parts) {
-      const bool last = --left == 0;
-      z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(part.data()));
-      z_.avail_in = static_cast<uInt>(part.size());
-      while (true) {
-        if (written == out_.size()) out_.resize(out_.size() * 2);
-        z_.next_out = reinterpret_cast<Bytef*>(out_.data() + written);
-        z_.avail_out = static_cast<uInt>(out_.size() - written);
-        const int rc = deflate(&z_, last ? Z_FINISH : Z_NO_FLUSH);
-        written = out_.size() - z_.avail_out;
-        if (rc == Z_STREAM_END) break;
-        if (rc != Z_OK && rc != Z_BUF_ERROR) throw std::runtime_error("gzip: deflate failed");
-        if (!last && z_.avail_in == 0) break;
-      }
-    }
-    return {out_.data(), written};
-  }
-
- private:
-  z_stream z_{};
-  std::string out_;
-};
-
 // Retry-After in seconds (the HTTP-date form is not honoured: backoff then).
 std::optional<std::chrono::milliseconds> retry_after_delay(std::string_view value) {
   if (value.empty() || value.size() > 9) return std::nullopt;
@@ -182,7 +130,7 @@ struct batch_exporter::impl {
   std::string spans;
   std::string head;
   std::string request;
-  std::optional<gzip_stream> gzip;
+  std::optional<telemetry::gzip_compressor> gzip;
 
   std::size_t queued() const {
     std::size_t n = 0;
