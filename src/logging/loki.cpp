@@ -52,7 +52,8 @@ void encode_push(std::span<const loki_record> records, loki_streams& streams, st
       const std::int64_t ns = std::max(r.unix_ns, streams.last_ns[l] + 1);
       streams.last_ns[l] = ns;
       out.append("[\"");
-      fmt::format_to(std::back_inserter(out), "{}", ns);
+      const fmt::format_int digits(ns);
+      out.append(digits.data(), digits.size());
       out.append("\",\"");
       detail::append_json_escaped(r.line, out);
       out.append("\"]");
@@ -83,6 +84,9 @@ struct loki_shipper::impl {
 
   mutable std::mutex mu;  // guards the fields down to `stopping`
   std::deque<loki_record> queue;
+  // Emptied line buffers of pushed batches, handed back to the logger by
+  // enqueue(): a warm shipper allocates no line.
+  std::vector<std::string> spare;
   std::size_t queued_bytes = 0;
   steady::time_point oldest_at{};
   loki_stats counters;
@@ -90,6 +94,7 @@ struct loki_shipper::impl {
   steady::time_point stop_deadline{};
 
   loki_streams streams;
+  telemetry::gzip_compressor gzip;
   asio::io_context io{1};
   std::shared_ptr<http::upstream_pool> pool;
   std::mt19937_64 random{std::random_device{}()};
@@ -150,6 +155,17 @@ struct loki_shipper::impl {
     return true;
   }
 
+  // Keeps the batch's line buffers for enqueue() (as many as the queue can
+  // hold), and empties the batch. Called with mu held.
+  void recycle(std::vector<loki_record>& batch) {
+    for (auto& r : batch) {
+      if (spare.size() >= options.queue_max_records) break;
+      r.line.clear();
+      spare.push_back(std::move(r.line));
+    }
+    batch.clear();
+  }
+
   // A failed batch goes back to the head of the queue (it holds the oldest lines).
   void put_back(std::vector<loki_record>& batch) {
     std::lock_guard lock(mu);
@@ -161,7 +177,7 @@ struct loki_shipper::impl {
     trim();
   }
 
-  asio::awaitable<push_result> push(const std::string& body, std::chrono::milliseconds& wait_hint) {
+  asio::awaitable<push_result> push(std::string_view body, std::chrono::milliseconds& wait_hint) {
     http::outgoing_request request;
     request.method = boost::beast::http::verb::post;
     request.target = target;
@@ -229,16 +245,15 @@ struct loki_shipper::impl {
       loki_streams attempt_streams = streams;
       body.clear();
       encode_push(batch, attempt_streams, body);
-      const std::string compressed = telemetry::gzip(body);
       std::chrono::milliseconds hint{0};
-      const auto result = co_await push(compressed, hint);
+      const auto result = co_await push(gzip.compress(body), hint);
       if (result == push_result::accepted) {
         streams = attempt_streams;
         failures = 0;
         std::lock_guard lock(mu);
         counters.sent += batch.size();
         ++counters.pushes;
-        batch.clear();
+        recycle(batch);
         continue;
       }
       {
@@ -247,7 +262,8 @@ struct loki_shipper::impl {
         if (result == push_result::rejected) counters.dropped_rejected += batch.size();
       }
       if (result == push_result::rejected) {
-        batch.clear();
+        std::lock_guard lock(mu);
+        recycle(batch);
         continue;
       }
       put_back(batch);
@@ -277,7 +293,11 @@ void loki_shipper::enqueue(std::span<loki_record> records) {
     loki_record moved;
     moved.unix_ns = r.unix_ns;
     moved.severity = r.severity;
-    moved.line.swap(r.line);
+    if (!impl_->spare.empty()) {
+      moved.line.swap(impl_->spare.back());
+      impl_->spare.pop_back();
+    }
+    moved.line.swap(r.line);  // r keeps a buffer with room for its next line
     impl_->queued_bytes += moved.line.size();
     impl_->queue.push_back(std::move(moved));
   }
