@@ -1,7 +1,9 @@
 // Events and their lines: JSON (one object per line) or text.
+#include <array>
 #include <cmath>
 #include <ctime>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include "logging/json_text.hpp"
@@ -88,30 +90,35 @@ namespace detail {
 // valid for every JSON parser (Loki's included).
 void append_json_escaped(std::string_view text, std::string& out) {
   static constexpr char hex[] = "0123456789abcdef";
+  // Bytes a JSON string can hold as they are: printable ASCII but '"' and
+  // '\\' (DEL included, as JSON allows).
+  static constexpr auto plain = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0x20; c < 0x80; ++c) t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
+    return t;
+  }();
   std::size_t i = 0;
   while (i < text.size()) {
+    // Runs of plain bytes are copied at once.
+    std::size_t j = i;
+    while (j < text.size() && plain[static_cast<unsigned char>(text[j])]) ++j;
+    out.append(text.data() + i, j - i);
+    if (j == text.size()) return;
+    i = j;
     const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      // Runs of plain ASCII are copied at once.
-      std::size_t j = i + 1;
-      while (j < text.size()) {
-        const auto d = static_cast<unsigned char>(text[j]);
-        if (d < 0x20 || d >= 0x80 || d == '"' || d == '\\') break;
-        ++j;
-      }
-      out.append(text.substr(i, j - i));
-      i = j;
-      continue;
-    }
+    const auto escape = [&out](char e) {
+      out.push_back('\\');
+      out.push_back(e);
+    };
     switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
+      case '"': escape('"'); break;
+      case '\\': escape('\\'); break;
+      case '\n': escape('n'); break;
+      case '\r': escape('r'); break;
+      case '\t': escape('t'); break;
       default:
-        if (c < 0x20 || c == 0x7F) {
-          out.append("\\u00");
+        if (c < 0x20) {
+          out.append(std::string_view("\\u00"));
           out.push_back(hex[c >> 4]);
           out.push_back(hex[c & 0xF]);
         } else if (const auto n = utf8_sequence(text, i); n != 0) {
@@ -119,7 +126,7 @@ void append_json_escaped(std::string_view text, std::string& out) {
           i += n;
           continue;
         } else {
-          out.append("\xEF\xBF\xBD");  // U+FFFD
+          out.append(std::string_view("\xEF\xBF\xBD"));  // U+FFFD
         }
     }
     ++i;
@@ -157,7 +164,13 @@ void append_number(double value, std::string& out) {
     out.append("null");
     return;
   }
-  fmt::format_to(std::back_inserter(out), "{}", value);
+  // Compiled format: no format string parsed per value.
+  fmt::format_to(std::back_inserter(out), FMT_COMPILE("{}"), value);
+}
+
+void append_integer(std::int64_t value, std::string& out) {
+  const fmt::format_int digits(value);
+  out.append(digits.data(), digits.size());
 }
 
 // "2026-12-07T02:04:06.123Z". The date and time of the current second are
@@ -203,7 +216,7 @@ void append_json_line(const event& e, std::chrono::system_clock::time_point at, 
         append_json_escaped(f.text, out);
         out.push_back('"');
         break;
-      case event::field::kind::integer: fmt::format_to(std::back_inserter(out), "{}", f.integer); break;
+      case event::field::kind::integer: append_integer(f.integer, out); break;
       case event::field::kind::number: append_number(f.number, out); break;
       case event::field::kind::boolean: out.append(f.boolean ? "true" : "false"); break;
     }
@@ -224,7 +237,7 @@ void append_text_line(const event& e, std::chrono::system_clock::time_point at, 
     out.push_back('=');
     switch (f.type) {
       case event::field::kind::text: append_text_value(f.text, out); break;
-      case event::field::kind::integer: fmt::format_to(std::back_inserter(out), "{}", f.integer); break;
+      case event::field::kind::integer: append_integer(f.integer, out); break;
       case event::field::kind::number: append_number(f.number, out); break;
       case event::field::kind::boolean: out.append(f.boolean ? "true" : "false"); break;
     }
