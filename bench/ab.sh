@@ -13,9 +13,11 @@
 #   bench/ab.sh OLD_BINARY NEW_BINARY
 #   PAIRS=5 DURATION=8 bench/ab.sh /tmp/gatewayz-before build-release/src/app/gatewayz
 #   AB_EXTRA=$'storage:\n  flush_interval_ms: 50' ...   # yaml merged into B's config only
+#   AB_EXTRA_A=$'logging:\n  level: error' ...             # and into A's
 #
 # Environment: PAIRS=3 DURATION=8 CONNECTIONS=64 THREADS=2 PROXY_CPU=0 LOAD_CPU=1
-# BASE_PORT=18490 AB_STORE=sqlite|none AB_EXTRA (B only) KEEP_TMP=1.
+# BASE_PORT=18490 (the upstream nginx; also a stand-in Loki or OTLP receiver)
+# AB_STORE=sqlite|none AB_EXTRA (B only) AB_EXTRA_A (A only) KEEP_TMP=1.
 # Compare binaries built from the same source tree only when you mean to:
 # each reads its config as its own version understands it.
 set -euo pipefail
@@ -33,6 +35,7 @@ load_cpu="${LOAD_CPU:-1}"
 base_port="${BASE_PORT:-18490}"
 store="${AB_STORE:-sqlite}"
 extra_b="${AB_EXTRA:-}"
+extra_a="${AB_EXTRA_A:-}"
 
 die() { echo "ab: $*" >&2; exit 1; }
 for tool in wrk nginx taskset curl awk sqlite3; do
@@ -143,7 +146,7 @@ printf '|---:|---|---:|---:|---:|---:|---:|\n'
 declare -a rps_a rps_b p99_a p99_b cpu_a cpu_b
 for ((pair = 1; pair <= pairs; pair++)); do
   for side in A B; do
-    if [[ "$side" == A ]]; then run A "$bin_a" ""; else run B "$bin_b" "$extra_b"; fi
+    if [[ "$side" == A ]]; then run A "$bin_a" "$extra_a"; else run B "$bin_b" "$extra_b"; fi
     requests="$(field requests "$result")"
     duration_us="$(field duration_us "$result")"
     p99_us="$(field p99_us "$result")"
