@@ -396,7 +396,10 @@ asio::awaitable<http::response> gateway::impl::serve_store(route_id id, const ht
       if (get) co_return co_await store_endpoints->list_keys(req);
       co_return co_await store_endpoints->create_key(req);
     case route_id::key_revoke: co_return co_await store_endpoints->revoke_key(req, parameter);
-    default: co_return error_response(api_error::not_found(req.target()), req.version());
+    default: {
+      const std::string_view target = req.target();
+      co_return error_response(api_error::not_found(target.substr(0, target.find('?'))), req.version());
+    }
   }
 }
 
