@@ -6,7 +6,8 @@
 //
 // Batching follows OpenTelemetry's BatchSpanProcessor: a batch leaves when
 // `schedule_delay` has passed or `max_export_batch_size` spans wait; at most
-// `max_queue_size` spans wait in all (split evenly over the producers), and
+// `max_queue_size` spans wait in all (an eighth for the background
+// producer, the rest split evenly over the shards), and
 // a span that finds its queue full is dropped and counted
 // (gatewayz_spans_dropped_total{reason="queue_full"}). One export runs at a
 // time; it is retried only on 429, 502, 503, 504 and on connection failures,

@@ -191,20 +191,21 @@ TEST(batch_exporter, a_full_queue_drops_and_counts_without_blocking) {
   telemetry::catalog metrics{registry, "test"};
   auto o = fast_options("http://127.0.0.1:9");  // nothing listens
   o.producers = 3;
-  o.max_queue_size = 6;  // two per producer
+  o.max_queue_size = 16;  // 2 for the background producer (an eighth), 7 for each of the two shards
   o.export_timeout = 300ms;
   batch_exporter exporter{o, &metrics};
   // Not started: nothing drains the queue.
   const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < 5; ++i) exporter.submit(0, make_span("x"));
-  for (int i = 0; i < 3; ++i) exporter.submit(2, make_span("y"));
+  for (int i = 0; i < 9; ++i) exporter.submit(0, make_span("x"));
+  for (int i = 0; i < 7; ++i) exporter.submit(1, make_span("y"));
+  for (int i = 0; i < 3; ++i) exporter.submit(2, make_span("z"));
   EXPECT_LT(std::chrono::steady_clock::now() - start, 100ms);
-  EXPECT_EQ(exporter.totals().dropped_queue_full, 4u);
-  EXPECT_EQ(metrics.spans_dropped.series({"queue_full"}).value(), 4.0);
+  EXPECT_EQ(exporter.totals().dropped_queue_full, 3u);  // 2 of shard 0's, 1 background
+  EXPECT_EQ(metrics.spans_dropped.series({"queue_full"}).value(), 3.0);
   // Started with the collector down: the queued spans are dropped as export failures.
   exporter.start();
-  ASSERT_TRUE(eventually([&] { return exporter.totals().dropped_export_failed == 4; }));
-  EXPECT_EQ(metrics.spans_dropped.series({"export_failed"}).value(), 4.0);
+  ASSERT_TRUE(eventually([&] { return exporter.totals().dropped_export_failed == 16; }));
+  EXPECT_EQ(metrics.spans_dropped.series({"export_failed"}).value(), 16.0);
 }
 
 TEST(batch_exporter, stop_flushes_what_is_queued) {
