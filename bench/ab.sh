@@ -8,7 +8,9 @@
 # RPS and p99, the CPU time of every gatewayz thread per request, read from
 # /proc/<pid>/task/*/stat: on a noisy machine CPU per request moves far less
 # between runs than RPS does, so small changes show there first. It also
-# checks that every request answered 200 has its ledger row.
+# checks that every request answered 200 has its ledger row, and reports the
+# spans and log lines the run dropped (gatewayz_spans_dropped_total,
+# gatewayz_log_records_dropped_total).
 #
 #   bench/ab.sh OLD_BINARY NEW_BINARY
 #   PAIRS=5 DURATION=8 bench/ab.sh /tmp/gatewayz-before build-release/src/app/gatewayz
@@ -132,17 +134,22 @@ run() {
            [[ "${t##*/}" == "$pid" ]] && name=main
            printf '%s %s\n' "$name" "$((f[13] + f[14]))"
          done | awk -v tck="$tck" '{ c[$1] += $2 } END { for (k in c) if (c[k] > 0) printf "%s=%.2f ", k, c[k] / tck }')"
+  # Telemetry the run dropped: spans (tracing on) and log lines (Loki on).
+  local drops
+  drops="$(curl -s "http://127.0.0.1:$port/metrics" | awk '
+      /^gatewayz_spans_dropped_total/ { s += $NF } /^gatewayz_log_records_dropped_total/ { l += $NF }
+      END { printf "%d/%d", s, l }')"
   kill -TERM "$pid"
   wait "$pid" 2>/dev/null || true
   local rows="-"
   [[ "$store" != none ]] && rows="$(sqlite3 "$dir/ledger.db" 'SELECT COUNT(*) FROM ledger')"
-  result="$label $line cpu: $cpu rows=$rows"
+  result="$label $line cpu: $cpu drops=$drops rows=$rows"
 }
 
 field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<" $2"; }
 
-printf '| pair | run | RPS | p99 | CPU µs / request (all threads) | of which background threads (gw-ledger, gw-checkpoint, ...) | ledger rows / requests |\n'
-printf '|---:|---|---:|---:|---:|---:|---:|\n'
+printf '| pair | run | RPS | p99 | CPU µs / request (all threads) | of which background threads (gw-ledger, gw-checkpoint, ...) | ledger rows / requests | dropped spans / log lines |\n'
+printf '|---:|---|---:|---:|---:|---:|---:|---:|\n'
 declare -a rps_a rps_b p99_a p99_b cpu_a cpu_b
 for ((pair = 1; pair <= pairs; pair++)); do
   for side in A B; do
@@ -153,16 +160,18 @@ for ((pair = 1; pair <= pairs; pair++)); do
     # The curl check and the final request of wrk add a few requests outside
     # the count: compare rows with the requests wrk saw.
     rows="${result##*rows=}"
+    dropped="${result##*drops=}"
+    dropped="${dropped%% *}"
     read -r total other < <(awk -v s="${result#*cpu: }" 'BEGIN {
         n = split(s, kv, " "); t = 0; o = 0
-        for (i = 1; i <= n; i++) { split(kv[i], p, "="); if (p[1] == "rows") continue
+        for (i = 1; i <= n; i++) { split(kv[i], p, "="); if (p[1] == "rows" || p[1] == "drops") continue
           t += p[2]; if (p[1] ~ /^gw-/ && p[1] !~ /^gw-shard/) o += p[2] }
         print t, o }')
     rps="$(awk -v r="$requests" -v d="$duration_us" 'BEGIN { printf "%.0f", r / (d / 1e6) }')"
     cpu_us="$(awk -v t="$total" -v r="$requests" 'BEGIN { printf "%.2f", t * 1e6 / r }')"
     other_us="$(awk -v t="$other" -v r="$requests" 'BEGIN { printf "%.2f", t * 1e6 / r }')"
-    printf '| %d | %s | %s | %.2f ms | %s | %s | %s / %s |\n' "$pair" "$side" "$rps" \
-      "$(awk -v u="$p99_us" 'BEGIN { print u / 1000 }')" "$cpu_us" "$other_us" "$rows" "$requests"
+    printf '| %d | %s | %s | %.2f ms | %s | %s | %s / %s | %s |\n' "$pair" "$side" "$rps" \
+      "$(awk -v u="$p99_us" 'BEGIN { print u / 1000 }')" "$cpu_us" "$other_us" "$rows" "$requests" "${dropped/\// \/ }"
     if [[ "$side" == A ]]; then rps_a+=("$rps"); p99_a+=("$p99_us"); cpu_a+=("$cpu_us")
     else rps_b+=("$rps"); p99_b+=("$p99_us"); cpu_b+=("$cpu_us"); fi
   done
