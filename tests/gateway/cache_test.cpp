@@ -172,11 +172,13 @@ TEST_F(CacheTest, TheRequestHeaderTurnsTheCacheOffOnOrRefreshesIt) {
 TEST_F(CacheTest, AnEntryExpiresAfterItsTtl) {
   auto& m = add_mock();
   auto cfg = cached(m);
-  cfg.cache.ttl_s = 0.3;
+  // Long enough that the second request is a hit on a loaded machine too
+  // (0.3 s once was not, under the parallel ASan suite).
+  cfg.cache.ttl_s = 1.5;
   start_gateway(cfg);
   EXPECT_EQ(post("/v1/chat/completions", chat_body).header("x-gatewayz-cache"), "miss");
   EXPECT_EQ(post("/v1/chat/completions", chat_body).header("x-gatewayz-cache"), "hit");
-  std::this_thread::sleep_for(400ms);
+  std::this_thread::sleep_for(1600ms);
   EXPECT_EQ(post("/v1/chat/completions", chat_body).header("x-gatewayz-cache"), "miss");
   EXPECT_EQ(upstream_calls(m), 2u);
 }
