@@ -179,9 +179,9 @@ asio::awaitable<attempt_outcome> attempt::run() {
   // Written from views: no fields container, no allocation per field.
   const auto fields = answer_fields("application/json");
   record.client_status = 200;
+  if (before_send != nullptr) before_send(before_send_context, body);
   const bool sent = co_await ctx.writer.send(200, fields.view(), body);
   if (!sent) co_return attempt_outcome::client_gone;
-  if (answer_copy != nullptr) *answer_copy = std::move(body);
   co_return attempt_outcome::served;
 }
 

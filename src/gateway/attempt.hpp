@@ -41,9 +41,13 @@ struct attempt {
   bool summarize = false;
   // Sent as x-gatewayz-cache on the answer when set ("miss", "refresh").
   std::string_view cache_header{};
-  // When set, a whole successful non-streamed answer (as the client got it)
-  // is moved here once sent, for the response cache.
-  std::string* answer_copy = nullptr;
+  // When set, called with a whole successful non-streamed answer (as the
+  // client gets it) just before it is sent, for the response cache: stored
+  // then, the answer is there for a client that asks again once it has
+  // it, whichever shard serves the second request.
+  using answer_hook = void (*)(void* context, std::string_view answer);
+  answer_hook before_send = nullptr;
+  void* before_send_context = nullptr;
 
   boost::asio::awaitable<attempt_outcome> run();
 

@@ -200,8 +200,6 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
   if (caching.use != cache_result::none) accounting.set_cache(caching.use, cache_backend(lookup), lookup);
   const tracing::request_trace* trace = accounting.start_trace(ctx.req);
   if (trace != nullptr && trace->sampled()) ctx.set_trace_id(trace->trace_id_hex());
-  // The answer as sent, when the cache is to keep it.
-  std::string answer;
   // Storage for the traceparent each attempt sends upstream (its own span id).
   std::array<char, tracing::traceparent_size> traceparent{};
 
@@ -241,9 +239,23 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
       a.tracestate = trace->tracestate;
       a.summarize = trace->sampled();
     }
+    // What the cache hook needs: the answer is stored before it is sent.
+    struct store_context {
+      const failover_proxy* proxy;
+      proxy_shard* shard;
+      const cache_plan* plan;
+      const attempt_record* record;
+      request_accounting* accounting;
+    } store{this, &shard, &caching, &record, &accounting};
     if (caching.use != cache_result::none) {
       a.cache_header = to_string(caching.use);
-      if (caching.store) a.answer_copy = &answer;
+      if (caching.store) {
+        a.before_send_context = &store;
+        a.before_send = [](void* context, std::string_view answer) {
+          const auto& s = *static_cast<store_context*>(context);
+          s.accounting->set_cache_store(s.proxy->store_answer(*s.shard, *s.plan, *s.record, answer));
+        };
+      }
     }
     record.outcome = co_await a.run();
     record.finished = steady_clock::now();  // one reading for metrics and health
@@ -254,8 +266,6 @@ asio::awaitable<void> failover_proxy::serve(proxy_shard& shard, http::request_co
       if (!ctx.writer.started()) {
         accounting.set_client_status(static_cast<unsigned>(a.last_error.status));
         co_await send_error(ctx, a.last_error, request_id);
-      } else if (!answer.empty()) {
-        accounting.set_cache_store(store_answer(shard, caching, record, std::move(answer)));
       }
       co_return;
     }
@@ -320,12 +330,12 @@ asio::awaitable<bool> failover_proxy::serve_cached(proxy_shard& shard, http::req
 }
 
 cache_step failover_proxy::store_answer(proxy_shard& shard, const cache_plan& plan, const attempt_record& record,
-                                        std::string answer) const {
+                                        std::string_view answer) const {
   cache_step step;
   if (!plan.store || record.client_status != 200 || answer.size() > parts_.cache->max_entry_bytes()) return step;
   step.started = steady_clock::now();
   auto entry = std::make_shared<cache::cached_response>();
-  entry->body = std::move(answer);
+  entry->body = std::string(answer);
   entry->provider = parts_.providers[record.target->provider_index].config->name;
   entry->input_tokens = record.usage.input_tokens;
   entry->output_tokens = record.usage.output_tokens;

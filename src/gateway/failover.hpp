@@ -110,10 +110,10 @@ class failover_proxy {
   std::string_view cache_backend(const cache_step& lookup) const {
     return lookup.backend.empty() ? parts_.cache->backend() : lookup.backend;
   }
-  // Keeps a served answer in the cache when the plan allows it; returns the
-  // step (not happened() when nothing was stored).
+  // Keeps a copy of an answer about to be served in the cache when the plan
+  // allows it; returns the step (not happened() when nothing was stored).
   cache_step store_answer(proxy_shard& shard, const cache_plan& plan, const attempt_record& record,
-                          std::string answer) const;
+                          std::string_view answer) const;
   // Checks before anything is proxied or accounted: a valid body, a known
   // model, room in the shard's ledger queue. Returns the refusal, or fills
   // scan, request and targets.
