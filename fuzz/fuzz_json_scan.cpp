@@ -10,6 +10,9 @@
 //  * scan_object() succeeds exactly when validate() does and the text is an
 //    object; member spans are ordered, each value validates on its own, and
 //    the last member per decoded key equals what Boost parsed.
+//  * scan_array() succeeds exactly when validate() does and the text is an
+//    array; each element validates on its own, and there are as many as
+//    Boost counts.
 //  * set_member() + splice() (top level and nested, as the OpenAI adapter
 //    does) yield text that still validates, with the new values in place.
 //  * encode_string() always yields valid JSON; decode_string(encode_string(s))
@@ -323,6 +326,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } else {
     FUZZ_CHECK(scan.members.empty());
     FUZZ_CHECK(object_error.offset <= size && !object_error.message.empty());
+  }
+
+  // scan_array: accepts exactly the valid arrays; each element is a value
+  // of its own, and with Boost's reading, as many as Boost counts.
+  array_scan array;
+  scan_error array_error;
+  const bool is_array = scan_array(text, array, array_error, unlimited_depth);
+  FUZZ_CHECK(is_array == (ours && text[first] == '['));
+  if (is_array) {
+    for (const element& e : array.elements) FUZZ_CHECK(valid(text.substr(e.value_span.begin, e.value_span.size())));
+    if (boost_ok) FUZZ_CHECK(boost_value.is_array() && boost_value.as_array().size() == array.elements.size());
+  } else {
+    FUZZ_CHECK(array.elements.empty());
+    FUZZ_CHECK(array_error.offset <= size && !array_error.message.empty());
   }
 
   check_string_round_trip(text);

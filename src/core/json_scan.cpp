@@ -285,20 +285,32 @@ value_kind kind_of(unsigned char first) {
 // whose states share the same locals (the cursor, the input's bounds, the
 // level stack, the members being recorded). Split into functions, those
 // would be passed around and written back on every byte or token.
-template <bool record>
-bool scan(std::string_view text, unsigned max_depth, scan_error& error, object_scan* out) {
+// What scan() records besides validating: nothing, the top-level members
+// of an object (into `object`), or the elements of an array (into `array`).
+enum class record_mode : std::uint8_t { none, object, array };
+
+template <record_mode mode>
+bool scan(std::string_view text, unsigned max_depth, scan_error& error, object_scan* object, array_scan* array) {
   const auto base = reinterpret_cast<byte_ptr>(text.data());
   const byte_ptr end = base + text.size();
   level_stack levels(max_depth);
+  // Forgets what was recorded: a failed scan lists nothing.
+  const auto clear = [&] {
+    if constexpr (mode == record_mode::object) object->members.clear();
+    if constexpr (mode == record_mode::array) array->elements.clear();
+  };
 
   byte_ptr p = skip_whitespace(base, end);
-  if constexpr (record) {
-    out->members.clear();
-    if (p == end || *p != '{') {
-      fail(error, base, p, p == end ? "unexpected end of input" : "expected a JSON object");
+  if constexpr (mode != record_mode::none) {
+    clear();
+    constexpr char open = mode == record_mode::object ? '{' : '[';
+    if (p == end || *p != open) {
+      fail(error, base, p,
+           p == end ? "unexpected end of input"
+                    : (mode == record_mode::object ? "expected a JSON object" : "expected a JSON array"));
       return false;
     }
-    out->object_span.begin = static_cast<std::size_t>(p - base);
+    (mode == record_mode::object ? object->object_span : array->array_span).begin = static_cast<std::size_t>(p - base);
   }
 
   // Parses `"key" ws ':' ws` with p at the key's opening quote (or whatever
@@ -308,9 +320,9 @@ bool scan(std::string_view text, unsigned max_depth, scan_error& error, object_s
     if (*at != '"') return fail(error, base, at, "expected string key, got " + describe_byte(*at));
     const byte_ptr key_end = scan_string(at, end, base, error);
     if (key_end == nullptr) return nullptr;
-    if constexpr (record) {
+    if constexpr (mode == record_mode::object) {
       if (levels.depth() == 1) {
-        member& m = out->members.emplace_back();
+        member& m = object->members.emplace_back();
         m.key = text.substr(static_cast<std::size_t>(at - base) + 1, static_cast<std::size_t>(key_end - at) - 2);
         m.key_span = {static_cast<std::size_t>(at - base), static_cast<std::size_t>(key_end - base)};
       }
@@ -329,11 +341,16 @@ bool scan(std::string_view text, unsigned max_depth, scan_error& error, object_s
       fail(error, base, p, "unexpected end of input, expected a value");
       break;
     }
-    if constexpr (record) {
-      if (levels.depth() == 1) {
-        member& m = out->members.back();
+    if (levels.depth() == 1) {
+      if constexpr (mode == record_mode::object) {
+        member& m = object->members.back();
         m.value_span.begin = static_cast<std::size_t>(p - base);
         m.kind = kind_of(*p);
+      }
+      if constexpr (mode == record_mode::array) {
+        element& e = array->elements.emplace_back();
+        e.value_span.begin = static_cast<std::size_t>(p - base);
+        e.kind = kind_of(*p);
       }
     }
     const unsigned char c = *p;
@@ -374,17 +391,21 @@ bool scan(std::string_view text, unsigned max_depth, scan_error& error, object_s
     bool need_value = false;
     while (!need_value) {
       if (levels.depth() == 0) {
-        if constexpr (record) out->object_span.end = static_cast<std::size_t>(p - base);
+        if constexpr (mode == record_mode::object) object->object_span.end = static_cast<std::size_t>(p - base);
+        if constexpr (mode == record_mode::array) array->array_span.end = static_cast<std::size_t>(p - base);
         const byte_ptr rest = skip_whitespace(p, end);
         if (rest != end) {
           fail(error, base, rest, "trailing characters after JSON value: " + describe_byte(*rest));
-          if constexpr (record) out->members.clear();
+          clear();
           return false;
         }
         return true;
       }
-      if constexpr (record) {
-        if (levels.depth() == 1) out->members.back().value_span.end = static_cast<std::size_t>(p - base);
+      if (levels.depth() == 1) {
+        if constexpr (mode == record_mode::object)
+          object->members.back().value_span.end = static_cast<std::size_t>(p - base);
+        if constexpr (mode == record_mode::array)
+          array->elements.back().value_span.end = static_cast<std::size_t>(p - base);
       }
       p = skip_whitespace(p, end);
       const bool in_object = levels.top_is_object();
@@ -410,7 +431,7 @@ bool scan(std::string_view text, unsigned max_depth, scan_error& error, object_s
     }
     if (!need_value) break;  // the inner loop failed
   }
-  if constexpr (record) out->members.clear();
+  clear();
   return false;
 }
 
@@ -453,11 +474,15 @@ const member* object_scan::find(std::string_view raw_key) const {
 }
 
 bool scan_object(std::string_view text, object_scan& out, scan_error& error, unsigned max_depth) {
-  return scan<true>(text, max_depth, error, &out);
+  return scan<record_mode::object>(text, max_depth, error, &out, nullptr);
+}
+
+bool scan_array(std::string_view text, array_scan& out, scan_error& error, unsigned max_depth) {
+  return scan<record_mode::array>(text, max_depth, error, nullptr, &out);
 }
 
 bool validate(std::string_view text, scan_error& error, unsigned max_depth) {
-  return scan<false>(text, max_depth, error, nullptr);
+  return scan<record_mode::none>(text, max_depth, error, nullptr, nullptr);
 }
 
 std::optional<std::string> decode_string(std::string_view quoted) {

@@ -47,6 +47,18 @@ struct object_scan {
   const member* find(std::string_view raw_key) const;
 };
 
+struct element {
+  span value_span;  // the element's text (strings include their quotes)
+  value_kind kind;
+};
+
+struct array_scan {
+  // In document order. Inline up to 8 (a response's choices, a few
+  // content blocks): a scan then allocates nothing.
+  boost::container::small_vector<element, 8> elements;
+  span array_span;  // '[' .. ']' inclusive
+};
+
 struct scan_error {
   std::size_t offset = 0;
   std::string message;  // e.g. "unexpected character 'x'"
@@ -62,6 +74,10 @@ struct scan_error {
 // false, fills `error` and leaves `out.members` empty. `out.members` is
 // cleared first and reused (no reallocation once its capacity suffices).
 bool scan_object(std::string_view text, object_scan& out, scan_error& error, unsigned max_depth = 128);
+
+// scan_object for a JSON array: validates `text` as exactly one array and
+// lists its elements. Same rules, limits and reuse of `out`.
+bool scan_array(std::string_view text, array_scan& out, scan_error& error, unsigned max_depth = 128);
 
 // Validates `text` as any single JSON value (same rules as scan_object).
 bool validate(std::string_view text, scan_error& error, unsigned max_depth = 128);

@@ -5,44 +5,6 @@ namespace gatewayz::providers {
 
 namespace {
 
-bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-// Calls f(element text) for each element of `array`, the text of a JSON
-// array that json_scan has validated (so strings and brackets balance).
-template <typename F>
-void for_each_element(std::string_view array, F&& f) {
-  const std::size_t end = array.size() - 1;  // the closing ']'
-  std::size_t i = 1;
-  while (i < end) {
-    while (i < end && (space(array[i]) || array[i] == ',')) ++i;
-    if (i >= end) break;
-    const std::size_t start = i;
-    int depth = 0;
-    bool in_string = false;
-    for (; i < end; ++i) {
-      const char c = array[i];
-      if (in_string) {
-        if (c == '\\') {
-          ++i;
-        } else if (c == '"') {
-          in_string = false;
-        }
-      } else if (c == '"') {
-        in_string = true;
-      } else if (c == '{' || c == '[') {
-        ++depth;
-      } else if (c == '}' || c == ']') {
-        --depth;
-      } else if (c == ',' && depth == 0) {
-        break;
-      }
-    }
-    std::size_t stop = i;
-    while (stop > start && space(array[stop - 1])) --stop;
-    f(array.substr(start, stop - start));
-  }
-}
-
 // The decoded value of a top-level string member, or nullopt.
 std::optional<std::string> string_member(std::string_view text, const json_scan::object_scan& scan,
                                          std::string_view key) {
@@ -55,7 +17,8 @@ std::optional<std::string> string_member(std::string_view text, const json_scan:
 
 void summarize_openai_json(std::string_view body, response_summary& out) {
   // json_scan validates the whole object and records its top-level members
-  // without allocating; only the choices are scanned again, one at a time.
+  // without allocating; the choices are scanned again, as an array and then
+  // one at a time.
   json_scan::object_scan scan;
   json_scan::scan_error error;
   if (!json_scan::scan_object(body, scan, error)) return;
@@ -67,11 +30,16 @@ void summarize_openai_json(std::string_view body, response_summary& out) {
   }
   const auto* choices = scan.find("choices");
   if (choices == nullptr || choices->kind != json_scan::value_kind::array) return;
+  const auto list = body.substr(choices->value_span.begin, choices->value_span.size());
+  json_scan::array_scan elements;
+  if (!json_scan::scan_array(list, elements, error)) return;
   json_scan::object_scan choice;
-  for_each_element(body.substr(choices->value_span.begin, choices->value_span.size()), [&](std::string_view item) {
-    if (item.empty() || item.front() != '{' || !json_scan::scan_object(item, choice, error)) return;
+  for (const auto& e : elements.elements) {
+    if (e.kind != json_scan::value_kind::object) continue;
+    const auto item = list.substr(e.value_span.begin, e.value_span.size());
+    if (!json_scan::scan_object(item, choice, error)) continue;
     if (auto reason = string_member(item, choice, "finish_reason")) out.finish_reasons.push_back(std::move(*reason));
-  });
+  }
 }
 
 void summarize_openai_sse(std::string_view events, response_summary& out) {

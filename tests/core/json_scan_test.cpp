@@ -555,6 +555,40 @@ value_kind kind_of(const boost::json::value& v) {
   }
 }
 
+TEST(JsonScanArray, ListsTheElementsOfAnArray) {
+  const std::string text = R"( [ {"finish_reason":"stop","n":[1,2]} , "a\"b", -1.5e3, [], null, true ] )";
+  array_scan out;
+  scan_error error;
+  ASSERT_TRUE(scan_array(text, out, error)) << error.message;
+  ASSERT_EQ(out.elements.size(), 6u);
+  EXPECT_EQ(slice(text, out.elements[0].value_span), R"({"finish_reason":"stop","n":[1,2]})");
+  EXPECT_EQ(out.elements[0].kind, value_kind::object);
+  EXPECT_EQ(slice(text, out.elements[1].value_span), R"("a\"b")");
+  EXPECT_EQ(out.elements[1].kind, value_kind::string);
+  EXPECT_EQ(slice(text, out.elements[2].value_span), "-1.5e3");
+  EXPECT_EQ(out.elements[3].kind, value_kind::array);
+  EXPECT_EQ(out.elements[4].kind, value_kind::null);
+  EXPECT_EQ(out.elements[5].kind, value_kind::boolean_true);
+  EXPECT_EQ(slice(text, out.array_span), text.substr(1, text.size() - 2));
+
+  ASSERT_TRUE(scan_array("[]", out, error));
+  EXPECT_TRUE(out.elements.empty());
+}
+
+TEST(JsonScanArray, RefusesWhatIsNotOneValidArrayAndListsNothing) {
+  array_scan out;
+  scan_error error;
+  ASSERT_TRUE(scan_array("[1,2]", out, error));
+  for (const std::string_view bad : {"", "{}", "1", "[1,]", "[1 2]", "[1] x", "[\"\xff\"]", "[[[1]]"}) {
+    EXPECT_FALSE(scan_array(bad, out, error)) << bad;
+    EXPECT_TRUE(out.elements.empty()) << bad;
+  }
+  EXPECT_FALSE(scan_array("[[[1]]]", out, error, 2));
+  EXPECT_EQ(error.message, "nesting deeper than 2 levels");
+  EXPECT_FALSE(scan_array(R"({"a":[1]})", out, error));
+  EXPECT_EQ(error.message, "expected a JSON array");
+}
+
 TEST(JsonScanCrossCheck, RandomBoostDocumentsMatch) {
   random_json gen(20240611);
   object_scan scan;
