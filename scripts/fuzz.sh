@@ -19,7 +19,8 @@ build="$root/build-fuzz"
 # commands): builds share two cores.
 lock="${GATEWAYZ_BUILD_LOCK:-/tmp/gw-build.lock}"
 targets=(fuzz_json_scan fuzz_base_url fuzz_sse fuzz_http_request fuzz_accounting_inputs fuzz_redact
-  fuzz_anthropic_request fuzz_provider_stream fuzz_upstream_response fuzz_config fuzz_otlp fuzz_loki_push)
+  fuzz_anthropic_request fuzz_provider_stream fuzz_upstream_response fuzz_config fuzz_otlp fuzz_loki_push
+  fuzz_fast_gzip)
 if [[ $# -gt 0 ]]; then targets=("$@"); fi
 
 # Builds share the machine with other work; the lock keeps them serial.

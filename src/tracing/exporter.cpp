@@ -18,6 +18,7 @@
 #include "core/threads.hpp"
 #include "http/client.hpp"
 #include "telemetry/catalog.hpp"
+#include "telemetry/fast_gzip.hpp"
 #include "telemetry/metrics.hpp"
 
 namespace gatewayz::tracing {
@@ -130,7 +131,7 @@ struct batch_exporter::impl {
   std::string spans;
   std::string head;
   std::string request;
-  std::optional<telemetry::gzip_compressor> gzip;
+  std::optional<telemetry::fast_gzip> gzip;
 
   std::size_t queued() const {
     std::size_t n = 0;

@@ -1,0 +1,70 @@
+// Fuzzes telemetry::fast_gzip, the hand-written DEFLATE encoder of the
+// trace exporter.
+//
+// Input: a split point, then the text. The text is compressed whole, then
+// as two parts, then after a longer unrelated text with the same
+// compressor (the hash table keeps entries across calls).
+//
+// Invariants, checked with zlib (an independent decoder): every output is
+// one complete gzip stream (CRC-32 and length right) that inflates to the
+// text; the output is never more than 9 bits a byte plus the framing.
+
+#include <zlib.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "telemetry/fast_gzip.hpp"
+
+#include "fuzz_check.hpp"
+
+namespace {
+
+std::optional<std::string> gunzip(std::string_view data) {
+  z_stream z{};
+  if (inflateInit2(&z, 15 + 16) != Z_OK) return std::nullopt;
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  z.avail_in = static_cast<uInt>(data.size());
+  std::string out;
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    std::array<char, 16384> chunk{};
+    z.next_out = reinterpret_cast<Bytef*>(chunk.data());
+    z.avail_out = chunk.size();
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.append(chunk.data(), chunk.size() - z.avail_out);
+  }
+  const bool whole = rc == Z_STREAM_END && z.avail_in == 0;
+  inflateEnd(&z);
+  if (!whole) return std::nullopt;
+  return out;
+}
+
+void check(std::string_view compressed, std::string_view text) {
+  FUZZ_CHECK(compressed.size() <= 10 + text.size() + text.size() / 8 + 32);
+  const auto back = gunzip(compressed);
+  FUZZ_CHECK(back.has_value());
+  FUZZ_CHECK(*back == text);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const std::size_t split = data[0] * (size - 1) / 255;
+  const std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
+
+  static gatewayz::telemetry::fast_gzip gzip;  // across inputs too, as in the exporter
+  check(gzip.compress(text), text);
+  check(gzip.compress({text.substr(0, split), text.substr(split)}), text);
+  // An unrelated text first: none of its table entries may be used next.
+  std::string other(40000, '\0');
+  for (std::size_t i = 0; i < other.size(); ++i) other[i] = static_cast<char>((i * 7 + text.size()) % 13);
+  check(gzip.compress(other), other);
+  check(gzip.compress(text), text);
+  return 0;
+}
