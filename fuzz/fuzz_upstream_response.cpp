@@ -61,7 +61,7 @@ void check_anthropic(std::string_view body, const providers::inbound_request& re
   std::string translated(body);
   providers::token_usage usage;
   std::string error;
-  if (!adapter.translate_response(request, translated, usage, error)) {
+  if (!adapter.translate_response(request, translated, usage, nullptr, error)) {
     FUZZ_CHECK(!error.empty());
     return;
   }
@@ -88,8 +88,15 @@ void check_openai(std::string_view body, const providers::inbound_request& reque
   std::string translated(body);
   providers::token_usage usage;
   std::string error;
-  if (adapter.translate_response(request, translated, usage, error)) {
+  providers::response_summary summary;
+  if (adapter.translate_response(request, translated, usage, &summary, error)) {
     check_usage(usage);
+    // The summary from the adapter's own scan equals a separate scan's.
+    providers::response_summary separate;
+    providers::summarize_openai_json(body, separate);
+    FUZZ_CHECK(summary.id == separate.id);
+    FUZZ_CHECK(summary.model == separate.model);
+    FUZZ_CHECK(summary.finish_reasons == separate.finish_reasons);
   } else {
     FUZZ_CHECK(!error.empty());
   }

@@ -169,13 +169,13 @@ asio::awaitable<attempt_outcome> attempt::run() {
   }
   if (!complete) co_return failed(exchange.failure());
   std::string translate_error;
-  if (!adapter.translate_response(request, body, record.usage, translate_error)) {
+  if (!adapter.translate_response(request, body, record.usage, summarize ? &record.response : nullptr,
+                                  translate_error)) {
     last_error = api_error::upstream_bad_response(provider.name, std::move(translate_error));
     record.error_type = "invalid_response";
     record.provider_failure = true;
     co_return attempt_outcome::retryable;
   }
-  if (summarize) providers::summarize_openai_json(body, record.response);
   // Written from views: no fields container, no allocation per field.
   const auto fields = answer_fields("application/json");
   record.client_status = 200;

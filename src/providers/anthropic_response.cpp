@@ -31,7 +31,7 @@ std::int64_t int_or_zero(const json::object& object, std::string_view key) {
 }  // namespace
 
 bool anthropic_adapter::translate_response(const inbound_request& request, std::string& body, token_usage& usage,
-                                           std::string& error) const {
+                                           response_summary* summary, std::string& error) const {
   json::error_code ec;
   const json::value parsed = parse_json(body, ec);
   const json::object* message = ec ? nullptr : parsed.if_object();
@@ -98,6 +98,8 @@ bool anthropic_adapter::translate_response(const inbound_request& request, std::
                                  {"completion_tokens", usage.output_tokens},
                                  {"total_tokens", usage.input_tokens + usage.output_tokens}};
   body = json::serialize(result);
+  // What a client of the translated answer sees (its id and model as sent).
+  if (summary != nullptr) summarize_openai_json(body, *summary);
   return true;
 }
 

@@ -166,7 +166,7 @@ bool openai_adapter::build_request(const inbound_request& request, const config:
 }
 
 bool openai_adapter::translate_response(const inbound_request&, std::string& body, token_usage& usage,
-                                        std::string& error) const {
+                                        response_summary* summary, std::string& error) const {
   json_scan::object_scan scan;
   json_scan::scan_error scan_error;
   if (!json_scan::scan_object(body, scan, scan_error)) {
@@ -176,6 +176,7 @@ bool openai_adapter::translate_response(const inbound_request&, std::string& bod
   json_scan::object_scan usage_scan;
   usage = token_usage{};
   read_usage(body, scan, usage_scan, usage);
+  if (summary != nullptr) summarize_openai_json(body, scan, *summary);
   return true;
 }
 

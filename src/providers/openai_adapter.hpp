@@ -27,7 +27,7 @@ class openai_adapter final : public provider_adapter {
   bool build_request(const inbound_request& request, const config::model_config& model, upstream_request& out,
                      std::string& error) const override;
   bool translate_response(const inbound_request& request, std::string& body, token_usage& usage,
-                          std::string& error) const override;
+                          response_summary* summary, std::string& error) const override;
   std::string error_message(std::string_view upstream_body) const override;
   std::unique_ptr<stream_translator> make_stream_translator(const inbound_request& request) const override;
 

@@ -46,6 +46,9 @@ struct response_summary {
 // chunk), says to `out`: id and model when `out` has none yet, and each
 // non-null choices[].finish_reason. Malformed input adds nothing.
 void summarize_openai_json(std::string_view body, response_summary& out);
+// The same for a body whose top-level members `scan` already holds (an
+// adapter's own scan: the body is not scanned twice).
+void summarize_openai_json(std::string_view body, const json_scan::object_scan& scan, response_summary& out);
 // The same for every `data: {...}` event in a piece of OpenAI SSE output.
 void summarize_openai_sse(std::string_view events, response_summary& out);
 
@@ -117,9 +120,11 @@ class provider_adapter {
                              std::string& error) const = 0;
 
   // Turns a successful (2xx) non-streaming upstream body into the client's body
-  // and extracts usage. On a malformed body returns false and sets `error`.
+  // and extracts usage, and, when `summary` is not null (a traced attempt),
+  // what the answer says about itself, as summarize_openai_json would from
+  // the client's body. On a malformed body returns false and sets `error`.
   virtual bool translate_response(const inbound_request& request, std::string& body, token_usage& usage,
-                                  std::string& error) const = 0;
+                                  response_summary* summary, std::string& error) const = 0;
 
   // Extracts a human-readable message from an upstream error body (falls back
   // to a truncated, sanitised excerpt).

@@ -17,11 +17,16 @@ std::optional<std::string> string_member(std::string_view text, const json_scan:
 
 void summarize_openai_json(std::string_view body, response_summary& out) {
   // json_scan validates the whole object and records its top-level members
-  // without allocating; the choices are scanned again, as an array and then
-  // one at a time.
+  // without allocating.
   json_scan::object_scan scan;
   json_scan::scan_error error;
   if (!json_scan::scan_object(body, scan, error)) return;
+  summarize_openai_json(body, scan, out);
+}
+
+void summarize_openai_json(std::string_view body, const json_scan::object_scan& scan, response_summary& out) {
+  // The choices are scanned again, as an array and then one at a time.
+  json_scan::scan_error error;
   if (out.id.empty()) {
     if (auto id = string_member(body, scan, "id")) out.id = std::move(*id);
   }

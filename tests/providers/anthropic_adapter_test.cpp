@@ -352,7 +352,7 @@ translated translate(const anthropic_adapter& adapter, const std::string& upstre
   const auto in = make_inbound(R"({"model":"claude","messages":[]})");
   translated t;
   std::string body = upstream_body;
-  t.ok = adapter.translate_response(in->request, body, t.usage, t.error);
+  t.ok = adapter.translate_response(in->request, body, t.usage, nullptr, t.error);
   if (t.ok) t.body = json::parse(body);
   return t;
 }

@@ -232,11 +232,28 @@ TEST_F(OpenAiAdapter, TranslateResponseExtractsUsageAndKeepsBytes) {
   std::string body = original;
   token_usage usage;
   std::string error;
-  ASSERT_TRUE(adapter_.translate_response(in->request, body, usage, error)) << error;
+  ASSERT_TRUE(adapter_.translate_response(in->request, body, usage, nullptr, error)) << error;
   EXPECT_EQ(body, original);
   EXPECT_TRUE(usage.reported);
   EXPECT_EQ(usage.input_tokens, 12);
   EXPECT_EQ(usage.output_tokens, 3);
+}
+
+TEST_F(OpenAiAdapter, TranslateResponseSummarizesTheAnswerWhenAsked) {
+  const std::string original =
+      R"({"id":"chatcmpl-\u0031x","model":"openai/gpt-4o","choices":[{"index":0,"finish_reason":"stop"},)"
+      R"({"index":1,"finish_reason":null},{"index":2,"finish_reason":"length"}],"usage":{"prompt_tokens":1}})";
+  const auto in = make_inbound(R"({"model":"gpt-4o","messages":[]})");
+  std::string body = original;
+  token_usage usage;
+  response_summary summary;
+  std::string error;
+  ASSERT_TRUE(adapter_.translate_response(in->request, body, usage, &summary, error)) << error;
+  EXPECT_EQ(body, original);
+  EXPECT_EQ(summary.id, "chatcmpl-1x");
+  EXPECT_EQ(summary.model, "openai/gpt-4o");
+  EXPECT_EQ(summary.finish_reasons, (std::vector<std::string>{"stop", "length"}));
+  EXPECT_EQ(usage.input_tokens, 1);
 }
 
 TEST_F(OpenAiAdapter, TranslateEmbeddingsResponseHasPromptTokensOnly) {
@@ -246,7 +263,7 @@ TEST_F(OpenAiAdapter, TranslateEmbeddingsResponseHasPromptTokensOnly) {
   std::string body = original;
   token_usage usage;
   std::string error;
-  ASSERT_TRUE(adapter_.translate_response(in->request, body, usage, error));
+  ASSERT_TRUE(adapter_.translate_response(in->request, body, usage, nullptr, error));
   EXPECT_EQ(body, original);
   EXPECT_TRUE(usage.reported);
   EXPECT_EQ(usage.input_tokens, 8);
@@ -260,7 +277,7 @@ TEST_F(OpenAiAdapter, TranslateResponseWithoutUsage) {
     token_usage usage;
     usage.input_tokens = 5;  // must be reset
     std::string error;
-    ASSERT_TRUE(adapter_.translate_response(in->request, body, usage, error));
+    ASSERT_TRUE(adapter_.translate_response(in->request, body, usage, nullptr, error));
     EXPECT_FALSE(usage.reported);
     EXPECT_EQ(usage.input_tokens, 0);
     EXPECT_EQ(body, original);
@@ -273,7 +290,7 @@ TEST_F(OpenAiAdapter, TranslateResponseRejectsInvalidJson) {
     std::string body = original;
     token_usage usage;
     std::string error;
-    EXPECT_FALSE(adapter_.translate_response(in->request, body, usage, error)) << original;
+    EXPECT_FALSE(adapter_.translate_response(in->request, body, usage, nullptr, error)) << original;
     EXPECT_FALSE(error.empty());
     EXPECT_EQ(body, original);
   }
