@@ -1,6 +1,7 @@
 #include "tracing/otlp.hpp"
 
 #include <cstring>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -271,6 +272,176 @@ void pb_span(pb_writer& w, const span& s) {
   });
 }
 
+// ---- protobuf, one pass ---------------------------------------------------
+//
+// The same bytes as pb_span, for a span whose strings are all ASCII (every
+// span the gateway makes: no UTF-8 repair can change a length): each
+// message's exact size is added up first, so the span is written in one
+// pass into memory resized once, with no length guesses to move and no
+// capacity check per field.
+
+// The size of a length-delimited field with a one-byte tag (fields 1-15).
+std::size_t delimited_size(std::size_t body) { return 1 + varint_size(body) + body; }
+
+std::size_t array_value_size(const span& s, const attribute_value& v) {
+  std::size_t values = 0;
+  s.for_each_item(v, [&](std::string_view item) { values += delimited_size(delimited_size(item.size())); });
+  return values;
+}
+
+// The AnyValue's size: its made wire bytes and a string's text, or an array.
+std::size_t any_size(const span& s, const attribute_value& v) {
+  if (v.type == attribute_value::kind::string_array) [[unlikely]] {
+    return delimited_size(array_value_size(s, v));
+  }
+  return v.wire_size + std::size_t{v.text_size};
+}
+
+std::size_t key_value_size(const span& s, const attribute& a) {
+  return (a.key.empty() ? 0 : delimited_size(a.key.size())) + delimited_size(any_size(s, a.value));
+}
+
+class raw_writer {
+ public:
+  explicit raw_writer(char* at) : p_(at) {}
+  char* position() const { return p_; }
+
+  void put_byte(std::uint32_t b) { *p_++ = static_cast<char>(b); }
+  void put_varint(std::uint64_t v) { p_ += tracing::put_varint(p_, v); }
+  void put_bytes(std::string_view v) {
+    if (!v.empty()) std::memcpy(p_, v.data(), v.size());
+    p_ += v.size();
+  }
+  void put_fixed64(std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) put_byte(static_cast<std::uint32_t>(v >> (8 * i)) & 0xffU);
+  }
+  // A field of wire type 2 with a one-byte tag: its head, then its body.
+  void delimited(std::uint32_t field, std::size_t size) {
+    put_byte((field << 3) | length_delimited);
+    put_varint(size);
+  }
+  void delimited(std::uint32_t field, std::string_view v) {
+    delimited(field, v.size());
+    put_bytes(v);
+  }
+
+  // KeyValue: 1 key, 2 value (AnyValue: 1 string, 2 bool, 3 int64,
+  // 4 double, 5 ArrayValue{1 repeated AnyValue}).
+  void key_value(const span& s, std::uint32_t field, const attribute& a) {
+    using kind = attribute_value::kind;
+    const attribute_value& v = a.value;
+    const std::size_t any = any_size(s, v);
+    delimited(field, (a.key.empty() ? 0 : delimited_size(a.key.size())) + delimited_size(any));
+    if (!a.key.empty()) delimited(1, a.key);
+    delimited(2, any);
+    if (v.type == kind::string_array) [[unlikely]] {
+      delimited(5, array_value_size(s, v));
+      s.for_each_item(v, [&](std::string_view item) {
+        delimited(1, delimited_size(item.size()));
+        delimited(1, item);
+      });
+      return;
+    }
+    put_bytes(std::string_view(v.wire, v.wire_size));
+    put_bytes(s.text_of(v));  // empty but for strings
+  }
+
+ private:
+  char* p_;
+};
+
+// Whether the one-pass encoder takes `s`: its strings need no UTF-8 repair
+// and each value carries its wire bytes (made by attribute_value's
+// constructors or span::store).
+bool one_pass_fits(const span& s) {
+  const auto made = [](const attribute& a) {
+    return a.value.type == attribute_value::kind::string_array || a.value.wire_size != 0;
+  };
+  for (const auto& a : s.attributes) {
+    if (!made(a)) return false;
+  }
+  for (const auto& e : s.events) {
+    for (const auto& a : e.attributes) {
+      if (!made(a)) return false;
+    }
+  }
+  return ascii(s.text) && ascii(s.name) && ascii(s.trace_state) && ascii(s.status_message);
+}
+
+// pb_span's bytes for a span one_pass_fits() accepts.
+void pb_span_one_pass(std::string& out, const span& s) {
+  // Span: 1 trace_id, 2 span_id, 3 trace_state, 4 parent_span_id, 5 name,
+  // 6 kind, 7 start, 8 end, 9 attributes, 11 events, 15 status, 16 flags.
+  std::size_t body = delimited_size(s.trace.bytes.size()) + delimited_size(s.id.bytes.size());
+  if (!s.trace_state.empty()) body += delimited_size(s.trace_state.size());
+  if (s.parent.valid()) body += delimited_size(s.parent.bytes.size());
+  if (!s.name.empty()) body += delimited_size(s.name.size());
+  if (s.kind != span_kind{0}) body += 1 + varint_size(static_cast<std::uint64_t>(s.kind));
+  if (s.start_unix_nano != 0) body += 9;
+  if (s.end_unix_nano != 0) body += 9;
+  for (const auto& a : s.attributes) body += delimited_size(key_value_size(s, a));
+  const auto event_size = [&](const span_event& e) {
+    std::size_t size = (e.time_unix_nano != 0 ? 9 : 0) + (e.name.empty() ? 0 : delimited_size(e.name.size()));
+    for (const auto& a : e.attributes) size += delimited_size(key_value_size(s, a));
+    return size;
+  };
+  for (const auto& e : s.events) body += delimited_size(event_size(e));
+  std::size_t status = 0;
+  if (s.status != status_code::unset) {
+    status = (s.status_message.empty() ? 0 : delimited_size(s.status_message.size())) + 2;
+    body += delimited_size(status);
+  }
+  if (s.flags != 0) body += 2 + 4;  // field 16: a two-byte tag
+
+  const std::size_t at = out.size();
+  const std::size_t total = delimited_size(body);
+  out.resize(at + total);
+  raw_writer w(out.data() + at);
+  w.delimited(2, body);
+  w.delimited(1, std::string_view(reinterpret_cast<const char*>(s.trace.bytes.data()), s.trace.bytes.size()));
+  w.delimited(2, std::string_view(reinterpret_cast<const char*>(s.id.bytes.data()), s.id.bytes.size()));
+  if (!s.trace_state.empty()) w.delimited(3, s.trace_state);
+  if (s.parent.valid()) {
+    w.delimited(4, std::string_view(reinterpret_cast<const char*>(s.parent.bytes.data()), s.parent.bytes.size()));
+  }
+  if (!s.name.empty()) w.delimited(5, s.name);
+  if (s.kind != span_kind{0}) {
+    w.put_byte((6 << 3) | varint);
+    w.put_varint(static_cast<std::uint64_t>(s.kind));
+  }
+  if (s.start_unix_nano != 0) {
+    w.put_byte((7 << 3) | fixed64);
+    w.put_fixed64(s.start_unix_nano);
+  }
+  if (s.end_unix_nano != 0) {
+    w.put_byte((8 << 3) | fixed64);
+    w.put_fixed64(s.end_unix_nano);
+  }
+  for (const auto& a : s.attributes) w.key_value(s, 9, a);
+  for (const auto& e : s.events) {
+    // Event: 1 time_unix_nano, 2 name, 3 attributes.
+    w.delimited(11, event_size(e));
+    if (e.time_unix_nano != 0) {
+      w.put_byte((1 << 3) | fixed64);
+      w.put_fixed64(e.time_unix_nano);
+    }
+    if (!e.name.empty()) w.delimited(2, e.name);
+    for (const auto& a : e.attributes) w.key_value(s, 3, a);
+  }
+  if (s.status != status_code::unset) {
+    // Status: 2 message, 3 code.
+    w.delimited(15, status);
+    if (!s.status_message.empty()) w.delimited(2, s.status_message);
+    w.put_byte((3 << 3) | varint);
+    w.put_byte(static_cast<std::uint32_t>(s.status));
+  }
+  if (s.flags != 0) {
+    w.put_varint((16 << 3) | fixed32);
+    for (int i = 0; i < 4; ++i) w.put_byte((s.flags >> (8 * i)) & 0xffU);
+  }
+  if (w.position() != out.data() + out.size()) throw std::logic_error("OTLP span size miscounted");
+}
+
 // ---- JSON -----------------------------------------------------------------
 
 // A JSON string token; invalid UTF-8 becomes U+FFFD, so the body stays valid JSON.
@@ -413,6 +584,10 @@ void json_span(std::string& out, const span& s) {
 }  // namespace
 
 void append_span_protobuf(const span& s, std::string& out) {
+  if (one_pass_fits(s)) {
+    pb_span_one_pass(out, s);
+    return;
+  }
   pb_writer w{out};
   pb_span(w, s);
 }

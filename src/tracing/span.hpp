@@ -31,20 +31,55 @@ inline constexpr std::uint32_t flags_is_remote = 0x200;
 // One attribute value: a string, bool, int64, double or array of strings.
 // Strings live in the owning span's `text` (span::text_of, span::for_each_item
 // read them), so only the numeric kinds can be made on their own.
+//
+// `wire` is the value's protobuf AnyValue as it is made, so the encoder
+// copies it instead of choosing per value how to write it: all of it for a
+// number or a boolean, the tag and length before the text for a string
+// (which the encoder sends as is only when it is ASCII), nothing for an
+// array (encoded the long way).
 struct attribute_value {
   enum class kind : std::uint8_t { string, boolean, integer, floating, string_array };
   kind type = kind::string;
   bool boolean = false;
+  std::uint8_t wire_size = 0;
   std::uint32_t items = 0;        // string_array: how many
   std::uint32_t text_offset = 0;  // string, string_array: where in span::text
   std::uint32_t text_size = 0;
   std::int64_t integer = 0;
   double floating = 0;
+  char wire[11] = {};
 
   attribute_value() = default;
-  attribute_value(bool v) : type(kind::boolean), boolean(v) {}
-  attribute_value(std::int64_t v) : type(kind::integer), integer(v) {}
-  attribute_value(double v) : type(kind::floating), floating(v) {}
+  attribute_value(bool v) : type(kind::boolean), boolean(v) {
+    put(2 << 3);  // AnyValue.bool_value, varint
+    put(v ? 1 : 0);
+  }
+  attribute_value(std::int64_t v) : type(kind::integer), integer(v) {
+    put(3 << 3);  // AnyValue.int_value, varint
+    put_varint(static_cast<std::uint64_t>(v));
+  }
+  attribute_value(double v) : type(kind::floating), floating(v) {
+    put((4 << 3) | 1);  // AnyValue.double_value, fixed64
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof bits);
+    for (int i = 0; i < 8; ++i) put(static_cast<std::uint32_t>(bits >> (8 * i)) & 0xffU);
+  }
+  // A string of `size` bytes at `offset` of the span's text.
+  static attribute_value string_at(std::uint32_t offset, std::uint32_t size) {
+    attribute_value v;
+    v.text_offset = offset;
+    v.text_size = size;
+    v.put((1 << 3) | 2);  // AnyValue.string_value, length-delimited
+    v.put_varint(size);
+    return v;
+  }
+
+ private:
+  void put(std::uint32_t b) { wire[wire_size++] = static_cast<char>(b); }
+  void put_varint(std::uint64_t v) {
+    for (; v >= 0x80; v >>= 7) put(static_cast<std::uint32_t>(v & 0x7f) | 0x80);
+    put(static_cast<std::uint32_t>(v));
+  }
 };
 
 struct attribute {
@@ -96,9 +131,8 @@ struct span {
   }
   // A string value for an event's attribute (also kept in this span's text).
   attribute_value store(std::string_view value) {
-    attribute_value v;
-    v.text_offset = static_cast<std::uint32_t>(text.size());
-    v.text_size = static_cast<std::uint32_t>(value.size());
+    const auto v =
+        attribute_value::string_at(static_cast<std::uint32_t>(text.size()), static_cast<std::uint32_t>(value.size()));
     text.append(value);
     return v;
   }
