@@ -297,7 +297,40 @@ std::size_t any_size(const span& s, const attribute_value& v) {
   return v.wire_size + std::size_t{v.text_size};
 }
 
+// Copies n bytes with at most two fixed-size moves for n up to 32 (keys
+// and most values): a call to memcpy per field cost more than the copy.
+inline void copy_short(char* to, const char* from, std::size_t n) {
+  if (n >= 8) {
+    if (n > 32) {
+      std::memcpy(to, from, n);
+    } else if (n > 16) {
+      std::memcpy(to, from, 16);
+      std::memcpy(to + n - 16, from + n - 16, 16);
+    } else {
+      std::memcpy(to, from, 8);
+      std::memcpy(to + n - 8, from + n - 8, 8);
+    }
+  } else if (n >= 4) {
+    std::memcpy(to, from, 4);
+    std::memcpy(to + n - 4, from + n - 4, 4);
+  } else if (n > 0) {
+    to[0] = from[0];
+    to[n / 2] = from[n / 2];
+    to[n - 1] = from[n - 1];
+  }
+}
+
+// The KeyValue's length when every length in it fits one byte and its value
+// is not an array (nearly all attributes); 0 otherwise.
+std::size_t short_key_value_size(const attribute& a) {
+  const attribute_value& v = a.value;
+  if (v.type == attribute_value::kind::string_array || a.key.empty()) return 0;
+  const std::size_t body = 2 + a.key.size() + 2 + v.wire_size + std::size_t{v.text_size};
+  return body < 128 ? body : 0;
+}
+
 std::size_t key_value_size(const span& s, const attribute& a) {
+  if (const std::size_t body = short_key_value_size(a); body != 0) return body;
   return (a.key.empty() ? 0 : delimited_size(a.key.size())) + delimited_size(any_size(s, a.value));
 }
 
@@ -330,6 +363,23 @@ class raw_writer {
   void key_value(const span& s, std::uint32_t field, const attribute& a) {
     using kind = attribute_value::kind;
     const attribute_value& v = a.value;
+    if (const std::size_t body = short_key_value_size(a); body != 0) {
+      // Tag, length, key's tag, length, key, value's tag, length, value.
+      char* p = p_;
+      p[0] = static_cast<char>((field << 3) | length_delimited);
+      p[1] = static_cast<char>(body);
+      p[2] = static_cast<char>((1 << 3) | length_delimited);
+      p[3] = static_cast<char>(a.key.size());
+      copy_short(p + 4, a.key.data(), a.key.size());
+      p += 4 + a.key.size();
+      p[0] = static_cast<char>((2 << 3) | length_delimited);
+      p[1] = static_cast<char>(v.wire_size + v.text_size);
+      copy_short(p + 2, v.wire, v.wire_size);
+      p += 2 + v.wire_size;
+      copy_short(p, s.text.data() + v.text_offset, v.text_size);
+      p_ = p + v.text_size;
+      return;
+    }
     const std::size_t any = any_size(s, v);
     delimited(field, (a.key.empty() ? 0 : delimited_size(a.key.size())) + delimited_size(any));
     if (!a.key.empty()) delimited(1, a.key);
