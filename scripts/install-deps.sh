@@ -24,7 +24,7 @@ packages=(
   libssl-dev libyaml-cpp-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libsqlite3-dev sqlite3
-  libdeflate-dev  # gzip for /metrics, Loki pushes and OTLP exports
+  libdeflate-dev  # gzip for /metrics and Loki pushes
   zlib1g-dev  # the tests' independent gunzip
   libpq-dev postgresql
   libhiredis-dev redis-server
@@ -33,6 +33,7 @@ packages=(
   prometheus  # prometheus + promtool (tests/integration, tests/deploy)
   python3 python3-yaml  # tests/deploy: compose file, dashboards, alert rules
   nginx-light wrk
+  valgrind  # bench/instructions.sh: instruction counts, steady where timings are not
   curl openssl jq procps util-linux ca-certificates
 )
 
