@@ -1,5 +1,6 @@
 #include "tracing/otlp.hpp"
 
+#include <bit>
 #include <cstring>
 #include <stdexcept>
 
@@ -299,7 +300,7 @@ std::size_t any_size(const span& s, const attribute_value& v) {
 
 // Copies n bytes with at most two fixed-size moves for n up to 32 (keys
 // and most values): a call to memcpy per field cost more than the copy.
-inline void copy_short(char* to, const char* from, std::size_t n) {
+[[gnu::always_inline]] inline void copy_short(char* to, const char* from, std::size_t n) {
   if (n >= 8) {
     if (n > 32) {
       std::memcpy(to, from, n);
@@ -346,7 +347,9 @@ class raw_writer {
     p_ += v.size();
   }
   void put_fixed64(std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) put_byte(static_cast<std::uint32_t>(v >> (8 * i)) & 0xffU);
+    static_assert(std::endian::native == std::endian::little, "fixed64 is little-endian on the wire");
+    std::memcpy(p_, &v, sizeof v);
+    p_ += sizeof v;
   }
   // A field of wire type 2 with a one-byte tag: its head, then its body.
   void delimited(std::uint32_t field, std::size_t size) {
@@ -360,8 +363,7 @@ class raw_writer {
 
   // KeyValue: 1 key, 2 value (AnyValue: 1 string, 2 bool, 3 int64,
   // 4 double, 5 ArrayValue{1 repeated AnyValue}).
-  void key_value(const span& s, std::uint32_t field, const attribute& a) {
-    using kind = attribute_value::kind;
+  [[gnu::always_inline]] void key_value(const span& s, std::uint32_t field, const attribute& a) {
     const attribute_value& v = a.value;
     if (const std::size_t body = short_key_value_size(a); body != 0) {
       // Tag, length, key's tag, length, key, value's tag, length, value.
@@ -380,6 +382,14 @@ class raw_writer {
       p_ = p + v.text_size;
       return;
     }
+    long_key_value(s, field, a);
+  }
+
+ private:
+  // An array, or a length past 127.
+  [[gnu::noinline]] void long_key_value(const span& s, std::uint32_t field, const attribute& a) {
+    using kind = attribute_value::kind;
+    const attribute_value& v = a.value;
     const std::size_t any = any_size(s, v);
     delimited(field, (a.key.empty() ? 0 : delimited_size(a.key.size())) + delimited_size(any));
     if (!a.key.empty()) delimited(1, a.key);
@@ -396,7 +406,6 @@ class raw_writer {
     put_bytes(s.text_of(v));  // empty but for strings
   }
 
- private:
   char* p_;
 };
 
