@@ -132,7 +132,9 @@ inline std::size_t utf8_sequence_length(byte_ptr p, byte_ptr end) {
 }
 
 inline byte_ptr skip_whitespace(byte_ptr p, byte_ptr end) {
-  while (p != end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) ++p;
+  // Whitespace is all at or below ' ', and most tokens follow none: one
+  // comparison rejects the usual next byte.
+  while (p != end && *p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) ++p;
   return p;
 }
 
