@@ -9,40 +9,19 @@
 // one complete gzip stream (CRC-32 and length right) that inflates to the
 // text; the output is never more than 9 bits a byte plus the framing.
 
-#include <zlib.h>
-
-#include <array>
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 
+#include "support/gunzip.hpp"
 #include "telemetry/fast_gzip.hpp"
 
 #include "fuzz_check.hpp"
 
 namespace {
 
-std::optional<std::string> gunzip(std::string_view data) {
-  z_stream z{};
-  if (inflateInit2(&z, 15 + 16) != Z_OK) return std::nullopt;
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  std::string out;
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    std::array<char, 16384> chunk{};
-    z.next_out = reinterpret_cast<Bytef*>(chunk.data());
-    z.avail_out = chunk.size();
-    rc = inflate(&z, Z_NO_FLUSH);
-    out.append(chunk.data(), chunk.size() - z.avail_out);
-  }
-  const bool whole = rc == Z_STREAM_END && z.avail_in == 0;
-  inflateEnd(&z);
-  if (!whole) return std::nullopt;
-  return out;
-}
+using gatewayz::test::gunzip;
 
 void check(std::string_view compressed, std::string_view text) {
   FUZZ_CHECK(compressed.size() <= 10 + text.size() + text.size() / 8 + 32);
