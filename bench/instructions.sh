@@ -58,15 +58,24 @@ YAML
   [[ -s "$dir/port" ]] || die "$label did not start: $(tail -n 5 "$dir/gatewayz.log")"
   local target
   target="http://127.0.0.1:$(cat "$dir/port")/v1/chat/completions"
+  # Counting errors would measure the wrong path: the chat must answer 200.
+  local code
+  code="$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "$chat_body" \
+    --max-time 30 "$target" || true)"
+  [[ "$code" == 200 ]] || die "$label answered $code (is the upstream on port $upstream_port up?)"
   printf "wrk.method='POST'; wrk.body='%s'; wrk.headers['Content-Type']='application/json'\n" "$chat_body" >"$dir/post.lua"
   wrk -t1 -c4 -d"${warmup}s" -s "$dir/post.lua" "$target" >/dev/null
-  callgrind_control --zero "$pid" >/dev/null 2>&1
-  local requests
-  requests="$(wrk -t1 -c4 -d"${duration}s" -s "$dir/post.lua" "$target" | awk '/requests in/ { print $1 }')"
-  callgrind_control --dump=measured "$pid" >/dev/null 2>&1
+  callgrind_control --zero "$pid" >"$dir/control.log" 2>&1 || die "$label: callgrind_control --zero failed: $(cat "$dir/control.log")"
+  local out requests
+  out="$(wrk -t1 -c4 -d"${duration}s" -s "$dir/post.lua" "$target")"
+  callgrind_control --dump=measured "$pid" >"$dir/control.log" 2>&1 ||
+    die "$label: callgrind_control --dump failed: $(cat "$dir/control.log")"
   kill -TERM "$pid"
   wait "$pid" 2>/dev/null || true
+  ! grep -q 'Non-2xx' <<<"$out" || die "$label answered errors while counted: $(grep 'Non-2xx' <<<"$out")"
+  requests="$(awk '/requests in/ { print $1 }' <<<"$out")"
   [[ "${requests:-0}" -gt 0 ]] || die "$label served no request"
+  compgen -G "$dir/callgrind.out.1-*" >/dev/null || die "$label: no measured dump in $dir"
   # The measured dump, one file per thread (.1-NN); thread 01 is the main
   # (serving) thread, the others in order of creation.
   local f line="" total=0 ir
