@@ -186,8 +186,9 @@ std::string_view fast_gzip::compress(std::string_view data) {
       auto& slot = table_[hash(word)];
       const std::size_t candidate = slot;
       slot = static_cast<std::uint32_t>(base + i);
-      // Entries of earlier calls are more than a window away; the distance
-      // is 0 for no entry yet. Either fails the first test.
+      // Entries of earlier calls are more than a window away and fail the
+      // first test. An empty slot of the first call (base 0) names
+      // position 0, a real earlier position: its bytes are compared.
       const std::size_t distance = base + i - candidate;
       if (distance - 1 < window && load32(in + (i - distance)) == word) {
         const std::size_t limit = std::min(max_match, n - i);

@@ -27,7 +27,7 @@ class fast_gzip {
   fast_gzip();
 
   // The gzip stream of `data` (or of the parts one after the other), valid
-  // until the next call.
+  // until the next call. `data` must not point into an earlier result.
   std::string_view compress(std::string_view data);
   std::string_view compress(std::initializer_list<std::string_view> parts);
 
