@@ -1,6 +1,7 @@
 #include "tracing/otlp.hpp"
 
 #include <cstring>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -172,6 +173,45 @@ TEST(otlp_protobuf, encodes_the_export_request_with_opentelemetry_proto_field_nu
   const auto status = parse(one(s, 15, 2).bytes);
   EXPECT_EQ(one(status, 2, 2).bytes, "upstream 503");
   EXPECT_EQ(one(status, 3, 0).number_value, 2u);
+}
+
+// The one-pass encoder (spans whose values were made by attribute_value's
+// constructors and span::set, all ASCII) and the general one (values made
+// by hand, so without their wire bytes) must write the same bytes.
+TEST(otlp_protobuf, the_one_pass_and_the_general_encoder_write_the_same_bytes) {
+  const auto by_hand = [](const span& made) {
+    span s = made;
+    for (auto& a : s.attributes) {
+      attribute_value v;
+      v.type = a.value.type;
+      v.boolean = a.value.boolean;
+      v.items = a.value.items;
+      v.text_offset = a.value.text_offset;
+      v.text_size = a.value.text_size;
+      v.integer = a.value.integer;
+      v.floating = a.value.floating;
+      a.value = v;  // no wire bytes: the general encoder takes it
+    }
+    return s;
+  };
+  span s = sample_span();
+  s.set("long.value", std::string(300, 'v'));                  // lengths past 127
+  s.set("k", std::string(120, 'x'));                           // a KeyValue of 127 bytes: one-byte lengths
+  s.set("k", std::string(121, 'x'));                           // of 128: two-byte lengths
+  s.set("empty", "");                                          // an empty string is still written
+  s.set("int.min", std::numeric_limits<std::int64_t>::min());  // a ten-byte varint
+  s.set("false", false);
+  s.set("http.status_code", std::int64_t{200});  // every copy length from 1 to 40
+  for (std::size_t n = 1; n <= 40; ++n) s.set("text", std::string(n, static_cast<char>('a' + n % 26)) + "!");
+  s.set("many.reasons", std::vector<std::string>(40, "stop"));  // an array past 127 bytes
+  for (const span& one : {sample_span(), s}) {
+    std::string one_pass;
+    std::string general;
+    append_span_protobuf(one, one_pass);
+    append_span_protobuf(by_hand(one), general);
+    EXPECT_EQ(one_pass, general);
+    EXPECT_FALSE(one_pass.empty());
+  }
 }
 
 TEST(otlp_protobuf, omits_defaults_and_the_parent_of_a_root_span) {
