@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,7 +36,8 @@ class fast_gzip {
   std::vector<std::uint32_t> table_;  // hash of 4 bytes -> the last position seen with it, plus base_
   std::uint32_t base_ = 0;            // added to this call's positions; see compress()
   std::string joined_;
-  std::string out_;
+  std::unique_ptr<unsigned char[]> out_;
+  std::size_t out_capacity_ = 0;
 };
 
 }  // namespace gatewayz::telemetry
