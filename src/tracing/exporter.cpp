@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -126,11 +127,13 @@ struct batch_exporter::impl {
   bool stopping = false;
   std::thread thread;
 
-  // The export thread's, kept across batches: the batch's encoded spans,
-  // the request's head, the request when not compressed.
+  // The export thread's, kept across batches: the batch's request, its
+  // spans after `head_room` bytes kept for the envelope (written in front
+  // once the spans' size is known, so the request is never copied whole);
+  // the envelope itself.
   std::string spans;
+  std::size_t head_room = 0;
   std::string head;
-  std::string request;
   std::optional<telemetry::fast_gzip> gzip;
 
   std::size_t queued() const {
@@ -243,6 +246,13 @@ void batch_exporter::impl::run() {
   auto pool = std::make_shared<http::upstream_pool>(io, endpoint, settings);
 
   if (options.gzip) gzip.emplace();
+  // The envelope is longest for the largest spans' size (its length fields).
+  if (options.encoding == otlp_encoding::json) {
+    json_head(options.resource, head);
+  } else {
+    protobuf_head(options.resource, std::size_t{1} << 40, head);
+  }
+  head_room = head.size();
   const std::string_view separator = options.encoding == otlp_encoding::json ? "," : "";
   const std::size_t batch_size = options.max_export_batch_size;
   auto next_due = steady::now() + options.schedule_delay;
@@ -265,7 +275,7 @@ void batch_exporter::impl::run() {
     // Everything queued now, a batch at a time.
     while (true) {
       std::size_t n = 0;
-      spans.clear();
+      spans.assign(head_room, '\0');
       for (auto& ring : rings) {
         if (n >= batch_size) break;
         n += ring->pop(spans, n, batch_size - n, separator);
@@ -292,18 +302,15 @@ bool batch_exporter::impl::export_batch(asio::io_context& io, http::upstream_poo
   const bool json = options.encoding == otlp_encoding::json;
   if (json) {
     json_head(options.resource, head);
+    spans += json_tail;
   } else {
-    protobuf_head(options.resource, spans.size(), head);
+    protobuf_head(options.resource, spans.size() - head_room, head);
   }
-  const std::string_view tail = json ? json_tail : std::string_view();
-  std::string_view body;
-  if (gzip) {
-    body = gzip->compress({head, spans, tail});
-  } else {
-    request.clear();
-    request.append(head).append(spans).append(tail);
-    body = request;
-  }
+  // The envelope goes right before the spans, in the room kept for it.
+  const std::size_t start = head_room - head.size();
+  std::memcpy(spans.data() + start, head.data(), head.size());
+  const std::string_view request = std::string_view(spans).substr(start);
+  const std::string_view body = gzip ? gzip->compress(request) : request;
   thread_local std::mt19937 jitter{std::random_device{}()};
   auto backoff = std::chrono::milliseconds(1000);
   for (unsigned attempt = 1;; ++attempt) {
