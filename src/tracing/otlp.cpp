@@ -43,6 +43,8 @@ std::size_t put_varint(char* out, std::uint64_t v) {
   return n;
 }
 
+// The envelope's writer (protobuf_head): nested messages whose lengths
+// are not known up front.
 class pb_writer {
  public:
   explicit pb_writer(std::string& out) : out_(out) {}
@@ -55,37 +57,6 @@ class pb_writer {
     }
     char buffer[10];
     out_.append(buffer, put_varint(buffer, v));
-  }
-  void uint_field(std::uint32_t field, std::uint64_t v) {
-    if (v == 0) return;
-    tag(field, varint);
-    write_varint(v);
-  }
-  void fixed64_field(std::uint32_t field, std::uint64_t v) {
-    if (v == 0) return;
-    tag(field, fixed64);
-    fixed64_value(v);
-  }
-  void fixed64_value(std::uint64_t v) {
-    char bytes[8];
-    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(v >> (8 * i));
-    out_.append(bytes, 8);
-  }
-  void fixed32_field(std::uint32_t field, std::uint32_t v) {
-    if (v == 0) return;
-    tag(field, fixed32);
-    char bytes[4];
-    for (int i = 0; i < 4; ++i) bytes[i] = static_cast<char>(v >> (8 * i));
-    out_.append(bytes, 4);
-  }
-  void double_value(double v) {
-    std::uint64_t bits = 0;
-    std::memcpy(&bits, &v, sizeof bits);
-    fixed64_value(bits);
-  }
-  void bytes_field(std::uint32_t field, std::string_view v) {
-    if (v.empty()) return;
-    bytes_member(field, v);
   }
   // Written even when empty.
   void bytes_member(std::uint32_t field, std::string_view v) {
@@ -107,11 +78,6 @@ class pb_writer {
       bytes_member(field, json_scan::sanitize_utf8(v));
     }
   }
-  template <std::size_t N>
-  void bytes_field(std::uint32_t field, const std::array<std::uint8_t, N>& v) {
-    bytes_field(field, std::string_view(reinterpret_cast<const char*>(v.data()), N));
-  }
-
   // A nested message: its tag, room for a `guess`-byte length, the body,
   // then the length written into the room; when the length needs another
   // number of bytes the body moves (rare when the guess fits the message:
@@ -133,39 +99,9 @@ class pb_writer {
     std::memcpy(out_.data() + at, prefix, n);
   }
 
-  std::string& buffer() { return out_; }
-
  private:
   std::string& out_;
 };
-
-// AnyValue: 1 string, 2 bool, 3 int64, 4 double, 5 ArrayValue{1 repeated AnyValue}.
-// A oneof member is written even at its default value (its presence is the choice).
-void pb_any(pb_writer& w, const span& s, std::uint32_t field, const attribute_value& value) {
-  using kind = attribute_value::kind;
-  const std::size_t guess = value.type == kind::string_array ? 2 : 1;
-  w.message(field, guess, [&] {
-    switch (value.type) {
-      case kind::string: w.string_member(1, s.text_of(value)); break;
-      case kind::boolean:
-        w.tag(2, varint);
-        w.write_varint(value.boolean ? 1 : 0);
-        break;
-      case kind::integer:
-        w.tag(3, varint);
-        w.write_varint(static_cast<std::uint64_t>(value.integer));
-        break;
-      case kind::floating:
-        w.tag(4, fixed64);
-        w.double_value(value.floating);
-        break;
-      case kind::string_array:
-        w.message(5, 1, [&] {
-          s.for_each_item(value, [&](std::string_view item) { w.message(1, 1, [&] { w.string_member(1, item); }); });
-        });
-    }
-  });
-}
 
 std::size_t varint_size(std::uint64_t v) {
   std::size_t n = 1;
@@ -173,113 +109,13 @@ std::size_t varint_size(std::uint64_t v) {
   return n;
 }
 
-// A KeyValue whose nested lengths all fit one byte and whose value is not an
-// array (nearly all of them), written in one go; false (nothing written)
-// otherwise. The same bytes as the general path below.
-bool pb_short_key_value(std::string& out, const span& s, std::uint32_t field, const attribute& a) {
-  using kind = attribute_value::kind;
-  if (field >= 16 || a.key.empty() || a.key.size() >= 128) return false;
-  std::string_view text;
-  std::size_t any = 0;  // the AnyValue's length
-  const auto value_bits = static_cast<std::uint64_t>(a.value.integer);
-  switch (a.value.type) {
-    case kind::string:
-      text = s.text_of(a.value);
-      if (text.size() >= 128 || !well_formed(text)) return false;
-      any = 2 + text.size();
-      break;
-    case kind::boolean: any = 2; break;
-    case kind::integer: any = 1 + varint_size(value_bits); break;
-    case kind::floating: any = 9; break;
-    case kind::string_array: return false;
-  }
-  const std::size_t body = 2 + a.key.size() + 2 + any;  // the KeyValue's length
-  if (body >= 128) return false;
-  const std::size_t at = out.size();
-  out.resize(at + 2 + body);
-  char* p = out.data() + at;
-  *p++ = static_cast<char>((field << 3) | length_delimited);
-  *p++ = static_cast<char>(body);
-  *p++ = static_cast<char>((1 << 3) | length_delimited);
-  *p++ = static_cast<char>(a.key.size());
-  std::memcpy(p, a.key.data(), a.key.size());
-  p += a.key.size();
-  *p++ = static_cast<char>((2 << 3) | length_delimited);
-  *p++ = static_cast<char>(any);
-  switch (a.value.type) {
-    case kind::string:
-      *p++ = static_cast<char>((1 << 3) | length_delimited);
-      *p++ = static_cast<char>(text.size());
-      if (!text.empty()) std::memcpy(p, text.data(), text.size());
-      break;
-    case kind::boolean:
-      *p++ = static_cast<char>((2 << 3) | varint);
-      *p = a.value.boolean ? 1 : 0;
-      break;
-    case kind::integer:
-      *p++ = static_cast<char>((3 << 3) | varint);
-      put_varint(p, value_bits);
-      break;
-    case kind::floating: {
-      *p++ = static_cast<char>((4 << 3) | fixed64);
-      std::uint64_t bits = 0;
-      std::memcpy(&bits, &a.value.floating, sizeof bits);
-      for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(bits >> (8 * i));
-      break;
-    }
-    case kind::string_array: break;
-  }
-  return true;
-}
-
-// KeyValue: 1 key (a literal: no UTF-8 check), 2 value.
-void pb_key_value(pb_writer& w, const span& s, std::uint32_t field, const attribute& a) {
-  if (pb_short_key_value(w.buffer(), s, field, a)) return;
-  w.message(field, 1, [&] {
-    w.bytes_field(1, a.key);
-    pb_any(w, s, 2, a.value);
-  });
-}
-
-void pb_span(pb_writer& w, const span& s) {
-  // Span: 1 trace_id, 2 span_id, 3 trace_state, 4 parent_span_id, 5 name,
-  // 6 kind, 7 start, 8 end, 9 attributes, 11 events, 15 status, 16 flags.
-  w.message(2, 2, [&] {
-    w.bytes_field(1, s.trace.bytes);
-    w.bytes_field(2, s.id.bytes);
-    w.string_field(3, s.trace_state);
-    if (s.parent.valid()) w.bytes_field(4, s.parent.bytes);
-    w.string_field(5, s.name);
-    w.uint_field(6, static_cast<std::uint64_t>(s.kind));
-    w.fixed64_field(7, s.start_unix_nano);
-    w.fixed64_field(8, s.end_unix_nano);
-    for (const auto& a : s.attributes) pb_key_value(w, s, 9, a);
-    for (const auto& e : s.events) {
-      // Event: 1 time_unix_nano, 2 name, 3 attributes.
-      w.message(11, 1, [&] {
-        w.fixed64_field(1, e.time_unix_nano);
-        w.bytes_field(2, e.name);
-        for (const auto& a : e.attributes) pb_key_value(w, s, 3, a);
-      });
-    }
-    if (s.status != status_code::unset) {
-      // Status: 2 message, 3 code.
-      w.message(15, 1, [&] {
-        w.string_field(2, s.status_message);
-        w.uint_field(3, static_cast<std::uint64_t>(s.status));
-      });
-    }
-    w.fixed32_field(16, s.flags);
-  });
-}
-
-// ---- protobuf, one pass ---------------------------------------------------
+// ---- protobuf spans --------------------------------------------------------
 //
-// The same bytes as pb_span, for a span whose strings are all ASCII (every
-// span the gateway makes: no UTF-8 repair can change a length): each
-// message's exact size is added up first, so the span is written in one
+// Each message's exact size is added up first, so a span is written in one
 // pass into memory resized once, with no length guesses to move and no
-// capacity check per field.
+// capacity check per field. Values are copied from the wire bytes their
+// constructors made; a span with a value made otherwise, or with a string
+// that may need UTF-8 repair, is first copied into one without (repaired()).
 
 // The size of a length-delimited field with a one-byte tag (fields 1-15).
 std::size_t delimited_size(std::size_t body) { return 1 + varint_size(body) + body; }
@@ -409,10 +245,10 @@ class raw_writer {
   char* p_;
 };
 
-// Whether the one-pass encoder takes `s`: its strings need no UTF-8 repair
-// and each value carries its wire bytes (made by attribute_value's
-// constructors or span::store).
-bool one_pass_fits(const span& s) {
+// Whether pb_span can take `s` as it is: each value carries its wire bytes
+// (made by attribute_value's constructors or span::store) and every string
+// is ASCII (every span the gateway makes), so none needs UTF-8 repair.
+bool encodable_as_is(const span& s) {
   const auto made = [](const attribute& a) {
     return a.value.type == attribute_value::kind::string_array || a.value.wire_size != 0;
   };
@@ -427,8 +263,51 @@ bool one_pass_fits(const span& s) {
   return ascii(s.text) && ascii(s.name) && ascii(s.trace_state) && ascii(s.status_message);
 }
 
-// pb_span's bytes for a span one_pass_fits() accepts.
-void pb_span_one_pass(std::string& out, const span& s) {
+// A copy of `s` that pb_span takes: strings that are not UTF-8 get U+FFFD
+// for their bad bytes, as in the JSON encoding (a collector rejects the
+// whole export otherwise), and every value is remade by its constructor.
+span repaired(const span& s) {
+  using kind = attribute_value::kind;
+  const auto fix = [](std::string_view v) { return well_formed(v) ? std::string(v) : json_scan::sanitize_utf8(v); };
+  span out;
+  out.trace = s.trace;
+  out.id = s.id;
+  out.parent = s.parent;
+  out.trace_state = fix(s.trace_state);
+  out.flags = s.flags;
+  out.name = fix(s.name);
+  out.kind = s.kind;
+  out.start_unix_nano = s.start_unix_nano;
+  out.end_unix_nano = s.end_unix_nano;
+  out.status = s.status;
+  out.status_message = fix(s.status_message);
+  const auto remake = [&](const attribute_value& v) -> attribute_value {
+    switch (v.type) {
+      case kind::boolean: return attribute_value(v.boolean);
+      case kind::integer: return attribute_value(v.integer);
+      case kind::floating: return attribute_value(v.floating);
+      case kind::string_array: {
+        std::vector<std::string> items;
+        s.for_each_item(v, [&](std::string_view item) { items.push_back(fix(item)); });
+        return out.store(items);
+      }
+      case kind::string: break;
+    }
+    return out.store(fix(s.text_of(v)));
+  };
+  for (const auto& a : s.attributes) out.attributes.push_back({a.key, remake(a.value)});
+  for (const auto& e : s.events) {
+    auto& copy = out.events.emplace_back();
+    copy.name = e.name;
+    copy.time_unix_nano = e.time_unix_nano;
+    for (const auto& a : e.attributes) copy.attributes.push_back({a.key, remake(a.value)});
+  }
+  return out;
+}
+
+// Span: the bytes of a ScopeSpans.spans field, for a span encodable_as_is()
+// or repaired().
+void pb_span(std::string& out, const span& s) {
   // Span: 1 trace_id, 2 span_id, 3 trace_state, 4 parent_span_id, 5 name,
   // 6 kind, 7 start, 8 end, 9 attributes, 11 events, 15 status, 16 flags.
   std::size_t body = delimited_size(s.trace.bytes.size()) + delimited_size(s.id.bytes.size());
@@ -643,12 +522,11 @@ void json_span(std::string& out, const span& s) {
 }  // namespace
 
 void append_span_protobuf(const span& s, std::string& out) {
-  if (one_pass_fits(s)) {
-    pb_span_one_pass(out, s);
-    return;
+  if (encodable_as_is(s)) {
+    pb_span(out, s);
+  } else {
+    pb_span(out, repaired(s));
   }
-  pb_writer w{out};
-  pb_span(w, s);
 }
 
 void append_span_json(const span& s, std::string& out) { json_span(out, s); }

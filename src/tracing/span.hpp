@@ -116,7 +116,16 @@ struct span {
   void set(std::string_view key, bool value) { attributes.push_back({key, value}); }
   void set(std::string_view key, std::int64_t value) { attributes.push_back({key, value}); }
   void set(std::string_view key, double value) { attributes.push_back({key, value}); }
-  void set(std::string_view key, std::span<const std::string> values) {
+  void set(std::string_view key, std::span<const std::string> values) { attributes.push_back({key, store(values)}); }
+  // A string value for an event's attribute (also kept in this span's text).
+  attribute_value store(std::string_view value) {
+    const auto v =
+        attribute_value::string_at(static_cast<std::uint32_t>(text.size()), static_cast<std::uint32_t>(value.size()));
+    text.append(value);
+    return v;
+  }
+  // A string array value (its items kept in this span's text).
+  attribute_value store(std::span<const std::string> values) {
     attribute_value v;
     v.type = attribute_value::kind::string_array;
     v.items = static_cast<std::uint32_t>(values.size());
@@ -127,13 +136,6 @@ struct span {
       text.append(item);
     }
     v.text_size = static_cast<std::uint32_t>(text.size()) - v.text_offset;
-    attributes.push_back({key, v});
-  }
-  // A string value for an event's attribute (also kept in this span's text).
-  attribute_value store(std::string_view value) {
-    const auto v =
-        attribute_value::string_at(static_cast<std::uint32_t>(text.size()), static_cast<std::uint32_t>(value.size()));
-    text.append(value);
     return v;
   }
 
