@@ -149,12 +149,6 @@ void put_le32(unsigned char* p, std::uint32_t v) {
 
 fast_gzip::fast_gzip() : table_(std::size_t{1} << hash_bits) {}
 
-std::string_view fast_gzip::compress(std::initializer_list<std::string_view> parts) {
-  joined_.clear();
-  for (const auto part : parts) joined_.append(part);
-  return compress(std::string_view(joined_));
-}
-
 std::string_view fast_gzip::compress(std::string_view data) {
   const auto* in = reinterpret_cast<const unsigned char*>(data.data());
   const std::size_t n = data.size();

@@ -15,9 +15,7 @@
 // warm it allocates nothing. Not thread-safe: one owner thread.
 
 #include <cstdint>
-#include <initializer_list>
 #include <memory>
-#include <string>
 #include <string_view>
 #include <vector>
 
@@ -27,15 +25,13 @@ class fast_gzip {
  public:
   fast_gzip();
 
-  // The gzip stream of `data` (or of the parts one after the other), valid
-  // until the next call. `data` must not point into an earlier result.
+  // The gzip stream of `data`, valid until the next call. `data` must not
+  // point into an earlier result.
   std::string_view compress(std::string_view data);
-  std::string_view compress(std::initializer_list<std::string_view> parts);
 
  private:
   std::vector<std::uint32_t> table_;  // hash of 4 bytes -> the last position seen with it, plus base_
   std::uint32_t base_ = 0;            // added to this call's positions; see compress()
-  std::string joined_;
   std::unique_ptr<unsigned char[]> out_;
   std::size_t out_capacity_ = 0;
 };

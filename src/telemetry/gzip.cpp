@@ -30,12 +30,6 @@ std::string_view gzip_compressor::compress(std::string_view data) {
   return {out_.data(), written};
 }
 
-std::string_view gzip_compressor::compress(std::initializer_list<std::string_view> parts) {
-  joined_.clear();
-  for (const auto part : parts) joined_.append(part);
-  return compress(joined_);
-}
-
 std::string gzip(std::string_view data) {
   gzip_compressor compressor;
   return std::string(compressor.compress(data));

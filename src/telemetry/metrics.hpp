@@ -57,14 +57,11 @@ class gzip_compressor {
   gzip_compressor(const gzip_compressor&) = delete;
   gzip_compressor& operator=(const gzip_compressor&) = delete;
 
-  // The gzip stream of `data` (or of the parts one after the other), valid
-  // until the next call.
+  // The gzip stream of `data`, valid until the next call.
   std::string_view compress(std::string_view data);
-  std::string_view compress(std::initializer_list<std::string_view> parts);
 
  private:
   libdeflate_compressor* compressor_;
-  std::string joined_;
   std::string out_;
 };
 

@@ -656,14 +656,13 @@ TEST(Gzip, ARenderedScrapeRoundTripsThroughZlib) {
 
 TEST(Gzip, ACompressorKeptAcrossCallsGivesWholeStreamsEachTime) {
   // Each call is one complete stream, whatever the size of the one before
-  // (the output buffer stays at its peak), and parts are one input.
+  // (the output buffer stays at its peak).
   gzip_compressor compressor;
   std::string big;
   for (int i = 0; i < 20000; ++i) big += "{\"level\":\"info\",\"n\":" + std::to_string(i * 7919 % 100003) + "}\n";
   EXPECT_EQ(gunzip(compressor.compress(big)), big);
   EXPECT_EQ(gunzip(compressor.compress("small")), "small");
   EXPECT_EQ(gunzip(compressor.compress("")), "");
-  EXPECT_EQ(gunzip(compressor.compress({"head|", "", "body|", "tail"})), "head|body|tail");
   EXPECT_EQ(gunzip(compressor.compress(big.substr(0, 100000))), big.substr(0, 100000));
 }
 
